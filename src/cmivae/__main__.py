@@ -1,0 +1,5 @@
+"""``python -m cmivae`` runs the command line."""
+
+from cmivae.cli import main
+
+raise SystemExit(main())

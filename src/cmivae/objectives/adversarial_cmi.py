@@ -1,0 +1,36 @@
+"""CMI-VAE, the paper's method (Sec. 3.2, Eqs. 13-14).
+
+``J = -Recon - KL(s) - (1 - gamma) KL(z) - gamma * alpha * I'(z; s)`` with
+``I'(z; s) = E_q(z,s)[log D(z,s) / (1 - D(z,s))]`` (Eq. 12). D(z, s) is trained on pairs
+from q(z, s) (label 1) against p(z) q(s) (label 0): z drawn from the prior paired with s
+from the encoder, so the logit estimates log q(z,s) / (p(z) q(s)) (Eq. 11) and its mean
+the upper bound D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z)) of Eq. 10.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cmivae.models.outputs import VAEOutput
+from cmivae.objectives.base import Objective, binary_critic_loss
+from cmivae.objectives.critics import Similarity, ZSCritic
+from cmivae.objectives.terms import LossTerms
+
+
+class AdversarialCMI(Objective):
+    """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
+
+    def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
+                 similarity: Similarity = "dot", hidden_dim: int = 256) -> None:
+        super().__init__(gamma=gamma, alpha=alpha)
+        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim)
+
+    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+        logit = self.critic(out.z, out.s)  # (B,), gradient flows to encoder and s
+        return {"critic_term": self.gamma * self.alpha * logit}
+
+    def critic_loss(self, out: VAEOutput) -> LossTerms:
+        z_q, s = out.z.detach(), out.s.detach()
+        z_p = out.prior_z.sample()  # (B, D), prior draws paired with the same s
+        embedding = self.critic.embed(s)  # (B, D), shared by both halves
+        return binary_critic_loss(self.critic.score(embedding, z_q), self.critic.score(embedding, z_p))

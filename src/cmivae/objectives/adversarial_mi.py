@@ -1,0 +1,32 @@
+"""MI-VAE (Makhzani & Frey 2017; Zhao et al. 2019), paper appendix H, Eq. 26.
+
+``W = -Recon - (1 - gamma) KL(z) - gamma E_q(z)[log D(z) / (1 - D(z))]``, where D(z)
+is trained on q(z) (encoder samples, label 1) against p(z) (prior samples, label 0), so
+its logit estimates log q(z)/p(z) (Eq. 24) and the last term estimates D_KL(q(z)||p(z)).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cmivae.models.outputs import VAEOutput
+from cmivae.objectives.base import Objective, binary_critic_loss
+from cmivae.objectives.critics import ZCritic
+from cmivae.objectives.terms import LossTerms
+
+
+class AdversarialMI(Objective):
+    """MI-VAE objective of Eq. 26 with critic D(z) (appendix I)."""
+
+    def __init__(self, z_dim: int, gamma: float = 0.0, alpha: float = 1.0, hidden_dim: int = 400) -> None:
+        super().__init__(gamma=gamma, alpha=alpha)
+        self.critic = ZCritic(z_dim, hidden_dim)
+
+    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+        logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
+        return {"critic_term": self.gamma * logit}
+
+    def critic_loss(self, out: VAEOutput) -> LossTerms:
+        z_q = out.z.detach()
+        z_p = out.prior_z.sample()  # (B, D)
+        return binary_critic_loss(self.critic(z_q), self.critic(z_p))

@@ -1,0 +1,98 @@
+"""The objective contract: ``loss(out, x) -> LossTerms`` and, for adversarial
+objectives, ``critic_loss(out) -> LossTerms`` on detached latents.
+
+The training loop (``cmivae.training.loop``) spells out the alternation: it calls
+``critic_loss`` ``critic_steps`` times with the critic's own optimizer, then ``loss`` with
+the critic frozen (:func:`frozen`), so no gradient crosses between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cmivae.models.outputs import VAEOutput
+from cmivae.objectives.terms import LossTerms, kl_s, kl_z, reconstruction
+
+
+@contextmanager
+def frozen(module: nn.Module | None) -> Iterator[None]:
+    """Disable gradients of ``module``'s parameters inside the block (the model step's
+    view of the critic); inputs still receive gradients."""
+    if module is None:
+        yield
+        return
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def binary_critic_loss(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> LossTerms:
+    """The discriminator objective of Sec. 3.2 / appendix H, negated for minimization:
+    ``-E_real[log D] - E_fake[log(1 - D)]`` from logits, with its accuracy."""
+    logit_real, logit_fake = logit_real.float(), logit_fake.float()
+    loss = F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real)) + \
+        F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
+    accuracy = 0.5 * ((logit_real > 0).float().mean() + (logit_fake < 0).float().mean())
+    return LossTerms(total=loss, terms={"critic_loss": loss.detach(), "critic_acc": accuracy})
+
+
+class Objective(nn.Module):
+    """Base: the beta-VAE family, ``-Recon - (1 - gamma) KL(z) - KL(s)`` (Eqs. 5-6).
+
+    ``gamma = 0`` gives the ELBO (Eqs. 2-3). Subclasses add a critic term.
+
+    Args:
+        gamma: weight in [0, 1); beta = 1 - gamma.
+        alpha: weight of I(z; s) (Eq. 8); used by CMI-VAE only.
+    """
+
+    critic: nn.Module | None = None
+    kl_weighted: bool = True
+
+    def __init__(self, gamma: float = 0.0, alpha: float = 1.0) -> None:
+        super().__init__()
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"gamma must be in [0, 1), got {gamma}; beta = 1 - gamma must stay positive")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.gamma = float(gamma)
+        self.alpha = float(alpha)
+
+    def base_terms(self, out: VAEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-example ``(B,)`` recon, kl_z, kl_s and the negative ELBO."""
+        recon, kz, ks = reconstruction(out, x), kl_z(out), kl_s(out)
+        return {"recon": recon, "kl_z": kz, "kl_s": ks, "neg_elbo": recon + kz + ks}
+
+    def weighted_loss(self, per_example: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``Recon + (1 - gamma) KL(z) + KL(s)`` per example, ``(B,)``."""
+        beta = 1.0 - self.gamma if self.kl_weighted else 1.0
+        return per_example["recon"] + beta * per_example["kl_z"] + per_example["kl_s"]
+
+    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+        """Extra per-example terms added to the loss; none for beta-VAE."""
+        return {}
+
+    def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
+        """The model step's loss (minimized), batch-reduced here and nowhere else."""
+        per_example = self.base_terms(out, x)
+        total = self.weighted_loss(per_example)
+        with frozen(self.critic):
+            extra = self.critic_term(out)
+        for term in extra.values():
+            total = total + term
+        terms = {name: v.mean().detach() for name, v in per_example.items()}
+        terms.update({name: v.mean().detach() for name, v in extra.items()})
+        return LossTerms(total=total.mean(), terms=terms)
+
+    def critic_loss(self, out: VAEOutput) -> LossTerms:
+        raise NotImplementedError(f"{type(self).__name__} has no critic")

@@ -1,0 +1,95 @@
+"""Discriminators of appendix I, used by MI-VAE (Eq. 26) and CMI-VAE (Eq. 14).
+
+Both output a *logit* ``log D / (1 - D)`` and never a probability, so the density ratio
+of Eqs. 11 and 24 is read off directly and stays finite.
+
+- :class:`ZCritic` D(z): MLP ``z -> 400 -> 1`` (appendix I, MI-VAE).
+- :class:`ZSCritic` D(z, s): a convolutional encoder over s, mean-pooled to a D-dim
+  embedding; the logit is the inner product with z (PixelCNN-VAE) or a learnable scale
+  times the cosine similarity (DSAE). The encoder is Conv(256,4,2,1)-BN-ReLU-
+  Conv(256,4,2,1)-BN-ReLU-Conv(D,4,2,1), 2-D for image features ``(B, C, H, W)`` and
+  1-D over time for sequences ``(B, T, D_s)``; a flat ``(B, D_s)`` s gets an MLP.
+  Appendix I lists the *data* shapes (28, 28, 1) and (20, 201) as its input; we feed the
+  local latents s themselves, which is what D(z, s) is defined on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Similarity = Literal["dot", "cosine"]
+
+
+class ZCritic(nn.Module):
+    """D(z) of MI-VAE: ``Linear(D, 400) - ReLU - Linear(400, 1)``, returns ``(B,)`` logits."""
+
+    def __init__(self, z_dim: int, hidden_dim: int = 400) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(-1)  # (B, 1) -> (B,)
+
+
+def _conv_encoder(conv: type[nn.Conv1d] | type[nn.Conv2d], bn: type[nn.Module], in_dim: int,
+                  out_dim: int, hidden_dim: int) -> nn.Sequential:
+    return nn.Sequential(
+        conv(in_dim, hidden_dim, 4, 2, 1), bn(hidden_dim), nn.ReLU(),
+        conv(hidden_dim, hidden_dim, 4, 2, 1), bn(hidden_dim), nn.ReLU(),
+        conv(hidden_dim, out_dim, 4, 2, 1),
+    )
+
+
+class ZSCritic(nn.Module):
+    """D(z, s) of CMI-VAE (appendix I).
+
+    Args:
+        z_dim: size D of z, and of the s embedding.
+        s_shape: shape of one example's s without the batch axis: ``(C, H, W)``,
+            ``(T, D_s)`` or ``(D_s,)``.
+        similarity: ``"dot"`` (PixelCNN-VAE) or ``"cosine"`` with a learnable scale (DSAE).
+        hidden_dim: channels of the two hidden convolutions (256 in the paper).
+    """
+
+    def __init__(self, z_dim: int, s_shape: tuple[int, ...], similarity: Similarity = "dot",
+                 hidden_dim: int = 256) -> None:
+        super().__init__()
+        if similarity not in ("dot", "cosine"):
+            raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+        self.s_rank = len(s_shape)
+        if self.s_rank == 3:
+            self.encoder = _conv_encoder(nn.Conv2d, nn.BatchNorm2d, s_shape[0], z_dim, hidden_dim)
+        elif self.s_rank == 2:
+            self.encoder = _conv_encoder(nn.Conv1d, nn.BatchNorm1d, s_shape[1], z_dim, hidden_dim)
+        elif self.s_rank == 1:
+            self.encoder = nn.Sequential(nn.Linear(s_shape[0], hidden_dim), nn.ReLU(),
+                                         nn.Linear(hidden_dim, z_dim))
+        else:
+            raise ValueError(f"s must be (C, H, W), (T, D_s) or (D_s,) per example, got {s_shape}")
+        self.similarity = similarity
+        # log of the learnable scale of the cosine logit; exp keeps it positive.
+        self.log_scale = nn.Parameter(torch.tensor(2.0)) if similarity == "cosine" else None
+
+    def embed(self, s: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled embedding of s, ``(B, D)``."""
+        if self.s_rank == 3:
+            h = self.encoder(s)  # (B, C, H, W) -> (B, D, H', W')
+            return h.mean(dim=(2, 3))  # (B, D)
+        if self.s_rank == 2:
+            h = self.encoder(s.transpose(1, 2))  # (B, T, D_s) -> (B, D_s, T) -> (B, D, T')
+            return h.mean(dim=2)  # (B, D)
+        return self.encoder(s)  # (B, D_s) -> (B, D)
+
+    def score(self, embedding: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logit for pairs (embedding of s, z), ``(B,)``, in fp32."""
+        embedding, z = embedding.float(), z.float()
+        if self.similarity == "dot":
+            return (embedding * z).sum(dim=-1)
+        return self.log_scale.exp() * F.cosine_similarity(embedding, z, dim=-1)
+
+    def forward(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.score(self.embed(s), z)
