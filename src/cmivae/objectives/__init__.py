@@ -17,20 +17,28 @@ from cmivae.objectives.base import Objective, frozen
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.terms import LossTerms
 
-OBJECTIVES: dict[str, Callable[[nn.Module, float, float], Objective]] = {
-    "elbo": lambda model, gamma, alpha: ELBO(gamma=gamma, alpha=alpha),
-    "beta": lambda model, gamma, alpha: BetaVAE(gamma=gamma, alpha=alpha),
-    "mi": lambda model, gamma, alpha: AdversarialMI(model.z_dim, gamma=gamma, alpha=alpha),
-    "cmi": lambda model, gamma, alpha: AdversarialCMI(
-        model.z_dim, tuple(model.s_shape), gamma=gamma, alpha=alpha, similarity=model.critic_similarity),
+OBJECTIVES: dict[str, Callable[..., Objective]] = {
+    "elbo": lambda model, gamma, alpha, **_: ELBO(gamma=gamma, alpha=alpha),
+    "beta": lambda model, gamma, alpha, **_: BetaVAE(gamma=gamma, alpha=alpha),
+    "mi": lambda model, gamma, alpha, critic_hidden_dim=400: AdversarialMI(
+        model.z_dim, gamma=gamma, alpha=alpha, hidden_dim=critic_hidden_dim),
+    "cmi": lambda model, gamma, alpha, critic_hidden_dim=256: AdversarialCMI(
+        model.z_dim, tuple(model.s_shape), gamma=gamma, alpha=alpha, similarity=model.critic_similarity,
+        hidden_dim=critic_hidden_dim),
 }
 
 
-def build_objective(name: str, model: nn.Module, gamma: float = 0.0, alpha: float = 1.0) -> Objective:
-    """Create the objective ``name`` for ``model``; unknown names list the known ones."""
+def build_objective(name: str, model: nn.Module, gamma: float = 0.0, alpha: float = 1.0,
+                    critic_hidden_dim: int | None = None) -> Objective:
+    """Create the objective ``name`` for ``model``; unknown names list the known ones.
+
+    ``critic_hidden_dim`` overrides the paper's critic width (appendix I: 400 for D(z),
+    256 for D(z, s)).
+    """
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
-    return OBJECTIVES[name](model, gamma, alpha)
+    extra = {} if critic_hidden_dim is None else {"critic_hidden_dim": critic_hidden_dim}
+    return OBJECTIVES[name](model, gamma, alpha, **extra)
 
 
 __all__ = ["OBJECTIVES", "LossTerms", "Objective", "build_objective", "frozen"]

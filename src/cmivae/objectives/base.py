@@ -56,7 +56,6 @@ class Objective(nn.Module):
         alpha: weight of I(z; s) (Eq. 8); used by CMI-VAE only.
     """
 
-    critic: nn.Module | None = None
     kl_weighted: bool = True
 
     def __init__(self, gamma: float = 0.0, alpha: float = 1.0) -> None:
@@ -67,6 +66,7 @@ class Objective(nn.Module):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.gamma = float(gamma)
         self.alpha = float(alpha)
+        self.critic: nn.Module | None = None  # adversarial subclasses assign their discriminator
 
     def base_terms(self, out: VAEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example ``(B,)`` recon, kl_z, kl_s and the negative ELBO."""

@@ -77,7 +77,8 @@ class ZSCritic(nn.Module):
     def embed(self, s: torch.Tensor) -> torch.Tensor:
         """Mean-pooled embedding of s, ``(B, D)``."""
         if self.s_rank == 3:
-            h = self.encoder(s)  # (B, C, H, W) -> (B, D, H', W')
+            # NCHW: oneDNN's strided bf16 convolutions are far slower in channels_last.
+            h = self.encoder(s.contiguous())  # (B, C, H, W) -> (B, D, H', W')
             return h.mean(dim=(2, 3))  # (B, D)
         if self.s_rank == 2:
             h = self.encoder(s.transpose(1, 2))  # (B, T, D_s) -> (B, D_s, T) -> (B, D, T')

@@ -1,0 +1,153 @@
+"""The ``cmivae`` command line: one plain function per command in :data:`COMMANDS`.
+
+Errors a user can act on (:class:`cmivae.errors.CmivaeError`) are printed on one line
+with what to do, exiting 2 for bad input and 1 for failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cmivae.errors import CmivaeError, ConfigError
+
+
+def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> None:
+    """Print ``{column: {key: value}}`` as a side-by-side table."""
+    columns = list(rows)
+    keys = keys or sorted({k for r in rows.values() for k in r})
+    width = max([len(k) for k in keys] + [6])
+    colw = max([len(c) for c in columns] + [10])
+    print(" " * width + "  " + "  ".join(c.rjust(colw) for c in columns))
+    for key in keys:
+        cells = []
+        for c in columns:
+            value = rows[c].get(key)
+            cells.append(("-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value))
+                         .rjust(colw))
+        print(key.ljust(width) + "  " + "  ".join(cells))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cmivae.config import load_config
+    from cmivae.training import distributed
+    from cmivae.training.loop import fit
+
+    distributed.init_from_environment()
+    config = load_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    if distributed.rank() == 0:
+        print(f"run directory: {out}")
+        _print_table({out.name: results})
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from cmivae.config import PRESET_DIR, list_presets
+
+    for name in list_presets():
+        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
+        print(f"{name:24s} {first}")
+    return 0
+
+
+def cmd_show_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cmivae.config import load_config
+
+    print(yaml.safe_dump(load_config(args.config, args.set).to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from cmivae.data.fetch import fetch_dataset
+
+    path = fetch_dataset(args.name, args.data_dir, allow_download=not args.no_download)
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the results of several run directories side by side."""
+    rows = {}
+    for run in args.runs:
+        path = Path(run)
+        values: dict[str, Any] = {}
+        for name in ("results.json", "eval.json"):
+            if (path / name).exists():
+                values.update(json.loads((path / name).read_text()))
+        if not values:
+            raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
+        config = json.loads((path / "config.json").read_text())["config"]
+        label = args.labels[len(rows)] if args.labels and len(args.labels) > len(rows) else \
+            f"{config['objective']['name']} g={config['objective']['gamma']}"
+        rows[label] = values
+    keys = [k for k in ("elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline",
+                        "eer_z", "eer_s", "vc_mcas") if any(k in r for r in rows.values())]
+    _print_table(rows, keys)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one model (a YAML config or a preset name)")
+    p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set objective.gamma=0.3 (repeatable)")
+    p.add_argument("--out", help="run directory (default runs/<objective>-<config hash>)")
+    p.add_argument("--resume", action="store_true", help="require an existing checkpoint and continue from it")
+    p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("presets", help="list the shipped config presets")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("show-config", help="print the resolved config of a preset/file with overrides")
+    p.add_argument("config")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.set_defaults(func=cmd_show_config)
+
+    p = sub.add_parser("compare", help="print several runs' results side by side")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--labels", nargs="*", help="column labels (default: objective and gamma)")
+    p.set_defaults(func=cmd_compare)
+
+    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("fetch", help="fetch MNIST or Fashion-MNIST into the data directory")
+    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
+    p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
+    p.set_defaults(func=cmd_data_fetch)
+    for register in EXTRA_COMMANDS:
+        register(sub, data)
+    return parser
+
+
+# Commands contributed by other modules: each registers its sub-parsers.
+EXTRA_COMMANDS: list[Callable[[Any, Any], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CmivaeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""Typed experiment configuration, validated before any work.
+
+A config is four sections (``data``, ``model``, ``objective``, ``train``), loaded from a
+YAML file or a shipped preset name (``cmivae presets`` lists them), then changed with
+``--set section.key=value`` overrides (values parsed as YAML). Every invalid value
+raises :class:`cmivae.errors.ConfigError` saying what was wrong and what is expected.
+The resolved config is saved with every run (``config.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cmivae.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+IMAGE_DATASETS = ("mnist", "fashion-mnist")
+SPEECH_DATASETS = ("synthetic-speech", "timit", "speech-folder")
+
+
+def _positive(section: str, name: str, value: float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(f"{section}.{name} must be a positive number, got {value!r}")
+
+
+@dataclass
+class DataConfig:
+    """Which data set and how it is split.
+
+    Attributes:
+        name: ``mnist``, ``fashion-mnist`` (statically binarized, paper G.2),
+            ``synthetic-speech`` (espeak-ng speakers), ``timit`` or ``speech-folder``.
+        data_dir: where data sets are fetched/built (default ``$CMIVAE_DATA`` or ``~/.cache/cmivae``).
+        root: speech only: the TIMIT or speech-folder path given by the user.
+        speaker_pattern: speech-folder only: regex with a ``(?P<speaker>...)`` group
+            matched against file names of one flat folder.
+        gender_table: speech-folder only: CSV ``speaker,gender``.
+        val_fraction: part of the official training set held out for validation
+            (0.2 for images, 0.1 for TIMIT, paper G.1-G.2).
+        split_seed: seed of the train/validation split (recorded in config.json).
+        num_train: optional cap on training examples (CPU presets, tests).
+        num_test: optional cap on test examples.
+        num_speakers: synthetic-speech only: how many speakers to synthesize.
+    """
+
+    name: str = "fashion-mnist"
+    data_dir: str | None = None
+    root: str | None = None
+    speaker_pattern: str | None = None
+    gender_table: str | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    num_train: int | None = None
+    num_test: int | None = None
+    num_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        known = IMAGE_DATASETS + SPEECH_DATASETS
+        if self.name not in known:
+            raise ConfigError(f"unknown data set {self.name!r}; known data sets: {', '.join(known)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+        _positive("data", "num_train", self.num_train, allow_none=True)
+        _positive("data", "num_test", self.num_test, allow_none=True)
+        _positive("data", "num_speakers", self.num_speakers, allow_none=True)
+        if self.name in ("timit", "speech-folder") and not self.root:
+            raise ConfigError(f"data set {self.name!r} needs data.root: the folder holding it "
+                              f"(e.g. --set data.root=/path/to/TIMIT)")
+
+    @property
+    def is_image(self) -> bool:
+        return self.name in IMAGE_DATASETS
+
+
+@dataclass
+class ModelConfig:
+    """Model name plus its own parameters (checked against the model's config dataclass)."""
+
+    name: str = "pixelcnn_vae"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from cmivae.models import model_config
+
+        model_config(self.name, self.params)  # raises ConfigError on unknown names/keys/values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+@dataclass
+class ObjectiveConfig:
+    """The training objective (Sec. 3.2, appendix H).
+
+    Attributes:
+        name: ``elbo`` (Eqs. 2-3), ``beta`` (Eqs. 5-6), ``mi`` (Eq. 26) or ``cmi`` (Eqs. 13-14).
+        gamma: weight in [0, 1); beta = 1 - gamma.
+        alpha: weight of I(z; s) in CMI-VAE (Eq. 8); 1 in the paper.
+        critic_lr: Adam learning rate of the discriminator (1e-3 PixelCNN, 2e-3 DSAE).
+        critic_steps: discriminator updates per VAE update (2 in the paper).
+        critic_hidden_dim: width of the critic's hidden layers; default the paper's
+            (appendix I: 400 for MI-VAE's D(z), 256 for CMI-VAE's D(z, s)).
+    """
+
+    name: str = "cmi"
+    gamma: float = 0.0
+    alpha: float = 1.0
+    critic_lr: float = 1e-3
+    critic_steps: int = 2
+    critic_hidden_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        from cmivae.objectives import OBJECTIVES
+
+        if self.name not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ConfigError(f"objective.gamma must be in [0, 1) (beta = 1 - gamma > 0), got {self.gamma}")
+        if self.alpha < 0:
+            raise ConfigError(f"objective.alpha must be >= 0, got {self.alpha}")
+        _positive("objective", "critic_lr", self.critic_lr)
+        _positive("objective", "critic_hidden_dim", self.critic_hidden_dim, allow_none=True)
+        if int(self.critic_steps) != self.critic_steps or self.critic_steps < 1:
+            raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimization and run-time settings.
+
+    Attributes:
+        epochs: passes over the training set (300 PixelCNN-VAE, 6000 DSAE in the paper).
+        batch_size: examples per VAE update.
+        lr: Adam learning rate of the VAE (1e-4 PixelCNN-VAE, 2e-4 DSAE).
+        seed: seeds every random generator; same seed, same run.
+        precision: ``auto`` (bf16 autocast where the CPU/GPU supports it), ``bf16`` or ``fp32``.
+        device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``.
+        max_steps: optional cap on VAE updates (smoke runs).
+        checkpoint_every_steps: also checkpoint every N steps (0 = only at epoch ends).
+        checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
+        nonfinite: ``stop`` (clean stop with a record) or ``skip`` (drop the batch, count it)
+            when a loss or gradient is not finite.
+        compile: use ``torch.compile`` on the model.
+        eval_batch_size: batch size for validation and test passes.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    max_steps: int | None = None
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 10.0
+    nonfinite: str = "stop"
+    compile: bool = False
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            _positive("train", name, getattr(self, name))
+        _positive("train", "lr", self.lr)
+        _positive("train", "max_steps", self.max_steps, allow_none=True)
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.nonfinite not in ("stop", "skip"):
+            raise ConfigError(f"train.nonfinite must be stop or skip, got {self.nonfinite!r}")
+        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ConfigError(f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.checkpoint_every_steps < 0 or self.checkpoint_every_minutes < 0:
+            raise ConfigError("train.checkpoint_every_steps and train.checkpoint_every_minutes must be >= 0")
+
+
+SECTIONS = {"data": DataConfig, "objective": ObjectiveConfig, "train": TrainConfig}
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole resolved configuration of one run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ExperimentConfig:
+        """Build and validate from nested dicts; unknown sections or keys are errors."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a config must be a mapping with sections data/model/objective/train, got {raw!r}")
+        unknown = sorted(set(raw) - {"data", "model", "objective", "train", "preset"})
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {', '.join(unknown)}; known: data, model, objective, train")
+        parts: dict[str, Any] = {}
+        for section, klass in SECTIONS.items():
+            values = raw.get(section) or {}
+            known = {f.name for f in dataclasses.fields(klass)}
+            bad = sorted(set(values) - known)
+            if bad:
+                raise ConfigError(f"unknown key(s) {', '.join(section + '.' + k for k in bad)}; "
+                                  f"known keys of {section}: {', '.join(sorted(known))}")
+            try:
+                parts[section] = klass(**values)
+            except TypeError as err:
+                raise ConfigError(f"invalid {section} config: {err}") from err
+        model = dict(raw.get("model") or {})
+        parts["model"] = ModelConfig(name=model.pop("name", "pixelcnn_vae"), params=model)
+        return cls(**parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
+                "objective": dataclasses.asdict(self.objective), "train": dataclasses.asdict(self.train)}
+
+    def config_hash(self) -> str:
+        """Stable short hash of the resolved config (sweep run ids)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets (``src/cmivae/configs/*.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def read_config_file(source: str | Path) -> dict[str, Any]:
+    """Raw dict of a YAML file path or a shipped preset name."""
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        preset = PRESET_DIR / f"{source}.yaml"
+        if not preset.exists():
+            raise ConfigError(f"no config file or preset named {str(source)!r}; presets: {', '.join(list_presets())}")
+        path = preset
+    if not path.exists():
+        raise ConfigError(f"config file {str(path)!r} does not exist; give a YAML path or one of the presets: "
+                          f"{', '.join(list_presets())}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config."""
+    raw = json.loads(json.dumps(raw))  # deep copy of plain data
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects section.key=value, got {item!r} (e.g. --set objective.gamma=0.3)")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2 or parts[0] not in ("data", "model", "objective", "train"):
+            raise ConfigError(f"--set key {key!r} must be section.key with section one of data, model, objective, "
+                              f"train (e.g. --set train.epochs=5)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from err
+        raw.setdefault(parts[0], {})
+        if raw[parts[0]] is None:
+            raw[parts[0]] = {}
+        raw[parts[0]][parts[1]] = value
+    return raw
+
+
+def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load, override and validate a config from a YAML path, preset name or dict."""
+    raw = source if isinstance(source, dict) else read_config_file(source)
+    return ExperimentConfig.from_dict(apply_overrides(raw, overrides or []))

@@ -1,0 +1,176 @@
+"""VAE with a PixelCNN decoder (Chen et al. 2017; Gulrajani et al. 2017), paper Sec. 2.1
+and appendix B, ELBO of Eq. 3: ``L_ARM = -Recon - KL(z)``.
+
+Decoder: the 13-layer PixelCNN of He et al. (2019): five 7x7, four 5x5 and four 3x3
+masked convolutions with 64 feature maps, the first with mask A, ReLU after each, and a
+1x1 convolution to Bernoulli logits. z is mapped linearly to ``(4, 28, 28)`` feature maps
+and concatenated to the input of every layer after ``inject_after``. The local latent s
+is the output of layer ``inject_after`` (``s_t := h_{6,<t}``, appendix B): it depends on
+x only through causal convolutions, and the objectives regularize I(z; s) through it.
+
+Sec. 5.1 says z meets "the feature map outputted from the fifth layer ... passed to the
+sixth layer", appendix B says "after the sixth layer" with s = h_6. The default
+``inject_after = 6`` follows appendix B; set 5 for the Sec. 5.1 reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import distributions as dist
+from torch import nn
+
+from cmivae.models.layers import MaskedConv2d
+from cmivae.models.outputs import VAEOutput
+
+PAPER_KERNELS = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
+
+
+@dataclass
+class PixelCNNVAEConfig:
+    """Architecture of the PixelCNN-VAE; the defaults are the paper's (appendix B, G.2).
+
+    Attributes:
+        image_shape: ``(C, H, W)`` of the binary images.
+        z_dim: size of the global latent z (32 in the paper).
+        kernel_sizes: one odd kernel size per masked layer (13 layers in the paper).
+        channels: feature maps of every masked layer (64).
+        z_channels: feature maps z is linearly mapped to (4).
+        inject_after: z is concatenated to the input of every layer after this one;
+            s is this layer's output (6, appendix B).
+        encoder_channels: channels of the stride-2 3x3 convolutions of q(z|x).
+        encoder_hidden: width of the fully connected layer of q(z|x).
+    """
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    z_dim: int = 32
+    kernel_sizes: tuple[int, ...] = PAPER_KERNELS
+    channels: int = 64
+    z_channels: int = 4
+    inject_after: int = 6
+    encoder_channels: tuple[int, ...] = field(default=(32, 64))
+    encoder_hidden: int = 512
+
+    def __post_init__(self) -> None:
+        self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
+        for name in ("z_dim", "channels", "z_channels", "encoder_hidden"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if len(self.image_shape) != 3 or min(self.image_shape) <= 0:
+            raise ValueError(f"model.image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+        if not self.kernel_sizes or any(k <= 0 or k % 2 == 0 for k in self.kernel_sizes):
+            raise ValueError(f"model.kernel_sizes must be a non-empty list of odd sizes, got {self.kernel_sizes}")
+        if not 1 <= self.inject_after < len(self.kernel_sizes):
+            raise ValueError(
+                f"model.inject_after must be between 1 and {len(self.kernel_sizes) - 1} (the number of masked "
+                f"layers minus one), got {self.inject_after}; the paper uses 6")
+        if not self.encoder_channels or min(self.encoder_channels) <= 0:
+            raise ValueError(f"model.encoder_channels must be positive sizes, got {self.encoder_channels}")
+
+
+class ConvEncoder(nn.Module):
+    """q(z | x): stride-2 3x3 convolutions, a hidden layer, and a diagonal Gaussian."""
+
+    def __init__(self, config: PixelCNNVAEConfig) -> None:
+        super().__init__()
+        c, h, w = config.image_shape
+        layers: list[nn.Module] = []
+        for width in config.encoder_channels:
+            layers += [nn.Conv2d(c, width, 3, 2, 1), nn.ReLU()]
+            c, h, w = width, (h + 1) // 2, (w + 1) // 2
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, config.encoder_hidden), nn.ReLU(),
+                                  nn.Linear(config.encoder_hidden, 2 * config.z_dim))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x), each ``(B, D)`` in fp32."""
+        stats = self.head(self.convs(x)).float()  # (B, C, H, W) -> (B, 2D)
+        mean, logvar = stats.chunk(2, dim=-1)  # (B, 2D) -> 2 x (B, D)
+        return mean, logvar.clamp(-30.0, 20.0)
+
+
+class PixelCNNDecoder(nn.Module):
+    """p(x | z) = prod_t p(x_t | z, x_<t): masked convolutions with z injected after
+    layer ``inject_after``; returns Bernoulli logits and s (appendix B)."""
+
+    def __init__(self, config: PixelCNNVAEConfig) -> None:
+        super().__init__()
+        c, h, w = config.image_shape
+        self.config = config
+        self.z_to_maps = nn.Linear(config.z_dim, config.z_channels * h * w)
+        layers = []
+        for i, k in enumerate(config.kernel_sizes):
+            in_ch = c if i == 0 else config.channels
+            if i >= config.inject_after:
+                in_ch += config.z_channels
+            layers.append(MaskedConv2d(in_ch, config.channels, k, "A" if i == 0 else "B"))
+        self.layers = nn.ModuleList(layers)
+        self.out = nn.Conv2d(config.channels, c, 1)
+
+    def z_maps(self, z: torch.Tensor) -> torch.Tensor:
+        """z ``(B, D)`` -> feature maps ``(B, z_channels, H, W)``."""
+        _, h, w = self.config.image_shape
+        return self.z_to_maps(z).view(z.shape[0], self.config.z_channels, h, w)  # (B, 4HW) -> (B, 4, H, W)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(B, C, H, W)`` of p(x_t | z, x_<t) and s = h_{inject_after} ``(B, 64, H, W)``."""
+        maps = self.z_maps(z)
+        h, s = x, x
+        for i, layer in enumerate(self.layers):
+            if i == self.config.inject_after:
+                # Match h's dtype and memory format once, so the concatenation stays channels_last.
+                channels_last = h.is_contiguous(memory_format=torch.channels_last)
+                maps = maps.to(h.dtype).contiguous(
+                    memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            if i >= self.config.inject_after:
+                h = torch.cat([h, maps], dim=1)  # (B, 64 + 4, H, W)
+            h = F.relu(layer(h))
+            if i + 1 == self.config.inject_after:
+                s = h
+        return self.out(h), s
+
+
+class PixelCNNVAE(nn.Module):
+    """The PixelCNN-VAE of the paper (Sec. 5.3): ``forward(x) -> VAEOutput``.
+
+    x is ``(B, C, H, W)`` with values in {0, 1} (float or uint8).
+    """
+
+    config_class = PixelCNNVAEConfig
+    critic_similarity = "dot"  # appendix I: inner product of the s embedding and z
+
+    def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or PixelCNNVAEConfig()
+        self.encoder = ConvEncoder(self.config)
+        self.decoder = PixelCNNDecoder(self.config)
+        _, h, w = self.config.image_shape
+        self.z_dim = self.config.z_dim
+        self.s_shape = (self.config.channels, h, w)
+
+    def prior(self, batch_size: int, device: torch.device) -> dist.Distribution:
+        """p(z) = N(0, I), batch shape ``(B,)``, event ``(D,)``."""
+        zeros = torch.zeros(batch_size, self.z_dim, device=device)
+        return dist.Independent(dist.Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+
+    def posterior(self, x: torch.Tensor) -> dist.Distribution:
+        """q(z | x), batch shape ``(B,)``, event ``(D,)``."""
+        mean, logvar = self.encoder(x)
+        return dist.Independent(dist.Normal(mean, (0.5 * logvar).exp(), validate_args=False), 1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of q(z | x), ``(B, D)`` (the representation the metrics probe)."""
+        return self.encoder(x.float() if x.dtype == torch.uint8 else x)[0]
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        x = x.float() if x.dtype == torch.uint8 else x
+        posterior = self.posterior(x)
+        z = posterior.rsample()  # (B, D)
+        logits, s = self.decoder(x, z)
+        likelihood = dist.Independent(dist.Bernoulli(logits=logits.float(), validate_args=False), 3)
+        return VAEOutput(likelihood=likelihood, posterior_z=posterior, prior_z=self.prior(x.shape[0], x.device),
+                         z=z, s=s)

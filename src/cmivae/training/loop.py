@@ -1,0 +1,348 @@
+"""The training loop, readable top to bottom: :func:`fit` -> :func:`train_step`.
+
+One VAE update (Sec. 3.2; appendices G.1, G.2): a forward pass of the model, then
+``critic_steps`` discriminator updates on the *detached* latents with the critic's own
+Adam ("(1) update D"), then the objective's loss with the critic *frozen* and a step of
+the VAE's Adam ("(2) update the VAE"). No gradient crosses between the two.
+
+Every epoch ends with the validation objective; the checkpoint with the best validation
+objective is kept (``best.pt``) and the test results are reported there, as the paper
+does (G.2). Training resumes exactly from ``checkpoints/last.pt``: model, critic, both
+optimizers, epoch, step, data order (a permutation seeded by (seed, epoch)) and the state
+of every random generator are in it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from cmivae.config import ExperimentConfig
+from cmivae.data.registry import load_dataset
+from cmivae.errors import TrainingError
+from cmivae.models import build_model
+from cmivae.objectives import Objective, build_objective
+from cmivae.objectives.terms import LossTerms
+from cmivae.training import distributed
+from cmivae.training.checkpoint import load_checkpoint, load_latest
+from cmivae.training.precision import autocast, resolve_device, resolve_precision
+from cmivae.training.run_dir import RunDirectory
+
+
+@dataclass
+class TrainState:
+    """Counters saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches of the current epoch already done
+    step: int = 0  # VAE updates done
+    skipped: int = 0  # batches dropped for non-finite values (train.nonfinite=skip)
+    best_val: float = math.inf
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per finished epoch
+    sums: dict[str, float] = field(default_factory=dict)  # running sums of the current epoch's terms
+    count: int = 0  # batches in ``sums``
+    train_seconds: float = 0.0
+
+
+@dataclass
+class Trainer:
+    """Everything :func:`train_step` needs, built once by :func:`build_trainer`."""
+
+    config: ExperimentConfig
+    model: torch.nn.Module
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    critic_optimizer: torch.optim.Optimizer | None
+    device: torch.device
+    precision: str
+    channels_last: bool
+    ddp_model: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world_size > 1
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch on the device, as float, channels_last for image models on the fast path."""
+        x = x.to(self.device, non_blocking=True)
+        x = x.float() if x.dtype == torch.uint8 else x
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def build_trainer(config: ExperimentConfig) -> Trainer:
+    """Model, objective and optimizers on the resolved device and precision."""
+    device = resolve_device(config.train.device)
+    precision = resolve_precision(config.train.precision, device)
+    model = build_model(config.model.name, config.model.params)
+    objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
+                                critic_hidden_dim=config.objective.critic_hidden_dim)
+    # channels_last only where it is fast: the stride-1 masked convolutions of the PixelCNN.
+    # oneDNN's strided bf16 convolutions (encoder, critic) are many times slower in it.
+    channels_last = precision == "bf16" and hasattr(model, "decoder") and len(model.s_shape) == 3
+    model.to(device)
+    objective.to(device)
+    if channels_last:
+        model.decoder.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr)
+                        if objective.critic is not None else None)
+    trainer = Trainer(config, model, objective, optimizer, critic_optimizer, device, precision, channels_last)
+    distributed.wrap(trainer)
+    return trainer
+
+
+def _check_finite(terms: LossTerms, what: str, step: int) -> str | None:
+    """Name of the first non-finite term (or ``None``)."""
+    if torch.isfinite(terms.total):
+        return None
+    for name, value in terms.terms.items():
+        if not torch.isfinite(value):
+            return f"{what} term {name!r} is {float(value)} at step {step}"
+    return f"{what} total is {float(terms.total)} at step {step}"
+
+
+def _grad_norm(parameters: list[torch.nn.Parameter]) -> torch.Tensor:
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str, float], str | None]:
+    """One VAE update preceded by ``critic_steps`` critic updates.
+
+    Returns the logged terms and, if something was not finite, a message naming it (the
+    parameters are then left untouched).
+    """
+    model = trainer.ddp_model or trainer.model
+    objective = trainer.objective
+    with autocast(trainer.device, trainer.precision):
+        out = model(x)
+    logged: dict[str, float] = {}
+
+    # (1) update the discriminator on detached latents, the VAE untouched.
+    if objective.critic is not None and trainer.critic_optimizer is not None:
+        critic_params = list(objective.critic.parameters())
+        for _ in range(trainer.config.objective.critic_steps):
+            with autocast(trainer.device, trainer.precision):
+                critic_terms = objective.critic_loss(out)
+            problem = _check_finite(critic_terms, "critic", step)
+            if problem:
+                return logged, problem
+            trainer.critic_optimizer.zero_grad(set_to_none=True)
+            critic_terms.total.backward()
+            distributed.average_gradients(critic_params)
+            if not torch.isfinite(_grad_norm(critic_params)):
+                return logged, f"critic gradient is not finite at step {step}"
+            trainer.critic_optimizer.step()
+        logged.update(critic_terms.as_floats())
+        logged.pop("total", None)
+
+    # (2) update the VAE with the critic frozen.
+    with autocast(trainer.device, trainer.precision):
+        terms = objective.loss(out, x)
+    problem = _check_finite(terms, "loss", step)
+    if problem:
+        return logged, problem
+    trainer.optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    if not torch.isfinite(_grad_norm(list(trainer.model.parameters()))):
+        return logged, f"model gradient is not finite at step {step}"
+    trainer.optimizer.step()
+    logged.update(terms.as_floats())
+    return logged, None
+
+
+@torch.no_grad()
+def evaluate_objective(trainer: Trainer, data: torch.Tensor, seed: int) -> dict[str, float]:
+    """Mean of every loss term over ``data`` with the model and critic in eval mode.
+
+    Uses its own seeded random stream, so evaluating never changes the training stream.
+    """
+    trainer.model.eval()
+    trainer.objective.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for start in range(0, data.shape[0], trainer.config.train.eval_batch_size):
+            x = trainer.to_device(data[start:start + trainer.config.train.eval_batch_size])
+            with autocast(trainer.device, trainer.precision):
+                out = trainer.model(x)
+                terms = trainer.objective.loss(out, x)
+            for name, value in terms.as_floats().items():
+                sums[name] = sums.get(name, 0.0) + value * x.shape[0]
+            n += x.shape[0]
+    trainer.model.train()
+    trainer.objective.train()
+    means = {name: value / n for name, value in sums.items()}
+    means["elbo"] = -means["neg_elbo"]
+    return means
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _checkpoint_state(trainer: Trainer, state: TrainState) -> dict[str, Any]:
+    return {
+        "model": trainer.model.state_dict(),
+        "objective": trainer.objective.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "critic_optimizer": trainer.critic_optimizer.state_dict() if trainer.critic_optimizer else None,
+        "train_state": {k: v for k, v in vars(state).items()},
+        "rng": _rng_state(),
+        "config": trainer.config.to_dict(),
+    }
+
+
+def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
+    trainer.model.load_state_dict(checkpoint["model"])
+    trainer.objective.load_state_dict(checkpoint["objective"])
+    trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    if trainer.critic_optimizer is not None and checkpoint.get("critic_optimizer"):
+        trainer.critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
+    _set_rng_state(checkpoint["rng"])
+    return TrainState(**checkpoint["train_state"])
+
+
+def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
+    """The data order of one epoch: a permutation seeded by (seed, epoch), so a resumed
+    run sees exactly the batches an uninterrupted one would."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(num_examples, generator=generator)
+
+
+def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, resume: bool = False,
+        progress: bool = True, data: Any = None) -> dict[str, Any]:
+    """Train one run into ``run_dir`` and return its test results (also ``results.json``).
+
+    Args:
+        config: the validated experiment config.
+        run_dir: the run directory (created; an unfinished run there is resumed).
+        force: start over even if ``run_dir`` holds a finished run or another config.
+        resume: require an existing checkpoint to continue from.
+        progress: show a progress bar.
+        data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
+    """
+    run = RunDirectory(Path(run_dir), rank=distributed.rank())
+    run.prepare(config, force=force, resume=resume)
+    torch.manual_seed(config.train.seed)
+    splits = data if data is not None else load_dataset(config.data)
+    trainer = build_trainer(config)
+    state = TrainState()
+    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
+    if latest is not None:
+        checkpoint, path = latest
+        state = _restore(trainer, checkpoint)
+        run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
+    elif resume:
+        from cmivae.errors import CheckpointError
+
+        raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
+
+    train_x = splits.train_x
+    shard = distributed.shard_bounds(trainer.config.train.batch_size)
+    batch_size = config.train.batch_size
+    num_batches = train_x.shape[0] // batch_size
+    if num_batches == 0:
+        from cmivae.errors import ConfigError
+
+        raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
+                          f"examples); lower the batch size or use more data")
+    last_save = time.monotonic()
+    done = state.epoch >= config.train.epochs or (config.train.max_steps is not None
+                                                  and state.step >= config.train.max_steps)
+    while not done:
+        epoch = state.epoch
+        order = epoch_order(config.train.seed, epoch, train_x.shape[0])
+        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.train.epochs}",
+                   disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
+        start = time.monotonic()
+        for b in range(state.batch_in_epoch, num_batches):
+            idx = order[b * batch_size:(b + 1) * batch_size][shard]
+            x = trainer.to_device(train_x[idx])
+            logged, problem = train_step(trainer, x, state.step)
+            if problem:
+                if config.train.nonfinite == "skip":
+                    state.skipped += 1
+                    trainer.optimizer.zero_grad(set_to_none=True)
+                    run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
+                else:
+                    run.record_failure(problem, state.step)
+                    raise TrainingError(f"{problem}; the last good checkpoint is kept in {run.path}. "
+                                        f"Lower train.lr, or set train.nonfinite=skip to drop such batches")
+            else:
+                for name, value in logged.items():
+                    state.sums[name] = state.sums.get(name, 0.0) + value
+                state.count += 1
+            state.step += 1
+            state.batch_in_epoch = b + 1
+            bar.update(1)
+            if state.step % 10 == 0 and state.count:
+                bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
+                                 ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
+            stop = config.train.max_steps is not None and state.step >= config.train.max_steps
+            state.train_seconds += time.monotonic() - start
+            start = time.monotonic()
+            due = (config.train.checkpoint_every_steps and state.step % config.train.checkpoint_every_steps == 0) or \
+                (config.train.checkpoint_every_minutes and
+                 time.monotonic() - last_save >= 60 * config.train.checkpoint_every_minutes)
+            if due and not stop and b + 1 < num_batches:
+                run.save_last(_checkpoint_state(trainer, state))
+                last_save = time.monotonic()
+            if stop:
+                break
+        bar.close()
+        epoch_done = state.batch_in_epoch >= num_batches
+        val = evaluate_objective(trainer, splits.val_x, seed=config.train.seed + 17)
+        record = {"epoch": epoch + 1, "step": state.step, "epoch_complete": epoch_done,
+                  "train": {k: v / max(state.count, 1) for k, v in state.sums.items()},
+                  "val": val, "skipped": state.skipped,
+                  "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
+        state.history.append(record)
+        if val["total"] < state.best_val:
+            state.best_val, state.best_epoch = val["total"], epoch + 1
+            run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
+                           "epoch": epoch + 1, "val": val, "config": config.to_dict()})
+        state.epoch += 1 if epoch_done else 0
+        state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
+        state.sums, state.count, state.train_seconds = {}, 0, 0.0
+        done = state.epoch >= config.train.epochs or (config.train.max_steps is not None
+                                                      and state.step >= config.train.max_steps)
+        run.save_last(_checkpoint_state(trainer, state))
+        last_save = time.monotonic()
+        run.write_history(state.history)
+        run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
+                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
+
+    results = test_results(trainer, run, splits)
+    results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
+    run.write_results(results)
+    distributed.barrier()
+    return results
+
+
+def test_results(trainer: Trainer, run: RunDirectory, splits: Any) -> dict[str, float]:
+    """ELBO, Recon, KL(z) (and KL(s)) on the test set at the best checkpoint, nats per
+    example (not divided by the number of pixels or frames; paper K.1, K.2)."""
+    best = load_checkpoint(run.best_path, map_location=trainer.device)
+    trainer.model.load_state_dict(best["model"])
+    trainer.objective.load_state_dict(best["objective"])
+    values = evaluate_objective(trainer, splits.test_x, seed=trainer.config.train.seed + 29)
+    keys = ("elbo", "neg_elbo", "recon", "kl_z", "kl_s")
+    return {k: values[k] for k in keys if k in values}

@@ -1,0 +1,130 @@
+"""A run directory and the files in it.
+
+``config.json`` (resolved config and code version), ``metrics.jsonl`` (one line per
+epoch), ``results.json`` (test results at the best checkpoint; its presence marks a
+finished run), ``best.pt``, ``checkpoints/last.pt`` and ``checkpoints/previous.pt``
+(the fallback if the last is damaged), ``failure.json`` (why a run stopped),
+``train.log``. Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cmivae import __version__
+from cmivae.atomic import atomic_write_json, atomic_write_text
+from cmivae.config import ExperimentConfig
+from cmivae.errors import ConfigError
+from cmivae.training.checkpoint import save_checkpoint
+
+RUN_FILES = ("config.json", "metrics.jsonl", "results.json", "best.pt", "failure.json", "train.log", "eval.json")
+
+
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout."""
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+class RunDirectory:
+    """Reads and writes one run's files; refuses to mix two configs in one directory."""
+
+    def __init__(self, path: Path, rank: int = 0) -> None:
+        self.path = Path(path)
+        self.is_main = rank == 0
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Newest first."""
+        return [self.path / "checkpoints" / "last.pt", self.path / "checkpoints" / "previous.pt"]
+
+    def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
+        """Create the directory or check it holds this config; ``force`` clears it."""
+        config_path = self.path / "config.json"
+        if config_path.exists() and not force:
+            try:
+                saved = json.loads(config_path.read_text())["config"]
+            except (json.JSONDecodeError, KeyError) as err:
+                raise ConfigError(f"{config_path} is unreadable ({err}); use --force to start this run over") from err
+            diffs = _differences(saved, config.to_dict())
+            if diffs:
+                raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
+                                  f"use another --out, or --force to discard that run")
+            if self.results_path.exists():
+                raise ConfigError(f"run directory {self.path} holds a finished run (results.json exists); "
+                                  f"use another --out, or --force to train it again from scratch")
+        if force and self.is_main and self.path.exists():
+            for name in RUN_FILES:
+                (self.path / name).unlink(missing_ok=True)
+            shutil.rmtree(self.path / "checkpoints", ignore_errors=True)
+        if self.is_main:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not config_path.exists():
+                atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
+                                                "python": sys.version.split()[0], "created": time.time()})
+
+    def save_last(self, state: dict[str, Any]) -> None:
+        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""
+        if not self.is_main:
+            return
+        last, previous = self.checkpoint_paths()
+        last.parent.mkdir(parents=True, exist_ok=True)
+        if last.exists():
+            last.replace(previous)
+        save_checkpoint(last, state)
+
+    def save_best(self, state: dict[str, Any]) -> None:
+        if self.is_main:
+            save_checkpoint(self.best_path, state)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        """Rewrite ``metrics.jsonl`` from the checkpointed history (so a resumed run has
+        exactly one line per finished epoch)."""
+        if self.is_main:
+            atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        if self.is_main:
+            atomic_write_json(self.results_path, results)
+
+    def record_failure(self, message: str, step: int) -> None:
+        if self.is_main:
+            atomic_write_json(self.path / "failure.json", {"error": message, "step": step, "time": time.time()})
+
+    def log(self, message: str) -> None:
+        """Append to ``train.log`` and print (rank 0 only)."""
+        if not self.is_main:
+            return
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+        with open(self.path / "train.log", "a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
