@@ -13,6 +13,7 @@ import torch
 from cmivae.data import speech, speech_features
 from cmivae.data.speech import (
     find_timit_utterances,
+    load_data_config,
     load_speech,
     read_audio,
     read_gender_table,
@@ -190,7 +191,8 @@ def test_bad_files_are_named(tmp_path: Path, kind: str, message: str) -> None:
 
 def test_shorten_sphere_hint(tmp_path: Path) -> None:
     bad = tmp_path / "SA1.WAV"
-    bad.write_bytes(b"NIST_1A\n   1024\nsample_coding -s26 pcm,embedded-shorten-v2.00\nend_head\n".ljust(1024) + b"\x00" * 99)
+    header = b"NIST_1A\n   1024\nsample_coding -s26 pcm,embedded-shorten-v2.00\nend_head\n"
+    bad.write_bytes(header.ljust(1024) + b"\x00" * 99)
     with pytest.raises(DataError, match="shorten-compressed SPHERE.*sph2pipe"):
         read_audio(bad)
 
@@ -308,3 +310,17 @@ def test_source_errors(tmp_path: Path) -> None:
         load_speech("mp3", tmp_path)
     with pytest.raises(DataError, match="apply to source='folder' only"):
         load_speech("timit", tmp_path, speaker_pattern="(?P<speaker>.)")
+
+
+def test_load_data_config(tmp_path: Path) -> None:
+    from cmivae.config import DataConfig
+
+    root = tmp_path / "corpus"
+    _nested(root, {f"spk{i}": 2 for i in range(6)}, seconds=1.0)  # 4 segments per utterance
+    config = DataConfig(name="speech-folder", root=str(root), data_dir=str(tmp_path / "data"), val_fraction=0.2,
+                        num_train=5, num_test=3)
+    data = load_data_config(config)
+    assert data.train_x.shape == (5, 20, 201) and data.test_x.shape == (3, 20, 201)
+    assert data.val_x.shape[0] >= 1 and data.train_speaker.shape == (5,) and data.test_utterance.shape == (3,)
+    assert len(set(data.train_speaker.tolist())) == 3  # 6 speakers: 3 train, 1 val, 2 test; all 3 kept
+    assert len(list((tmp_path / "data" / "cache").glob("speech-*.npz"))) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from cmivae.data import synthetic_speakers
 from cmivae.data.speech import load_speech, read_gender_table
@@ -82,7 +83,8 @@ def test_voices_by_gender() -> None:
             assert v.formant_scale > 1 and v.pitch_base_hz >= 150
         else:
             assert v.formant_scale <= 1 and v.pitch_base_hz <= 135
-        assert "language variant" in v.variant_file() and f"pitch {v.pitch_base_hz} {v.pitch_top_hz}" in v.variant_file()
+        text = v.variant_file()
+        assert text.startswith("language variant") and f"pitch {v.pitch_base_hz} {v.pitch_top_hz}" in text
     assert make_voice(5, seed=3) == voices[5]  # a speaker does not depend on the corpus size
     assert make_voice(5, seed=4) != voices[5]
 
@@ -146,3 +148,19 @@ def test_missing_espeak_says_how_to_install(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(synthetic_speakers.shutil, "which", lambda name: None)
     with pytest.raises(DataError, match="apt-get install -y espeak-ng.*make"):
         make_synthetic_speech(tmp_path / "x", **TINY)
+
+
+def test_load_data_config_builds_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmivae.config import DataConfig
+    from cmivae.data.speech import load_data_config
+
+    config = DataConfig(name="synthetic-speech", data_dir=str(tmp_path), num_speakers=3, val_fraction=0.1)
+    data = load_data_config(config)
+    assert (tmp_path / "synthetic-speech-3" / "manifest.json").is_file()
+    assert data.train_x.shape[1:] == (20, 201) and len(data.speaker_names) == 3
+    assert len(data.utterance_names) == 30  # 3 speakers x 10 sentences
+    # The existing corpus is used without espeak-ng; a contradicting request is refused.
+    monkeypatch.setattr(synthetic_speakers.shutil, "which", lambda name: None)
+    assert torch.equal(load_data_config(config).test_x, data.test_x)
+    with pytest.raises(DataError, match="num_speakers=3 .asked 4."):
+        load_speech("synthetic", tmp_path / "synthetic-speech-3", num_speakers=4)

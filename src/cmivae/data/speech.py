@@ -67,6 +67,7 @@ __all__ = [
     "read_gender_table",
     "split_speakers",
     "load_speech",
+    "load_data_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,43 @@ class SpeechSplits:
         """Log spectra from normalized ``x`` of shape ``(..., F)``."""
         return x * self.std.to(x) + self.mean.to(x)
 
+    # Flat names shared with ImageSplits (``train_x``, ``val_x``, ``test_x``) for the training loop.
+    @property
+    def train_x(self) -> torch.Tensor:
+        return self.train.x
+
+    @property
+    def val_x(self) -> torch.Tensor:
+        return self.val.x
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        return self.test.x
+
+    @property
+    def train_speaker(self) -> torch.Tensor:
+        return self.train.speaker
+
+    @property
+    def val_speaker(self) -> torch.Tensor:
+        return self.val.speaker
+
+    @property
+    def test_speaker(self) -> torch.Tensor:
+        return self.test.speaker
+
+    @property
+    def train_utterance(self) -> torch.Tensor:
+        return self.train.utterance
+
+    @property
+    def val_utterance(self) -> torch.Tensor:
+        return self.val.utterance
+
+    @property
+    def test_utterance(self) -> torch.Tensor:
+        return self.test.utterance
+
 
 def _cache_key(utterances: Sequence[Utterance], params: FeatureParams, max_segments: int | None) -> str:
     files = []
@@ -446,6 +484,19 @@ def _cached_segments(utterances: Sequence[Utterance], params: FeatureParams, max
     return segments, owners
 
 
+def _bin_statistics(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin mean and std (floored at ``_MIN_STD``) of ``x`` ``(N, T, F)``, in float64 chunks."""
+    total = np.zeros(x.shape[-1])
+    squares = np.zeros(x.shape[-1])
+    for start in range(0, x.shape[0], chunk):
+        part = x[start: start + chunk].reshape(-1, x.shape[-1]).astype(np.float64)  # (chunk * T, F)
+        total += part.sum(axis=0)
+        squares += np.square(part).sum(axis=0)
+    count = x.shape[0] * x.shape[1]
+    mean = total / count
+    return mean, np.maximum(np.sqrt(np.maximum(squares / count - mean**2, 0.0)), _MIN_STD)
+
+
 def _subsample(utterances: list[Utterance], max_per_speaker: int | None) -> list[Utterance]:
     if max_per_speaker is None:
         return utterances
@@ -479,22 +530,29 @@ def _split_utterances_within_speakers(utterances: Sequence[Utterance], val_fract
 
 
 def _synthetic_corpus(root: Path, num_speakers: int | None, seed: int | None) -> tuple[dict[str, list[str]], Path]:
+    """The split and speaker table of the synthetic corpus in ``root``, built first if missing.
+
+    An existing corpus is used as it is (no espeak-ng needed) unless it contradicts an
+    explicitly asked ``num_speakers`` or ``seed``.
+    """
     from cmivae.data import synthetic_speakers  # lazy: synthetic_speakers imports this module
 
     manifest_path = root / synthetic_speakers.MANIFEST
-    if not manifest_path.exists() or num_speakers is not None or seed is not None:
-        kwargs: dict[str, Any] = {}
-        if num_speakers is not None:
-            kwargs["num_speakers"] = num_speakers
-        if seed is not None:
-            kwargs["seed"] = seed
-        synthetic_speakers.make_synthetic_speech(root, **kwargs)
+    wanted = {key: value for key, value in (("num_speakers", num_speakers), ("seed", seed)) if value is not None}
+    if not manifest_path.exists():
+        synthetic_speakers.make_synthetic_speech(root, **wanted)
     try:
         manifest = json.loads(manifest_path.read_text())
+        settings = manifest["settings"]
         split = {name: list(manifest["split"][name]) for name in ("train", "val", "test")}
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"synthetic corpus manifest {manifest_path} is unreadable or incomplete ({err}); "
                         f"delete {root} and it is rebuilt on the next load") from err
+    clash = {key: value for key, value in wanted.items() if settings.get(key) != value}
+    if clash:
+        found = ", ".join(f"{key}={settings.get(key)!r} (asked {value!r})" for key, value in clash.items())
+        raise DataError(f"{root} holds a synthetic corpus built with other settings: {found}; delete it to "
+                        f"rebuild, or choose another folder")
     return split, root / synthetic_speakers.SPEAKER_TABLE
 
 
@@ -587,18 +645,16 @@ def load_speech(
                                        Path(cache_dir).expanduser() if cache_dir is not None else None)
     # segments: (N_all, T, F) float32; owner: (N_all,) index into `ordered`
 
-    bounds = np.cumsum([0, len(train_utts), len(val_utts), len(test_utts)])
-    train_mask = owner < bounds[1]
-    train_x = segments[train_mask]  # (N_train, T, F)
-    mean = train_x.mean(axis=(0, 1), dtype=np.float64)  # (F,)
-    std = np.maximum(train_x.std(axis=(0, 1), dtype=np.float64), _MIN_STD)  # (F,)
+    # Utterances are ordered train, val, test and `owner` is sorted, so each split is a slice of rows.
+    bounds = np.searchsorted(owner, np.cumsum([0, len(train_utts), len(val_utts), len(test_utts)]))
+    mean, std = _bin_statistics(segments[bounds[0]: bounds[1]])  # (F,), (F,) of the training split
+    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
     utt_speaker = np.array([speaker_index[u.speaker] for u in ordered], dtype=np.int64)  # (num_utterances,)
 
     def subset(lo: int, hi: int) -> SpeechSubset:
-        mask = (owner >= lo) & (owner < hi)
-        x = ((segments[mask] - mean) / std).astype(np.float32)  # (N, T, F)
-        return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[mask]]),
-                            utterance=torch.from_numpy(owner[mask].copy()))
+        x = (segments[lo:hi] - mean32) / std32  # (N, T, F) float32
+        return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[lo:hi]]),
+                            utterance=torch.from_numpy(owner[lo:hi].copy()))
 
     return SpeechSplits(
         train=subset(bounds[0], bounds[1]), val=subset(bounds[1], bounds[2]), test=subset(bounds[2], bounds[3]),
@@ -607,3 +663,48 @@ def load_speech(
         mean=torch.from_numpy(mean.astype(np.float32)), std=torch.from_numpy(std.astype(np.float32)),
         features=features, source=kind, root=str(root),
     )
+
+
+def _evenly_spaced(subset: SpeechSubset, count: int | None) -> SpeechSubset:
+    if count is None or count >= len(subset):
+        return subset
+    keep = torch.from_numpy(np.unique(np.linspace(0, len(subset) - 1, max(1, count)).round().astype(np.int64)))
+    return SpeechSubset(x=subset.x[keep], speaker=subset.speaker[keep], utterance=subset.utterance[keep])
+
+
+def load_data_config(config: Any) -> SpeechSplits:
+    """Load a speech data set (``synthetic-speech``, ``timit``, ``speech-folder``) from a ``DataConfig``.
+
+    The feature cache goes to ``<data_dir>/cache``; the synthetic corpus is built in
+    ``<data_dir>/synthetic-speech-<num_speakers>`` unless ``config.root`` names a folder.
+    ``num_train`` / ``num_test`` keep that many evenly spaced segments of the train / test
+    split (every speaker stays represented); validation shrinks in proportion to train.
+    Normalization statistics are those of the full training split.
+    """
+    from cmivae.data.fetch import resolve_data_dir
+
+    data_dir = resolve_data_dir(config.data_dir)
+    kind = SOURCES.get(config.name)
+    if kind is None:
+        raise DataError(f"{config.name!r} is not a speech data set; known: {', '.join(sorted(SOURCES))}")
+    kwargs: dict[str, Any] = {}
+    if kind == "synthetic":
+        from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS
+
+        num_speakers = config.num_speakers or DEFAULT_NUM_SPEAKERS
+        root = Path(config.root) if config.root else data_dir / f"synthetic-speech-{num_speakers}"
+        kwargs["num_speakers"] = num_speakers
+    else:
+        if config.root is None:
+            raise DataError(f"data set {config.name!r} needs data.root, the folder holding the corpus")
+        root = Path(config.root)
+        if kind == "folder":
+            kwargs.update(speaker_pattern=config.speaker_pattern, gender_table=config.gender_table)
+    splits = load_speech(kind, root, cache_dir=data_dir / "cache", val_fraction=config.val_fraction,
+                         split_seed=config.split_seed, **kwargs)
+    if config.num_train is not None and config.num_train < len(splits.train):
+        num_val = max(1, round(len(splits.val) * config.num_train / len(splits.train)))
+        splits.train = _evenly_spaced(splits.train, config.num_train)
+        splits.val = _evenly_spaced(splits.val, num_val)
+    splits.test = _evenly_spaced(splits.test, config.num_test)
+    return splits

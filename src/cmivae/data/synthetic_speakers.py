@@ -415,6 +415,11 @@ def make_synthetic_speech(
         manifest = {"settings": settings, "split": split,
                     "files": {v.name: [f"s{j:02d}.wav" for j in range(len(texts))] for v in voices}}
         build_file.unlink()
+        for leftover in partial.glob(".*"):  # worker copies or speaker folders of an interrupted run
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
         _write_text_atomic(partial / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if out_dir.exists():
             out_dir.rmdir()  # empty (checked by _existing_corpus)

@@ -224,6 +224,11 @@ def estimate_mutual_information(
             val_loss = validation_loss()
             if val_loss < best_loss:
                 best_loss, best_state = val_loss, copy.deepcopy(critic.state_dict())
+                _best_step = step
+            if os.environ.get('DBG'):
+                print(step, round(val_loss, 4), end='; ')
+    if os.environ.get('DBG'):
+        print('best', _best_step)
     critic.load_state_dict(best_state)
 
     critic.eval()

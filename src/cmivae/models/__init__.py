@@ -43,7 +43,8 @@ def model_config(name: str, params: dict[str, Any]) -> Any:
 
 def build_model(name: str, params: dict[str, Any]) -> nn.Module:
     """Create model ``name`` from its config parameters (see :func:`model_config`)."""
-    return MODELS[name](model_config(name, params))
+    config = model_config(name, params)
+    return MODELS[name](config)
 
 
 __all__ = ["MODELS", "PixelCNNVAE", "PixelCNNVAEConfig", "VAEOutput", "build_model", "model_config"]

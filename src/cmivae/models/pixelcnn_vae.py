@@ -88,7 +88,8 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x), each ``(B, D)`` in fp32."""
-        stats = self.head(self.convs(x)).float()  # (B, C, H, W) -> (B, 2D)
+        stats = self.head(self.convs(x))  # (B, C, H, W) -> (B, 2D)
+        stats = stats.to(torch.promote_types(stats.dtype, torch.float32))  # fp32 under bf16 autocast
         mean, logvar = stats.chunk(2, dim=-1)  # (B, 2D) -> 2 x (B, D)
         return mean, logvar.clamp(-30.0, 20.0)
 

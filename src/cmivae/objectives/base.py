@@ -32,7 +32,7 @@ def frozen(module: nn.Module | None) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(module.parameters(), flags):
+        for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
 
 

@@ -116,9 +116,18 @@ def _grad_norm(parameters: list[torch.nn.Parameter]) -> torch.Tensor:
 def train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str, float], str | None]:
     """One VAE update preceded by ``critic_steps`` critic updates.
 
-    Returns the logged terms and, if something was not finite, a message naming it (the
-    parameters are then left untouched).
+    Returns the logged terms and, if something was not finite, a message naming it; the
+    parameters and buffers (batch-norm statistics) are then left as they were.
     """
+    buffers = [(b, b.clone()) for m in (trainer.model, trainer.objective) for b in m.buffers()]
+    logged, problem = _train_step(trainer, x, step)
+    if problem:
+        for buffer, saved in buffers:
+            buffer.copy_(saved)
+    return logged, problem
+
+
+def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str, float], str | None]:
     model = trainer.ddp_model or trainer.model
     objective = trainer.objective
     with autocast(trainer.device, trainer.precision):
@@ -220,6 +229,13 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
     return TrainState(**checkpoint["train_state"])
 
 
+def done_after(config: ExperimentConfig, state: TrainState, epoch_done: bool) -> bool:
+    """Whether training ends after the current (possibly partial) epoch."""
+    epochs = state.epoch + (1 if epoch_done else 0)
+    return epochs >= config.train.epochs or (config.train.max_steps is not None
+                                             and state.step >= config.train.max_steps)
+
+
 def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
     """The data order of one epoch: a permutation seeded by (seed, epoch), so a resumed
     run sees exactly the batches an uninterrupted one would."""
@@ -265,8 +281,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
                           f"examples); lower the batch size or use more data")
     last_save = time.monotonic()
-    done = state.epoch >= config.train.epochs or (config.train.max_steps is not None
-                                                  and state.step >= config.train.max_steps)
+    done = done_after(config, state, epoch_done=False)
     while not done:
         epoch = state.epoch
         order = epoch_order(config.train.seed, epoch, train_x.shape[0])
@@ -315,15 +330,14 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                   "val": val, "skipped": state.skipped,
                   "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
         state.history.append(record)
-        if val["total"] < state.best_val:
+        if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
                            "epoch": epoch + 1, "val": val, "config": config.to_dict()})
+        done = done_after(config, state, epoch_done)
         state.epoch += 1 if epoch_done else 0
         state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
         state.sums, state.count, state.train_seconds = {}, 0, 0.0
-        done = state.epoch >= config.train.epochs or (config.train.max_steps is not None
-                                                      and state.step >= config.train.max_steps)
         run.save_last(_checkpoint_state(trainer, state))
         last_save = time.monotonic()
         run.write_history(state.history)

@@ -1,0 +1,110 @@
+"""The training loop: run files, refusals, exact resume, non-finite values."""
+
+import json
+
+import pytest
+import torch
+
+from cmivae.errors import ConfigError, TrainingError
+from cmivae.training import loop
+from cmivae.training.checkpoint import load_checkpoint
+from tests.helpers import tiny_config, tiny_images
+
+
+def test_fit_writes_the_three_run_files(tmp_path) -> None:
+    results = loop.fit(tiny_config(), tmp_path / "run", data=tiny_images(), progress=False)
+    run = tmp_path / "run"
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["objective"]["name"] == "cmi" and config["code_version"]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    for key in ("recon", "kl_z", "critic_loss", "critic_acc", "critic_term", "neg_elbo"):
+        assert key in lines[0]["train"], key
+    saved = json.loads((run / "results.json").read_text())
+    assert saved == results
+    assert saved["elbo"] == pytest.approx(-(saved["recon"] + saved["kl_z"]), rel=1e-5)
+    assert saved["recon"] > 0 and saved["kl_z"] >= 0
+
+
+def test_finished_or_different_runs_are_refused(tmp_path) -> None:
+    data = tiny_images()
+    loop.fit(tiny_config(), tmp_path, data=data, progress=False)
+    with pytest.raises(ConfigError, match="finished run"):
+        loop.fit(tiny_config(), tmp_path, data=data, progress=False)
+    with pytest.raises(ConfigError, match="different config.*objective.gamma: 0.5 -> 0.3"):
+        loop.fit(tiny_config(gamma=0.3), tmp_path, data=data, progress=False)
+    results = loop.fit(tiny_config(gamma=0.3), tmp_path, data=data, progress=False, force=True)
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["objective"]["gamma"] == 0.3
+    assert results["steps"] == 8
+
+
+def _params(path):
+    return load_checkpoint(path)["model"]
+
+
+@pytest.mark.parametrize("stop_after", [3, 5])
+def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, stop_after: int) -> None:
+    data = tiny_images()
+    config = tiny_config(checkpoint_every_steps=1)
+    loop.fit(config, tmp_path / "straight", data=data, progress=False)
+
+    real_step = loop.train_step
+    calls = {"n": 0}
+
+    def crashing_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > stop_after:
+            raise KeyboardInterrupt  # the process dies mid-run
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", crashing_step)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(config, tmp_path / "resumed", data=data, progress=False)
+    assert not (tmp_path / "resumed" / "results.json").exists()
+    monkeypatch.setattr(loop, "train_step", real_step)
+    loop.fit(config, tmp_path / "resumed", data=data, progress=False, resume=True)
+
+    a = _params(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = _params(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    straight = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    resumed = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val"] for r in straight] == [r["val"] for r in resumed]
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path) -> None:
+    from cmivae.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        loop.fit(tiny_config(), tmp_path, data=tiny_images(), progress=False, resume=True)
+
+
+def _poisoned_data():
+    data = tiny_images()
+    data.train_x = data.train_x.float()
+    data.train_x[20:24] = float("nan")  # the second batch of 16 holds NaN pixels
+    return data
+
+
+@pytest.mark.parametrize(("objective", "term"), [("beta", "loss term 'recon'"), ("cmi", "critic term 'critic_loss'")])
+def test_non_finite_loss_stops_cleanly_with_a_record(tmp_path, objective: str, term: str) -> None:
+    data = _poisoned_data()
+    with pytest.raises(TrainingError, match=rf"{term} is nan at step (\d+); the last good checkpoint") as info:
+        loop.fit(tiny_config(objective), tmp_path, data=data, progress=False)
+    failure = json.loads((tmp_path / "failure.json").read_text())
+    assert term in failure["error"] and f"step {failure['step']};" in str(info.value)
+
+
+def test_non_finite_batches_can_be_skipped(tmp_path) -> None:
+    data = _poisoned_data()
+    results = loop.fit(tiny_config(nonfinite="skip"), tmp_path, data=data, progress=False)
+    assert results["skipped_batches"] >= 1
+    assert all(torch.isfinite(v).all() for v in _params(tmp_path / "checkpoints" / "last.pt").values())
+
+
+def test_epoch_order_is_a_seeded_permutation() -> None:
+    a, b = loop.epoch_order(0, 3, 100), loop.epoch_order(0, 3, 100)
+    assert torch.equal(a, b) and sorted(a.tolist()) == list(range(100))
+    assert not torch.equal(a, loop.epoch_order(0, 4, 100))
