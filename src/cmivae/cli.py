@@ -47,6 +47,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cmivae.metrics.evaluate import evaluate_run
+
+    results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
+    print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+    _print_table({Path(args.run_dir).name: results})
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cmivae.metrics.evaluate import load_run
+    from cmivae.metrics.latent_probe import balanced_subset
+    from cmivae.sampling import decode_samples, save_sample_grid
+
+    config, trainer = load_run(args.run_dir)
+    if not config.data.is_image:
+        raise ConfigError(f"{args.run_dir} is a speech run; `cmivae sample` draws images (use `cmivae convert`)")
+    from cmivae.data.registry import load_dataset
+
+    splits = load_dataset(config.data)
+    idx = balanced_subset(splits.test_y.numpy(), 1, np.random.default_rng(args.seed))[: args.rows]
+    real = splits.test_x[idx].float()  # (R, C, H, W)
+    samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed,
+                             device=trainer.device)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+    save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from cmivae.config import PRESET_DIR, list_presets
 
@@ -107,6 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
+    p.add_argument("run_dir")
+    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="PNG path (default RUN_DIR/samples.png)")
+    p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
+    p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("presets", help="list the shipped config presets")
     p.set_defaults(func=cmd_presets)

@@ -1,0 +1,195 @@
+"""``cmivae evaluate RUN_DIR``: the one adapter from a trained model to the pure metrics.
+
+It loads the best checkpoint, turns the model into arrays (encoder means, latent pairs,
+generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``:
+
+- every model: ``elbo``, ``recon``, ``kl_z`` (and ``kl_s`` for DSAE) on the test set in
+  nats per example (Eqs. 2-3, not divided by pixels or frames), and ``mi_zs``, the
+  estimated I(z; s) of appendix A (Eqs. 15-16): a fresh critic trained on (z, s) pairs of
+  training data against shuffled pairs, evaluated on test data. z and s are posterior
+  samples, s = h of the injection layer for the PixelCNN-VAE (appendix B).
+- image models (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
+  q(z|x) of 1000 training images, 100 per class, to labels; accuracy on the whole test
+  set), ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
+  times from the mean of q(z|x) with cached PixelCNN sampling; a classifier trained on the
+  1000 samples, tested on the real test set) and ``baseline`` (the same classifier trained
+  on the 100 real images); ``samples.png`` shows one real image per class and 10 samples.
+- speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cmivae.atomic import atomic_write_json
+from cmivae.config import ExperimentConfig, load_config
+from cmivae.errors import CheckpointError, ConfigError
+from cmivae.training.checkpoint import load_checkpoint
+from cmivae.training.loop import Trainer, build_trainer, evaluate_objective
+from cmivae.training.precision import autocast
+
+IMAGE_METRICS = ("elbo", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline")
+SPEECH_METRICS = ("elbo", "mi_zs", "eer_z", "eer_s", "vc_mcas")
+MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
+MI_TEST_PAIRS = 1000
+
+
+def load_run(run_dir: str | Path, *, for_training: bool = False) -> tuple[ExperimentConfig, Trainer]:
+    """The config and model (with the best checkpoint's weights) of a finished run."""
+    run_dir = Path(run_dir)
+    config_path, best_path = run_dir / "config.json", run_dir / "best.pt"
+    if not config_path.exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json); train one with `cmivae train`")
+    if not best_path.exists():
+        raise CheckpointError(f"{run_dir} has no best.pt yet; finish training it first (rerun `cmivae train`)")
+    config = load_config(json.loads(config_path.read_text())["config"])
+    trainer = build_trainer(config)
+    best = load_checkpoint(best_path, map_location=trainer.device)
+    trainer.model.load_state_dict(best["model"])
+    trainer.objective.load_state_dict(best["objective"])
+    trainer.model.eval()
+    trainer.objective.eval()
+    return config, trainer
+
+
+@torch.no_grad()
+def encode_means(trainer: Trainer, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Mean of q(z | x) for every example, ``(N, D)`` float32."""
+    chunks = []
+    for start in range(0, x.shape[0], batch_size):
+        batch = trainer.to_device(x[start:start + batch_size])
+        with autocast(trainer.device, trainer.precision):
+            z = trainer.model.encode(batch)
+        z = z[0] if isinstance(z, tuple) else z  # DSAE returns (z, s) means
+        chunks.append(z.float().cpu())
+    return torch.cat(chunks).numpy()
+
+
+@torch.no_grad()
+def latent_pairs(trainer: Trainer, x: torch.Tensor, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples (z, s) of q(z, s) (appendix E) for every example: ``(N, D)`` and ``(N, *s_shape)``."""
+    zs, ss = [], []
+    for start in range(0, x.shape[0], batch_size):
+        batch = trainer.to_device(x[start:start + batch_size])
+        with autocast(trainer.device, trainer.precision):
+            out = trainer.model(batch)
+        zs.append(out.z.float().cpu())
+        ss.append(out.s.float().contiguous().cpu())
+    return torch.cat(zs), torch.cat(ss)
+
+
+def _subset(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, size=min(n, k), replace=False))
+
+
+def mutual_information_zs(trainer: Trainer, splits: Any, seed: int) -> float:
+    """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs."""
+    from cmivae.metrics.mutual_information import estimate_mutual_information
+
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        z_tr, s_tr = latent_pairs(trainer, splits.train_x[_subset(splits.train_x.shape[0], MI_TRAIN_PAIRS, rng)])
+        z_te, s_te = latent_pairs(trainer, splits.test_x[_subset(splits.test_x.shape[0], MI_TEST_PAIRS, rng)])
+    return float(estimate_mutual_information(z_tr, s_tr, z_test=z_te, s_test=s_te, seed=seed))
+
+
+def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, run_dir: Path,
+                  log: Callable[[str], None]) -> dict[str, float]:
+    """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2)."""
+    from cmivae.metrics.latent_probe import balanced_subset, probe_accuracy
+
+    results: dict[str, float] = {}
+    train_y, test_y = splits.train_y.numpy(), splits.test_y.numpy()
+    rng = np.random.default_rng(seed)
+    if wanted & {"aolr", "aosvm"}:
+        idx = balanced_subset(train_y, 100, rng)
+        z_train, z_test = encode_means(trainer, splits.train_x[idx]), encode_means(trainer, splits.test_x)
+        for key, classifier in (("aolr", "logistic"), ("aosvm", "svm")):
+            if key in wanted:
+                results[key] = probe_accuracy(z_train, train_y[idx], z_test, test_y, classifier=classifier, seed=seed)
+        log(f"aolr {results.get('aolr', float('nan')):.4f}, aosvm {results.get('aosvm', float('nan')):.4f}")
+    if wanted & {"mcas", "mcas_svm", "baseline"}:
+        from cmivae.sampling import decode_samples, save_sample_grid
+
+        idx = balanced_subset(train_y, 10, np.random.default_rng(seed + 1))
+        real = splits.train_x[idx].float()  # (100, C, H, W)
+        labels = train_y[idx]
+        test_x = splits.test_x.float().flatten(1).numpy()  # (N, C*H*W)
+        if wanted & {"mcas", "mcas_svm"}:
+            start = time.monotonic()
+            samples = decode_samples(trainer.model, real, num_samples=10, seed=seed, device=trainer.device)
+            log(f"sampled {samples.shape[0] * samples.shape[1]} images in {time.monotonic() - start:.1f}s")
+            generated = samples.flatten(2).flatten(0, 1).numpy()  # (100, 10, C, H, W) -> (1000, C*H*W)
+            generated_y = np.repeat(labels, samples.shape[1])  # (1000,)
+            for key, classifier in (("mcas", "logistic"), ("mcas_svm", "svm")):
+                if key in wanted:
+                    results[key] = probe_accuracy(generated, generated_y, test_x, test_y, classifier=classifier,
+                                                  seed=seed)
+            first = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]  # one real image per class
+            save_sample_grid(run_dir / "samples.png", real[first], samples[first],
+                             title=f"{trainer.config.objective.name} gamma={trainer.config.objective.gamma}")
+        if "baseline" in wanted:
+            results["baseline"] = probe_accuracy(real.flatten(1).numpy(), labels, test_x, test_y,
+                                                 classifier="logistic", seed=seed)
+    return results
+
+
+def speech_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int) -> dict[str, float]:
+    """EER(z), EER(s) and VC-mCAS (Sec. 5.2, appendix J)."""
+    from cmivae.metrics.speech_eval import evaluate_speech
+
+    values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device)
+    return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_METRICS}
+
+
+def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed: int = 0,
+                 quiet: bool = False, data: Any = None) -> dict[str, float]:
+    """Evaluate a run's best checkpoint and write ``RUN_DIR/eval.json`` (merged with what
+    is already there, so metrics can be added one at a time).
+
+    Args:
+        run_dir: a finished (or at least checkpointed) run directory.
+        metrics: which metrics (default all for the model family); ``elbo`` stands for
+            elbo/recon/kl_z/kl_s.
+        seed: seeds every random choice of the evaluation.
+        quiet: no progress lines.
+        data: already-loaded splits (tests).
+    """
+    from cmivae.data.registry import load_dataset
+
+    run_dir = Path(run_dir)
+    log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
+    config, trainer = load_run(run_dir)
+    known = IMAGE_METRICS if config.data.is_image else SPEECH_METRICS
+    wanted = set(known) if not metrics or metrics == ["all"] else set(metrics)
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)} for this run; known: {', '.join(known)}")
+    splits = data if data is not None else load_dataset(config.data)
+    start = time.monotonic()
+    results: dict[str, float] = {}
+    if "elbo" in wanted:
+        values = evaluate_objective(trainer, splits.test_x, seed=seed + 29)
+        results.update({k: values[k] for k in ("elbo", "recon", "kl_z", "kl_s") if k in values})
+        log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
+    if "mi_zs" in wanted:
+        results["mi_zs"] = mutual_information_zs(trainer, splits, seed)
+        log(f"mi_zs {results['mi_zs']:.3f} nats")
+    if config.data.is_image:
+        results.update(image_metrics(trainer, splits, wanted, seed, run_dir, log))
+    else:
+        results.update(speech_metrics(trainer, splits, wanted, seed))
+    eval_path = run_dir / "eval.json"
+    previous = json.loads(eval_path.read_text()) if eval_path.exists() else {}
+    previous.update(results)
+    previous["eval_seconds"] = time.monotonic() - start
+    atomic_write_json(eval_path, previous)
+    return previous
