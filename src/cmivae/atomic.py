@@ -1,36 +1,69 @@
 """Crash-safe file writes: write a temporary sibling, flush, fsync, rename.
 
-A kill during a write leaves the previous file intact; a full disk raises an
-``OSError`` naming the file (never a silent partial file).
+A kill during a write leaves the previous file intact (and at most a hidden temporary
+``.<name>.<random>.tmp`` beside it, which :func:`remove_stale_temporaries` clears when a run
+restarts); a failed write (a full disk, a permission problem) removes its temporary and
+raises :class:`WriteError` naming the file, never leaving a partial file under the real name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from cmivae.errors import CmivaeError
+
+TEMP_SUFFIX = ".tmp"
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+class WriteError(CmivaeError, OSError):
+    """A file could not be written (e.g. the disk is full). Also an ``OSError`` with the
+    original ``errno``, so callers catching ``OSError`` keep working; the command line
+    prints it on one line and exits 1."""
+
+    exit_code = 1
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _write_error(path: Path, err: OSError) -> WriteError:
+    reason = err.strerror or str(err)
+    if err.errno in _DISK_FULL:
+        hint = "the disk is full: free some space, then run the same command again (a training run resumes)"
+    else:
+        hint = f"check that {path.parent} exists and is writable"
+    return WriteError(err.errno, f"could not write {path}: {reason}; {hint}")
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (same-directory temp file + ``os.replace``)."""
+    """Replace ``path`` with ``data`` atomically (same-directory temp file + ``os.replace``).
+
+    Raises:
+        WriteError: the write failed; ``path`` is unchanged and no temporary is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(err, OSError):
-            raise OSError(err.errno, f"could not write {path}: {err.strerror} (is the disk full?)") from err
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            raise _write_error(path, err) from err
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -50,3 +83,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Atomically replace a JSON file (indented, keys sorted for readable diffs)."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries that writes killed mid-way (SIGKILL, power loss) left in
+    ``folder``; returns what was removed. Call it only when no write to ``folder`` is running."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
+        if candidate.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed

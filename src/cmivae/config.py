@@ -89,8 +89,10 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from cmivae.models import model_config
+        from cmivae.models import MODELS, model_config
 
+        if self.name in MODELS:
+            self.params = coerce_numbers(MODELS[self.name].config_class, self.params)
         model_config(self.name, self.params)  # raises ConfigError on unknown names/keys/values
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,6 +183,28 @@ class TrainConfig:
             raise ConfigError("train.checkpoint_every_steps and train.checkpoint_every_minutes must be >= 0")
 
 
+def coerce_numbers(klass: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Turn numeric strings into the declared ``float``/``int`` of ``klass``'s fields.
+
+    YAML 1.1 (PyYAML) reads ``1e-3`` (no dot) and ``1.0e30`` as strings; a user writing
+    ``lr: 1e-3`` means a number. Anything that is not a number is left for validation.
+    """
+    types = {f.name: str(f.type) for f in dataclasses.fields(klass)}
+    out = dict(values)
+    for name, value in values.items():
+        declared = types.get(name, "")
+        if not isinstance(value, str):
+            continue
+        for kind, cast in (("float", float), ("int", int)):
+            if declared.split(" |")[0] == kind:
+                try:
+                    out[name] = cast(value)
+                except ValueError:
+                    section = klass.__name__.replace("Config", "").lower()
+                    raise ConfigError(f"{section}.{name} must be a number ({kind}), got {value!r}") from None
+    return out
+
+
 SECTIONS = {"data": DataConfig, "objective": ObjectiveConfig, "train": TrainConfig}
 
 
@@ -210,7 +234,7 @@ class ExperimentConfig:
                 raise ConfigError(f"unknown key(s) {', '.join(section + '.' + k for k in bad)}; "
                                   f"known keys of {section}: {', '.join(sorted(known))}")
             try:
-                parts[section] = klass(**values)
+                parts[section] = klass(**coerce_numbers(klass, values))
             except TypeError as err:
                 raise ConfigError(f"invalid {section} config: {err}") from err
         model = dict(raw.get("model") or {})

@@ -58,7 +58,7 @@ def balanced_subset(labels: np.ndarray, per_class: int, rng: np.random.Generator
     if per_class < 1:
         raise ValueError(f"per_class must be a positive number of examples, got {per_class}")
     classes, counts = np.unique(labels, return_counts=True)
-    too_few = {c.item(): int(n) for c, n in zip(classes, counts) if n < per_class}
+    too_few = {c.item(): int(n) for c, n in zip(classes, counts, strict=True) if n < per_class}
     if too_few:
         raise ValueError(f"need {per_class} examples of every class, but these classes have fewer: {too_few}")
     picked = [rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in classes]

@@ -13,9 +13,19 @@ the training critic of appendix I uses, cannot: already for correlated Gaussians
 ratio is quadratic in z. So the logit here is an MLP on ``[z, embed(s)]``, where embed is
 the identity for flat s ``(B, D_s)``, and a small convolutional encoder, mean-pooled over
 time or space, for sequences ``(B, T, D_s)`` (DSAE) or feature maps ``(B, C, H, W)``
-(PixelCNN-VAE). Both z and s are standardized with training statistics (per feature for
-z and flat s, per channel for sequences and images), an invertible map that leaves
-I(z; s) unchanged and makes the fit insensitive to the latents' scale.
+(PixelCNN-VAE). No batch norm: positives and negatives share a batch, and train and
+eval statistics would differ. Both z and s are standardized with training statistics
+(per feature for z and flat s, per channel for sequences and images), an invertible map
+that leaves I(z; s) unchanged and makes the fit insensitive to the latents' scale.
+
+Training: Adam with a cosine-decayed step size; every ``eval_every`` steps the loss on a
+validation share of the training pairs (with fixed shuffled negatives) is measured and
+the best critic is kept (early stopping).
+
+Accuracy (tests/metrics/test_mutual_information.py): on correlated Gaussians with
+N = 5000 pairs (1000 held out) the estimate is within max(0.15 nats, 15%) of the closed
+form, typically a few percent low, as classifier-based ratio estimators tend to be;
+on independent data it is within 0.05 nats of 0.
 """
 
 from __future__ import annotations
@@ -29,10 +39,6 @@ from torch import nn
 
 VALIDATION_FRACTION = 0.2  # of the training pairs, for early stopping
 EVAL_BATCH_SIZE = 1024
-import os
-
-_K = int(os.environ.get('K', '1'))
-_COS = os.environ.get('COS', '0') == '1'
 
 
 class _Critic(nn.Module):
@@ -50,16 +56,15 @@ class _Critic(nn.Module):
                 nn.Conv1d(embed_dim, embed_dim, 3, padding=1), nn.ReLU(),
             )
             s_dim = embed_dim
-        elif self.s_rank == 3:
-            # 1x1 conv first: PixelCNN feature maps have many channels and full resolution.
+        else:
+            # Non-overlapping patches first: the cheapest learned map that sees every value of a
+            # full-resolution PixelCNN feature map (64 x 28 x 28) once.
+            patch = min(4, s_shape[1], s_shape[2])
             self.embed = nn.Sequential(
-                nn.Conv2d(s_shape[0], embed_dim // 2, 1), nn.ReLU(),
-                nn.Conv2d(embed_dim // 2, embed_dim, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(embed_dim, embed_dim, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(s_shape[0], embed_dim // 2, patch, stride=patch), nn.ReLU(),
+                nn.Conv2d(embed_dim // 2, embed_dim, 3, padding=1), nn.ReLU(),
             )
             s_dim = embed_dim
-        else:
-            raise ValueError(f"s must be (N, D_s), (N, T, D_s) or (N, C, H, W), got per-example shape {s_shape}")
         self.mlp = nn.Sequential(
             nn.Linear(z_dim + s_dim, hidden_dim), nn.ReLU(),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
@@ -67,6 +72,7 @@ class _Critic(nn.Module):
         )
 
     def embed_s(self, s: torch.Tensor) -> torch.Tensor:
+        """Embedding of s, ``(B, E)`` (``E = D_s`` for flat s)."""
         if self.s_rank == 1:
             return s  # (B, D_s)
         if self.s_rank == 2:
@@ -74,6 +80,7 @@ class _Critic(nn.Module):
         return self.embed(s).mean(dim=(2, 3))  # (B, C, H, W) -> (B, E, H', W') -> (B, E)
 
     def logit(self, z: torch.Tensor, s_embedding: torch.Tensor) -> torch.Tensor:
+        """``log D / (1 - D)`` for the pairs (z, s), ``(B,)``."""
         return self.mlp(torch.cat([z, s_embedding], dim=1)).squeeze(1)  # (B, D + E) -> (B, 1) -> (B,)
 
 
@@ -87,7 +94,7 @@ def _as_tensor(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     return tensor
 
 
-def _check_pair(z: torch.Tensor, s: torch.Tensor, z_name: str, s_name: str) -> None:
+def _check_pairs(z: torch.Tensor, s: torch.Tensor, z_name: str, s_name: str) -> None:
     if z.ndim != 2:
         raise ValueError(f"{z_name} must be (N, D), got shape {tuple(z.shape)}")
     if s.ndim not in (2, 3, 4):
@@ -101,10 +108,80 @@ def _standardizer(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if x.ndim == 4:
         dims, shape = (0, 2, 3), (1, -1, 1, 1)  # per channel C of (N, C, H, W)
     else:
-        dims, shape = tuple(range(x.ndim - 1)), (1,) * (x.ndim - 1) + (-1,)  # per feature of (N, D) or (N, T, D_s)
-    mean = x.mean(dim=dims).reshape(shape)
-    std = x.std(dim=dims).clamp_min(1e-8).reshape(shape)  # constant features stay constant (0) instead of NaN
+        dims, shape = tuple(range(x.ndim - 1)), (1,) * (x.ndim - 1) + (-1,)  # per feature of (N, D), (N, T, D_s)
+    mean = x.mean(dim=dims).reshape(shape)  # (C,) -> (1, C, 1, 1) or (D,) -> (1, D) or (1, 1, D_s)
+    std = x.std(dim=dims).clamp_min(1e-8).reshape(shape)  # a constant feature becomes 0 instead of NaN
     return mean, std
+
+
+def _mean_logit(critic: _Critic, z: torch.Tensor, s: torch.Tensor, rows: torch.Tensor) -> float:
+    """Eq. 16: the critic's mean logit over the pairs ``(z[rows], s[rows])``."""
+    critic.eval()
+    total = 0.0
+    with torch.no_grad():
+        for chunk in rows.split(EVAL_BATCH_SIZE):
+            total += critic.logit(z[chunk], critic.embed_s(s[chunk])).double().sum().item()
+    return total / rows.shape[0]
+
+
+def _bce(critic: _Critic, z: torch.Tensor, s: torch.Tensor, rows: torch.Tensor, shuffled_rows: torch.Tensor) -> float:
+    """Mean binary cross-entropy of positives ``(z[rows], s[rows])`` and negatives ``(z[shuffled_rows], s[rows])``."""
+    critic.eval()
+    total = 0.0
+    with torch.no_grad():
+        chunks = zip(rows.split(EVAL_BATCH_SIZE), shuffled_rows.split(EVAL_BATCH_SIZE), strict=True)
+        for chunk, shuffled_chunk in chunks:
+            s_embedding = critic.embed_s(s[chunk])  # (B, E)
+            positive = critic.logit(z[chunk], s_embedding)  # (B,)
+            negative = critic.logit(z[shuffled_chunk], s_embedding)  # (B,)
+            total += (F.softplus(-positive).sum() + F.softplus(negative).sum()).item()
+    return total / (2 * rows.shape[0])
+
+
+def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *, generator: torch.Generator,
+                  num_steps: int, batch_size: int, learning_rate: float, hidden_dim: int, embed_dim: int,
+                  eval_every: int) -> _Critic:
+    """Fit D(z, s) on the pairs ``train_rows``: q(z, s) (y = 1) against q(z) q(s) (y = 0), Eq. 15.
+
+    Rows are indexed rather than copied, so a large s (PixelCNN feature maps) is held once.
+    """
+    train_rows = train_rows[torch.randperm(train_rows.shape[0], generator=generator)]
+    num_val = max(2, int(round(VALIDATION_FRACTION * train_rows.shape[0])))
+    val_rows, fit_rows = train_rows[:num_val], train_rows[num_val:]
+    # A random permutation rolled by one pairs no validation z with its own s.
+    val_shuffled_rows = val_rows[torch.randperm(num_val, generator=generator).roll(1)]
+    batch_size = min(batch_size, fit_rows.shape[0])
+
+    with torch.random.fork_rng(devices=[]):  # seeded initialization, global RNG untouched
+        torch.manual_seed(int(torch.randint(2**62, (), generator=generator)))
+        critic = _Critic(z.shape[1], tuple(s.shape[1:]), hidden_dim, embed_dim).to(z.device)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=learning_rate)
+    # Decaying the step size to zero settles the logit's additive offset, to which the loss is
+    # nearly flat but the mean logit of Eq. 16 is not.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_steps)
+
+    best_loss = _bce(critic, z, s, val_rows, val_shuffled_rows)
+    best_state = copy.deepcopy(critic.state_dict())
+    for step in range(1, num_steps + 1):
+        critic.train()
+        rows = fit_rows[torch.randint(fit_rows.shape[0], (batch_size,), generator=generator)]
+        shuffle = torch.randperm(batch_size, generator=generator)
+        z_batch, s_batch = z[rows], s[rows]  # (B, D), (B, *s_shape)
+        s_embedding = critic.embed_s(s_batch)  # (B, E), shared by the positive and the negative pair of each s
+        positive = critic.logit(z_batch, s_embedding)  # (B,), pairs from q(z, s): y = 1
+        negative = critic.logit(z_batch[shuffle], s_embedding)  # (B,), pairs from q(z) q(s): y = 0
+        # Binary cross-entropy with p(y = 0) = p(y = 1) = 1/2, so the logit estimates the log ratio of Eq. 15.
+        loss = 0.5 * (F.softplus(-positive).mean() + F.softplus(negative).mean())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if step % eval_every == 0 or step == num_steps:
+            val_loss = _bce(critic, z, s, val_rows, val_shuffled_rows)
+            if val_loss < best_loss:
+                best_loss, best_state = val_loss, copy.deepcopy(critic.state_dict())
+    critic.load_state_dict(best_state)
+    return critic
 
 
 def estimate_mutual_information(
@@ -123,120 +200,66 @@ def estimate_mutual_information(
     eval_every: int = 50,
     device: str | torch.device = "cpu",
 ) -> float:
-    """Î(z; s) in nats, Eqs. 15-16 of appendix A.
+    """Î(z; s) in nats, Eqs. 15-16 of appendix A (reported in Tables 3-5).
 
     Args:
         z: ``(N, D)`` global latents (e.g. posterior means), numpy or torch.
         s: the paired local latents: ``(N, D_s)``, ``(N, T, D_s)`` (DSAE) or
             ``(N, C, H, W)`` (PixelCNN-VAE).
-        z_test, s_test: held-out pairs to evaluate Eq. 16 on (e.g. test-set latents when
-            ``z, s`` are training-set latents). Give both or neither; when neither, a random
+        z_test, s_test: held-out pairs to evaluate Eq. 16 on, e.g. test-set latents when
+            ``z, s`` are training-set latents. Give both or neither; with neither, a random
             ``test_fraction`` of the rows of ``z, s`` is held out instead.
         seed: seeds the split, the critic's initialization and its batches; the global
             torch RNG is left untouched. Same inputs and seed give the same number.
         num_steps: Adam steps of the critic; each sees ``batch_size`` positive pairs and as
             many negatives.
-        batch_size: positive pairs per step (the shuffle that builds negatives is within it).
+        batch_size: positive pairs per step (negatives are the same batch with z shuffled).
         test_fraction: share of rows held out when ``z_test``/``s_test`` are not given.
-        learning_rate: Adam learning rate of the critic.
-        hidden_dim: width of the critic's two hidden layers.
+        learning_rate: initial Adam learning rate, cosine-decayed to 0 over ``num_steps``.
+        hidden_dim: width of the critic MLP's two hidden layers.
         embed_dim: channels of the convolutional s encoder (sequence and image s only).
+        eval_every: steps between validation checks for early stopping.
         device: where the critic is trained.
     """
+    generator = torch.Generator().manual_seed(seed)
     z_train, s_train = _as_tensor(z, "z"), _as_tensor(s, "s")
-    _check_pair(z_train, s_train, "z", "s")
+    _check_pairs(z_train, s_train, "z", "s")
     if (z_test is None) != (s_test is None):
         raise ValueError("give both z_test and s_test (held-out pairs), or neither to hold out test_fraction of z, s")
+    if num_steps < 1 or batch_size < 2 or eval_every < 1:
+        raise ValueError(f"need num_steps >= 1, batch_size >= 2 and eval_every >= 1, got {num_steps}, {batch_size} "
+                         f"and {eval_every}")
     if z_test is None:
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        num_test = int(round(test_fraction * z_train.shape[0]))
-        if num_test < 1 or num_test > z_train.shape[0] - 2:
-            raise ValueError(f"cannot hold out {test_fraction} of {z_train.shape[0]} pairs and still train on >= 2; "
-                             f"give more pairs or pass z_test/s_test")
-        order = torch.randperm(z_train.shape[0], generator=torch.Generator().manual_seed(seed))
+        num_pairs = z_train.shape[0]
+        num_test = int(round(test_fraction * num_pairs))
+        order = torch.randperm(num_pairs, generator=generator)
         test_rows, train_rows = order[:num_test], order[num_test:]
-        z_train, s_train, z_test, s_test = z_train[train_rows], s_train[train_rows], z_train[test_rows], s_train[test_rows]
+        z_all, s_all = z_train, s_train
     else:
         z_test, s_test = _as_tensor(z_test, "z_test"), _as_tensor(s_test, "s_test")
-        _check_pair(z_test, s_test, "z_test", "s_test")
+        _check_pairs(z_test, s_test, "z_test", "s_test")
         if z_test.shape[1:] != z_train.shape[1:] or s_test.shape[1:] != s_train.shape[1:]:
             raise ValueError(
                 f"test pairs must have the training pairs' per-example shapes: z {tuple(z_train.shape[1:])}, "
                 f"s {tuple(s_train.shape[1:])}; got z_test {tuple(z_test.shape[1:])}, s_test {tuple(s_test.shape[1:])}")
-    if z_train.shape[0] < 2:
-        raise ValueError(f"need at least 2 training pairs to build shuffled negatives, got {z_train.shape[0]}")
-    if num_steps < 1 or batch_size < 2:
-        raise ValueError(f"need num_steps >= 1 and batch_size >= 2, got {num_steps} and {batch_size}")
+        num_train = z_train.shape[0]
+        train_rows, test_rows = torch.arange(num_train), torch.arange(num_train, num_train + z_test.shape[0])
+        z_all, s_all = torch.cat([z_train, z_test]), torch.cat([s_train, s_test])  # (N + M, D), (N + M, *s_shape)
+    # Early stopping holds out VALIDATION_FRACTION of the training pairs; it and the rest need pairs to shuffle.
+    if test_rows.shape[0] < 1 or train_rows.shape[0] < 10:
+        raise ValueError(f"need at least 10 training pairs and 1 test pair, got {train_rows.shape[0]} and "
+                         f"{test_rows.shape[0]}; give more pairs")
+    del z_train, s_train, z_test, s_test
 
-    z_mean, z_std = _standardizer(z_train)
-    s_mean, s_std = _standardizer(s_train)
-    z_train, z_test = (z_train - z_mean) / z_std, (z_test - z_mean) / z_std
-    s_train, s_test = (s_train - s_mean) / s_std, (s_test - s_mean) / s_std
+    # Standardize with training statistics only; one standardized copy of each array.
+    z_mean, z_std = _standardizer(z_all[train_rows])
+    s_mean, s_std = _standardizer(s_all[train_rows])
+    z_all = (z_all - z_mean).div_(z_std).to(device)
+    s_all = (s_all - s_mean).div_(s_std).to(device)
 
-    generator = torch.Generator().manual_seed(seed)
-    # Early stopping: a validation share of the training pairs, with fixed shuffled negatives,
-    # picks the critic state with the lowest classification loss before it over-fits.
-    order = torch.randperm(z_train.shape[0], generator=generator)
-    num_val = max(1, int(round(VALIDATION_FRACTION * z_train.shape[0])))
-    z_val, s_val = z_train[order[:num_val]], s_train[order[:num_val]]
-    z_fit, s_fit = z_train[order[num_val:]], s_train[order[num_val:]]
-    # Roll a random permutation by one so that no validation z is paired with its own s.
-    z_val_shuffled = z_val[torch.randperm(num_val, generator=generator).roll(1)]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the critic's initialization
-        critic = _Critic(z_train.shape[1], tuple(s_train.shape[1:]), hidden_dim, embed_dim).to(device)
-    optimizer = torch.optim.Adam(critic.parameters(), lr=learning_rate)
-    num_fit = z_fit.shape[0]
-    batch_size = min(batch_size, num_fit)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_steps) if _COS else None
-
-    def validation_loss() -> float:
-        critic.eval()
-        total = 0.0
-        with torch.no_grad():
-            for start in range(0, num_val, EVAL_BATCH_SIZE):
-                stop = start + EVAL_BATCH_SIZE
-                s_embedding = critic.embed_s(s_val[start:stop].to(device))  # (B, E)
-                positive = critic.logit(z_val[start:stop].to(device), s_embedding)  # (B,)
-                negative = critic.logit(z_val_shuffled[start:stop].to(device), s_embedding)  # (B,)
-                total += (F.softplus(-positive).sum() + F.softplus(negative).sum()).item()  # BCE, y = 1 and y = 0
-        critic.train()
-        return total / (2 * num_val)
-
-    best_loss, best_state = validation_loss(), copy.deepcopy(critic.state_dict())
-    critic.train()
-    for step in range(1, num_steps + 1):
-        rows = torch.randint(num_fit, (batch_size,), generator=generator)
-        z_batch, s_batch = z_fit[rows].to(device), s_fit[rows].to(device)  # (B, D), (B, *s_shape)
-        s_embedding = critic.embed_s(s_batch)  # (B, E); shared by the positive and the negative pairs of each s
-        positive = critic.logit(z_batch, s_embedding)  # (B,), pairs from q(z, s): y = 1
-        negative = torch.stack([critic.logit(z_batch[torch.randperm(batch_size, generator=generator)], s_embedding)
-                                for _ in range(_K)])  # (K, B), pairs from q(z) q(s): y = 0
-        # Each class weighs 1/2 whatever K is, so the logit estimates the ratio of Eq. 15 (p(y) = 1/2).
-        loss = 0.5 * (F.softplus(-positive).mean() + F.softplus(negative).mean())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if step % eval_every == 0 or step == num_steps:
-            val_loss = validation_loss()
-            if val_loss < best_loss:
-                best_loss, best_state = val_loss, copy.deepcopy(critic.state_dict())
-                _best_step = step
-            if os.environ.get('DBG'):
-                print(step, round(val_loss, 4), end='; ')
-    if os.environ.get('DBG'):
-        print('best', _best_step)
-    critic.load_state_dict(best_state)
-
-    critic.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, z_test.shape[0], EVAL_BATCH_SIZE):
-            stop = start + EVAL_BATCH_SIZE
-            z_batch, s_batch = z_test[start:stop].to(device), s_test[start:stop].to(device)
-            total += critic.logit(z_batch, critic.embed_s(s_batch)).double().sum().item()  # Eq. 16
-            count += z_batch.shape[0]
-    return total / count
+    critic = _train_critic(z_all, s_all, train_rows, generator=generator, num_steps=num_steps,
+                           batch_size=batch_size, learning_rate=learning_rate, hidden_dim=hidden_dim,
+                           embed_dim=embed_dim, eval_every=eval_every)
+    return _mean_logit(critic, z_all, s_all, test_rows)

@@ -98,11 +98,13 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
 
 def _check_finite(terms: LossTerms, what: str, step: int) -> str | None:
     """Name of the first non-finite term (or ``None``)."""
-    if torch.isfinite(terms.total):
+    if distributed.all_finite(terms.total):  # decided on all ranks together
         return None
     for name, value in terms.terms.items():
         if not torch.isfinite(value):
             return f"{what} term {name!r} is {float(value)} at step {step}"
+    if torch.isfinite(terms.total):
+        return f"{what} is not finite on another process at step {step}"
     return f"{what} total is {float(terms.total)} at step {step}"
 
 
@@ -120,7 +122,8 @@ def train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str, 
     parameters and buffers (batch-norm statistics) are then left as they were.
     """
     buffers = [(b, b.clone()) for m in (trainer.model, trainer.objective) for b in m.buffers()]
-    logged, problem = _train_step(trainer, x, step)
+    with distributed.global_batch_noise(x.shape[0]):  # under torchrun: noise drawn for the global batch
+        logged, problem = _train_step(trainer, x, step)
     if problem:
         for buffer, saved in buffers:
             buffer.copy_(saved)
@@ -344,6 +347,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
                 f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
 
+    distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
     run.write_results(results)

@@ -4,7 +4,8 @@
 epoch), ``results.json`` (test results at the best checkpoint; its presence marks a
 finished run), ``best.pt``, ``checkpoints/last.pt`` and ``checkpoints/previous.pt``
 (the fallback if the last is damaged), ``failure.json`` (why a run stopped),
-``train.log``. Only rank 0 writes.
+``train.log``. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
+no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from cmivae import __version__
-from cmivae.atomic import atomic_write_json, atomic_write_text
+from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.config import ExperimentConfig
 from cmivae.errors import ConfigError
+from cmivae.training import distributed
 from cmivae.training.checkpoint import save_checkpoint
 
 RUN_FILES = ("config.json", "metrics.jsonl", "results.json", "best.pt", "failure.json", "train.log", "eval.json")
@@ -67,7 +69,11 @@ class RunDirectory:
         return [self.path / "checkpoints" / "last.pt", self.path / "checkpoints" / "previous.pt"]
 
     def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
-        """Create the directory or check it holds this config; ``force`` clears it."""
+        """Create the directory or check it holds this config; ``force`` clears it.
+
+        Also deletes the temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as
+        large as a checkpoint each). All ranks must call it.
+        """
         config_path = self.path / "config.json"
         if config_path.exists() and not force:
             try:
@@ -90,6 +96,11 @@ class RunDirectory:
             if not config_path.exists():
                 atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
                                                 "python": sys.version.split()[0], "created": time.time()})
+            stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / "checkpoints")
+            if stale:
+                self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
+                         f"{', '.join(p.name for p in stale)}")
+        distributed.barrier()
 
     def save_last(self, state: dict[str, Any]) -> None:
         """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""

@@ -1,0 +1,52 @@
+"""Speech commands of the ``cmivae`` command line (registered through ``cli.EXTRA_COMMANDS``).
+
+* ``cmivae convert RUN_DIR SOURCE.wav TARGET.wav --out OUT.wav [--png OUT.png]``: voice
+  conversion with a trained DSAE (the z swap of appendix J), see :mod:`cmivae.voice_conversion`.
+* ``cmivae data make-speech [--out DIR] [--num-speakers N] [--jobs J]``: build the synthetic
+  espeak-ng speaker corpus (the TIMIT stand-in of Sec. 5.2), see
+  :mod:`cmivae.data.synthetic_speakers`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from cmivae.voice_conversion import convert
+
+    out = convert(args.run_dir, args.source, args.target, args.out, args.png, num_iters=args.iters, seed=args.seed)
+    print(f"converted speech: {out}" + (f"\nspectrograms: {args.png}" if args.png else ""))
+    return 0
+
+
+def cmd_data_make_speech(args: argparse.Namespace) -> int:
+    from cmivae.data.fetch import resolve_data_dir
+    from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS, make_synthetic_speech
+
+    num_speakers = args.num_speakers or DEFAULT_NUM_SPEAKERS
+    out = Path(args.out) if args.out else resolve_data_dir(None) / f"synthetic-speech-{num_speakers}"
+    path = make_synthetic_speech(out, num_speakers=num_speakers, jobs=args.jobs)
+    print(f"synthetic-speech ({num_speakers} speakers): {path}")
+    return 0
+
+
+def register(sub: Any, data: Any) -> None:
+    """Add ``convert`` to the top-level sub-parsers and ``make-speech`` to ``cmivae data``."""
+    p = sub.add_parser("convert", help="voice conversion with a trained DSAE run (content of SOURCE, voice of TARGET)")
+    p.add_argument("run_dir", help="a finished DSAE run directory (config.json, best.pt)")
+    p.add_argument("source", help="audio whose words are kept (WAV/FLAC, resampled to 16 kHz)")
+    p.add_argument("target", help="audio whose voice is used")
+    p.add_argument("--out", required=True, help="output WAV (16 kHz, 16-bit)")
+    p.add_argument("--png", help="also save the source/target/converted spectrograms as this PNG")
+    p.add_argument("--iters", type=int, default=60, help="Griffin-Lim iterations (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of Griffin-Lim's initial phase")
+    p.set_defaults(func=cmd_convert)
+
+    p = data.add_parser("make-speech", help="build the synthetic espeak-ng speaker corpus (needs espeak-ng)")
+    p.add_argument("--out", help="corpus folder (default: <data dir>/synthetic-speech-<N>, where training finds it)")
+    p.add_argument("--num-speakers", type=int, help="speakers to synthesize (default 100)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.set_defaults(func=cmd_data_make_speech)

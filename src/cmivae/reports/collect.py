@@ -1,0 +1,121 @@
+"""Read run directories into flat rows: the only input of tables and plots.
+
+Reports are built from files only (``config.json``, ``results.json``, ``eval.json``,
+``samples.png``, ``sweep_error.json``), never by importing models, so a report can be made
+on any machine that has the run directories.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
+METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
+MODEL_LABELS = {"pixelcnn_vae": "PixelCNN-VAE", "dsae": "DSAE"}
+
+
+@dataclass
+class RunRow:
+    """One run directory, flattened.
+
+    Attributes:
+        run_id: the directory name (the config hash in a sweep).
+        path: the run directory.
+        dataset: ``data.name``.
+        model: ``model.name``.
+        method: ``objective.name`` (``elbo``, ``beta``, ``mi``, ``cmi``).
+        gamma: ``objective.gamma`` (0 for ``elbo``, which ignores it).
+        seed: ``train.seed``.
+        metrics: ``results.json`` merged with ``eval.json`` (eval wins on shared keys);
+            ``neg_elbo`` is added as ``-elbo`` when missing.
+        finished: ``results.json`` exists.
+        evaluated: ``eval.json`` exists.
+        error: the message of ``sweep_error.json`` if the last sweep attempt failed.
+        samples: ``samples.png`` if present.
+        config: the resolved config.
+    """
+
+    run_id: str
+    path: Path
+    dataset: str
+    model: str
+    method: str
+    gamma: float
+    seed: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    finished: bool = False
+    evaluated: bool = False
+    error: str | None = None
+    samples: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_run(path: str | Path) -> RunRow | None:
+    """One run directory as a row (``None`` if it has no readable ``config.json``)."""
+    path = Path(path)
+    saved = _read_json(path / "config.json")
+    if saved is None or not isinstance(saved.get("config"), dict):
+        return None
+    config = saved["config"]
+    objective = config.get("objective", {})
+    method = str(objective.get("name", "?"))
+    metrics: dict[str, float] = {}
+    results = _read_json(path / "results.json")
+    evaluation = _read_json(path / "eval.json")
+    for values in (results, evaluation):
+        for key, value in (values or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[key] = float(value)
+    if "elbo" in metrics and "neg_elbo" not in metrics:
+        metrics["neg_elbo"] = -metrics["elbo"]
+    error = _read_json(path / "sweep_error.json")
+    return RunRow(
+        run_id=path.name, path=path, dataset=str(config.get("data", {}).get("name", "?")),
+        model=str(config.get("model", {}).get("name", "?")), method=method,
+        gamma=0.0 if method == "elbo" else float(objective.get("gamma", 0.0)),
+        seed=int(config.get("train", {}).get("seed", 0)), metrics=metrics, finished=results is not None,
+        evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
+        samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config)
+
+
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Run directories under ``root``: ``root`` itself, ``root/runs/*`` of a sweep, or any
+    directory below holding a ``config.json``."""
+    root = Path(root)
+    if (root / "config.json").exists():
+        return [root]
+    return sorted(p.parent for p in root.rglob("config.json"))
+
+
+def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
+    """Every run under the given sweep or run directories, sorted by
+    (dataset, model, method, gamma, seed); a run reached twice is listed once."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    rows: dict[Path, RunRow] = {}
+    for root in roots:
+        for path in find_run_dirs(root):
+            row = read_run(path)
+            if row is not None:
+                rows.setdefault(path.resolve(), row)
+    return sorted(rows.values(), key=lambda r: (r.dataset, r.model, _method_rank(r.method), r.gamma, r.seed,
+                                                r.run_id))
+
+
+def _method_rank(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def method_label(method: str) -> str:
+    """Display name of an objective (``cmi`` -> ``CMI-VAE``)."""
+    return METHOD_LABELS.get(method, method)

@@ -1,0 +1,166 @@
+"""The paper's figures from aggregated runs (matplotlib, Agg backend, PNG files).
+
+- Figure 3: AoLR and mCAS against KL(z), one curve per method along gamma, each point
+  annotated with its gamma (Sec. 5.3); the baseline score as a black horizontal line.
+- Figure 4: the estimated I(z; s) against beta = 1 - gamma, one curve per method
+  (appendix A; the paper's figure is DSAE with beta-VAE).
+- Figure 5: each run's ``samples.png`` gathered into one page per data set, methods in
+  rows and gammas in columns (appendix K.3).
+
+The paper's published points (Tables 3-5) are drawn dashed and labelled "paper".
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cmivae.reports.collect import METHOD_ORDER, MODEL_LABELS, RunRow, _method_rank, method_label  # noqa: E402
+from cmivae.reports.paper_results import TABLES  # noqa: E402
+from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
+
+COLORS = {"elbo": "tab:gray", "beta": "tab:blue", "mi": "tab:green", "cmi": "tab:red"}
+MARKERS = {"elbo": "s", "beta": "o", "mi": "^", "cmi": "D"}
+
+
+def _nan_to_zero(value: float | None) -> float:
+    return 0.0 if value is None or math.isnan(value) else value
+
+
+def _by_method(groups: list[Group]) -> dict[str, list[Group]]:
+    curves: dict[str, list[Group]] = {}
+    for group in sorted(groups, key=lambda g: (_method_rank(g.method), g.gamma)):
+        curves.setdefault(group.method, []).append(group)
+    return curves
+
+
+def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[float, dict[str, float]]]]:
+    """{method: [(gamma, values)]} of the paper table about this data set and model."""
+    numbers = {"pixelcnn_vae": [t for t in (4, 5) if TABLES[t].dataset == dataset], "dsae": [3]}.get(model, [])
+    curves: dict[str, list[tuple[float, dict[str, float]]]] = {}
+    for number in numbers:
+        for row in TABLES[number].rows:
+            if key in row.values and row.method in METHOD_ORDER:
+                curves.setdefault(row.method, []).append((row.gamma, row.values))
+    for points in curves.values():
+        points.sort(key=lambda point: point[0])
+    return curves
+
+
+def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: str = "pixelcnn_vae",
+                 with_paper: bool = True) -> Path | None:
+    """AoLR (left) and mCAS (right) against KL(z) for one image data set; ``None`` if no
+    group has KL(z) with AoLR or mCAS."""
+    chosen = [g for g in groups if g.dataset == dataset and g.model == model and "kl_z" in g.mean]
+    panels = [key for key in ("aolr", "mcas") if any(key in g.mean for g in chosen)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        for method, curve in _by_method([g for g in chosen if key in g.mean]).items():
+            xs = [g.mean["kl_z"] for g in curve]
+            ys = [g.mean[key] for g in curve]
+            ax.errorbar(xs, ys, xerr=[_nan_to_zero(g.se.get("kl_z")) for g in curve],
+                        yerr=[_nan_to_zero(g.se.get(key)) for g in curve], color=COLORS.get(method),
+                        marker=MARKERS.get(method, "o"), capsize=2, label=f"{method_label(method)} (ours)")
+            for g, x, y in zip(curve, xs, ys, strict=True):
+                ax.annotate(f"{g.gamma:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                            color=COLORS.get(method))
+        if with_paper:
+            for method, points in _paper_curves(dataset, model, key).items():
+                ax.plot([v["kl_z"] for _, v in points], [v[key] for _, v in points], linestyle="--", alpha=0.5,
+                        color=COLORS.get(method), marker=MARKERS.get(method, "o"), markersize=3,
+                        label=f"{method_label(method)} (paper)")
+        if key == "mcas":
+            baselines = [g.mean["baseline"] for g in chosen if "baseline" in g.mean]
+            if baselines:
+                ax.axhline(sum(baselines) / len(baselines), color="black", linewidth=1, label="baseline (ours)")
+        ax.set_xlabel("KL(z) (nats)")
+        ax.set_ylabel({"aolr": "AoLR", "mcas": "mCAS"}[key])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Figure 3-style: {DATASET_LABELS.get(dataset, dataset)} (points annotated with γ; "
+                 f"upper left is better)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path, *,
+                 with_paper: bool = True) -> Path | None:
+    """Estimated I(z; s) against beta = 1 - gamma, one curve per method; ``None`` if no group has it."""
+    chosen = [g for g in groups if g.dataset == dataset and g.model == model and "mi_zs" in g.mean]
+    if not chosen:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    betas = []
+    for method, curve in _by_method(chosen).items():
+        xs = [1.0 - g.gamma for g in curve]
+        betas += xs
+        ax.errorbar(xs, [g.mean["mi_zs"] for g in curve], yerr=[_nan_to_zero(g.se.get("mi_zs")) for g in curve],
+                    color=COLORS.get(method), marker=MARKERS.get(method, "o"), capsize=2,
+                    label=f"{method_label(method)} (ours)")
+    if with_paper:
+        source = "paper" if model != "dsae" or dataset == "timit" else "paper, TIMIT"
+        for method, points in _paper_curves(dataset, model, "mi_zs").items():
+            xs = [1.0 - gamma for gamma, _ in points]
+            betas += xs
+            ax.plot(xs, [v["mi_zs"] for _, v in points], linestyle="--", alpha=0.5, color=COLORS.get(method),
+                    marker=MARKERS.get(method, "o"), markersize=3, label=f"{method_label(method)} ({source})")
+    if betas and min(betas) > 0 and max(betas) / min(betas) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("β = 1 − γ")
+    ax.set_ylabel("Î(z; s) (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Figure 4-style: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Path | None:
+    """Copy every run's ``samples.png`` of one data set to ``out_dir/samples/`` and draw one
+    page (methods in rows, gammas in columns, the lowest seed of each); ``None`` if none."""
+    with_samples = [r for r in rows if r.dataset == dataset and r.samples is not None]
+    if not with_samples:
+        return None
+    out_dir = Path(out_dir)
+    copies = out_dir / "samples"
+    copies.mkdir(parents=True, exist_ok=True)
+    chosen: dict[tuple[str, float], tuple[RunRow, Path]] = {}
+    for row in sorted(with_samples, key=lambda r: r.seed):
+        assert row.samples is not None
+        target = copies / f"{dataset}-{row.model}-{row.method}-g{row.gamma:g}-seed{row.seed}-{row.run_id}.png"
+        shutil.copyfile(row.samples, target)
+        chosen.setdefault((row.method, row.gamma), (row, target))
+    methods = sorted({m for m, _ in chosen}, key=_method_rank)
+    gammas = sorted({g for _, g in chosen})
+    fig, axes = plt.subplots(len(methods), len(gammas), figsize=(3.2 * len(gammas), 3.4 * len(methods)),
+                             squeeze=False)
+    for i, method in enumerate(methods):
+        for j, gamma in enumerate(gammas):
+            ax = axes[i][j]
+            ax.axis("off")
+            if (method, gamma) in chosen:
+                row, target = chosen[(method, gamma)]
+                ax.imshow(plt.imread(target))
+                ax.set_title(f"{method_label(method)} γ={gamma:g} (seed {row.seed})", fontsize=8)
+    fig.suptitle(f"Figure 5-style: samples, {DATASET_LABELS.get(dataset, dataset)} (first column real, "
+                 f"then samples from p(x|z) with the same z)", fontsize=9)
+    fig.tight_layout()
+    page = out_dir / f"figure5_{dataset}.png"
+    fig.savefig(page, dpi=110)
+    plt.close(fig)
+    return page

@@ -1,0 +1,118 @@
+"""``cmivae report SWEEP_DIR --out REPORT_DIR``: tables and figures in one Markdown page.
+
+Writes into REPORT_DIR:
+
+- ``report.md``: per (data set, model) the paper-shaped tables (ours, with the paper's
+  published rows labelled "paper" beside them), Figures 3-5, the failed and unfinished
+  runs, and the transcribed paper tables for reference;
+- ``table<N>_<dataset>_<model>.csv`` per table, ``summary.csv`` (every group and metric:
+  mean, SE, max, count), ``runs.csv`` (every run);
+- ``figure3_<dataset>.png``, ``figure4_<dataset>_<model>.png``, ``figure5_<dataset>.png``
+  and ``samples/`` (copies of each run's ``samples.png``).
+
+Everything is read from run directories (:mod:`cmivae.reports.collect`); no model code runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from cmivae.atomic import atomic_write_text
+from cmivae.errors import ConfigError
+from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
+from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4
+from cmivae.reports.tables import (
+    DATASET_LABELS,
+    aggregate,
+    paper_table,
+    tables_for,
+    write_runs_csv,
+    write_summary_csv,
+)
+
+CONVENTIONS = """\
+Conventions. Each "ours" cell is the mean ± standard error over seeds, SE = sample standard
+deviation (ddof = 1) / sqrt(n), n = the number of seeds (SE left out for n = 1). Rows labelled
+"paper" are the published numbers transcribed from the paper (Tables 1-5), not our runs;
+"paper (TIMIT)" marks TIMIT numbers shown beside runs on another speech data set, for the
+direction of effects only. Image tables show -ELBO = Recon + KL(z) (the paper's Tables 4-5
+print this as "ELBO"); the DSAE table shows the ELBO itself, -(Recon + KL(z) + KL(s)), as
+the paper's Table 3 does. All in nats per example, not divided by pixels or frames.
+Accuracies (AoLR, mCAS, ...) are fractions; EER and VC-mCAS are percentages. Î(z; s) is the
+density-ratio estimate of appendix A (nats)."""
+
+
+def _status_lines(rows: list[RunRow]) -> list[str]:
+    finished = sum(r.finished for r in rows)
+    evaluated = sum(r.evaluated for r in rows)
+    failed = [r for r in rows if r.error]
+    return [f"- run directories: {len(rows)}", f"- finished training (results.json): {finished}",
+            f"- evaluated (eval.json): {evaluated}",
+            f"- last sweep attempt failed (sweep_error.json): {len(failed)}",
+            f"- unfinished: {len(rows) - finished}"]
+
+
+def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, with_paper: bool = True) -> Path:
+    """Collect every run under ``roots`` (sweep or run directories) and write the report.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        ConfigError: if no run directory is found under ``roots``.
+    """
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    rows = collect_runs(roots)
+    if not rows:
+        raise ConfigError(f"no run directories (with config.json) under {', '.join(map(str, roots))}; "
+                          f"give a sweep directory (cmivae sweep --out) or run directories")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups = aggregate(rows)
+    write_runs_csv(rows, out_dir / "runs.csv")
+    write_summary_csv(groups, out_dir / "summary.csv")
+
+    lines = ["# cmivae report", "",
+             f"Built {time.strftime('%Y-%m-%d %H:%M')} from {', '.join(f'`{r}`' for r in roots)}.", "",
+             *_status_lines(rows), "", CONVENTIONS, "",
+             "Files: `summary.csv` (every group and metric), `runs.csv` (every run), one CSV per table.", ""]
+    tables = tables_for(groups)
+    for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
+        lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
+        for table in (t for t in tables if t.name.endswith(f"_{dataset}_{model}")):
+            table.write_csv(out_dir / f"{table.name}.csv")
+            lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
+        if model == "pixelcnn_vae":
+            figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
+                                  with_paper=with_paper)
+            if figure is not None:
+                lines += ["### Figure 3: AoLR and mCAS against KL(z)", "", f"![Figure 3]({figure.name})", ""]
+        figure = plot_figure4(groups, dataset, model, out_dir / f"figure4_{dataset}_{model}.png",
+                              with_paper=with_paper)
+        if figure is not None:
+            lines += ["### Figure 4: Î(z; s) against β = 1 − γ", "", f"![Figure 4]({figure.name})", ""]
+        page = gather_samples([r for r in rows if r.model == model], dataset, out_dir)
+        if page is not None:
+            lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",
+                      f"![Figure 5]({page.name})", ""]
+
+    failed = [r for r in rows if r.error]
+    unfinished = [r for r in rows if not r.finished and not r.error]
+    if failed or unfinished:
+        lines += ["## Failed and unfinished runs", "", "| run | dataset | method | γ | seed | state |",
+                  "|---|---|---|---|---|---|"]
+        for r in failed + unfinished:
+            state = f"failed: {(r.error or '').splitlines()[0][:160]}" if r.error else "unfinished"
+            state = state.replace("|", "\\|")
+            lines.append(f"| `{r.run_id}` | {r.dataset} | {method_label(r.method)} | {r.gamma:g} | {r.seed} | "
+                         f"{state} |")
+        lines.append("")
+    if with_paper:
+        lines += ["## The paper's tables (transcribed, for reference)", ""]
+        for number in (1, 2, 3, 4, 5):
+            table = paper_table(number)
+            lines += [f"### {table.title}", "", table.to_markdown(), ""]
+    report = out_dir / "report.md"
+    atomic_write_text(report, "\n".join(lines))
+    return report

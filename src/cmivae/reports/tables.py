@@ -1,0 +1,258 @@
+"""Aggregate runs over seeds and lay them out like the paper's Tables 1-5.
+
+Each (dataset, model, method, gamma) group reports the mean and the standard error of
+every metric over its seeds, SE = sample standard deviation (ddof = 1) / sqrt(n), with n
+the number of seeds that have the metric (SE is left blank for n = 1). Table 2 reports
+VC-mCAS's mean and max over seeds, as the paper does.
+
+Columns are labelled so that signs cannot be mixed up: image tables show
+``-ELBO = Recon + KL(z)`` (what the paper's Tables 4-5 print as "ELBO"), the DSAE table
+shows ``ELBO = -(Recon + KL(z) + KL(s))`` (the paper's Table 3 "ELBO"). Where the paper
+published a number for the same data set, model, method and gamma, a row labelled
+``paper`` follows ours.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, method_label
+from cmivae.reports.paper_results import TABLES, paper_row
+
+
+@dataclass
+class Group:
+    """Runs of one (dataset, model, method, gamma), aggregated over seeds.
+
+    Attributes:
+        mean, se, max: per metric over the seeds that have it (SE nan for one seed).
+        count: per metric, how many seeds have it.
+        seeds: the seeds of the finished runs.
+    """
+
+    dataset: str
+    model: str
+    method: str
+    gamma: float
+    seeds: list[int] = field(default_factory=list)
+    mean: dict[str, float] = field(default_factory=dict)
+    se: dict[str, float] = field(default_factory=dict)
+    max: dict[str, float] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def standard_error(values: list[float]) -> float:
+    """Sample standard deviation (ddof = 1) divided by sqrt(n); nan for fewer than 2 values."""
+    n = len(values)
+    if n < 2:
+        return math.nan
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
+
+
+def aggregate(rows: list[RunRow]) -> list[Group]:
+    """Groups of finished runs (those with metrics), in (dataset, model, method, gamma) order."""
+    buckets: dict[tuple[str, str, str, float], list[RunRow]] = {}
+    for row in rows:
+        if row.metrics:
+            buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6)), []).append(row)
+    groups = []
+    for (dataset, model, method, gamma), members in buckets.items():
+        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members))
+        for key in sorted({k for r in members for k in r.metrics}):
+            values = [r.metrics[key] for r in members if key in r.metrics and math.isfinite(r.metrics[key])]
+            if not values:
+                continue
+            group.mean[key] = sum(values) / len(values)
+            group.se[key] = standard_error(values)
+            group.max[key] = max(values)
+            group.count[key] = len(values)
+        groups.append(group)
+    return sorted(groups, key=lambda g: (g.dataset, g.model, g.gamma, _method_rank(g.method)))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column: our key, its header (with units and sign convention), digits, statistic."""
+
+    key: str
+    header: str
+    digits: int
+    stat: str = "mean"  # "mean" (shown as mean ± se) or "max"
+
+
+IMAGE_COLUMNS = (
+    Column("neg_elbo", "-ELBO = Recon+KL(z) (nats)", 2), Column("kl_z", "KL(z)", 2), Column("recon", "Recon", 2),
+    Column("mcas", "mCAS", 4), Column("aolr", "AoLR", 4), Column("mcas_svm", "mCAS(SVM)", 4),
+    Column("aosvm", "AoSVM", 4), Column("mi_zs", "Î(z;s)", 2), Column("baseline", "baseline", 4),
+)
+DSAE_COLUMNS = (
+    Column("elbo", "ELBO = -(Recon+KL(z)+KL(s)) (nats)", 2), Column("kl_z", "KL(z)", 2), Column("kl_s", "KL(s)", 2),
+    Column("recon", "Recon", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2),
+    Column("mi_zs", "Î(z;s)", 2),
+)
+TABLE_1_COLUMNS = (Column("kl_z", "KL(z)", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2))
+TABLE_2_COLUMNS = (Column("vc_mcas", "VC-mCAS % (mean)", 2), Column("vc_mcas", "VC-mCAS % (max)", 2, stat="max"))
+DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "timit": "TIMIT",
+                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder"}
+
+
+@dataclass
+class Table:
+    """A laid-out table: Markdown cells for the report and numbers for the CSV."""
+
+    number: int
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: list[dict[str, Any]] = field(default_factory=list)  # gamma, method, source, n, values, se
+
+    def to_markdown(self) -> str:
+        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se)."""
+        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in self.rows:
+            cells = [f"{row['gamma']:g}", method_label(row["method"]) if row["method"] != "reference"
+                     else "DSAE* (Li & Mandt 2018)", row["source"], str(row["n"]) if row["n"] else ""]
+            for column in self.columns:
+                cells.append(_cell(row, column))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def write_csv(self, path: str | Path) -> None:
+        """One line per row: gamma, method, source, n, then ``<key>_<stat>`` and ``<key>_se`` per column."""
+        fields = ["gamma", "method", "source", "n"]
+        for column in self.columns:
+            fields.append(f"{column.key}_{column.stat}")
+            if column.stat == "mean":
+                fields.append(f"{column.key}_se")
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            for row in self.rows:
+                line: dict[str, Any] = {"gamma": row["gamma"], "method": row["method"], "source": row["source"],
+                                        "n": row["n"]}
+                for column in self.columns:
+                    line[f"{column.key}_{column.stat}"] = _number(row[column.stat].get(column.key))
+                    if column.stat == "mean":
+                        line[f"{column.key}_se"] = _number(row["se"].get(column.key))
+                writer.writerow(line)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+
+
+def _cell(row: dict[str, Any], column: Column) -> str:
+    value = row[column.stat].get(column.key)
+    if value is None or math.isnan(value):
+        return "–"
+    text = f"{value:.{column.digits}f}"
+    se = row["se"].get(column.key) if column.stat == "mean" else None
+    if se is not None and not math.isnan(se):
+        text += f" ± {se:.{column.digits}f}"
+    return text
+
+
+def _paper_method(method: str) -> str:
+    return "beta" if method == "elbo" else method  # the ELBO is beta-VAE at gamma = 0 (paper rows)
+
+
+def paper_table_numbers(dataset: str, model: str) -> list[int]:
+    """The paper tables that describe this data set and model family (speech: the TIMIT ones)."""
+    if model == "pixelcnn_vae":
+        return [t for t in (4, 5) if TABLES[t].dataset == dataset]
+    if model == "dsae":
+        return [1, 2, 3]
+    return []
+
+
+def build_table(groups: list[Group], number: int, dataset: str, model: str) -> Table:
+    """Our groups of (dataset, model) laid out like paper table ``number`` (1-5), each row
+    followed by the paper's row for the same method and gamma where it exists.
+
+    The paper rows are labelled ``paper``, or ``paper (TIMIT)`` / ``paper (MNIST)`` when
+    our data set differs from the one the paper's table is about.
+    """
+    spec = TABLES[number]
+    columns = {1: TABLE_1_COLUMNS, 2: TABLE_2_COLUMNS, 3: DSAE_COLUMNS, 4: IMAGE_COLUMNS, 5: IMAGE_COLUMNS}[number]
+    same_data = spec.dataset == dataset
+    source = "paper" if same_data else f"paper ({DATASET_LABELS.get(spec.dataset, spec.dataset)})"
+    title = (f"Table {number}-style: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)} "
+             f"— ours (mean ± SE over seeds) and {source} [{spec.title}]")
+    table = Table(number, f"table{number}_{dataset}_{model}", title, columns)
+    for group in groups:
+        if group.dataset != dataset or group.model != model:
+            continue
+        wanted = [c.key for c in columns]
+        if not any(k in group.mean for k in wanted):
+            continue
+        table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
+                           "mean": group.mean, "se": group.se, "max": group.max})
+        published = paper_row(number, _paper_method(group.method), group.gamma)
+        if published is not None:
+            values = dict(published.values)
+            if number == 2:
+                values = {"vc_mcas": published.values["vc_mcas"]}
+                table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
+                                   "mean": values, "se": {}, "max": {"vc_mcas": published.values["vc_mcas_max"]}})
+                continue
+            table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
+                               "mean": values, "se": dict(published.se), "max": {}})
+    return table
+
+
+def paper_table(number: int) -> Table:
+    """A transcribed paper table on its own (the report's reference section)."""
+    spec = TABLES[number]
+    columns = {1: TABLE_1_COLUMNS, 2: TABLE_2_COLUMNS, 3: DSAE_COLUMNS, 4: IMAGE_COLUMNS[:-1],
+               5: IMAGE_COLUMNS[:-1]}[number]
+    table = Table(number, f"paper_table{number}", f"Paper Table {number}: {spec.title}", columns)
+    for row in spec.rows:
+        mean = dict(row.values)
+        maxima = {"vc_mcas": mean.pop("vc_mcas_max")} if number == 2 else {}
+        table.rows.append({"gamma": row.gamma, "method": row.method, "source": "paper", "n": 0, "mean": mean,
+                           "se": dict(row.se), "max": maxima})
+    return table
+
+
+def tables_for(groups: list[Group]) -> list[Table]:
+    """Every paper-shaped table our groups can fill, per (dataset, model)."""
+    tables = []
+    for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
+        for number in paper_table_numbers(dataset, model):
+            table = build_table(groups, number, dataset, model)
+            if table.rows:
+                tables.append(table)
+    return tables
+
+
+def write_summary_csv(groups: list[Group], path: str | Path) -> None:
+    """Every group and metric: dataset, model, method, gamma, n, metric, mean, se, max, count."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["dataset", "model", "method", "gamma", "n", "metric", "mean", "se", "max", "count"])
+        for g in groups:
+            for key in sorted(g.mean):
+                writer.writerow([g.dataset, g.model, g.method, g.gamma, g.n, key, _number(g.mean[key]),
+                                 _number(g.se[key]), _number(g.max[key]), g.count[key]])
+
+
+def write_runs_csv(rows: list[RunRow], path: str | Path) -> None:
+    """One line per run: id, dataset, model, method, gamma, seed, status flags, every metric."""
+    keys = sorted({k for r in rows for k in r.metrics})
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run_id", "dataset", "model", "method", "gamma", "seed", "finished", "evaluated", "error",
+                         *keys])
+        for r in rows:
+            writer.writerow([r.run_id, r.dataset, r.model, r.method, r.gamma, r.seed, r.finished, r.evaluated,
+                             r.error or "", *(_number(r.metrics.get(k)) for k in keys)])

@@ -1,0 +1,92 @@
+"""``cmivae sweep`` and ``cmivae report``: registered into :data:`cmivae.cli.EXTRA_COMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Expand a sweep file and train/evaluate its runs (or list them with --dry-run)."""
+    from cmivae.sweeps.grid import load_sweep
+    from cmivae.sweeps.runner import ERROR_FILE, is_finished, run_sweep
+
+    if args.dry_run:
+        sweep = load_sweep(args.file, args.set)
+        evaluate = sweep.evaluate and not args.no_evaluate
+        metrics = "all metrics" if sweep.metrics is None else ", ".join(sweep.metrics)
+        print(f"{sweep.path}: {len(sweep.runs)} runs from base {sweep.base}"
+              + (f" ({sweep.duplicates} duplicate grid points dropped)" if sweep.duplicates else "")
+              + f"; evaluate: {metrics if evaluate else 'no'}")
+        if sweep.description:
+            print(sweep.description)
+        for spec in sweep.runs:
+            state = ""
+            if args.out:
+                run_dir = Path(args.out) / "runs" / spec.run_id
+                state = ("done" if is_finished(run_dir, evaluate) else "failed" if (run_dir / ERROR_FILE).exists()
+                         else "started" if run_dir.exists() else "new")
+            print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
+        return 0
+    if not args.out:
+        from cmivae.errors import ConfigError
+
+        raise ConfigError("cmivae sweep needs --out SWEEP_DIR (where runs/<run_id>/ and sweep.json go)")
+    index = run_sweep(args.file, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
+                      evaluate=not args.no_evaluate, overrides=args.set)
+    return 1 if index["counts"].get("failed") else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Build REPORT_DIR/report.md from sweep or run directories."""
+    from cmivae.reports.report import build_report
+
+    path = build_report(args.sweep_dirs, args.out, with_paper=not args.no_paper)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_sweep_status(args: argparse.Namespace) -> int:
+    """Print the counts and failed runs of a sweep directory's sweep.json."""
+    from cmivae.errors import ConfigError
+
+    index_path = Path(args.sweep_dir) / "sweep.json"
+    if not index_path.exists():
+        raise ConfigError(f"{index_path} does not exist; run `cmivae sweep FILE --out {args.sweep_dir}` first")
+    index = json.loads(index_path.read_text())
+    print(f"{index['sweep']['file']}: {index['total']} runs: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(index["counts"].items())))
+    for entry in index["runs"]:
+        if entry["status"] == "failed":
+            print(f"{entry['run_id']} failed ({entry.get('stage', '?')}): {entry.get('error', '')[:200]}")
+    return 0
+
+
+def register(sub: Any, data: Any) -> None:
+    """Add ``sweep``, ``sweep-status`` and ``report`` to the ``cmivae`` parser."""
+    p = sub.add_parser("sweep", help="train and evaluate every run of a sweep file (experiments/*.yaml)")
+    p.add_argument("file", help="sweep file (YAML, or Python defining SWEEP)")
+    p.add_argument("--out", help="sweep directory: runs/<run_id>/ and sweep.json (required unless --dry-run)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value in every run, e.g. --set data.root=/data/TIMIT (repeatable)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs at once (local: N spawned processes, torch threads = cores // N; "
+                        "ray: default one per cluster CPU)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local (default) or ray (pip install 'cmivae[ray]')")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--no-evaluate", action="store_true", help="train only; skip `cmivae evaluate`")
+    p.add_argument("--dry-run", action="store_true", help="list the expanded runs (and their state in --out)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("sweep-status", help="summarize a sweep directory's sweep.json")
+    p.add_argument("sweep_dir")
+    p.set_defaults(func=cmd_sweep_status)
+
+    p = sub.add_parser("report", help="tables and figures (Markdown + CSV + PNG) from sweep/run directories")
+    p.add_argument("sweep_dirs", nargs="+", help="sweep directories (or run directories)")
+    p.add_argument("--out", required=True, help="report directory (report.md, CSVs, PNGs)")
+    p.add_argument("--no-paper", action="store_true", help="leave out the paper's published numbers")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,244 @@
+"""Sweep files: a base config, fixed overrides and a grid, expanded into runs.
+
+A sweep is code kept in ``experiments/`` (disentanglement_lib's "sweeps are code"): a
+YAML file, or a Python file exposing ``SWEEP = {...}`` with the same keys::
+
+    base: pixelcnn-cpu                  # preset name or config path (relative to the sweep file)
+    set: {data.name: fashion-mnist}     # fixed overrides, section.key: value
+    grid:                               # one mapping (a product) or a list of them (a union)
+      objective.name: [beta, mi, cmi]
+      objective.gamma: [0.1, 0.3, 0.5]
+      train.seed: [0, 1, 2]
+    evaluate: [all]                     # [all], a list of metric names, or false
+    description: one line shown by `cmivae sweep --dry-run`
+
+``grid`` may be a list of mappings; the runs are the union of their products, in file
+order. The paper's grids use that to have gamma = 0 only for beta-VAE (beta-VAE at
+gamma = 0 *is* the ELBO, Tables 1, 4, 5), instead of also running MI-VAE and CMI-VAE at
+gamma = 0. Runs are identified by the hash of their resolved config
+(:meth:`ExperimentConfig.config_hash`); grid points that resolve to the same config are
+run once (the first one is kept). gamma = 0 points of *different* objectives are
+different configs (the MI and CMI critics are still trained), so they are kept.
+
+Overrides use the keys of ``cmivae train --set`` (``section.key``, model parameters as
+``model.<param>``); values are YAML values, not strings. Command-line ``--set`` overrides
+(e.g. ``data.root`` of TIMIT) are applied after the file's ``set`` and before the grid.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
+from cmivae.errors import ConfigError
+
+SECTIONS = ("data", "model", "objective", "train")
+SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep.
+
+    Attributes:
+        run_id: hash of the resolved config; the run lives in ``SWEEP_DIR/runs/<run_id>/``.
+        config: the resolved, validated config.
+        overrides: the grid point that made this run (``{"objective.gamma": 0.3, ...}``).
+    """
+
+    run_id: str
+    config: ExperimentConfig
+    overrides: dict[str, Any]
+
+    def describe(self) -> str:
+        """The grid point on one line, e.g. ``objective.name=cmi objective.gamma=0.3 train.seed=0``."""
+        return " ".join(f"{k}={v}" for k, v in self.overrides.items()) or "(base config)"
+
+
+@dataclass
+class Sweep:
+    """A parsed sweep file and its expanded runs.
+
+    Attributes:
+        path: the sweep file.
+        base: preset name or config path the runs start from.
+        fixed: the file's ``set`` overrides plus command-line ones, in order of application.
+        grids: the grid mappings (their union of products is the sweep).
+        evaluate: whether each run is evaluated after training.
+        metrics: which metrics (``None`` = all metrics of the model family).
+        description: free text from the file.
+        runs: the expanded runs (duplicates removed).
+        duplicates: how many grid points resolved to an already listed config.
+    """
+
+    path: Path
+    base: str
+    fixed: dict[str, Any]
+    grids: list[dict[str, list[Any]]]
+    evaluate: bool
+    metrics: list[str] | None
+    description: str = ""
+    runs: list[RunSpec] = field(default_factory=list)
+    duplicates: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sweep's settings as plain data (saved in ``sweep.json``)."""
+        return {"file": str(self.path), "base": self.base, "set": self.fixed, "grid": self.grids,
+                "evaluate": self.evaluate, "metrics": self.metrics, "description": self.description}
+
+
+def _read_sweep_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"sweep file {str(path)!r} does not exist; see experiments/ for examples")
+    if path.suffix == ".py":
+        spec = importlib.util.spec_from_file_location(f"cmivae_sweep_{path.stem.replace('-', '_')}", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{path}: cannot be imported as a Python sweep file")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # a user's file: report any error with its name
+            raise ConfigError(f"{path}: importing the sweep file failed: {type(err).__name__}: {err}") from err
+        raw = getattr(module, "SWEEP", None)
+        if raw is None:
+            raise ConfigError(f"{path}: a Python sweep file must define SWEEP = {{'base': ..., 'grid': ...}}")
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    else:
+        raise ConfigError(f"{path}: a sweep file must be .yaml, .yml or .py, got {path.suffix or 'no suffix'!r}")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a sweep must be a mapping with keys {', '.join(SWEEP_KEYS)}, "
+                          f"got {type(raw).__name__}")
+    return raw
+
+
+def _check_key(path: Path, where: str, key: Any) -> str:
+    """A ``section.key`` override key, or a ConfigError naming the file and the key."""
+    if not isinstance(key, str) or len(key.split(".")) != 2 or key.split(".")[0] not in SECTIONS:
+        raise ConfigError(f"{path}: {where} key {key!r} must be section.key with section one of "
+                          f"{', '.join(SECTIONS)} (e.g. objective.gamma)")
+    return key
+
+
+def _parse_grids(path: Path, raw: Any) -> list[dict[str, list[Any]]]:
+    if raw is None:
+        return [{}]
+    grids = raw if isinstance(raw, list) else [raw]
+    if not grids:
+        raise ConfigError(f"{path}: grid is an empty list; give a mapping section.key: [values] or a list of them")
+    parsed = []
+    for i, grid in enumerate(grids):
+        where = "grid" if not isinstance(raw, list) else f"grid[{i}]"
+        if not isinstance(grid, dict):
+            raise ConfigError(f"{path}: {where} must be a mapping section.key: [values], got {grid!r}")
+        axes: dict[str, list[Any]] = {}
+        for key, values in grid.items():
+            _check_key(path, where, key)
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{path}: {where}.{key} must be a non-empty list of values, got {values!r} "
+                                  f"(write [{values}] for a single value, or move it to `set`)")
+            axes[key] = values
+        parsed.append(axes)
+    return parsed
+
+
+def _parse_evaluate(path: Path, raw: Any) -> tuple[bool, list[str] | None]:
+    if raw is None or raw is True:
+        return True, None
+    if raw is False:
+        return False, None
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{path}: evaluate must be [all], a list of metric names or false, got {raw!r}")
+    return True, None if values == ["all"] else list(values)
+
+
+def _set_value(raw: dict[str, Any], key: str, value: Any) -> None:
+    section, name = key.split(".")
+    if raw.get(section) is None:
+        raw[section] = {}
+    raw[section][name] = copy.deepcopy(value)
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
+    """Parse and expand a sweep file.
+
+    Args:
+        path: the YAML or Python sweep file.
+        overrides: ``section.key=value`` strings (``cmivae sweep --set``) applied after the
+            file's ``set`` and before the grid.
+
+    Raises:
+        ConfigError: naming the file and the offending key or grid point.
+    """
+    path = Path(path)
+    raw = _read_sweep_file(path)
+    unknown = sorted(set(raw) - set(SWEEP_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(SWEEP_KEYS)}")
+    base = raw.get("base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must name a preset (e.g. pixelcnn-cpu) or a config file, got {base!r}")
+    if (path.parent / base).is_file():  # a config path relative to the sweep file
+        base = str(path.parent / base)
+    try:
+        base_raw = read_config_file(base)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: base: {err}") from err
+    fixed = raw.get("set") or {}
+    if not isinstance(fixed, dict):
+        raise ConfigError(f"{path}: set must be a mapping section.key: value, got {fixed!r}")
+    for key in fixed:
+        _check_key(path, "set", key)
+    grids = _parse_grids(path, raw.get("grid"))
+    both = sorted({k for grid in grids for k in grid} & set(fixed))
+    if both:
+        raise ConfigError(f"{path}: key(s) {', '.join(both)} are in both set and grid; keep each in one place")
+    evaluate, metrics = _parse_evaluate(path, raw.get("evaluate"))
+    description = str(raw.get("description") or "")
+
+    start = copy.deepcopy(base_raw)
+    for key, value in fixed.items():
+        _set_value(start, key, value)
+    try:
+        start = apply_overrides(start, overrides or [])
+    except ConfigError as err:
+        raise ConfigError(f"{path}: --set: {err}") from err
+    cli_fixed = {item.split("=", 1)[0]: yaml.safe_load(item.split("=", 1)[1]) for item in overrides or []}
+    sweep = Sweep(path=path, base=str(raw["base"]), fixed={**fixed, **cli_fixed}, grids=grids, evaluate=evaluate,
+                  metrics=metrics, description=description)
+    seen: set[str] = set()
+    for grid in grids:
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            point = dict(zip(keys, values, strict=True))
+            resolved = copy.deepcopy(start)
+            for key, value in point.items():
+                _set_value(resolved, key, value)
+            try:
+                config = load_config(resolved)
+            except ConfigError as err:
+                where = " ".join(f"{k}={v}" for k, v in point.items()) or "the base config"
+                raise ConfigError(f"{path}: grid point {where}: {err}") from err
+            run_id = config.config_hash()
+            if run_id in seen:
+                sweep.duplicates += 1
+                continue
+            seen.add(run_id)
+            sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
+    return sweep
+
+
+def expand_sweep(path: str | Path, overrides: list[str] | None = None) -> list[RunSpec]:
+    """The runs of a sweep file (see :func:`load_sweep`), duplicates removed, in file order."""
+    return load_sweep(path, overrides).runs

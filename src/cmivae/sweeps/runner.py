@@ -1,0 +1,374 @@
+"""Run a sweep: train then evaluate every run, skipping what is done.
+
+Layout of a sweep directory::
+
+    SWEEP_DIR/sweep.json              index: the sweep's settings, and per run its id, grid point and status
+    SWEEP_DIR/runs/<run_id>/          one run directory (``cmivae train`` layout) per config hash
+    SWEEP_DIR/runs/<run_id>/sweep_error.json   why the last attempt failed (removed when it succeeds)
+
+Re-running the same command is always safe: a run with ``results.json`` (and
+``eval.json`` when evaluating) is skipped, an interrupted run resumes from its last
+checkpoint (:func:`cmivae.training.loop.fit` does that by itself), a failed run is tried
+again. One failing run is recorded and does not stop the others.
+
+Executors: ``local`` with ``jobs=1`` runs in this process, one run after another;
+``local`` with ``jobs=N`` runs N fresh spawned processes at once, each with
+``max(1, cores // N)`` torch threads; ``ray`` sends each run to a Ray cluster as a
+remote task (``pip install 'cmivae[ray]'``; the run directories must be on a file
+system every node sees).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+from typing import Any
+
+from cmivae.atomic import atomic_write_json
+from cmivae.errors import ConfigError
+from cmivae.sweeps.grid import RunSpec, load_sweep
+
+EXECUTORS = ("local", "ray")
+ERROR_FILE = "sweep_error.json"
+DataLoader = Callable[[Any], Any]  # (ExperimentConfig) -> splits, as fit(data=...) takes them
+Evaluator = Callable[..., dict[str, float]]  # (run_dir, metrics, *, quiet, data) -> metrics
+
+
+@dataclass
+class RunTask:
+    """Everything one worker needs for one run; plain, picklable data.
+
+    Attributes:
+        run_id: the config hash.
+        config: the resolved config as a dict (rebuilt and re-validated in the worker).
+        run_dir: where the run lives.
+        evaluate: evaluate after training (skipped if ``eval.json`` exists).
+        metrics: metric names for the evaluator (``None`` = all).
+        threads: torch threads in the worker (0 = leave as is).
+        data_loader: optional ``(config) -> splits`` (tests; default the data registry).
+        evaluator: optional evaluator (tests; default :func:`cmivae.metrics.evaluate.evaluate_run`).
+        overrides: the grid point (for progress lines).
+    """
+
+    run_id: str
+    config: dict[str, Any]
+    run_dir: str
+    evaluate: bool
+    metrics: list[str] | None
+    threads: int = 0
+    data_loader: DataLoader | None = None
+    evaluator: Evaluator | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def is_finished(run_dir: Path, evaluate: bool) -> bool:
+    """A run is finished when it has ``results.json`` and, if evaluating, ``eval.json``."""
+    return (run_dir / "results.json").exists() and (not evaluate or (run_dir / "eval.json").exists())
+
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _load_splits(config: Any, data_loader: DataLoader | None) -> Any:
+    """The data of a config, kept for the next run of the same process with the same data config."""
+    key = json.dumps([config.to_dict()["data"], repr(data_loader)], sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        if data_loader is None:
+            from cmivae.data.registry import load_dataset
+
+            splits = load_dataset(config.data)
+        else:
+            splits = data_loader(config)
+        _DATA_CACHE.clear()  # hold one data set at a time
+        _DATA_CACHE[key] = splits
+    return _DATA_CACHE[key]
+
+
+def _default_evaluator() -> Evaluator:
+    try:
+        from cmivae.metrics.evaluate import evaluate_run
+    except ImportError as err:
+        raise ConfigError(f"evaluation is not available ({err}); rerun with --no-evaluate") from err
+    return evaluate_run
+
+
+def _failure(task: RunTask, stage: str, message: str, trace: str, start: float) -> dict[str, Any]:
+    """Write ``sweep_error.json`` and return the failed outcome."""
+    record = {"run_id": task.run_id, "stage": stage, "error": message, "traceback": trace, "time": time.time()}
+    try:
+        atomic_write_json(Path(task.run_dir) / ERROR_FILE, record)
+    except OSError:
+        pass  # the outcome still carries the message to sweep.json
+    return {"run_id": task.run_id, "status": "failed", "stage": stage, "error": message[:2000],
+            "seconds": time.monotonic() - start}
+
+
+def execute_run(task: RunTask) -> dict[str, Any]:
+    """Train (or resume) and evaluate one run. Never raises for a failing run: the error
+    and traceback go to ``RUN_DIR/sweep_error.json`` and the outcome says ``failed``.
+
+    Returns:
+        ``{"run_id", "status": "done" | "failed", "seconds", ["stage", "error"]}``.
+    """
+    start = time.monotonic()
+    run_dir = Path(task.run_dir)
+    stage = "setup"
+    try:
+        import torch
+
+        from cmivae.config import load_config
+        from cmivae.training import loop
+
+        if task.threads:
+            torch.set_num_threads(task.threads)
+        config = load_config(task.config)
+        splits = None
+        if not (run_dir / "results.json").exists():
+            stage = "data"
+            splits = _load_splits(config, task.data_loader)
+            stage = "train"
+            loop.fit(config, run_dir, progress=False, data=splits)
+        if task.evaluate and not (run_dir / "eval.json").exists():
+            stage = "data"
+            splits = splits if splits is not None else _load_splits(config, task.data_loader)
+            stage = "evaluate"
+            evaluator = task.evaluator or _default_evaluator()
+            evaluator(run_dir, task.metrics, quiet=True, data=splits)
+    except Exception as err:  # one failing run must not stop the sweep: record it, go on
+        return _failure(task, stage, f"{type(err).__name__}: {err}", traceback.format_exc(), start)
+    (run_dir / ERROR_FILE).unlink(missing_ok=True)
+    return {"run_id": task.run_id, "status": "done", "seconds": time.monotonic() - start}
+
+
+# --------------------------------------------------------------------------- executors
+
+StartHook = Callable[[RunTask], None]
+FinishHook = Callable[[dict[str, Any]], None]
+
+
+def _run_sequential(tasks: list[RunTask], jobs: int, address: str | None, on_start: StartHook,
+                    on_finish: FinishHook) -> None:
+    """One run after another in this process."""
+    for task in tasks:
+        on_start(task)
+        on_finish(execute_run(task))
+
+
+def _process_entry(task: RunTask, conn: Any) -> None:
+    """Body of a spawned worker: run one task, send its outcome back."""
+    outcome = execute_run(task)
+    conn.send(outcome)
+    conn.close()
+
+
+def _run_processes(tasks: list[RunTask], jobs: int, address: str | None, on_start: StartHook,
+                   on_finish: FinishHook) -> None:
+    """Up to ``jobs`` runs at once, each in a fresh spawned process (a crash or an
+    out-of-memory kill of one run is recorded as that run's failure only)."""
+    context = multiprocessing.get_context("spawn")
+    queue = list(tasks)
+    running: dict[Any, tuple[Any, Any, RunTask, float]] = {}  # sentinel -> (process, connection, task, start)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                task = queue.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_process_entry, args=(task, send), name=f"cmivae-run-{task.run_id}")
+                process.start()
+                send.close()
+                running[process.sentinel] = (process, receive, task, time.monotonic())
+                on_start(task)
+            for sentinel in wait_for(list(running)):
+                process, receive, task, start = running.pop(sentinel)
+                outcome = None
+                try:
+                    if receive.poll():
+                        outcome = receive.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                receive.close()
+                process.join()
+                if outcome is None:
+                    outcome = _failure(task, "worker", f"worker process exited with code {process.exitcode} "
+                                       f"before reporting (killed, or out of memory?)", "", start)
+                on_finish(outcome)
+    finally:
+        for process, receive, _, _ in running.values():
+            process.terminate()
+            process.join()
+            receive.close()
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError("the ray executor needs Ray: pip install 'cmivae[ray]' (or use --executor local "
+                          "--jobs N)") from err
+    return ray
+
+
+def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: StartHook,
+             on_finish: FinishHook) -> None:
+    """Each run a Ray remote task; ``jobs`` runs in flight (default: one per cluster CPU),
+    each given ``max(1, cluster CPUs // jobs)`` CPUs (at most one node's) and as many
+    torch threads. Uses an already initialized Ray, else ``ray.init(address=address)``."""
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        node_cpus = max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
+        jobs = jobs if jobs > 0 else max(1, cpus)
+        per_run = max(1, min(node_cpus, cpus // jobs))
+        remote = ray.remote(num_cpus=per_run, max_retries=0)(execute_run)
+        queue = list(tasks)
+        in_flight: dict[Any, tuple[RunTask, float]] = {}
+        while queue or in_flight:
+            while queue and len(in_flight) < jobs:
+                task = queue.pop(0)
+                task.threads = per_run
+                in_flight[remote.remote(task)] = (task, time.monotonic())
+                on_start(task)
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                task, start = in_flight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as err:  # the worker died or Ray lost the task
+                    outcome = _failure(task, "worker", f"ray task failed: {type(err).__name__}: {err}",
+                                       traceback.format_exc(), start)
+                on_finish(outcome)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def _write_index(path: Path, sweep_info: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for entry in entries.values():
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    index = {"sweep": sweep_info, "updated": time.time(), "total": len(entries), "counts": counts,
+             "runs": list(entries.values())}
+    atomic_write_json(path, index)
+    return index
+
+
+def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "local", jobs: int | None = None,
+              address: str | None = None, evaluate: bool = True, overrides: list[str] | None = None,
+              data_loader: DataLoader | None = None, evaluator: Evaluator | None = None,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train and evaluate every run of a sweep file into ``out_dir/runs/<run_id>/``.
+
+    Args:
+        sweep_path: the sweep file (``experiments/*.yaml``).
+        out_dir: the sweep directory (created).
+        executor: ``local`` (this machine) or ``ray``.
+        jobs: runs at once (local default 1: sequential in this process; N > 1: N spawned
+            processes; ray default: one per cluster CPU).
+        address: Ray cluster address (``auto``, ``ray://host:10001``); default a local Ray.
+        evaluate: evaluate after training (also off when the sweep file says ``evaluate: false``).
+        overrides: ``section.key=value`` overrides applied to every run (e.g. ``data.root=...``).
+        data_loader: ``(config) -> splits`` instead of the data registry (tests); must be
+            picklable (a module-level function) for the process and Ray executors.
+        evaluator: instead of :func:`cmivae.metrics.evaluate.evaluate_run` (tests), called
+            as ``evaluator(run_dir, metrics, quiet=True, data=splits)``.
+        log: where progress lines go (default ``print``).
+
+    Returns:
+        The ``sweep.json`` index: ``{"sweep", "total", "counts", "runs": [{"run_id",
+        "overrides", "status", ...}]}`` with status ``done`` or ``failed`` for every run.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    say = log or (lambda message: print(message, flush=True))
+    sweep = load_sweep(sweep_path, overrides)
+    evaluate = evaluate and sweep.evaluate
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    index_path = out_dir / "sweep.json"
+    sweep_info = {**sweep.to_dict(), "evaluate": evaluate}
+
+    entries: dict[str, dict[str, Any]] = {}
+    tasks: list[RunTask] = []
+    specs: dict[str, RunSpec] = {spec.run_id: spec for spec in sweep.runs}
+    for spec in sweep.runs:
+        run_dir = runs_dir / spec.run_id
+        entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"runs/{spec.run_id}", "overrides": spec.overrides}
+        if is_finished(run_dir, evaluate):
+            entry["status"] = "done"
+        else:
+            entry["status"] = "pending"
+            if (run_dir / ERROR_FILE).exists():
+                entry["previous_error"] = _read_error(run_dir)
+            tasks.append(RunTask(run_id=spec.run_id, config=spec.config.to_dict(), run_dir=str(run_dir),
+                                 evaluate=evaluate, metrics=sweep.metrics, data_loader=data_loader,
+                                 evaluator=evaluator, overrides=spec.overrides))
+        entries[spec.run_id] = entry
+    _write_index(index_path, sweep_info, entries)
+
+    cores = os.cpu_count() or 1
+    if executor == "ray":
+        run, jobs = _run_ray, jobs or 0
+        how = f"ray ({address or 'local instance'}), {jobs or 'one per CPU'} at once"
+    elif (jobs or 1) > 1:
+        run, threads = _run_processes, max(1, cores // jobs)
+        for task in tasks:
+            task.threads = threads
+        how = f"{jobs} local processes, {threads} torch thread(s) each"
+    else:
+        run, jobs, how = _run_sequential, 1, "sequentially in this process"
+    skipped = len(sweep.runs) - len(tasks)
+    say(f"sweep {sweep.path}: {len(sweep.runs)} runs, {skipped} already finished, {len(tasks)} to run "
+        f"({how}) -> {out_dir}")
+    counter = {"started": 0, "finished": 0, "failed": 0}
+
+    def on_start(task: RunTask) -> None:
+        counter["started"] += 1
+        entries[task.run_id]["status"] = "running"
+        _write_index(index_path, sweep_info, entries)
+        resume = " (resuming)" if (Path(task.run_dir) / "checkpoints").exists() else ""
+        say(f"[start {counter['started']}/{len(tasks)}] {task.run_id} {specs[task.run_id].describe()}{resume}")
+
+    def on_finish(outcome: dict[str, Any]) -> None:
+        counter["finished"] += 1
+        counter["failed"] += outcome["status"] == "failed"
+        entry = entries[outcome["run_id"]]
+        entry.pop("previous_error", None)
+        entry.update({k: v for k, v in outcome.items() if k != "run_id"})
+        if outcome["status"] == "done":
+            entry.pop("error", None)
+            entry.pop("stage", None)
+        _write_index(index_path, sweep_info, entries)
+        detail = f": {outcome['error'].splitlines()[0][:200]}" if outcome["status"] == "failed" else ""
+        say(f"[finish {counter['finished']}/{len(tasks)}, {counter['failed']} failed] {outcome['run_id']} "
+            f"{outcome['status']} in {outcome['seconds']:.0f}s{detail}")
+
+    if tasks:
+        run(tasks, jobs, address, on_start, on_finish)
+    index = _write_index(index_path, sweep_info, entries)
+    failed = [e["run_id"] for e in entries.values() if e["status"] == "failed"]
+    say(f"sweep finished: {index['counts'].get('done', 0)}/{len(entries)} done, {len(failed)} failed"
+        + (f" (see runs/<id>/{ERROR_FILE}; rerun the same command to retry)" if failed else ""))
+    return index
+
+
+def _read_error(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / ERROR_FILE).read_text()).get("error", ""))[:2000]
+    except (OSError, json.JSONDecodeError):
+        return "unreadable sweep_error.json"

@@ -1,0 +1,200 @@
+"""Reports from hand-written run directories: means and standard errors (SE = std with
+ddof=1 / sqrt(n)) checked against hand-computed values, paper rows beside ours, figures
+written as PNG, and the transcribed paper tables checked for internal consistency."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cmivae import cli  # noqa: E402
+from cmivae.reports.collect import collect_runs, read_run  # noqa: E402
+from cmivae.reports.paper_results import TABLES, paper_row  # noqa: E402
+from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4  # noqa: E402
+from cmivae.reports.report import build_report  # noqa: E402
+from cmivae.reports.tables import aggregate, build_table, standard_error  # noqa: E402
+from cmivae.sweeps.cli import register  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+KL_Z = {0: 3.0, 1: 5.0, 2: 10.0}  # per seed: mean 6, SE sqrt(13)/sqrt(3) = 2.0817
+SE_KL = math.sqrt(13.0) / math.sqrt(3.0)
+
+
+def write_run(root: Path, run_id: str, dataset: str, model: str, method: str, gamma: float, seed: int,
+              results: dict[str, float] | None, evaluation: dict[str, float] | None = None,
+              samples: bool = False, error: str | None = None) -> Path:
+    """A run directory written by hand, with the files the trainer and evaluator write."""
+    run_dir = root / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    config = {"data": {"name": dataset}, "model": {"name": model},
+              "objective": {"name": method, "gamma": gamma}, "train": {"seed": seed}}
+    (run_dir / "config.json").write_text(json.dumps({"config": config, "code_version": "test"}))
+    if results is not None:
+        (run_dir / "results.json").write_text(json.dumps(results))
+    if evaluation is not None:
+        (run_dir / "eval.json").write_text(json.dumps(evaluation))
+    if samples:
+        plt.imsave(run_dir / "samples.png", [[0.0, 1.0], [1.0, 0.0]], cmap="gray")
+    if error:
+        (run_dir / "sweep_error.json").write_text(json.dumps({"error": error, "traceback": "Traceback ..."}))
+    return run_dir
+
+
+@pytest.fixture()
+def sweep_dir(tmp_path: Path) -> Path:
+    """Image runs (beta/cmi x gamma 0.1/0.3 x 3 seeds), DSAE runs, one unfinished and one failed run."""
+    root = tmp_path / "sweep"
+    for method in ("beta", "cmi"):
+        for gamma in (0.1, 0.3):
+            for seed in (0, 1, 2):
+                kl, recon = KL_Z[seed] + 10 * gamma, 80.0 + seed
+                bonus = 0.05 if method == "cmi" else 0.0
+                write_run(root, f"img-{method}-{gamma}-{seed}", "fashion-mnist", "pixelcnn_vae", method, gamma, seed,
+                          {"elbo": -(kl + recon), "neg_elbo": kl + recon, "recon": recon, "kl_z": kl},
+                          {"aolr": 0.6 + 0.1 * seed + bonus, "mcas": 0.5 + 0.1 * seed + bonus, "aosvm": 0.7,
+                           "mcas_svm": 0.6, "mi_zs": 2.0 - bonus * 10, "baseline": 0.45},
+                          samples=seed == 0)
+    for method in ("beta", "cmi"):
+        for seed, vc in zip((0, 1, 2), (80.0, 85.0, 90.0), strict=True):
+            write_run(root, f"dsae-{method}-{seed}", "synthetic-speech", "dsae", method, 0.4, seed,
+                      {"elbo": 100.0 + seed, "neg_elbo": -100.0 - seed, "recon": -150.0, "kl_z": 20.0,
+                       "kl_s": 30.0 - seed},
+                      {"eer_z": 10.0 + seed, "eer_s": 30.0, "vc_mcas": vc, "mi_zs": 1.5})
+    write_run(root, "img-mi-unfinished", "fashion-mnist", "pixelcnn_vae", "mi", 0.1, 0, None)
+    write_run(root, "img-mi-failed", "fashion-mnist", "pixelcnn_vae", "mi", 0.3, 0, None,
+              error="TrainingError: loss term 'kl_z' is nan at step 3")
+    return root
+
+
+def test_standard_error_convention() -> None:
+    assert standard_error([0.6, 0.7, 0.8]) == pytest.approx(0.1 / math.sqrt(3))
+    assert standard_error([3.0, 5.0, 10.0]) == pytest.approx(SE_KL)
+    assert math.isnan(standard_error([1.0]))
+
+
+def test_collect_reads_run_directories(sweep_dir: Path) -> None:
+    rows = collect_runs(sweep_dir)
+    assert len(rows) == 12 + 6 + 2
+    row = read_run(sweep_dir / "runs" / "img-cmi-0.3-2")
+    assert row is not None and (row.dataset, row.model, row.method, row.gamma, row.seed) == \
+        ("fashion-mnist", "pixelcnn_vae", "cmi", 0.3, 2)
+    assert row.finished and row.evaluated and row.samples is None
+    assert row.metrics["aolr"] == pytest.approx(0.85) and row.metrics["neg_elbo"] == -row.metrics["elbo"]
+    failed = read_run(sweep_dir / "runs" / "img-mi-failed")
+    assert failed is not None and not failed.finished and "nan at step 3" in (failed.error or "")
+    assert read_run(sweep_dir / "runs" / "nope") is None
+
+
+def test_aggregate_matches_hand_computed_means_and_standard_errors(sweep_dir: Path) -> None:
+    groups = {(g.dataset, g.method, g.gamma): g for g in aggregate(collect_runs(sweep_dir))}
+    assert ("fashion-mnist", "mi", 0.1) not in groups  # unfinished runs have no metrics
+    beta = groups[("fashion-mnist", "beta", 0.1)]
+    assert beta.n == 3 and beta.seeds == [0, 1, 2]
+    assert beta.mean["kl_z"] == pytest.approx(6.0 + 1.0) and beta.se["kl_z"] == pytest.approx(SE_KL)
+    assert beta.mean["aolr"] == pytest.approx(0.7) and beta.se["aolr"] == pytest.approx(0.057735, abs=1e-6)
+    assert beta.mean["recon"] == pytest.approx(81.0) and beta.se["recon"] == pytest.approx(1 / math.sqrt(3))
+    assert beta.max["aolr"] == pytest.approx(0.8)
+    cmi = groups[("fashion-mnist", "cmi", 0.3)]
+    assert cmi.mean["aolr"] == pytest.approx(0.75) and cmi.mean["mi_zs"] == pytest.approx(1.5)
+    speech = groups[("synthetic-speech", "cmi", 0.4)]
+    assert speech.mean["vc_mcas"] == pytest.approx(85.0) and speech.max["vc_mcas"] == pytest.approx(90.0)
+
+
+def test_table5_has_ours_and_paper_rows_with_unambiguous_elbo(sweep_dir: Path, tmp_path: Path) -> None:
+    groups = aggregate(collect_runs(sweep_dir))
+    table = build_table(groups, 5, "fashion-mnist", "pixelcnn_vae")
+    text = table.to_markdown()
+    assert "-ELBO = Recon+KL(z)" in text.splitlines()[0]
+    # -ELBO per seed 84, 87, 93: mean 88, SE sqrt(21)/sqrt(3) = 2.65; KL(z) 7 ± 2.08; Recon 81 ± 0.58
+    assert "| 0.1 | β-VAE | ours | 3 | 88.00 ± 2.65 | 7.00 ± 2.08 | 81.00 ± 0.58 | 0.6000 ± 0.0577 |" in text
+    assert "| 0.1 | CMI-VAE | paper |  | 88.90 | 6.47 | 82.43 | 0.5837 | 0.7201 | 0.6618 | 0.7757 | 2.53 | – |" in text
+    assert [(r["gamma"], r["method"], r["source"]) for r in table.rows] == [
+        (0.1, "beta", "ours"), (0.1, "beta", "paper"), (0.1, "cmi", "ours"), (0.1, "cmi", "paper"),
+        (0.3, "beta", "ours"), (0.3, "beta", "paper"), (0.3, "cmi", "ours"), (0.3, "cmi", "paper")]
+    table.write_csv(tmp_path / "t5.csv")
+    with open(tmp_path / "t5.csv") as handle:
+        lines = list(csv.DictReader(handle))
+    assert float(lines[0]["kl_z_mean"]) == pytest.approx(7.0) and float(lines[0]["kl_z_se"]) == pytest.approx(SE_KL)
+    assert lines[1]["source"] == "paper" and float(lines[1]["neg_elbo_mean"]) == 88.86 and lines[1]["kl_z_se"] == ""
+
+
+def test_dsae_tables_label_paper_rows_as_timit(sweep_dir: Path) -> None:
+    groups = aggregate(collect_runs(sweep_dir))
+    table3 = build_table(groups, 3, "synthetic-speech", "dsae").to_markdown()
+    assert "ELBO = -(Recon+KL(z)+KL(s))" in table3
+    assert "| 0.4 | β-VAE | ours | 3 | 101.00 ± 0.58 |" in table3
+    assert "| 0.4 | β-VAE | paper (TIMIT) |  | 6289.48 ± 11.72 | 53.28 ± 0.97 |" in table3
+    table2 = build_table(groups, 2, "synthetic-speech", "dsae").to_markdown()
+    assert "| 0.4 | CMI-VAE | ours | 3 | 85.00 ± 2.89 | 90.00 |" in table2
+    assert "| 0.4 | CMI-VAE | paper (TIMIT) |  | 84.33 | 86.60 |" in table2
+
+
+def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
+    rows = collect_runs(sweep_dir)
+    groups = aggregate(rows)
+    for path in (plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png"),
+                 plot_figure4(groups, "synthetic-speech", "dsae", tmp_path / "f4.png"),
+                 gather_samples(rows, "fashion-mnist", tmp_path)):
+        assert path is not None and path.read_bytes().startswith(PNG)
+    assert len(list((tmp_path / "samples").glob("*.png"))) == 4  # seed 0 of 2 methods x 2 gammas
+    assert plot_figure3(groups, "mnist", tmp_path / "none.png") is None
+
+
+def test_report_shows_tables_figures_failures_and_paper(sweep_dir: Path, tmp_path: Path, monkeypatch,
+                                                        capsys) -> None:
+    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [register])
+    out = tmp_path / "report"
+    assert cli.main(["report", str(sweep_dir), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    for needle in ("## Fashion-MNIST · PixelCNN-VAE", "## synthetic speech · DSAE", "Table 5-style",
+                   "Table 1-style", "Table 2-style", "Table 3-style", "![Figure 3](figure3_fashion-mnist.png)",
+                   "![Figure 4](figure4_synthetic-speech_dsae.png)", "![Figure 5](figure5_fashion-mnist.png)",
+                   "`img-mi-failed`", "nan at step 3", "`img-mi-unfinished`", "unfinished",
+                   "ddof = 1", "Paper Table 4", "DSAE* (Li & Mandt 2018)"):
+        assert needle in text, needle
+    for name in ("runs.csv", "summary.csv", "table5_fashion-mnist_pixelcnn_vae.csv",
+                 "table3_synthetic-speech_dsae.csv", "figure3_fashion-mnist.png"):
+        assert (out / name).exists(), name
+    with open(out / "runs.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 20
+    assert build_report(sweep_dir, tmp_path / "again", with_paper=False).read_text().count("paper") < \
+        text.count("paper")
+    assert cli.main(["report", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "no run directories" in capsys.readouterr().err
+
+
+def test_reports_never_import_models() -> None:
+    code = ("import sys; import cmivae.reports.report, cmivae.reports.collect, cmivae.reports.tables, "
+            "cmivae.reports.plots; assert 'torch' not in sys.modules, 'reports imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paper_tables_are_consistent() -> None:
+    assert [len(TABLES[n].rows) for n in (1, 2, 3, 4, 5)] == [10, 12, 9, 22, 28]
+    for number in (4, 5):  # the printed "ELBO" is Recon + KL(z)
+        for row in TABLES[number].rows:
+            assert row.values["neg_elbo"] == pytest.approx(row.values["kl_z"] + row.values["recon"], abs=0.011)
+    for row in TABLES[3].rows:  # the true ELBO: -(Recon + KL(z) + KL(s))
+        v = row.values
+        assert v["elbo"] == pytest.approx(-(v["recon"] + v["kl_z"] + v["kl_s"]), abs=0.011)
+        assert set(row.se) == set(v)
+    for row in TABLES[1].rows[1:]:  # Table 1 repeats Table 3's means
+        full = paper_row(3, row.method, row.gamma)
+        assert full is not None and all(full.values[k] == row.values[k] for k in ("kl_z", "eer_z", "eer_s"))
+    for row in TABLES[2].rows:
+        assert row.values["vc_mcas"] <= row.values["vc_mcas_max"]
+    spot = paper_row(4, "cmi", 0.3)
+    assert spot is not None and spot.values["aolr"] == 0.8630 and spot.values["mi_zs"] == 1.80
+    spot = paper_row(5, "mi", 0.9)
+    assert spot is not None and spot.values["aosvm"] == 0.6882
+    assert paper_row(2, "cmi", 0.9999).values == {"vc_mcas": 87.73, "vc_mcas_max": 88.0}  # type: ignore[union-attr]

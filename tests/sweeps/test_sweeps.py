@@ -1,0 +1,322 @@
+"""Sweeps: expansion and validation, shipped sweep files, and the runner's contract
+(skip what is done, resume what was interrupted, record and retry what failed) on the
+sequential, process and Ray executors, with tiny in-memory data and a fake evaluator."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from cmivae import cli
+from cmivae.atomic import atomic_write_json
+from cmivae.config import load_config
+from cmivae.errors import ConfigError
+from cmivae.sweeps.cli import register
+from cmivae.sweeps.grid import expand_sweep, load_sweep
+from cmivae.sweeps.runner import run_sweep
+from cmivae.training import loop
+from tests.helpers import TINY_PIXELCNN, tiny_images
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+NEEDS = {"paper-table1-dsae-timit.yaml": ["data.root=/path/to/TIMIT"]}  # sweeps that need user input
+
+TINY_BASE = {"data": {"name": "fashion-mnist"}, "model": dict(TINY_PIXELCNN),
+             "objective": {"name": "cmi", "gamma": 0.5, "critic_hidden_dim": 8},
+             "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "seed": 0, "precision": "fp32",
+                       "checkpoint_every_minutes": 0}}
+
+
+# ---------------------------------------------------------------- picklable hooks (process and Ray workers)
+
+def tiny_data(config: Any) -> Any:
+    """In-memory 8x8 images instead of the data registry."""
+    return tiny_images(n_train=64, n_val=32, n_test=32)
+
+
+def fake_evaluate(run_dir: Path, metrics: list[str] | None, *, quiet: bool = False, data: Any = None
+                  ) -> dict[str, float]:
+    """Writes eval.json with made-up metrics and the torch threads the worker ran with."""
+    values = {"aolr": 0.5, "mcas": 0.4, "threads": float(torch.get_num_threads()),
+              "metrics_requested": float(len(metrics)) if metrics else -1.0}
+    atomic_write_json(Path(run_dir) / "eval.json", values)
+    return values
+
+
+def write_sweep(tmp_path: Path, grid: Any = None, name: str = "tiny.yaml", **extra: Any) -> Path:
+    """A sweep over the tiny config (base given as a config file next to the sweep file)."""
+    (tmp_path / "tiny-base.yaml").write_text(yaml.safe_dump(TINY_BASE))
+    sweep = {"base": "tiny-base.yaml",
+             "grid": grid if grid is not None else {"objective.name": ["beta", "cmi"], "objective.gamma": [0.2, 0.4],
+                                                    "train.seed": [0]},
+             **extra}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def statuses(index: dict[str, Any]) -> list[str]:
+    return [entry["status"] for entry in index["runs"]]
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def test_expand_tiny_sweep(tmp_path: Path) -> None:
+    runs = expand_sweep(write_sweep(tmp_path))
+    assert len(runs) == 4
+    assert [r.overrides for r in runs][:2] == [{"objective.name": "beta", "objective.gamma": 0.2, "train.seed": 0},
+                                              {"objective.name": "beta", "objective.gamma": 0.4, "train.seed": 0}]
+    for run in runs:
+        assert run.run_id == run.config.config_hash()
+        assert run.config.objective.name == run.overrides["objective.name"]
+        assert run.config.model.params["channels"] == 8  # from the base file
+
+
+def test_grid_lists_are_unions_and_duplicates_are_dropped(tmp_path: Path) -> None:
+    grid = [{"objective.name": ["beta"], "objective.gamma": [0.0]},
+            {"objective.name": ["beta", "cmi"], "objective.gamma": [0.0, 0.3]}]  # beta at 0 twice
+    sweep = load_sweep(write_sweep(tmp_path, grid=grid, set={"train.epochs": 1}))
+    assert [r.describe() for r in sweep.runs] == [
+        "objective.name=beta objective.gamma=0.0", "objective.name=beta objective.gamma=0.3",
+        "objective.name=cmi objective.gamma=0.0", "objective.name=cmi objective.gamma=0.3"]
+    assert sweep.duplicates == 1
+    assert all(r.config.train.epochs == 1 for r in sweep.runs)
+
+
+def test_command_line_set_changes_every_run_and_its_id(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path)
+    plain = expand_sweep(path)
+    changed = expand_sweep(path, ["train.lr=0.005"])
+    assert all(r.config.train.lr == 0.005 for r in changed)
+    assert {r.run_id for r in plain}.isdisjoint(r.run_id for r in changed)
+
+
+def test_python_sweep_file(tmp_path: Path) -> None:
+    write_sweep(tmp_path)  # the base config file
+    path = tmp_path / "sweep.py"
+    path.write_text("SWEEP = {'base': 'tiny-base.yaml', 'grid': {'objective.gamma': [0.1 * k for k in range(1, 4)]},"
+                    " 'evaluate': ['aolr']}\n")
+    sweep = load_sweep(path)
+    assert [round(r.config.objective.gamma, 6) for r in sweep.runs] == [0.1, 0.2, 0.3]
+    assert sweep.metrics == ["aolr"] and sweep.evaluate
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({"base": "tiny-base.yaml", "grid": {"objective.gamma": [0.1]}, "gird": 1}, "unknown key(s) gird"),
+    ({"grid": {"objective.gamma": [0.1]}}, "base must name a preset"),
+    ({"base": "no-such-preset"}, "base: no config file or preset named 'no-such-preset'"),
+    ({"base": "tiny-base.yaml", "grid": {"objective.gamma": 0.1}}, "grid.objective.gamma must be a non-empty list"),
+    ({"base": "tiny-base.yaml", "grid": {"gamma": [0.1]}}, "grid key 'gamma' must be section.key"),
+    ({"base": "tiny-base.yaml", "set": {"optim.lr": 1}}, "set key 'optim.lr' must be section.key"),
+    ({"base": "tiny-base.yaml", "grid": [{"objective.gamma": [0.1]}, {"objective.gamma": []}]},
+     "grid[1].objective.gamma must be a non-empty list"),
+    ({"base": "tiny-base.yaml", "set": {"objective.gamma": 0.1}, "grid": {"objective.gamma": [0.2]}},
+     "objective.gamma are in both set and grid"),
+    ({"base": "tiny-base.yaml", "grid": {"objective.gamma": [0.1, 1.5]}},
+     "grid point objective.gamma=1.5: objective.gamma must be in [0, 1)"),
+    ({"base": "tiny-base.yaml", "grid": {"train.lrate": [0.1]}}, "unknown key(s) train.lrate"),
+    ({"base": "tiny-base.yaml", "evaluate": 3}, "evaluate must be [all], a list of metric names or false"),
+])
+def test_sweep_errors_name_the_file_and_key(tmp_path: Path, content: dict[str, Any], message: str) -> None:
+    write_sweep(tmp_path)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_python_sweep_without_sweep_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.py"
+    path.write_text("GRID = {}\n")
+    with pytest.raises(ConfigError, match="must define SWEEP"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXPERIMENTS.glob("*.yaml")))
+def test_every_shipped_sweep_expands(name: str) -> None:
+    path = EXPERIMENTS / name
+    assert path.read_text().startswith("#"), "a sweep file opens with a comment: what it reproduces and its cost"
+    sweep = load_sweep(path, NEEDS.get(name))
+    assert sweep.runs and sweep.duplicates == 0
+    assert len({r.config.train.seed for r in sweep.runs}) == 3
+    gamma0 = {r.config.objective.name for r in sweep.runs if r.config.objective.gamma == 0}
+    assert gamma0 == {"beta"}, "gamma 0 only for beta-VAE, as in the paper"
+
+
+def test_shipped_sweeps_are_found() -> None:
+    names = {p.name for p in EXPERIMENTS.glob("*.yaml")}
+    assert {"paper-table4-mnist.yaml", "paper-table5-fashion.yaml", "paper-table1-dsae-timit.yaml",
+            "cpu-fashion.yaml", "cpu-mnist.yaml", "cpu-dsae-synthetic.yaml"} <= names
+
+
+def test_timit_sweep_says_how_to_give_the_data_root() -> None:
+    with pytest.raises(ConfigError, match=r"--set data.root=/path/to/TIMIT"):
+        load_sweep(EXPERIMENTS / "paper-table1-dsae-timit.yaml")
+
+
+# ---------------------------------------------------------------- running
+
+
+def test_local_sweep_trains_evaluates_and_a_rerun_skips_everything(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    lines: list[str] = []
+    index = run_sweep(write_sweep(tmp_path), out, data_loader=tiny_data, evaluator=fake_evaluate, log=lines.append)
+    assert statuses(index) == ["done"] * 4 and index["counts"] == {"done": 4}
+    for entry in index["runs"]:
+        run_dir = out / entry["run_dir"]
+        assert (run_dir / "results.json").exists() and (run_dir / "eval.json").exists()
+        saved = json.loads((run_dir / "config.json").read_text())["config"]
+        assert load_config(saved).config_hash() == entry["run_id"] == run_dir.name
+    assert json.loads((out / "sweep.json").read_text())["counts"] == {"done": 4}
+    assert sum(line.startswith("[start") for line in lines) == 4
+    assert sum(line.startswith("[finish") for line in lines) == 4
+
+    calls: list[Any] = []
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: calls.append(a))
+    again = run_sweep(write_sweep(tmp_path), out, data_loader=tiny_data,
+                      evaluator=lambda *a, **k: calls.append(a), log=lines.append)
+    assert calls == [] and statuses(again) == ["done"] * 4
+    assert any("4 already finished, 0 to run" in line for line in lines)
+
+
+def test_trained_but_unevaluated_run_is_only_evaluated(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    path = write_sweep(tmp_path, grid={"objective.gamma": [0.3]})
+    assert statuses(run_sweep(path, out, data_loader=tiny_data, evaluate=False, log=lambda m: None)) == ["done"]
+    run_dir = next((out / "runs").iterdir())
+    assert not (run_dir / "eval.json").exists()
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("fit must not run again"))
+    index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    assert statuses(index) == ["done"] and (run_dir / "eval.json").exists()
+
+
+def test_interrupted_run_is_resumed_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    path = write_sweep(tmp_path, grid={"objective.gamma": [0.3]})
+    real_step = loop.train_step
+
+    def dies_in_epoch_two(trainer: Any, x: torch.Tensor, step: int) -> Any:
+        if step == 6:  # 4 batches per epoch: last.pt holds the end of epoch 1
+            raise RuntimeError("simulated kill in epoch 2")
+        return real_step(trainer, x, step)
+
+    monkeypatch.setattr(loop, "train_step", dies_in_epoch_two)
+    index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    run_dir = out / index["runs"][0]["run_dir"]
+    assert statuses(index) == ["failed"] and index["runs"][0]["stage"] == "train"
+    error = json.loads((run_dir / "sweep_error.json").read_text())
+    assert "simulated kill" in error["error"] and "Traceback" in error["traceback"]
+    assert (run_dir / "checkpoints" / "last.pt").exists() and not (run_dir / "results.json").exists()
+
+    monkeypatch.setattr(loop, "train_step", real_step)
+    lines: list[str] = []
+    index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lines.append)
+    assert statuses(index) == ["done"] and not (run_dir / "sweep_error.json").exists()
+    assert "resuming from" in (run_dir / "train.log").read_text()
+    assert any("(resuming)" in line for line in lines)
+    assert json.loads((run_dir / "results.json").read_text())["steps"] == 8
+
+
+def test_failed_run_is_recorded_the_rest_complete_and_a_rerun_retries_it(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    path = write_sweep(tmp_path)
+    real_step = loop.train_step
+
+    def fails_for_gamma_02(trainer: Any, x: torch.Tensor, step: int) -> Any:
+        if abs(trainer.config.objective.gamma - 0.2) < 1e-9:
+            raise ValueError("simulated failure for gamma 0.2")
+        return real_step(trainer, x, step)
+
+    monkeypatch.setattr(loop, "train_step", fails_for_gamma_02)
+    index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    by_gamma = {e["overrides"]["objective.gamma"]: [] for e in index["runs"]}
+    for entry in index["runs"]:
+        by_gamma[entry["overrides"]["objective.gamma"]].append(entry)
+    assert [e["status"] for e in by_gamma[0.2]] == ["failed", "failed"]
+    assert [e["status"] for e in by_gamma[0.4]] == ["done", "done"]
+    assert "simulated failure" in by_gamma[0.2][0]["error"] and by_gamma[0.2][0]["stage"] == "train"
+    assert (out / by_gamma[0.2][0]["run_dir"] / "sweep_error.json").exists()
+    assert json.loads((out / "sweep.json").read_text())["counts"] == {"done": 2, "failed": 2}
+
+    monkeypatch.setattr(loop, "train_step", real_step)
+    index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    assert statuses(index) == ["done"] * 4
+
+
+@pytest.mark.slow
+def test_two_local_processes(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    path = write_sweep(tmp_path, grid={"objective.name": ["beta", "cmi"], "objective.gamma": [0.3]},
+                       evaluate=["aolr", "mcas"])
+    index = run_sweep(path, out, jobs=2, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    assert statuses(index) == ["done", "done"]
+    for entry in index["runs"]:
+        evaluation = json.loads((out / entry["run_dir"] / "eval.json").read_text())
+        assert evaluation["threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert evaluation["metrics_requested"] == 2
+
+
+@pytest.mark.slow
+def test_ray_executor(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    out = tmp_path / "sweep"
+    path = write_sweep(tmp_path, grid={"objective.name": ["beta", "cmi"], "objective.gamma": [0.3]})
+    # workers import this test module (for tiny_data and fake_evaluate) from the same paths
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    try:
+        index = run_sweep(path, out, executor="ray", jobs=2, data_loader=tiny_data, evaluator=fake_evaluate,
+                          log=lambda m: None)
+    finally:
+        ray.shutdown()
+    assert statuses(index) == ["done", "done"]
+    assert all((out / e["run_dir"] / "eval.json").exists() for e in index["runs"])
+
+
+def test_ray_missing_gives_install_hint(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'cmivae\[ray\]'"):
+        run_sweep(write_sweep(tmp_path), tmp_path / "sweep", executor="ray", data_loader=tiny_data,
+                  evaluator=fake_evaluate, log=lambda m: None)
+
+
+def test_bad_executor_and_jobs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
+        run_sweep(write_sweep(tmp_path), tmp_path / "s", executor="slurm")
+    with pytest.raises(ConfigError, match="--jobs must be at least 1"):
+        run_sweep(write_sweep(tmp_path), tmp_path / "s", jobs=0)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_dry_run_lists_runs_and_their_state(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [register])
+    path = write_sweep(tmp_path)
+    assert cli.main(["sweep", str(path), "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert "4 runs" in listed[0] and len(listed) == 5
+    runs = expand_sweep(path)
+    assert [line.split()[0] for line in listed[1:]] == [r.run_id for r in runs]
+
+    run_sweep(write_sweep(tmp_path, grid={"objective.name": ["beta"], "objective.gamma": [0.2], "train.seed": [0]},
+                          name="one.yaml"), tmp_path / "out", data_loader=tiny_data, evaluator=fake_evaluate,
+              log=lambda m: None)
+    assert cli.main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    states = [line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert states == ["done", "new", "new", "new"]
+
+    assert cli.main(["sweep", str(path), "--dry-run", "--set", "train.lr=0.01"]) == 0
+    assert cli.main(["sweep", str(path), "--dry-run", "--set", "train.lr=-1"]) == 2
+    assert "train.lr must be a positive number" in capsys.readouterr().err
+    assert cli.main(["sweep", str(path)]) == 2  # --out missing
+    assert cli.main(["sweep-status", str(tmp_path / "out")]) == 0
+    assert "1 done" in capsys.readouterr().out
