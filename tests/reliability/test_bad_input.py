@@ -100,6 +100,7 @@ def test_batch_larger_than_the_data_exits_2(tmp_path: Path, write_config: Callab
 def test_number_without_a_dot_is_accepted_or_named(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
     """PyYAML reads 1e-3 as a string; the config turns it into the declared float."""
     code = _train(write_config(), tmp_path / "run", "--set", "train.lr=1e-3")
-    assert code == 0, capsys.readouterr().err  # (reading also clears the captured epoch lines)
+    first_run = capsys.readouterr().err  # also clears the captured epoch lines
+    assert code == 0, first_run
     assert _train(write_config(), tmp_path / "run2", "--set", "train.lr=fast") == 2
     assert "train.lr must be a number (float), got 'fast'" in _error_line(capsys)

@@ -1,0 +1,9 @@
+"""Timing benchmarks of ``cmivae``, separate from the tests: ``python -m benchmarks``.
+
+- :mod:`benchmarks.suites`: the benchmarks (machine ceilings, PixelCNN-VAE and DSAE
+  training steps, PixelCNN sampling, ``cmivae evaluate``), each a plain function.
+- :mod:`benchmarks.reference`: the plain fp32 PixelCNN decoder the fast path is compared to.
+- :mod:`benchmarks.flops`: the useful-FLOP count of a training step.
+- :mod:`benchmarks.timing`: interleaved timing (the machine is shared: ratios, not absolutes).
+- :mod:`benchmarks.report`: the table and the BENCHMARKS.md block.
+"""
