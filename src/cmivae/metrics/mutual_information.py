@@ -25,7 +25,13 @@ the best critic is kept (early stopping).
 Accuracy (tests/metrics/test_mutual_information.py): on correlated Gaussians with
 N = 5000 pairs (1000 held out) the estimate is within max(0.15 nats, 15%) of the closed
 form, typically a few percent low, as classifier-based ratio estimators tend to be;
-on independent data it is within 0.05 nats of 0.
+on independent data it is within 0.05 nats of 0. Sequence and image s are estimated through
+a mean-pooled encoder and come out lower (3.0 of 3.3 and 2.8 of 3.6 nats after 400 steps
+in the tests), so compare Î across models at fixed settings rather than as absolute nats.
+
+Cost on one CPU thread with the defaults (1500 steps of 256 pairs): about 3 s for flat
+s, 5 s for small sequences; a paper-size PixelCNN feature map (64 x 28 x 28) takes
+roughly 0.1 s per step, because every batch reads 256 x 50k values.
 """
 
 from __future__ import annotations
@@ -58,9 +64,12 @@ class _Critic(nn.Module):
             s_dim = embed_dim
         else:
             # Non-overlapping patches first: the cheapest learned map that sees every value of a
-            # full-resolution PixelCNN feature map (64 x 28 x 28) once.
-            patch = min(4, s_shape[1], s_shape[2])
+            # full-resolution PixelCNN feature map (64 x 28 x 28) once. Zero padding (the standardized
+            # mean) on the right and bottom lets the patches cover every pixel when H or W is not a multiple.
+            patch = 4
+            height, width = s_shape[1], s_shape[2]
             self.embed = nn.Sequential(
+                nn.ZeroPad2d((0, -width % patch, 0, -height % patch)),
                 nn.Conv2d(s_shape[0], embed_dim // 2, patch, stride=patch), nn.ReLU(),
                 nn.Conv2d(embed_dim // 2, embed_dim, 3, padding=1), nn.ReLU(),
             )
@@ -77,7 +86,7 @@ class _Critic(nn.Module):
             return s  # (B, D_s)
         if self.s_rank == 2:
             return self.embed(s.transpose(1, 2)).mean(dim=2)  # (B, T, D_s) -> (B, D_s, T) -> (B, E, T) -> (B, E)
-        return self.embed(s).mean(dim=(2, 3))  # (B, C, H, W) -> (B, E, H', W') -> (B, E)
+        return self.embed(s).mean(dim=(2, 3))  # (B, C, H, W) -> (B, E, ceil(H/4), ceil(W/4)) -> (B, E)
 
     def logit(self, z: torch.Tensor, s_embedding: torch.Tensor) -> torch.Tensor:
         """``log D / (1 - D)`` for the pairs (z, s), ``(B,)``."""
