@@ -58,6 +58,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from cmivae.metrics.evaluate import load_run
     from cmivae.metrics.latent_probe import balanced_subset
@@ -71,8 +72,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     splits = load_dataset(config.data)
     idx = balanced_subset(splits.test_y.numpy(), 1, np.random.default_rng(args.seed))[: args.rows]
     real = splits.test_x[idx].float()  # (R, C, H, W)
-    samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed,
-                             device=trainer.device)
+    with torch.no_grad():
+        samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed).cpu()
     out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
     save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
     print(f"wrote {out}")
@@ -181,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands contributed by other modules: each registers its sub-parsers.
 EXTRA_COMMANDS: list[Callable[[Any, Any], None]] = []
+
+from cmivae.sweeps.cli import register as _register_sweeps  # noqa: E402
+
+EXTRA_COMMANDS.append(_register_sweeps)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,9 @@ def test_generator_and_uniform_layouts_give_the_same_images() -> None:
     assert torch.equal(sample_cached(model, z, uniforms), by_method["cached"])
     assert torch.equal(sample_cached(model, z, uniforms.flatten(1)), by_method["cached"])
     assert torch.equal(sample_cached(model.decoder, z, uniforms), by_method["cached"])
+    # batch chunks in worker threads (B = 3 -> chunks of 2 and 1) give the same images
+    assert torch.equal(sample_cached(model, z, uniforms, num_workers=2), by_method["cached"])
+    assert torch.get_num_threads() == 1  # the conftest setting is restored
 
 
 def test_bad_inputs_are_named() -> None:
@@ -94,6 +97,8 @@ def test_bad_inputs_are_named() -> None:
         sample_cached(model, z, torch.rand(B, 16), generator=torch.Generator())
     with pytest.raises(ValueError, match=r"z must have shape \(B, 4\)"):
         sample_cached(model, torch.randn(B, 5))
+    with pytest.raises(ValueError, match="num_workers must be >= 1"):
+        sample_cached(model, z, num_workers=0)
     with pytest.raises(TypeError, match="PixelCNNVAE or a PixelCNNDecoder"):
         sample_cached(torch.nn.Linear(4, 4), z)
 

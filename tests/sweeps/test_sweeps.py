@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,14 @@ def fake_evaluate(run_dir: Path, metrics: list[str] | None, *, quiet: bool = Fal
               "metrics_requested": float(len(metrics)) if metrics else -1.0}
     atomic_write_json(Path(run_dir) / "eval.json", values)
     return values
+
+
+def evaluate_or_die_for_beta(run_dir: Path, metrics: list[str] | None, *, quiet: bool = False, data: Any = None
+                             ) -> dict[str, float]:
+    """Kills its own worker process (SIGKILL, as the OOM killer would) for beta-VAE runs."""
+    if json.loads((Path(run_dir) / "config.json").read_text())["config"]["objective"]["name"] == "beta":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_evaluate(run_dir, metrics, quiet=quiet, data=data)
 
 
 def write_sweep(tmp_path: Path, grid: Any = None, name: str = "tiny.yaml", **extra: Any) -> Path:
@@ -252,16 +261,20 @@ def test_failed_run_is_recorded_the_rest_complete_and_a_rerun_retries_it(tmp_pat
 
 
 @pytest.mark.slow
-def test_two_local_processes(tmp_path: Path) -> None:
+def test_two_local_processes_and_a_killed_worker(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     path = write_sweep(tmp_path, grid={"objective.name": ["beta", "cmi"], "objective.gamma": [0.3]},
                        evaluate=["aolr", "mcas"])
-    index = run_sweep(path, out, jobs=2, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
-    assert statuses(index) == ["done", "done"]
-    for entry in index["runs"]:
-        evaluation = json.loads((out / entry["run_dir"] / "eval.json").read_text())
-        assert evaluation["threads"] == max(1, (os.cpu_count() or 1) // 2)
-        assert evaluation["metrics_requested"] == 2
+    index = run_sweep(path, out, jobs=2, data_loader=tiny_data, evaluator=evaluate_or_die_for_beta,
+                      log=lambda m: None)
+    killed, done = index["runs"]
+    assert killed["status"] == "failed" and "exited with code -9" in killed["error"]
+    assert (out / killed["run_dir"] / "sweep_error.json").exists()
+    assert (out / killed["run_dir"] / "results.json").exists()  # trained before the kill: only evaluation is left
+    assert done["status"] == "done"
+    evaluation = json.loads((out / done["run_dir"] / "eval.json").read_text())
+    assert evaluation["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert evaluation["metrics_requested"] == 2
 
 
 @pytest.mark.slow

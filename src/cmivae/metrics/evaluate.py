@@ -129,7 +129,8 @@ def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, ru
         test_x = splits.test_x.float().flatten(1).numpy()  # (N, C*H*W)
         if wanted & {"mcas", "mcas_svm"}:
             start = time.monotonic()
-            samples = decode_samples(trainer.model, real, num_samples=10, seed=seed, device=trainer.device)
+            with torch.no_grad():
+                samples = decode_samples(trainer.model, real, num_samples=10, seed=seed).cpu()  # (100, 10, C, H, W)
             log(f"sampled {samples.shape[0] * samples.shape[1]} images in {time.monotonic() - start:.1f}s")
             generated = samples.flatten(2).flatten(0, 1).numpy()  # (100, 10, C, H, W) -> (1000, C*H*W)
             generated_y = np.repeat(labels, samples.shape[1])  # (1000,)

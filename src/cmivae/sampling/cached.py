@@ -27,6 +27,8 @@ The z feature maps (appendix B: z linearly mapped to ``(4, H, W)`` and concatena
 input of every layer from ``inject_after`` on) are computed once and written into each
 row buffer when its row starts. The work is that of one forward pass (slightly less: the
 masked taps are skipped), in ``H`` convolutions and ``H * W`` small matmuls per layer.
+Because the per-pixel ops are small, cores are used by sampling batch chunks in parallel
+threads with one intra-op thread each (``num_workers``) rather than by intra-op threads.
 
 Exactness: the cached logits equal the decoder's logits of the final image (teacher
 forcing) up to fp32 summation order (~1e-6); an image can only differ from naive sampling

@@ -11,7 +11,7 @@ from typing import Any
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Expand a sweep file and train/evaluate its runs (or list them with --dry-run)."""
     from cmivae.sweeps.grid import load_sweep
-    from cmivae.sweeps.runner import ERROR_FILE, is_finished, run_sweep
+    from cmivae.sweeps.runner import run_state, run_sweep
 
     if args.dry_run:
         sweep = load_sweep(args.file, args.set)
@@ -23,11 +23,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if sweep.description:
             print(sweep.description)
         for spec in sweep.runs:
-            state = ""
-            if args.out:
-                run_dir = Path(args.out) / "runs" / spec.run_id
-                state = ("done" if is_finished(run_dir, evaluate) else "failed" if (run_dir / ERROR_FILE).exists()
-                         else "started" if run_dir.exists() else "new")
+            state = run_state(Path(args.out) / "runs" / spec.run_id, evaluate) if args.out else ""
             print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
         return 0
     if not args.out:
@@ -49,18 +45,33 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_status(args: argparse.Namespace) -> int:
-    """Print the counts and failed runs of a sweep directory's sweep.json."""
+    """The state of every run of a sweep directory, read from its run directories (so a
+    killed sweep shows its interrupted runs as ``started``, not as ``running``)."""
     from cmivae.errors import ConfigError
+    from cmivae.sweeps.runner import ERROR_FILE, run_state
 
-    index_path = Path(args.sweep_dir) / "sweep.json"
+    sweep_dir = Path(args.sweep_dir)
+    index_path = sweep_dir / "sweep.json"
     if not index_path.exists():
         raise ConfigError(f"{index_path} does not exist; run `cmivae sweep FILE --out {args.sweep_dir}` first")
     index = json.loads(index_path.read_text())
-    print(f"{index['sweep']['file']}: {index['total']} runs: "
-          + ", ".join(f"{n} {status}" for status, n in sorted(index["counts"].items())))
+    counts: dict[str, int] = {}
+    lines: list[tuple[str, str]] = []
     for entry in index["runs"]:
-        if entry["status"] == "failed":
-            print(f"{entry['run_id']} failed ({entry.get('stage', '?')}): {entry.get('error', '')[:200]}")
+        run_dir = sweep_dir / entry["run_dir"]
+        state = run_state(run_dir, bool(index["sweep"].get("evaluate", True)))
+        counts[state] = counts.get(state, 0) + 1
+        detail = ""
+        if state == "failed":
+            error = json.loads((run_dir / ERROR_FILE).read_text())
+            detail = f" ({error.get('stage', '?')}): {str(error.get('error', ''))[:200]}"
+        point = " ".join(f"{k}={v}" for k, v in entry["overrides"].items())
+        lines.append((state, f"{entry['run_id']}  {state:8s} {point}{detail}"))
+    print(f"{index['sweep']['file']}: {len(index['runs'])} runs: "
+          + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    for state, line in lines:
+        if args.verbose or state == "failed":
+            print(line)
     return 0
 
 
@@ -83,6 +94,7 @@ def register(sub: Any, data: Any) -> None:
 
     p = sub.add_parser("sweep-status", help="summarize a sweep directory's sweep.json")
     p.add_argument("sweep_dir")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the failed ones")
     p.set_defaults(func=cmd_sweep_status)
 
     p = sub.add_parser("report", help="tables and figures (Markdown + CSV + PNG) from sweep/run directories")

@@ -73,6 +73,19 @@ def is_finished(run_dir: Path, evaluate: bool) -> bool:
     return (run_dir / "results.json").exists() and (not evaluate or (run_dir / "eval.json").exists())
 
 
+def run_state(run_dir: Path, evaluate: bool) -> str:
+    """What the files of a run directory say: ``done``, ``failed`` (last attempt, see
+    ``sweep_error.json``), ``trained`` (evaluation missing), ``started`` (no results yet:
+    running, or interrupted and resumable) or ``new``."""
+    if is_finished(run_dir, evaluate):
+        return "done"
+    if (run_dir / ERROR_FILE).exists():
+        return "failed"
+    if (run_dir / "results.json").exists():
+        return "trained"
+    return "started" if run_dir.exists() else "new"
+
+
 _DATA_CACHE: dict[str, Any] = {}
 
 
@@ -223,7 +236,10 @@ def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: Sta
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False)
+        if address:
+            ray.init(address=address)
+        else:  # a local instance for this sweep only
+            ray.init(include_dashboard=False)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         node_cpus = max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
