@@ -20,7 +20,7 @@ import torch
 
 from benchmarks.report import markdown_table, results_block, write_results
 from benchmarks.suites import BENCHMARKS, Options, Row
-from benchmarks.timing import load_average, machine_line
+from benchmarks.timing import auto_threads, load_average, machine_line
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
@@ -35,17 +35,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--write", action="store_true", help=f"update the results block of {BENCHMARKS_MD.name}")
     parser.add_argument("--runs", nargs=2, metavar=("IMAGE_RUN", "SPEECH_RUN"),
                         help="finished run directories timed by the `evaluate` benchmark")
-    parser.add_argument("--threads", type=int, default=None,
-                        help=f"intra-op threads (default: torch's, {torch.get_num_threads()} here)")
+    parser.add_argument("--threads", default="auto",
+                        help=f"intra-op threads, or 'auto' (default): torch's {torch.get_num_threads()} when the "
+                             "machine is idle, fewer when the load average shows other processes on its cores")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.threads == "auto":
+        torch.set_num_threads(auto_threads())
+    elif args.threads.isdigit() and int(args.threads) >= 1:
+        torch.set_num_threads(int(args.threads))
+    else:
+        raise SystemExit(f"--threads must be 'auto' or a positive integer, got {args.threads!r}")
     opts = Options(quick=args.quick, runs=tuple(args.runs) if args.runs else None)
     names = args.only or list(BENCHMARKS)
     machine, load_before, start = machine_line(), load_average(), time.monotonic()

@@ -12,6 +12,7 @@ threads spin-waiting for each other).
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -96,6 +97,23 @@ def load_average() -> str:
         return ", ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def auto_threads() -> int:
+    """Intra-op threads for this machine now: all of torch's default threads when the cores
+    are idle, fewer when other processes keep them busy (the 1-minute load average).
+
+    On a shared machine every parallel region (each oneDNN convolution, each MKL product,
+    each large element-wise op) needs all of its threads to be running; when another
+    process holds a core, the region waits for the scheduler, and a training step made
+    of hundreds of regions runs several times *slower* on 2 threads than on 1.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(torch.get_num_threads(), cores - math.floor(busy + 0.5)))
 
 
 def machine_line() -> str:

@@ -13,8 +13,9 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cmivae.errors import CmivaeError
 
@@ -42,21 +43,25 @@ def _write_error(path: Path, err: OSError) -> WriteError:
     return WriteError(err.errno, f"could not write {path}: {reason}; {hint}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (same-directory temp file + ``os.replace``).
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, mode: int = 0o644, suffix: str = TEMP_SUFFIX) -> Iterator[BinaryIO]:
+    """Open a temporary sibling of ``path`` for binary writing; on a clean exit flush,
+    fsync and rename it over ``path`` (then fsync the folder), on any error delete it.
 
     Raises:
-        WriteError: the write failed; ``path`` is unchanged and no temporary is left.
+        WriteError: the write failed with an ``OSError``; ``path`` is unchanged and no
+            temporary is left. Other exceptions raised inside the block pass through.
     """
     path = Path(path)
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException as err:
         if tmp is not None:
@@ -65,14 +70,27 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(err, OSError) and not isinstance(err, WriteError):
             raise _write_error(path, err) from err
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make renames in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
     except OSError:
         pass
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from cmivae.atomic import atomic_writer, fsync_folder
 from cmivae.errors import ConfigError, DataError
 
 __all__ = [
@@ -390,7 +391,7 @@ def _install_verified(spec: DatasetSpec, staging: Path, filenames: list[str], ta
             )
     for filename in filenames:
         os.replace(staging / filename, target / filename)  # staged files were fsync'ed when written
-    _fsync_dir(target)
+    fsync_folder(target)
 
 
 def _gunzip_all(src_dir: Path, staging: Path, filenames: Iterable[str]) -> None:
@@ -406,41 +407,17 @@ def _gunzip_all(src_dir: Path, staging: Path, filenames: Iterable[str]) -> None:
 
 
 def _atomic_write_stream(src: BinaryIO, dest: Path, max_bytes: int, *, label: str) -> None:
-    """Copy ``src`` to ``dest`` via a temp file in the same folder, fsync and ``os.replace``.
+    """Copy ``src`` to ``dest`` atomically (see :func:`cmivae.atomic.atomic_writer`).
 
     Raises DataError (leaving no file behind) if more than ``max_bytes`` arrive.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            written = 0
-            while chunk := src.read(_CHUNK_BYTES):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise DataError(f"{label} is larger than the limit of {max_bytes} bytes; refusing it")
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    """Persist a rename in ``path`` (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_writer(dest, suffix=".part") as out:
+        written = 0
+        while chunk := src.read(_CHUNK_BYTES):
+            written += len(chunk)
+            if written > max_bytes:
+                raise DataError(f"{label} is larger than the limit of {max_bytes} bytes; refusing it")
+            out.write(chunk)
 
 
 def _check_tar_member(tar_path: Path, info: tarfile.TarInfo, max_bytes: int) -> None:

@@ -38,9 +38,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
+from cmivae.atomic import atomic_writer
 from cmivae.data import speech_features
 from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams
 from cmivae.errors import DataError
@@ -441,27 +440,9 @@ def _compute_segments(utterances: Sequence[Utterance], params: FeatureParams,
 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``path`` via a temporary file in the same folder, fsync and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    """Write ``path`` atomically (temporary sibling, fsync, ``os.replace``)."""
+    with atomic_writer(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def _cached_segments(utterances: Sequence[Utterance], params: FeatureParams, max_segments: int | None,
