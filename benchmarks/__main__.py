@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average at the end: {load_after}\n")
     print(markdown_table(rows))
     if args.write:
-        command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        given = argv if argv is not None else sys.argv[1:]
+        command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in given)
         write_results(BENCHMARKS_MD, results_block(rows, command.strip(), machine, load_before, load_after, seconds))
         print(f"\nwrote {BENCHMARKS_MD}")
     return 0

@@ -231,8 +231,8 @@ def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path,
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out_wav, audio, features.sample_rate, subtype="PCM_16")
     if png_path is not None:
-        flat = {f"source: {Path(source_wav).name}": source.reshape(-1, source.shape[-1]),  # (N * T, F)
-                f"target: {Path(target_wav).name}": target.reshape(-1, target.shape[-1]),  # (M * T, F)
-                "converted": converted}
+        flat = {f"source (words): {Path(source_wav).name}": source.reshape(-1, source.shape[-1]),  # (N * T, F)
+                f"target (voice): {Path(target_wav).name}": target.reshape(-1, target.shape[-1]),  # (M * T, F)
+                "converted (decoded mean, DSAE)": converted}
         plot_spectrograms(flat, png_path, features)
     return out_wav

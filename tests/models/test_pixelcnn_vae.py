@@ -104,6 +104,8 @@ def test_invalid_configs_are_rejected_with_a_reason() -> None:
         build_model("pixelcnn_vae", {"kernel_sizes": (7, 5), "inject_after": 2})
     with pytest.raises(ConfigError, match="odd"):
         build_model("pixelcnn_vae", {"kernel_sizes": (4, 5)})
+    with pytest.raises(ConfigError, match="first layer"):
+        build_model("pixelcnn_vae", {"kernel_sizes": (1, 3, 3)})
     with pytest.raises(ConfigError, match="known keys"):
         build_model("pixelcnn_vae", {"zdim": 3})
     with pytest.raises(ConfigError, match="known models"):
