@@ -187,6 +187,10 @@ from cmivae.sweeps.cli import register as _register_sweeps  # noqa: E402
 
 EXTRA_COMMANDS.append(_register_sweeps)
 
+from cmivae.cli_speech import register as _register_speech  # noqa: E402
+
+EXTRA_COMMANDS.append(_register_speech)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
