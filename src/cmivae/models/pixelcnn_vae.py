@@ -65,8 +65,9 @@ class PixelCNNVAEConfig:
         if not self.kernel_sizes or any(k <= 0 or k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"model.kernel_sizes must be a non-empty list of odd sizes, got {self.kernel_sizes}")
         if self.kernel_sizes[0] < 3:
+            k = self.kernel_sizes[0]
             raise ValueError(f"model.kernel_sizes[0] must be at least 3: the first layer (mask A) of a "
-                             f"{self.kernel_sizes[0]}x{self.kernel_sizes[0]} kernel sees no pixel, got {self.kernel_sizes}")
+                             f"{k}x{k} kernel sees no pixel, got {self.kernel_sizes}")
         if not 1 <= self.inject_after < len(self.kernel_sizes):
             raise ValueError(
                 f"model.inject_after must be between 1 and {len(self.kernel_sizes) - 1} (the number of masked "
