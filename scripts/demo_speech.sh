@@ -16,27 +16,7 @@ mkdir -p "$OUT" "$VC_DIR"
 echo "building (or finding) the synthetic speech corpus in $CORPUS"
 $CMIVAE data make-speech --out "$CORPUS" --num-speakers 100 --jobs 2
 
-echo "training DSAE with beta-VAE and CMI-VAE (gamma=$GAMMA) with the dsae-cpu preset -> $OUT"
-start=$SECONDS
-for objective in beta cmi; do
-  OMP_NUM_THREADS=1 $CMIVAE train dsae-cpu --out "$OUT/$objective" \
-    --set objective.name=$objective --set objective.gamma=$GAMMA --no-progress \
-    > "$OUT/$objective.log" 2>&1 &
-done
-status=0
-for job in $(jobs -p); do wait "$job" || status=1; done
-if [ $status -ne 0 ]; then
-  echo "a training run failed; its log:" >&2; tail -n 5 "$OUT"/*.log >&2; exit 1
-fi
-echo "trained in $((SECONDS - start)) s"
-if $CMIVAE evaluate --help >/dev/null 2>&1; then
-  for objective in beta cmi; do
-    $CMIVAE evaluate "$OUT/$objective" --quiet
-  done
-else
-  echo "note: \`cmivae evaluate\` is not available; the table shows the training results only" >&2
-fi
-$CMIVAE compare "$OUT/beta" "$OUT/cmi" --labels "beta-VAE g=$GAMMA" "CMI-VAE g=$GAMMA"
+bash scripts/compare_objectives.sh dsae-cpu "$GAMMA" "$OUT"
 
 # Voice conversion between two unseen (test) speakers of different gender, with the CMI-VAE model:
 # the words of a female speaker's sentence 0 in the voice of a male speaker (his sentence 3).

@@ -52,7 +52,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
     print(f"wrote {Path(args.run_dir) / 'eval.json'}")
-    _print_table({Path(args.run_dir).name: results})
+    if not args.quiet:
+        _print_table({Path(args.run_dir).name: results})
     return 0
 
 
