@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.flops import pixelcnn_vae_step_flops
-from benchmarks.timing import Timing, interleaved
+from benchmarks.timing import Timing, interleaved, threads_label
 
 
 @dataclass
@@ -86,7 +86,7 @@ def bench_ceilings(opts: Options) -> list[Row]:
     t = interleaved({"fp32": fp32, "bf16": bf16}, rounds=opts.rounds(7, 3))
     fp32_wall, fp32_cpu = _per_second(flops / 1e9, t["fp32"])
     bf16_wall, bf16_cpu = _per_second(flops / 1e9, t["bf16"])
-    name, shape = "ceilings", f"{size}x{size} matmul, {torch.get_num_threads()} threads"
+    name, shape = "ceilings", f"{size}x{size} matmul, {threads_label(torch.get_num_threads())}"
     return [
         Row(name, "fp32 GFLOP/s", f"{fp32_wall:.1f}", f"{shape}; {fp32_cpu:.1f} per CPU-second"),
         Row(name, "bf16 GFLOP/s", f"{bf16_wall:.1f}", f"{shape}; {bf16_cpu:.1f} per CPU-second"),
@@ -220,8 +220,12 @@ def bench_sampling(opts: Options) -> list[Row]:
     # small batch and scale by the number of pixels and batches instead of running it 784 times.
     small_fwd = interleaved({"small": lambda: forward(small)}, rounds=opts.rounds(3), warmup=1)["small"]
     big_fwd = interleaved({"forward": lambda: forward(num_images)}, rounds=1, warmup=0)["forward"]
-    cached = interleaved({"cached": lambda: sample_cached(model, z, generator=torch.Generator().manual_seed(1))},
-                         rounds=1, warmup=0)["cached"]
+    cached_t = interleaved({
+        "fp32": lambda: sample_cached(model, z, generator=torch.Generator().manual_seed(1)),
+        "bf16": lambda: sample_cached(model, z, generator=torch.Generator().manual_seed(1),
+                                      compute_dtype=torch.bfloat16),
+    }, rounds=1, warmup=0)
+    cached, cached_bf16 = cached_t["fp32"], cached_t["bf16"]
     naive_wall = small_fwd.median_wall * pixels * num_images / small
     naive_cpu = small_fwd.median_cpu * pixels * num_images / small
     return [
@@ -231,9 +235,11 @@ def bench_sampling(opts: Options) -> list[Row]:
             f"{pixels} forward passes of B={small}, scaled x{num_images // small}; {naive_cpu:.0f} CPU-s"),
         Row(name, "naive / cached", _ratio(naive_wall, cached.median_wall),
             f"CPU time: {_ratio(naive_cpu, cached.median_cpu)}"),
+        Row(name, "cached, bf16 compute / fp32", _ratio(cached_bf16.median_wall, cached.median_wall),
+            f"{cached_bf16.median_wall:.1f} s; CPU time: {_ratio(cached_bf16.median_cpu, cached.median_cpu)}"),
         Row(name, f"cached / one forward pass (B={num_images})",
             _ratio(cached.median_wall, big_fwd.median_wall),
-            f"forward {big_fwd.median_wall:.1f} s; CPU time: "
+            f"fp32 forward {big_fwd.median_wall:.1f} s; CPU time: "
             f"{_ratio(cached.median_cpu, big_fwd.median_cpu)}"),
     ]
 

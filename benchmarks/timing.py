@@ -116,6 +116,11 @@ def auto_threads() -> int:
     return max(1, min(torch.get_num_threads(), cores - math.floor(busy + 0.5)))
 
 
+def threads_label(threads: int) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
 def machine_line() -> str:
     """CPU model, cores, torch version and threads, and native bf16 support."""
     from cmivae.training.precision import cpu_has_fast_bf16
@@ -124,4 +129,4 @@ def machine_line() -> str:
     isa = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX-BF16", "amx_bf16")) if flag in flags]
     bf16 = f"native bf16: {'yes' if cpu_has_fast_bf16() else 'no'} ({', '.join(isa) or 'no bf16 ISA'})"
     return (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {bf16}")
+            f"({threads_label(torch.get_num_threads())}), {bf16}")

@@ -151,7 +151,8 @@ class TrainConfig:
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
         nonfinite: ``stop`` (clean stop with a record) or ``skip`` (drop the batch, count it)
             when a loss or gradient is not finite.
-        compile: use ``torch.compile`` on the model.
+        compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
+            eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
         eval_batch_size: batch size for validation and test passes.
     """
 

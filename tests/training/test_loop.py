@@ -108,3 +108,11 @@ def test_epoch_order_is_a_seeded_permutation() -> None:
     a, b = loop.epoch_order(0, 3, 100), loop.epoch_order(0, 3, 100)
     assert torch.equal(a, b) and sorted(a.tolist()) == list(range(100))
     assert not torch.equal(a, loop.epoch_order(0, 4, 100))
+
+
+def test_compile_option_trains(tmp_path) -> None:
+    """train.compile wraps the forward in torch.compile; the run still writes its results."""
+    pytest.importorskip("torch._inductor")
+    results = loop.fit(tiny_config("beta", epochs=1, compile=True), tmp_path, data=tiny_images(n_train=32),
+                       progress=False)
+    assert results["recon"] > 0

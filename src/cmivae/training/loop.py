@@ -88,6 +88,8 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
     objective.to(device)
     if channels_last:
         model.decoder.to(memory_format=torch.channels_last)
+    if config.train.compile:
+        model.forward = torch.compile(model.forward)  # parameters and state_dict are unchanged
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr)
                         if objective.critic is not None else None)
