@@ -1,0 +1,47 @@
+"""``evaluate_run`` on a real (tiny) image run writes eval.json with every key and a sample grid."""
+
+import json
+
+import pytest
+
+from cmivae.config import load_config
+from cmivae.errors import ConfigError
+from cmivae.metrics import evaluate
+from cmivae.training.loop import fit
+
+IMAGE_KEYS = {"elbo", "recon", "kl_z", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline"}
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory, fashion_mnist_dir):
+    run = tmp_path_factory.mktemp("eval") / "run"
+    config = load_config("pixelcnn-cpu", [
+        f"data.data_dir={fashion_mnist_dir}", "data.num_train=1500", "data.num_test=300", "train.epochs=1",
+        "model.kernel_sizes=[5,3]", "model.channels=8", "model.inject_after=1", "objective.critic_hidden_dim=8",
+        "train.batch_size=100"])
+    fit(config, run, progress=False)
+    return run
+
+
+def test_eval_json_has_every_image_key(image_run, monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "MI_STEPS", 50)  # the estimator itself is tested in test_mutual_information
+    results = evaluate.evaluate_run(image_run, quiet=True)
+    saved = json.loads((image_run / "eval.json").read_text())
+    assert IMAGE_KEYS <= set(saved) and saved == results
+    for key in ("aolr", "aosvm", "mcas", "mcas_svm", "baseline"):
+        assert 0.0 <= saved[key] <= 1.0, key
+    assert saved["baseline"] > 0.3, "100 real images already classify far above chance"
+    assert saved["elbo"] == pytest.approx(-(saved["recon"] + saved["kl_z"]), rel=1e-4)
+    assert (image_run / "samples.png").stat().st_size > 1000
+
+
+def test_metrics_can_be_added_one_at_a_time_and_unknown_ones_are_named(image_run) -> None:
+    evaluate.evaluate_run(image_run, ["aolr"], quiet=True)
+    assert "aolr" in json.loads((image_run / "eval.json").read_text())
+    with pytest.raises(ConfigError, match="unknown metric.*eer_z"):
+        evaluate.evaluate_run(image_run, ["eer_z"], quiet=True)
+
+
+def test_not_a_run_directory(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="not a run directory"):
+        evaluate.evaluate_run(tmp_path, quiet=True)
