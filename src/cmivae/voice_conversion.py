@@ -19,7 +19,6 @@ inverting ``log(|X| + eps)``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import torch
 from scipy.signal import get_window
 
 from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, segment_utterance
-from cmivae.errors import CheckpointError, ConfigError, DataError
+from cmivae.errors import ConfigError, DataError
 
 __all__ = ["griffin_lim", "log_spectrum_to_audio", "load_run", "convert_segments", "plot_spectrograms", "convert"]
 
@@ -109,27 +108,16 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[t
     """The best model of a DSAE run directory (``best.pt``) and its validated config.
 
     Raises:
-        CheckpointError: the folder is not a finished run (no ``config.json`` or ``best.pt``).
-        ConfigError: the run is not a DSAE trained on speech.
+        ConfigError: no ``config.json``, or the run is not a DSAE trained on speech.
+        CheckpointError: no ``best.pt`` (the run is not trained yet).
     """
-    from cmivae.config import load_config
-    from cmivae.models import build_model
-    from cmivae.training.checkpoint import load_checkpoint
+    from cmivae.metrics.evaluate import load_run as load_best_run
 
-    run_dir = Path(run_dir)
-    config_path, best_path = run_dir / "config.json", run_dir / "best.pt"
-    for path in (config_path, best_path):
-        if not path.is_file():
-            raise CheckpointError(f"{run_dir} is not a trained run directory: {path.name} is missing; train one "
-                                  f"with `cmivae train dsae-cpu --out {run_dir}`")
-    config_dict = json.loads(config_path.read_text())["config"]
-    config = load_config(config_dict)
-    params = {k: v for k, v in config_dict["model"].items() if k != "name"}
-    model = build_model(config_dict["model"]["name"], params)
+    config, trainer = load_best_run(run_dir)
+    model = trainer.model
     if config.data.is_image or not (hasattr(model, "encode") and hasattr(model, "decode")):
         raise ConfigError(f"{run_dir} holds a {config.model.name} model trained on {config.data.name}; voice "
                           f"conversion needs a DSAE trained on speech (e.g. the dsae-cpu preset)")
-    model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
     return model.to(device).eval(), config
 
 

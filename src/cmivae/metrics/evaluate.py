@@ -51,7 +51,8 @@ def load_run(run_dir: str | Path, *, for_training: bool = False) -> tuple[Experi
     if not config_path.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json); train one with `cmivae train`")
     if not best_path.exists():
-        raise CheckpointError(f"{run_dir} has no best.pt yet; finish training it first (rerun `cmivae train`)")
+        raise CheckpointError(f"{run_dir} is not a trained run directory: best.pt is missing; finish training it "
+                              f"first (rerun `cmivae train` with --out {run_dir})")
     config = load_config(json.loads(config_path.read_text())["config"])
     trainer = build_trainer(config)
     best = load_checkpoint(best_path, map_location=trainer.device)
