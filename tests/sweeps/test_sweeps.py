@@ -19,6 +19,7 @@ from cmivae import cli
 from cmivae.atomic import atomic_write_json
 from cmivae.config import load_config
 from cmivae.errors import ConfigError
+from cmivae.metric_names import IMAGE_METRICS
 from cmivae.sweeps.cli import register
 from cmivae.sweeps.grid import expand_sweep, load_sweep
 from cmivae.sweeps.runner import run_sweep
@@ -44,9 +45,12 @@ def tiny_data(config: Any) -> Any:
 def fake_evaluate(run_dir: Path, metrics: list[str] | None, *, quiet: bool = False, data: Any = None
                   ) -> dict[str, float]:
     """Writes eval.json with made-up metrics and the torch threads the worker ran with."""
-    values = {"aolr": 0.5, "mcas": 0.4, "threads": float(torch.get_num_threads()),
-              "metrics_requested": float(len(metrics)) if metrics else -1.0}
-    atomic_write_json(Path(run_dir) / "eval.json", values)
+    eval_path = Path(run_dir) / "eval.json"
+    values = json.loads(eval_path.read_text()) if eval_path.exists() else {}
+    values.update({name: 0.5 for name in (metrics or IMAGE_METRICS)})
+    values.update({"threads": float(torch.get_num_threads()),
+                   "metrics_requested": float(len(metrics)) if metrics else -1.0})
+    atomic_write_json(eval_path, values)
     return values
 
 
@@ -205,6 +209,36 @@ def test_trained_but_unevaluated_run_is_only_evaluated(tmp_path: Path, monkeypat
     monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("fit must not run again"))
     index = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
     assert statuses(index) == ["done"] and (run_dir / "eval.json").exists()
+
+
+def test_a_sweep_asking_for_more_metrics_evaluates_just_the_missing_ones(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    first = write_sweep(tmp_path, grid={"objective.gamma": [0.3]}, evaluate=["aolr"])
+    assert statuses(run_sweep(first, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)) == ["done"]
+    run_dir = next((out / "runs").iterdir())
+    assert "mcas" not in json.loads((run_dir / "eval.json").read_text())
+
+    asked: list[list[str]] = []
+
+    def records_request(run_dir: Path, metrics: list[str] | None, **kwargs: Any) -> dict[str, float]:
+        asked.append(list(metrics or []))
+        return fake_evaluate(run_dir, metrics, **kwargs)
+
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("fit must not run again"))
+    more = write_sweep(tmp_path, grid={"objective.gamma": [0.3]}, evaluate=["aolr", "mcas"])
+    assert next((out / "runs").iterdir()).name == run_dir.name  # evaluate is not part of the run id
+    assert statuses(run_sweep(more, out, data_loader=tiny_data, evaluator=records_request,
+                              log=lambda m: None)) == ["done"]
+    assert asked == [["mcas"]]
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert {"aolr", "mcas"} <= evaluation.keys()
+
+    everything = write_sweep(tmp_path, grid={"objective.gamma": [0.3]})  # evaluate: all (image metrics)
+    run_sweep(everything, out, data_loader=tiny_data, evaluator=records_request, log=lambda m: None)
+    assert asked[-1] == [name for name in IMAGE_METRICS if name not in ("aolr", "mcas")]
+    asked.clear()
+    run_sweep(everything, out, data_loader=tiny_data, evaluator=records_request, log=lambda m: None)
+    assert asked == []  # now complete: skipped
 
 
 def test_interrupted_run_is_resumed_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:

@@ -31,12 +31,11 @@ import torch
 from cmivae.atomic import atomic_write_json
 from cmivae.config import ExperimentConfig, load_config
 from cmivae.errors import CheckpointError, ConfigError
+from cmivae.metric_names import SPEECH_METRICS, metrics_for
 from cmivae.training.checkpoint import load_checkpoint
 from cmivae.training.loop import Trainer, build_trainer, evaluate_objective
 from cmivae.training.precision import autocast
 
-IMAGE_METRICS = ("elbo", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline")
-SPEECH_METRICS = ("elbo", "mi_zs", "eer_z", "eer_s", "vc_mcas")
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
 MI_TEST_PAIRS = 1000
 # Critic steps of the Î(z; s) estimator. Fewer than its default (1500): one estimate on PixelCNN
@@ -174,7 +173,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
     config, trainer = load_run(run_dir)
-    known = IMAGE_METRICS if config.data.is_image else SPEECH_METRICS
+    known = metrics_for(config.data.is_image)
     wanted = set(known) if not metrics or metrics == ["all"] else set(metrics)
     unknown = sorted(wanted - set(known))
     if unknown:

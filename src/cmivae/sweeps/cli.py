@@ -23,7 +23,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if sweep.description:
             print(sweep.description)
         for spec in sweep.runs:
-            state = run_state(Path(args.out) / "runs" / spec.run_id, evaluate) if args.out else ""
+            state = run_state(Path(args.out) / "runs" / spec.run_id, evaluate, sweep.metrics) if args.out else ""
             print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
         return 0
     if not args.out:
@@ -59,7 +59,7 @@ def cmd_sweep_status(args: argparse.Namespace) -> int:
     lines: list[tuple[str, str]] = []
     for entry in index["runs"]:
         run_dir = sweep_dir / entry["run_dir"]
-        state = run_state(run_dir, bool(index["sweep"].get("evaluate", True)))
+        state = run_state(run_dir, bool(index["sweep"].get("evaluate", True)), index["sweep"].get("metrics"))
         counts[state] = counts.get(state, 0) + 1
         detail = ""
         if state == "failed":

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from cmivae.atomic import atomic_write_json
+from cmivae.config import load_config
 from cmivae.errors import ConfigError
+from cmivae.metric_names import metrics_for, missing_metrics
 from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
@@ -68,16 +70,33 @@ class RunTask:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def is_finished(run_dir: Path, evaluate: bool) -> bool:
-    """A run is finished when it has ``results.json`` and, if evaluating, ``eval.json``."""
-    return (run_dir / "results.json").exists() and (not evaluate or (run_dir / "eval.json").exists())
+def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
+    """The metrics a trained run still lacks: the requested ones (all of its model family
+    for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet."""
+    if metrics and metrics != ["all"]:
+        wanted: list[str] = list(metrics)
+    else:
+        saved = json.loads((run_dir / "config.json").read_text())["config"]
+        wanted = list(metrics_for(load_config(saved).data.is_image))
+    eval_path = run_dir / "eval.json"
+    evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else {}
+    return missing_metrics(evaluation, wanted)
 
 
-def run_state(run_dir: Path, evaluate: bool) -> str:
+def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> bool:
+    """A run is finished when it has ``results.json`` and, if evaluating, an ``eval.json``
+    holding every requested metric (a sweep that asks for more metrics later evaluates
+    just those)."""
+    if not (run_dir / "results.json").exists():
+        return False
+    return not evaluate or not metrics_to_evaluate(run_dir, metrics)
+
+
+def run_state(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> str:
     """What the files of a run directory say: ``done``, ``failed`` (last attempt, see
     ``sweep_error.json``), ``trained`` (evaluation missing), ``started`` (no results yet:
     running, or interrupted and resumable) or ``new``."""
-    if is_finished(run_dir, evaluate):
+    if is_finished(run_dir, evaluate, metrics):
         return "done"
     if (run_dir / ERROR_FILE).exists():
         return "failed"
@@ -148,12 +167,13 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             splits = _load_splits(config, task.data_loader)
             stage = "train"
             loop.fit(config, run_dir, progress=False, data=splits)
-        if task.evaluate and not (run_dir / "eval.json").exists():
+        missing = metrics_to_evaluate(run_dir, task.metrics) if task.evaluate else []
+        if missing:
             stage = "data"
             splits = splits if splits is not None else _load_splits(config, task.data_loader)
             stage = "evaluate"
             evaluator = task.evaluator or _default_evaluator()
-            evaluator(run_dir, task.metrics, quiet=True, data=splits)
+            evaluator(run_dir, missing, quiet=True, data=splits)
     except Exception as err:  # one failing run must not stop the sweep: record it, go on
         return _failure(task, stage, f"{type(err).__name__}: {err}", traceback.format_exc(), start)
     (run_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -325,7 +345,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     for spec in sweep.runs:
         run_dir = runs_dir / spec.run_id
         entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"runs/{spec.run_id}", "overrides": spec.overrides}
-        if is_finished(run_dir, evaluate):
+        if is_finished(run_dir, evaluate, sweep.metrics):
             entry["status"] = "done"
         else:
             entry["status"] = "pending"
