@@ -32,6 +32,16 @@ def _positive(section: str, name: str, value: float | None, allow_none: bool = F
         raise ConfigError(f"{section}.{name} must be a positive number, got {value!r}")
 
 
+def reject_unknown_keys(values: dict[str, Any], klass: type, prefix: str, owner: str) -> None:
+    """Raise :class:`ConfigError` naming every key of ``values`` that is not a field of the
+    dataclass ``klass`` (written ``prefix.key``) and listing the known ones of ``owner``."""
+    known = {f.name for f in dataclasses.fields(klass)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + '.' + k for k in bad)} of {owner}; "
+                          f"known keys: {', '.join(sorted(known))}")
+
+
 @dataclass
 class DataConfig:
     """Which data set and how it is split.
@@ -229,11 +239,7 @@ class ExperimentConfig:
         parts: dict[str, Any] = {}
         for section, klass in SECTIONS.items():
             values = raw.get(section) or {}
-            known = {f.name for f in dataclasses.fields(klass)}
-            bad = sorted(set(values) - known)
-            if bad:
-                raise ConfigError(f"unknown key(s) {', '.join(section + '.' + k for k in bad)}; "
-                                  f"known keys of {section}: {', '.join(sorted(known))}")
+            reject_unknown_keys(values, klass, section, section)
             try:
                 parts[section] = klass(**coerce_numbers(klass, values))
             except TypeError as err:

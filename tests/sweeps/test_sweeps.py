@@ -214,7 +214,8 @@ def test_trained_but_unevaluated_run_is_only_evaluated(tmp_path: Path, monkeypat
 def test_a_sweep_asking_for_more_metrics_evaluates_just_the_missing_ones(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "sweep"
     first = write_sweep(tmp_path, grid={"objective.gamma": [0.3]}, evaluate=["aolr"])
-    assert statuses(run_sweep(first, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)) == ["done"]
+    index = run_sweep(first, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    assert statuses(index) == ["done"]
     run_dir = next((out / "runs").iterdir())
     assert "mcas" not in json.loads((run_dir / "eval.json").read_text())
 

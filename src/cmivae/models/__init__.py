@@ -4,11 +4,11 @@ and ``forward(x) -> VAEOutput``."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from torch import nn
 
+from cmivae.config import reject_unknown_keys
 from cmivae.errors import ConfigError
 from cmivae.models.outputs import VAEOutput
 from cmivae.models.pixelcnn_vae import PixelCNNVAE, PixelCNNVAEConfig
@@ -30,11 +30,7 @@ def model_config(name: str, params: dict[str, Any]) -> Any:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     config_class = MODELS[name].config_class
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(f"unknown key(s) for model {name!r}: {', '.join('model.' + k for k in unknown)}; "
-                          f"known keys: {', '.join(sorted(known))}")
+    reject_unknown_keys(params, config_class, "model", f"model {name!r}")
     try:
         return config_class(**params)
     except (TypeError, ValueError) as err:
