@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae import cli  # noqa: E402
 from cmivae.reports.collect import collect_runs, read_run  # noqa: E402
+from cmivae.reports.matched import interpolate, matched_comparison, matched_markdown  # noqa: E402
 from cmivae.reports.paper_results import TABLES, paper_row  # noqa: E402
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4  # noqa: E402
 from cmivae.reports.report import build_report  # noqa: E402
@@ -139,6 +140,49 @@ def test_dsae_tables_label_paper_rows_as_timit(sweep_dir: Path) -> None:
     assert "| 0.4 | CMI-VAE | paper (TIMIT) |  | 84.33 | 86.60 |" in table2
 
 
+def test_interpolation_along_the_beta_curve_by_hand() -> None:
+    curve = [(6.0, 3.0, 0.3), (2.0, 1.0, 0.1), (4.0, 2.5, 0.2), (4.0, 1.5, 0.0)]  # the two x = 4 points average
+    assert interpolate(curve, 3.0) == pytest.approx((1.5, 0.1))  # halfway between (2, 1.0, 0.1) and (4, 2.0, 0.1)
+    assert interpolate(curve, 5.0) == pytest.approx((2.5, 0.2))  # halfway between (4, 2.0, 0.1) and (6, 3.0, 0.3)
+    assert interpolate(curve, 6.0) == pytest.approx((3.0, 0.3))
+    assert interpolate(curve, 1.9) is None and interpolate(curve, 6.1) is None  # no extrapolation
+    assert interpolate([(5.0, 7.0, 0.5)], 5.0) == pytest.approx((7.0, 0.5))
+    assert interpolate([], 1.0) is None
+
+
+def test_methods_are_compared_with_beta_at_the_same_kl(sweep_dir: Path, tmp_path: Path) -> None:
+    groups = aggregate(collect_runs(sweep_dir))
+    rows = matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")
+    assert [(g.method, g.gamma) for g, _ in rows] == [("cmi", 0.1), ("cmi", 0.3)]
+    cmi, matched = rows[0]
+    # CMI at gamma 0.1 has KL(z) 7.0, the beta-VAE curve's point at gamma 0.1 exactly (AoLR 0.70, Î 2.0)
+    assert cmi.mean["kl_z"] == pytest.approx(7.0)
+    se_aolr = 0.1 / math.sqrt(3)  # per-seed AoLR 0.6/0.7/0.8 (+0.05 for CMI): SE 0.0577 for both
+    assert matched["aolr"].beta == pytest.approx(0.70) and matched["aolr"].difference == pytest.approx(0.05)
+    assert matched["aolr"].difference_se == pytest.approx(math.sqrt(2) * se_aolr)
+    assert matched["mi_zs"].difference == pytest.approx(-0.5) and matched["mi_zs"].difference_se == 0.0
+    text = matched_markdown(rows, "pixelcnn_vae")
+    assert ("| 0.1 | CMI-VAE | 3 | 7.00 ± 2.08 | 1.50 | 2.00 | -0.50 ± 0.00 | 0.7500 | 0.7000 | +0.0500 ± 0.0816 |"
+            in text)
+    # shift the beta-VAE curve so CMI's KL(z) falls between its points: 7 lies 1/4 of the way from 6 to 10
+    for g in groups:
+        if g.method == "beta" and g.dataset == "fashion-mnist":
+            g.mean["kl_z"] = {0.1: 6.0, 0.3: 10.0}[g.gamma]
+            g.mean["aolr"] = {0.1: 0.60, 0.3: 0.80}[g.gamma]
+    shifted = dict(matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[0][1])
+    assert shifted["aolr"].beta == pytest.approx(0.65) and shifted["aolr"].difference == pytest.approx(0.10)
+    # CMI at gamma 0.3 has KL(z) 9.0: inside; a KL(z) beyond the curve is not extrapolated
+    for g in groups:
+        if g.method == "cmi" and g.gamma == 0.3 and g.dataset == "fashion-mnist":
+            g.mean["kl_z"] = 11.0
+    outside = matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[1][1]["aolr"]
+    assert outside.beta is None and outside.difference is None
+    assert "outside the β-VAE curve" in matched_markdown(matched_comparison(groups, "fashion-mnist",
+                                                                            "pixelcnn_vae"), "pixelcnn_vae")
+    speech = matched_comparison(groups, "synthetic-speech", "dsae")
+    assert set(speech[0][1]) == {"mi_zs", "eer_z", "eer_s"}
+
+
 def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     rows = collect_runs(sweep_dir)
     groups = aggregate(rows)
@@ -160,8 +204,13 @@ def test_report_shows_tables_figures_failures_and_paper(sweep_dir: Path, tmp_pat
                    "Table 1-style", "Table 2-style", "Table 3-style", "![Figure 3](figure3_fashion-mnist.png)",
                    "![Figure 4](figure4_synthetic-speech_dsae.png)", "![Figure 5](figure5_fashion-mnist.png)",
                    "`img-mi-failed`", "nan at step 3", "`img-mi-unfinished`", "unfinished",
-                   "ddof = 1", "Paper Table 4", "DSAE* (Li & Mandt 2018)"):
+                   "ddof = 1", "Paper Table 4", "DSAE* (Li & Mandt 2018)",
+                   "At the same KL(z)", "`matched_kl_fashion-mnist_pixelcnn_vae.csv`"):
         assert needle in text, needle
+    with open(out / "matched_kl_fashion-mnist_pixelcnn_vae.csv") as handle:
+        matched = list(csv.DictReader(handle))
+    assert [(m["method"], float(m["gamma"])) for m in matched] == [("cmi", 0.1), ("cmi", 0.3)]
+    assert float(matched[0]["aolr_diff"]) == pytest.approx(0.05)
     for name in ("runs.csv", "summary.csv", "table5_fashion-mnist_pixelcnn_vae.csv",
                  "table3_synthetic-speech_dsae.csv", "figure3_fashion-mnist.png"):
         assert (out / name).exists(), name

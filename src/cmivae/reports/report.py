@@ -5,7 +5,9 @@ Writes into REPORT_DIR:
 - ``report.md``: per (data set, model) the paper-shaped tables (ours, with the paper's
   published rows labelled "paper" beside them), Figures 3-5, the failed and unfinished
   runs, and the transcribed paper tables for reference;
-- ``table<N>_<dataset>_<model>.csv`` per table, ``summary.csv`` (every group and metric:
+- ``table<N>_<dataset>_<model>.csv`` per table, ``matched_kl_<dataset>_<model>.csv`` (each
+  method against the beta-VAE curve at the same KL(z), :mod:`cmivae.reports.matched`),
+  ``summary.csv`` (every group and metric:
   mean, SE, max, count), ``runs.csv`` (every run);
 - ``figure3_<dataset>.png``, ``figure4_<dataset>_<model>.png``, ``figure5_<dataset>.png``
   and ``samples/`` (copies of each run's ``samples.png``).
@@ -21,6 +23,7 @@ from pathlib import Path
 from cmivae.atomic import atomic_write_text
 from cmivae.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
+from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4
 from cmivae.reports.tables import (
     DATASET_LABELS,
@@ -41,6 +44,12 @@ print this as "ELBO"); the DSAE table shows the ELBO itself, -(Recon + KL(z) + K
 the paper's Table 3 does. All in nats per example, not divided by pixels or frames.
 Accuracies (AoLR, mCAS, ...) are fractions; EER and VC-mCAS are percentages. Î(z; s) is the
 density-ratio estimate of appendix A (nats)."""
+
+MATCHED_NOTE = """\
+Equal γ does not mean equal KL(z). Each row reads the β-VAE curve (its group means over γ,
+γ = 0 included, sorted by KL(z)) at the row's mean KL(z) by linear interpolation; Δ = the
+method − that β-VAE value, ± sqrt(SE_method² + SE_β-VAE²). No extrapolation outside the
+β-VAE curve's KL(z) range."""
 
 
 def _status_lines(rows: list[RunRow]) -> list[str]:
@@ -83,6 +92,12 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
         for table in (t for t in tables if t.name.endswith(f"_{dataset}_{model}")):
             table.write_csv(out_dir / f"{table.name}.csv")
             lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
+        matched = matched_comparison(groups, dataset, model)
+        if matched:
+            name = f"matched_kl_{dataset}_{model}.csv"
+            write_matched_csv(matched, model, out_dir / name)
+            lines += ["### At the same KL(z): each method against the β-VAE curve", "", MATCHED_NOTE, "",
+                      matched_markdown(matched, model), "", f"CSV: `{name}`", ""]
         if model == "pixelcnn_vae":
             figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
                                   with_paper=with_paper)

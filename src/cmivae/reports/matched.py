@@ -1,0 +1,137 @@
+"""Each method against the beta-VAE curve at the same KL(z).
+
+The paper's question is whether CMI-VAE is better than beta-VAE *at the same KL(z)*
+(Sec. 5.3, Figure 3: AoLR and mCAS against KL(z), one curve per method; Sec. 5.2 for
+EER(z)/EER(s)). Equal gamma does not give equal KL(z), so the tables alone cannot answer
+it. Here every group of a method other than beta-VAE is compared with the beta-VAE curve
+of the same data set and model, read at the group's mean KL(z):
+
+- the beta-VAE curve is its group means (gamma 0, the plain ELBO, included), sorted by
+  mean KL(z); its value at KL(z) = k is the linear interpolation between the two
+  neighbouring points, and so is its standard error;
+- outside the curve's KL(z) range nothing is extrapolated (the row says so);
+- the difference ``method - beta-VAE`` comes with ``SE = sqrt(SE_method^2 + SE_beta^2)``,
+  the spread over seeds of both (the SE of the method's KL(z) is not propagated).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from cmivae.reports.collect import _method_rank, method_label
+from cmivae.reports.tables import Group
+
+MATCHED_METRICS = {
+    "pixelcnn_vae": (("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher")),
+    "dsae": (("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher")),
+}
+DEFAULT_METRICS = (("mi_zs", "Î(z;s)", 2, "lower"),)
+
+
+@dataclass
+class Matched:
+    """One metric of one group against the beta-VAE curve at the group's KL(z)."""
+
+    value: float
+    value_se: float
+    beta: float | None  # None: the KL(z) lies outside the beta-VAE curve
+    beta_se: float
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.beta is None else self.value - self.beta
+
+    @property
+    def difference_se(self) -> float:
+        return math.sqrt(_zero_if_nan(self.value_se) ** 2 + _zero_if_nan(self.beta_se) ** 2)
+
+
+def _zero_if_nan(value: float) -> float:
+    return 0.0 if value is None or math.isnan(value) else value
+
+
+def interpolate(curve: list[tuple[float, float, float]], x: float) -> tuple[float, float] | None:
+    """Linear interpolation of ``(x_i, y_i, se_i)`` points (sorted by x) at ``x``: ``(y, se)``,
+    or None outside ``[x_0, x_last]``. Equal x values are averaged first."""
+    merged: dict[float, list[tuple[float, float]]] = {}
+    for xi, yi, si in curve:
+        merged.setdefault(xi, []).append((yi, si))
+    points = sorted((xi, sum(y for y, _ in v) / len(v), sum(s for _, s in v) / len(v)) for xi, v in merged.items())
+    if not points or x < points[0][0] or x > points[-1][0]:
+        return None
+    for (x0, y0, s0), (x1, y1, s1) in zip(points, points[1:], strict=False):
+        if x0 <= x <= x1:
+            t = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
+            return y0 + t * (y1 - y0), s0 + t * (s1 - s0)
+    return points[0][1], points[0][2]  # a single point, hit exactly
+
+
+def matched_comparison(groups: list[Group], dataset: str, model: str
+                       ) -> list[tuple[Group, dict[str, Matched]]]:
+    """For every non-beta group of ``(dataset, model)``, each metric of
+    :data:`MATCHED_METRICS` against the beta-VAE curve at the group's mean KL(z)."""
+    mine = [g for g in groups if g.dataset == dataset and g.model == model and "kl_z" in g.mean]
+    beta = [g for g in mine if g.method == "beta"]
+    out: list[tuple[Group, dict[str, Matched]]] = []
+    for group in sorted((g for g in mine if g.method != "beta"), key=lambda g: (g.gamma, _method_rank(g.method))):
+        row: dict[str, Matched] = {}
+        for key, *_ in MATCHED_METRICS.get(model, DEFAULT_METRICS):
+            if key not in group.mean:
+                continue
+            curve = [(b.mean["kl_z"], b.mean[key], _zero_if_nan(b.se.get(key, math.nan)))
+                     for b in beta if key in b.mean]
+            at = interpolate(curve, group.mean["kl_z"])
+            row[key] = Matched(group.mean[key], group.se.get(key, math.nan),
+                               None if at is None else at[0], math.nan if at is None else at[1])
+        if row:
+            out.append((group, row))
+    return out
+
+
+def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str) -> str:
+    """A Markdown table: γ | method | n | KL(z) | per metric: the method, beta-VAE at that
+    KL(z), and the difference ± SE."""
+    metrics = MATCHED_METRICS.get(model, DEFAULT_METRICS)
+    header = ["γ", "method", "n", "KL(z)"]
+    for _, label, _, better in metrics:
+        header += [label, "β-VAE at same KL(z)", f"Δ {label} ({better} is better)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group, row in rows:
+        cells = [f"{group.gamma:g}", method_label(group.method), str(group.n),
+                 f"{group.mean['kl_z']:.2f} ± {_zero_if_nan(group.se.get('kl_z', math.nan)):.2f}"]
+        for key, _, digits, _ in metrics:
+            m = row.get(key)
+            if m is None:
+                cells += ["", "", ""]
+                continue
+            cells.append(f"{m.value:.{digits}f}")
+            if m.beta is None:
+                cells += ["outside the β-VAE curve", ""]
+            else:
+                cells += [f"{m.beta:.{digits}f}", f"{m.difference:+.{digits}f} ± {m.difference_se:.{digits}f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, path: str | Path) -> None:
+    """One line per group: gamma, method, n, kl_z, then per metric ``<key>``, ``<key>_beta``,
+    ``<key>_diff`` and ``<key>_diff_se`` (empty outside the beta-VAE curve)."""
+    keys = [key for key, *_ in MATCHED_METRICS.get(model, DEFAULT_METRICS)]
+    fields = ["gamma", "method", "n", "kl_z"] + [f"{k}{s}" for k in keys for s in ("", "_beta", "_diff", "_diff_se")]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for group, row in rows:
+            line: dict[str, object] = {"gamma": group.gamma, "method": group.method, "n": group.n,
+                                       "kl_z": group.mean["kl_z"]}
+            for key in keys:
+                m = row.get(key)
+                if m is not None:
+                    line[key] = m.value
+                    if m.beta is not None:
+                        line.update({f"{key}_beta": m.beta, f"{key}_diff": m.difference,
+                                     f"{key}_diff_se": m.difference_se})
+            writer.writerow(line)
