@@ -183,6 +183,19 @@ def test_methods_are_compared_with_beta_at_the_same_kl(sweep_dir: Path, tmp_path
     assert set(speech[0][1]) == {"mi_zs", "eer_z", "eer_s"}
 
 
+def test_a_single_seed_gets_no_standard_error(tmp_path: Path) -> None:
+    root = tmp_path / "one-seed"
+    for method, kl, aolr in (("beta", 2.0, 0.5), ("beta", 6.0, 0.7), ("cmi", 3.0, 0.6)):
+        write_run(root, f"{method}-{kl}", "mnist", "pixelcnn_vae", method, kl / 10, 0,
+                  {"elbo": -90.0, "neg_elbo": 90.0, "recon": 90.0 - kl, "kl_z": kl}, {"aolr": aolr, "mi_zs": 1.0})
+    rows = matched_comparison(aggregate(collect_runs(root)), "mnist", "pixelcnn_vae")
+    aolr = rows[0][1]["aolr"]
+    assert aolr.beta == pytest.approx(0.55) and aolr.difference == pytest.approx(0.05)
+    assert math.isnan(aolr.difference_se)
+    assert "| 0.3 | CMI-VAE | 1 | 3.00 | 1.00 | 1.00 | +0.00 | 0.6000 | 0.5500 | +0.0500 |" in matched_markdown(
+        rows, "pixelcnn_vae")
+
+
 def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     rows = collect_runs(sweep_dir)
     groups = aggregate(rows)

@@ -11,7 +11,8 @@ of the same data set and model, read at the group's mean KL(z):
   neighbouring points, and so is its standard error;
 - outside the curve's KL(z) range nothing is extrapolated (the row says so);
 - the difference ``method - beta-VAE`` comes with ``SE = sqrt(SE_method^2 + SE_beta^2)``,
-  the spread over seeds of both (the SE of the method's KL(z) is not propagated).
+  the spread over seeds of both (the SE of the method's KL(z) is not propagated); with a
+  single seed on either side there is no SE and none is shown.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cmivae.reports.collect import _method_rank, method_label
-from cmivae.reports.tables import Group
+from cmivae.reports.tables import Group, _number
 
 MATCHED_METRICS = {
     "pixelcnn_vae": (("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher")),
@@ -46,16 +47,20 @@ class Matched:
 
     @property
     def difference_se(self) -> float:
-        return math.sqrt(_zero_if_nan(self.value_se) ** 2 + _zero_if_nan(self.beta_se) ** 2)
+        """nan when either side has a single seed (no spread to combine)."""
+        return math.sqrt(self.value_se ** 2 + self.beta_se ** 2)
 
 
-def _zero_if_nan(value: float) -> float:
-    return 0.0 if value is None or math.isnan(value) else value
+def _plus_minus(value: float, se: float, digits: int, sign: str = "") -> str:
+    """``value ± se``, or just the value when the SE is unknown (one seed)."""
+    text = f"{value:{sign}.{digits}f}"
+    return text if se is None or math.isnan(se) else f"{text} ± {se:.{digits}f}"
 
 
 def interpolate(curve: list[tuple[float, float, float]], x: float) -> tuple[float, float] | None:
     """Linear interpolation of ``(x_i, y_i, se_i)`` points (sorted by x) at ``x``: ``(y, se)``,
-    or None outside ``[x_0, x_last]``. Equal x values are averaged first."""
+    or None outside ``[x_0, x_last]``. Equal x values are averaged first; an unknown (nan)
+    SE stays unknown."""
     merged: dict[float, list[tuple[float, float]]] = {}
     for xi, yi, si in curve:
         merged.setdefault(xi, []).append((yi, si))
@@ -81,8 +86,7 @@ def matched_comparison(groups: list[Group], dataset: str, model: str
         for key, *_ in MATCHED_METRICS.get(model, DEFAULT_METRICS):
             if key not in group.mean:
                 continue
-            curve = [(b.mean["kl_z"], b.mean[key], _zero_if_nan(b.se.get(key, math.nan)))
-                     for b in beta if key in b.mean]
+            curve = [(b.mean["kl_z"], b.mean[key], b.se.get(key, math.nan)) for b in beta if key in b.mean]
             at = interpolate(curve, group.mean["kl_z"])
             row[key] = Matched(group.mean[key], group.se.get(key, math.nan),
                                None if at is None else at[0], math.nan if at is None else at[1])
@@ -101,7 +105,7 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str) -
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group, row in rows:
         cells = [f"{group.gamma:g}", method_label(group.method), str(group.n),
-                 f"{group.mean['kl_z']:.2f} ± {_zero_if_nan(group.se.get('kl_z', math.nan)):.2f}"]
+                 _plus_minus(group.mean["kl_z"], group.se.get("kl_z", math.nan), 2)]
         for key, _, digits, _ in metrics:
             m = row.get(key)
             if m is None:
@@ -111,7 +115,7 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str) -
             if m.beta is None:
                 cells += ["outside the β-VAE curve", ""]
             else:
-                cells += [f"{m.beta:.{digits}f}", f"{m.difference:+.{digits}f} ± {m.difference_se:.{digits}f}"]
+                cells += [f"{m.beta:.{digits}f}", _plus_minus(m.difference, m.difference_se, digits, "+")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -126,12 +130,12 @@ def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, 
         writer.writeheader()
         for group, row in rows:
             line: dict[str, object] = {"gamma": group.gamma, "method": group.method, "n": group.n,
-                                       "kl_z": group.mean["kl_z"]}
+                                       "kl_z": _number(group.mean["kl_z"])}
             for key in keys:
                 m = row.get(key)
                 if m is not None:
-                    line[key] = m.value
+                    line[key] = _number(m.value)
                     if m.beta is not None:
-                        line.update({f"{key}_beta": m.beta, f"{key}_diff": m.difference,
-                                     f"{key}_diff_se": m.difference_se})
+                        line.update({f"{key}_beta": _number(m.beta), f"{key}_diff": _number(m.difference),
+                                     f"{key}_diff_se": _number(m.difference_se)})
             writer.writerow(line)
