@@ -7,8 +7,7 @@ for DSAE) that one pass over the test set computes; every other name is its own 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Sequence
 
 IMAGE_METRICS = ("elbo", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline")
 SPEECH_METRICS = ("elbo", "mi_zs", "eer_z", "eer_s", "vc_mcas")
@@ -19,6 +18,6 @@ def metrics_for(is_image: bool) -> tuple[str, ...]:
     return IMAGE_METRICS if is_image else SPEECH_METRICS
 
 
-def missing_metrics(evaluation: Mapping[str, Any], wanted: Iterable[str]) -> list[str]:
-    """The names in ``wanted`` that an ``eval.json`` mapping does not hold yet, in order."""
-    return [name for name in wanted if name not in evaluation]
+def requested_metrics(metrics: Sequence[str] | None, is_image: bool) -> list[str]:
+    """The metrics a request names: every metric of the family for ``None`` or ``["all"]``."""
+    return list(metrics_for(is_image)) if not metrics or list(metrics) == ["all"] else list(metrics)

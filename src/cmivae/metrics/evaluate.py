@@ -31,7 +31,7 @@ import torch
 from cmivae.atomic import atomic_write_json
 from cmivae.config import ExperimentConfig, load_config
 from cmivae.errors import CheckpointError, ConfigError
-from cmivae.metric_names import SPEECH_METRICS, metrics_for
+from cmivae.metric_names import SPEECH_METRICS, metrics_for, requested_metrics
 from cmivae.training.checkpoint import load_checkpoint
 from cmivae.training.loop import Trainer, build_trainer, evaluate_objective
 from cmivae.training.precision import autocast
@@ -174,7 +174,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
     config, trainer = load_run(run_dir)
     known = metrics_for(config.data.is_image)
-    wanted = set(known) if not metrics or metrics == ["all"] else set(metrics)
+    wanted = set(requested_metrics(metrics, config.data.is_image))
     unknown = sorted(wanted - set(known))
     if unknown:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown)} for this run; known: {', '.join(known)}")

@@ -58,7 +58,7 @@ def _plus_minus(value: float, se: float, digits: int, sign: str = "") -> str:
 
 
 def interpolate(curve: list[tuple[float, float, float]], x: float) -> tuple[float, float] | None:
-    """Linear interpolation of ``(x_i, y_i, se_i)`` points (sorted by x) at ``x``: ``(y, se)``,
+    """Linear interpolation of ``(x_i, y_i, se_i)`` points (any order) at ``x``: ``(y, se)``,
     or None outside ``[x_0, x_last]``. Equal x values are averaged first; an unknown (nan)
     SE stays unknown."""
     merged: dict[float, list[tuple[float, float]]] = {}

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from cmivae.atomic import atomic_write_json
-from cmivae.config import load_config
+from cmivae.config import IMAGE_DATASETS
 from cmivae.errors import ConfigError
-from cmivae.metric_names import metrics_for, missing_metrics
+from cmivae.metric_names import requested_metrics
 from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
@@ -72,15 +72,12 @@ class RunTask:
 
 def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
     """The metrics a trained run still lacks: the requested ones (all of its model family
-    for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet."""
-    if metrics and metrics != ["all"]:
-        wanted: list[str] = list(metrics)
-    else:
-        saved = json.loads((run_dir / "config.json").read_text())["config"]
-        wanted = list(metrics_for(load_config(saved).data.is_image))
+    for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet. Reads the
+    data set name from ``config.json`` only (no config validation, no torch import)."""
+    is_image = json.loads((run_dir / "config.json").read_text())["config"]["data"]["name"] in IMAGE_DATASETS
     eval_path = run_dir / "eval.json"
     evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else {}
-    return missing_metrics(evaluation, wanted)
+    return [name for name in requested_metrics(metrics, is_image) if name not in evaluation]
 
 
 def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> bool:
