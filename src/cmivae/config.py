@@ -253,9 +253,30 @@ class ExperimentConfig:
                 "objective": dataclasses.asdict(self.objective), "train": dataclasses.asdict(self.train)}
 
     def config_hash(self) -> str:
-        """Stable short hash of the resolved config (sweep run ids)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """Stable short hash of the resolved config (sweep run ids).
+
+        Fields added after results were committed are left out of the hash while they hold
+        their default (:data:`HASH_NEUTRAL_DEFAULTS`), so a new option never renames the
+        committed runs; a non-default value is hashed like any other field.
+        """
+        return config_hash(self.to_dict())
+
+
+# (section, key) -> default of a field added after the committed results (results/): such a
+# field is dropped from the hashed dict while it equals this value. Add every new config field
+# here with its default; tests/test_config_hash.py re-hashes every committed run.
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {}
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+    hashed = {section: dict(values) if isinstance(values, dict) else values for section, values in resolved.items()}
+    for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
+        values = hashed.get(section)
+        if isinstance(values, dict) and key in values and values[key] == default:
+            del values[key]
+    text = json.dumps(hashed, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def list_presets() -> list[str]:
