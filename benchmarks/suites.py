@@ -166,8 +166,8 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
 def bench_dsae(opts: Options) -> list[Row]:
     """One CMI-VAE training step of the paper's DSAE: bf16 autocast against fp32."""
     from cmivae.config import load_config
+    from cmivae.precision import cpu_has_fast_bf16
     from cmivae.training.loop import build_trainer, train_step
-    from cmivae.training.precision import cpu_has_fast_bf16
 
     overrides = ["train.batch_size=16"] if opts.quick else []
     torch.manual_seed(0)

@@ -123,7 +123,7 @@ def threads_label(threads: int) -> str:
 
 def machine_line() -> str:
     """CPU model, cores, torch version and threads, and native bf16 support."""
-    from cmivae.training.precision import cpu_has_fast_bf16
+    from cmivae.precision import cpu_has_fast_bf16
 
     flags = cpu_flags()
     isa = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX-BF16", "amx_bf16")) if flag in flags]

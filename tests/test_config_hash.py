@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cmivae.config import HASH_NEUTRAL_DEFAULTS, ExperimentConfig, config_hash
+from cmivae.registry import resolve
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUN_DIRS = sorted(p for p in RESULTS.glob("*/runs/*") if (p / "config.json").exists())
@@ -23,6 +24,7 @@ def test_committed_run_id_is_stable(run_dir: Path) -> None:
     config = ExperimentConfig.from_dict(saved)
     assert config.config_hash() == run_dir.name
     assert config_hash(saved) == run_dir.name
+    assert resolve(config).config.config_hash() == run_dir.name  # what `train` and `sweep` hash
 
 
 def test_neutral_defaults_match_the_dataclasses() -> None:

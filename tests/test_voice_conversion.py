@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cmivae.cli_speech import register
+from cmivae.cli.speech import register
 from cmivae.config import load_config
 from cmivae.data.speech_features import log_spectrogram, segment_utterance
 from cmivae.errors import CheckpointError

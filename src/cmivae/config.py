@@ -1,17 +1,33 @@
-"""Typed experiment configuration, validated before any work.
+"""Typed experiment configuration: a leaf module (imports no registry and no torch).
 
 A config is four sections (``data``, ``model``, ``objective``, ``train``), loaded from a
 YAML file or a shipped preset name (``cmivae presets`` lists them), then changed with
-``--set section.key=value`` overrides (values parsed as YAML). Every invalid value
-raises :class:`cmivae.errors.ConfigError` saying what was wrong and what is expected.
-The resolved config is saved with every run (``config.json``).
+``--set section.key=value`` overrides (values parsed as YAML). ``data`` and ``train`` are
+typed dataclasses checked field by field (:mod:`cmivae.fields`); ``model`` and
+``objective`` are both ``{name, params}``: their names and params are checked against the
+model's and the objective's own config dataclass by :func:`cmivae.registry.resolve`,
+which also checks the model against the data modality. Every invalid value raises
+:class:`cmivae.errors.ConfigError` saying what was wrong and what is expected.
+
+Two dicts come out of a config:
+
+- :meth:`ExperimentConfig.to_dict` is the *hashed form* (``config.json["config"]``, the run
+  id of :func:`config_hash`): the sections as the user gave them, with the objective
+  section flattened in its legacy shape (``name`` plus :data:`LEGACY_OBJECTIVE_DEFAULTS`
+  plus any other given param). It is the one function that decides a run id.
+- :func:`cmivae.registry.resolve` gives the *resolved* model and objective configs (every
+  default filled in), written to ``config.json["resolved"]`` so a saved run rebuilds the
+  same model.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,27 +35,37 @@ from typing import Any
 import yaml
 
 from cmivae.errors import ConfigError
+from cmivae.fields import check_fields, coerce_numbers, in_range, one_of, positive, reject_unknown_keys
+from cmivae.modality import DATASET_MODALITY, DATASETS_NEEDING_ROOT, IMAGE, SPEECH, is_image_dataset
 
 PRESET_DIR = Path(__file__).parent / "configs"
-IMAGE_DATASETS = ("mnist", "fashion-mnist")
-SPEECH_DATASETS = ("synthetic-speech", "timit", "speech-folder")
+IMAGE_DATASETS = tuple(name for name, kind in DATASET_MODALITY.items() if kind == IMAGE)
+SPEECH_DATASETS = tuple(name for name, kind in DATASET_MODALITY.items() if kind == SPEECH)
+SECTION_NAMES = ("data", "model", "objective", "train")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32/64-bit; epoch orders multiply it
 
 
-def _positive(section: str, name: str, value: float | None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        raise ConfigError(f"{section}.{name} must be a positive number, got {value!r}")
+def _non_negative_int(where: str, value: int, high: int | None = None) -> None:
+    if value < 0 or (high is not None and value > high):
+        raise ConfigError(f"{where} must be an integer in [0, {high if high is not None else 'inf'}], got {value!r}")
 
 
-def reject_unknown_keys(values: dict[str, Any], klass: type, prefix: str, owner: str) -> None:
-    """Raise :class:`ConfigError` naming every key of ``values`` that is not a field of the
-    dataclass ``klass`` (written ``prefix.key``) and listing the known ones of ``owner``."""
-    known = {f.name for f in dataclasses.fields(klass)}
-    bad = sorted(set(values) - known)
-    if bad:
-        raise ConfigError(f"unknown key(s) {', '.join(prefix + '.' + k for k in bad)} of {owner}; "
-                          f"known keys: {', '.join(sorted(known))}")
+def _non_empty(where: str, value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string (or left out), got {value!r}")
+
+
+def _plain(value: Any) -> bool:
+    """JSON-like data: what a config param may hold."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 @dataclass
@@ -74,75 +100,94 @@ class DataConfig:
     num_speakers: int | None = None
 
     def __post_init__(self) -> None:
-        known = IMAGE_DATASETS + SPEECH_DATASETS
+        check_fields(self, "data")
+        known = tuple(DATASET_MODALITY)
         if self.name not in known:
             raise ConfigError(f"unknown data set {self.name!r}; known data sets: {', '.join(known)}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
-        _positive("data", "num_train", self.num_train, allow_none=True)
-        _positive("data", "num_test", self.num_test, allow_none=True)
-        _positive("data", "num_speakers", self.num_speakers, allow_none=True)
-        if self.name in ("timit", "speech-folder") and not self.root:
+        in_range("data.val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+        for name in ("num_train", "num_test", "num_speakers"):
+            positive(f"data.{name}", getattr(self, name))
+        _non_negative_int("data.split_seed", self.split_seed, MAX_SEED)
+        for name in ("data_dir", "root", "speaker_pattern", "gender_table"):
+            _non_empty(f"data.{name}", getattr(self, name))
+        if self.speaker_pattern is not None:
+            try:
+                re.compile(self.speaker_pattern)
+            except re.error as err:
+                raise ConfigError(f"data.speaker_pattern is not a valid regular expression ({err}); "
+                                  f"e.g. --set 'data.speaker_pattern=(?P<speaker>[^_]+)_'") from None
+        if self.name in DATASETS_NEEDING_ROOT and not self.root:
             raise ConfigError(f"data set {self.name!r} needs data.root: the folder holding it "
                               f"(e.g. --set data.root=/path/to/TIMIT)")
 
     @property
     def is_image(self) -> bool:
-        return self.name in IMAGE_DATASETS
+        return is_image_dataset(self.name)
+
+
+def _check_named(section: str, name: Any, params: Any) -> None:
+    """Shape checks shared by the ``{name, params}`` sections (the registry checks the rest)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{section}.name must be a string naming a registered {section} "
+                          f"(`cmivae show-config` lists them), got {name!r}")
+    if not isinstance(params, dict):
+        raise ConfigError(f"{section} params must be a mapping of key: value, got {params!r}")
+    for key, value in params.items():
+        if not isinstance(key, str) or not _plain(value):
+            raise ConfigError(f"{section}.{key} must be a finite number, string, boolean or list of them, "
+                              f"got {value!r}")
 
 
 @dataclass
 class ModelConfig:
-    """Model name plus its own parameters (checked against the model's config dataclass)."""
+    """Model name plus its own parameters as given (checked against the model's config
+    dataclass by :func:`cmivae.registry.resolve`)."""
 
     name: str = "pixelcnn_vae"
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from cmivae.models import MODELS, model_config
-
-        if self.name in MODELS:
-            self.params = coerce_numbers(MODELS[self.name].config_class, self.params)
-        model_config(self.name, self.params)  # raises ConfigError on unknown names/keys/values
+        _check_named("model", self.name, self.params)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
 
 
+# The flat objective section every committed run hashed: these keys with these defaults are
+# always in the hashed form (``config.json["config"]["objective"]``), whatever the objective
+# uses. An objective whose config dataclass lacks one of them ignores it (as before).
+LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
+                                             "critic_hidden_dim": None}
+
+
 @dataclass
 class ObjectiveConfig:
-    """The training objective (Sec. 3.2, appendix H).
+    """The training objective (Sec. 3.2, appendix H): a name and its params as given.
 
-    Attributes:
-        name: ``elbo`` (Eqs. 2-3), ``beta`` (Eqs. 5-6), ``mi`` (Eq. 26) or ``cmi`` (Eqs. 13-14).
-        gamma: weight in [0, 1); beta = 1 - gamma.
-        alpha: weight of I(z; s) in CMI-VAE (Eq. 8); 1 in the paper.
-        critic_lr: Adam learning rate of the discriminator (1e-3 PixelCNN, 2e-3 DSAE).
-        critic_steps: discriminator updates per VAE update (2 in the paper).
-        critic_hidden_dim: width of the critic's hidden layers; default the paper's
-            (appendix I: 400 for MI-VAE's D(z), 256 for CMI-VAE's D(z, s)).
+    ``name`` is a key of :data:`cmivae.registry.OBJECTIVES` (``elbo``, ``beta``, ``mi``,
+    ``cmi``); ``params`` are checked against that objective's own config dataclass
+    (``cmivae.objectives.*Config``: gamma, alpha, critic width/steps/lr, similarity, ...)
+    by :func:`cmivae.registry.resolve`.
     """
 
     name: str = "cmi"
-    gamma: float = 0.0
-    alpha: float = 1.0
-    critic_lr: float = 1e-3
-    critic_steps: int = 2
-    critic_hidden_dim: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from cmivae.objectives import OBJECTIVES
+        _check_named("objective", self.name, self.params)
 
-        if self.name not in OBJECTIVES:
-            raise ConfigError(f"unknown objective {self.name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
-        if not 0.0 <= self.gamma < 1.0:
-            raise ConfigError(f"objective.gamma must be in [0, 1) (beta = 1 - gamma > 0), got {self.gamma}")
-        if self.alpha < 0:
-            raise ConfigError(f"objective.alpha must be >= 0, got {self.alpha}")
-        _positive("objective", "critic_lr", self.critic_lr)
-        _positive("objective", "critic_hidden_dim", self.critic_hidden_dim, allow_none=True)
-        if int(self.critic_steps) != self.critic_steps or self.critic_steps < 1:
-            raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps}")
+    def value(self, key: str) -> Any:
+        """A param as given, else its legacy default (``None`` for an unknown key)."""
+        return self.params.get(key, LEGACY_OBJECTIVE_DEFAULTS.get(key))
+
+    @property
+    def gamma(self) -> float:
+        """``objective.gamma`` (labels, reports); the resolved config holds the checked value."""
+        return self.value("gamma")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The legacy flat section: ``name``, :data:`LEGACY_OBJECTIVE_DEFAULTS`, the given params."""
+        return {"name": self.name, **LEGACY_OBJECTIVE_DEFAULTS, **self.params}
 
 
 @dataclass
@@ -180,43 +225,21 @@ class TrainConfig:
     eval_batch_size: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            _positive("train", name, getattr(self, name))
-        _positive("train", "lr", self.lr)
-        _positive("train", "max_steps", self.max_steps, allow_none=True)
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"train.precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if self.nonfinite not in ("stop", "skip"):
-            raise ConfigError(f"train.nonfinite must be stop or skip, got {self.nonfinite!r}")
-        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ConfigError(f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if self.checkpoint_every_steps < 0 or self.checkpoint_every_minutes < 0:
-            raise ConfigError("train.checkpoint_every_steps and train.checkpoint_every_minutes must be >= 0")
+        check_fields(self, "train")
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
+            positive(f"train.{name}", getattr(self, name))
+        _non_negative_int("train.seed", self.seed, MAX_SEED)
+        one_of("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        one_of("train.nonfinite", self.nonfinite, ("stop", "skip"))
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _non_negative_int("train.checkpoint_every_steps", self.checkpoint_every_steps)
+        if self.checkpoint_every_minutes < 0:
+            raise ConfigError(f"train.checkpoint_every_minutes must be >= 0 (0 = off), "
+                              f"got {self.checkpoint_every_minutes!r}")
 
 
-def coerce_numbers(klass: type, values: dict[str, Any]) -> dict[str, Any]:
-    """Turn numeric strings into the declared ``float``/``int`` of ``klass``'s fields.
-
-    YAML 1.1 (PyYAML) reads ``1e-3`` (no dot) and ``1.0e30`` as strings; a user writing
-    ``lr: 1e-3`` means a number. Anything that is not a number is left for validation.
-    """
-    types = {f.name: str(f.type) for f in dataclasses.fields(klass)}
-    out = dict(values)
-    for name, value in values.items():
-        declared = types.get(name, "")
-        if not isinstance(value, str):
-            continue
-        for kind, cast in (("float", float), ("int", int)):
-            if declared.split(" |")[0] == kind:
-                try:
-                    out[name] = cast(value)
-                except ValueError:
-                    section = klass.__name__.replace("Config", "").lower()
-                    raise ConfigError(f"{section}.{name} must be a number ({kind}), got {value!r}") from None
-    return out
-
-
-SECTIONS = {"data": DataConfig, "objective": ObjectiveConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "train": TrainConfig}
 
 
 @dataclass
@@ -233,24 +256,31 @@ class ExperimentConfig:
         """Build and validate from nested dicts; unknown sections or keys are errors."""
         if not isinstance(raw, dict):
             raise ConfigError(f"a config must be a mapping with sections data/model/objective/train, got {raw!r}")
-        unknown = sorted(set(raw) - {"data", "model", "objective", "train", "preset"})
+        unknown = sorted(str(k) for k in set(raw) - {*SECTION_NAMES, "preset"})
         if unknown:
-            raise ConfigError(f"unknown config section(s): {', '.join(unknown)}; known: data, model, objective, train")
+            raise ConfigError(f"unknown config section(s): {', '.join(unknown)}; known: {', '.join(SECTION_NAMES)}")
+        for section in SECTION_NAMES:
+            if raw.get(section) is not None and not isinstance(raw[section], dict):
+                raise ConfigError(f"config section {section!r} must be a mapping of key: value, "
+                                  f"got {raw[section]!r}")
         parts: dict[str, Any] = {}
         for section, klass in SECTIONS.items():
             values = raw.get(section) or {}
             reject_unknown_keys(values, klass, section, section)
             try:
-                parts[section] = klass(**coerce_numbers(klass, values))
+                parts[section] = klass(**coerce_numbers(klass, values, section))
             except TypeError as err:
                 raise ConfigError(f"invalid {section} config: {err}") from err
         model = dict(raw.get("model") or {})
         parts["model"] = ModelConfig(name=model.pop("name", "pixelcnn_vae"), params=model)
+        objective = dict(raw.get("objective") or {})
+        parts["objective"] = ObjectiveConfig(name=objective.pop("name", "cmi"), params=objective)
         return cls(**parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The hashed form (see the module docstring): what ``config.json["config"]`` holds."""
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
-                "objective": dataclasses.asdict(self.objective), "train": dataclasses.asdict(self.train)}
+                "objective": self.objective.to_dict(), "train": dataclasses.asdict(self.train)}
 
     def config_hash(self) -> str:
         """Stable short hash of the resolved config (sweep run ids).
@@ -306,13 +336,13 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config."""
-    raw = json.loads(json.dumps(raw))  # deep copy of plain data
+    raw = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set expects section.key=value, got {item!r} (e.g. --set objective.gamma=0.3)")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
-        if len(parts) != 2 or parts[0] not in ("data", "model", "objective", "train"):
+        if len(parts) != 2 or parts[0] not in SECTION_NAMES or not parts[1]:
             raise ConfigError(f"--set key {key!r} must be section.key with section one of data, model, objective, "
                               f"train (e.g. --set train.epochs=5)")
         try:
@@ -322,11 +352,18 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         raw.setdefault(parts[0], {})
         if raw[parts[0]] is None:
             raw[parts[0]] = {}
+        if not isinstance(raw[parts[0]], dict):
+            raise ConfigError(f"config section {parts[0]!r} must be a mapping of key: value, got {raw[parts[0]]!r}")
         raw[parts[0]][parts[1]] = value
     return raw
 
 
 def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load, override and validate a config from a YAML path, preset name or dict."""
+    """Load, override and check a config from a YAML path, preset name or dict.
+
+    Checks every ``data``/``train`` field and the shape of ``model``/``objective``; use
+    :func:`cmivae.registry.load_resolved` to also check names and params against the
+    registries (what ``cmivae train`` does before touching any directory).
+    """
     raw = source if isinstance(source, dict) else read_config_file(source)
     return ExperimentConfig.from_dict(apply_overrides(raw, overrides or []))

@@ -30,7 +30,7 @@ from scipy.signal import get_window
 from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, segment_utterance
 from cmivae.errors import ConfigError, DataError
 
-__all__ = ["griffin_lim", "log_spectrum_to_audio", "load_run", "convert_segments", "plot_spectrograms", "convert"]
+__all__ = ["griffin_lim", "log_spectrum_to_audio", "load_dsae_run", "convert_segments", "plot_spectrograms", "convert"]
 
 GRIFFIN_LIM_ITERS = 60
 GRIFFIN_LIM_MOMENTUM = 0.99
@@ -104,17 +104,16 @@ def log_spectrum_to_audio(log_spectrum: np.ndarray, *, params: FeatureParams = D
 # --------------------------------------------------------------------------- a trained run
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
+def load_dsae_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Any]:
     """The best model of a DSAE run directory (``best.pt``) and its validated config.
 
     Raises:
         ConfigError: no ``config.json``, or the run is not a DSAE trained on speech.
         CheckpointError: no ``best.pt`` (the run is not trained yet).
     """
-    from cmivae.metrics.evaluate import load_run as load_best_run
+    from cmivae.runs.trained import load_trained
 
-    config, trainer = load_best_run(run_dir)
-    model = trainer.model
+    config, model, _ = load_trained(run_dir, device=str(device))
     if config.data.is_image or not (hasattr(model, "encode") and hasattr(model, "decode")):
         raise ConfigError(f"{run_dir} holds a {config.model.name} model trained on {config.data.name}; voice "
                           f"conversion needs a DSAE trained on speech (e.g. the dsae-cpu preset)")
@@ -202,7 +201,7 @@ def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path,
     """
     from cmivae.data.registry import load_dataset
 
-    model, config = load_run(run_dir, device)
+    model, config = load_dsae_run(run_dir, device)
     splits = load_dataset(config.data)  # mean/std of the full training split, as in training
     features: FeatureParams = splits.features
     mean, std = splits.mean.numpy(), splits.std.numpy()  # (F,), (F,)

@@ -9,8 +9,8 @@ import torch
 from torch import distributions as dist
 
 from cmivae.models.dsae import DSAE, DSAEConfig
-from cmivae.objectives import OBJECTIVES, build_objective
 from cmivae.objectives.terms import kl_s, kl_z
+from cmivae.registry import OBJECTIVES, build_objective
 
 B, T, F, D, D_S = 4, 8, 6, 4, 3  # T = 8 is the shortest sequence the CMI critic's three stride-2 convs accept
 
@@ -44,7 +44,7 @@ def test_output_shapes(model: DSAE, x: torch.Tensor) -> None:
         assert distribution.event_shape == event
     assert out.likelihood.log_prob(x).shape == (B,)
     assert out.likelihood.mean.shape == (B, T, F)
-    assert model.z_dim == D and model.s_shape == (T, D_S) and model.critic_similarity == "cosine"
+    assert model.z_dim == D and model.s_shape == (T, D_S) and model.modality == "speech"
 
 
 def test_accepts_any_sequence_length(model: DSAE) -> None:

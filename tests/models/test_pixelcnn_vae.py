@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as dist
 
-from cmivae.models import build_model
 from cmivae.models.layers import MaskedConv2d, causal_mask
 from cmivae.objectives.terms import kl_z
+from cmivae.registry import build_model
 
 SMALL = {"image_shape": (1, 8, 8), "z_dim": 4, "kernel_sizes": (7, 5, 5, 3), "channels": 8, "inject_after": 2,
          "encoder_channels": (4, 8), "encoder_hidden": 16}

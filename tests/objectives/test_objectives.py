@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from cmivae.models import MODELS, build_model
-from cmivae.objectives import OBJECTIVES, build_objective, frozen
+from cmivae.objectives import frozen
+from cmivae.registry import MODELS, OBJECTIVES, build_model, build_objective
 
 SMALL = {"image_shape": (1, 8, 8), "z_dim": 4, "kernel_sizes": (5, 3, 3), "channels": 8, "inject_after": 2,
          "encoder_channels": (4,), "encoder_hidden": 16}

@@ -37,8 +37,8 @@ from benchmarks.reference import ReferencePixelCNNDecoder
 from cmivae.config import load_config
 from cmivae.models.layers import causal_mask
 from cmivae.objectives import Objective
+from cmivae.precision import autocast
 from cmivae.training.loop import build_trainer
-from cmivae.training.precision import autocast
 
 CPU = torch.device("cpu")
 BATCH = 8

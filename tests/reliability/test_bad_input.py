@@ -15,7 +15,7 @@ import yaml
 from cmivae.cli import main
 from cmivae.config import load_config
 from cmivae.data.fetch import IDX_FILENAMES
-from cmivae.training.run_dir import RunDirectory
+from cmivae.runs.directory import RunDirectory
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:

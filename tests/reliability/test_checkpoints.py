@@ -22,9 +22,9 @@ import torch
 
 from cmivae.atomic import WriteError, atomic_write_text, remove_stale_temporaries
 from cmivae.errors import CheckpointError
+from cmivae.runs.checkpoint import MAGIC, load_checkpoint, load_latest, save_checkpoint
+from cmivae.runs.directory import RunDirectory
 from cmivae.training import loop
-from cmivae.training.checkpoint import MAGIC, load_checkpoint, load_latest, save_checkpoint
-from cmivae.training.run_dir import RunDirectory
 from tests.helpers import tiny_config, tiny_images
 
 

@@ -15,13 +15,12 @@ import torch.multiprocessing as mp
 from torch import distributions as dist
 
 from cmivae.config import load_config
-from cmivae.models import MODELS, build_model
-from cmivae.objectives import build_objective
 from cmivae.objectives.critics import ZSCritic
+from cmivae.registry import MODELS, build_model, build_objective
+from cmivae.runs.checkpoint import load_checkpoint
+from cmivae.runs.directory import RunDirectory
 from cmivae.training import loop
-from cmivae.training.checkpoint import load_checkpoint
 from cmivae.training.distributed import GlobalBatchNoise, sync_batch_norm
-from cmivae.training.run_dir import RunDirectory
 from tests.helpers import TINY_PIXELCNN, tiny_config
 from tests.reliability.runs import free_port, skip_nan_worker
 

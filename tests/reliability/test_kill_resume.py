@@ -14,7 +14,7 @@ import torch
 
 from cmivae.config import load_config
 from cmivae.errors import CheckpointError
-from cmivae.training.checkpoint import load_checkpoint
+from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.training.loop import fit
 from tests.reliability.runs import cli_env, train_command
 

@@ -24,7 +24,6 @@ from cmivae.reports.paper_results import TABLES, paper_row  # noqa: E402
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4  # noqa: E402
 from cmivae.reports.report import build_report  # noqa: E402
 from cmivae.reports.tables import aggregate, build_table, standard_error  # noqa: E402
-from cmivae.sweeps.cli import register  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KL_Z = {0: 3.0, 1: 5.0, 2: 10.0}  # per seed: mean 6, SE sqrt(13)/sqrt(3) = 2.0817
@@ -209,7 +208,6 @@ def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
 
 def test_report_shows_tables_figures_failures_and_paper(sweep_dir: Path, tmp_path: Path, monkeypatch,
                                                         capsys) -> None:
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [register])
     out = tmp_path / "report"
     assert cli.main(["report", str(sweep_dir), "--out", str(out)]) == 0
     text = (out / "report.md").read_text()

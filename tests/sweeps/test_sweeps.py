@@ -20,7 +20,6 @@ from cmivae.atomic import atomic_write_json
 from cmivae.config import load_config
 from cmivae.errors import ConfigError
 from cmivae.metric_names import IMAGE_METRICS
-from cmivae.sweeps.cli import register
 from cmivae.sweeps.grid import expand_sweep, load_sweep
 from cmivae.sweeps.runner import run_sweep
 from cmivae.training import loop
@@ -347,7 +346,6 @@ def test_bad_executor_and_jobs(tmp_path: Path) -> None:
 
 
 def test_cli_dry_run_lists_runs_and_their_state(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [register])
     path = write_sweep(tmp_path)
     assert cli.main(["sweep", str(path), "--dry-run"]) == 0
     listed = capsys.readouterr().out.splitlines()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cmivae.errors import ConfigError, TrainingError
+from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.training import loop
-from cmivae.training.checkpoint import load_checkpoint
 from tests.helpers import tiny_config, tiny_images
 
 

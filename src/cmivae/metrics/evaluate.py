@@ -1,6 +1,7 @@
 """``cmivae evaluate RUN_DIR``: the one adapter from a trained model to the pure metrics.
 
-It loads the best checkpoint, turns the model into arrays (encoder means, latent pairs,
+It loads the best checkpoint (:func:`cmivae.runs.trained.open_trained`: no optimizer, no
+trainer), turns the model into arrays (encoder means, latent pairs,
 generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``:
 
 - every model: ``elbo``, ``recon``, ``kl_z`` (and ``kl_s`` for DSAE) on the test set in
@@ -19,7 +20,6 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +29,13 @@ import numpy as np
 import torch
 
 from cmivae.atomic import atomic_write_json
-from cmivae.config import ExperimentConfig, load_config
-from cmivae.errors import CheckpointError, ConfigError
+from cmivae.errors import ConfigError
 from cmivae.metric_names import SPEECH_METRICS, metrics_for, requested_metrics
-from cmivae.training.checkpoint import load_checkpoint
-from cmivae.training.loop import Trainer, build_trainer, evaluate_objective
-from cmivae.training.precision import autocast
+from cmivae.models.contract import encode_z
+from cmivae.precision import autocast
+from cmivae.runs import files
+from cmivae.runs.readers import read_eval
+from cmivae.runs.trained import TrainedModel, objective_means, open_trained
 
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
 MI_TEST_PAIRS = 1000
@@ -43,40 +44,20 @@ MI_TEST_PAIRS = 1000
 MI_STEPS = 500
 
 
-def load_run(run_dir: str | Path, *, for_training: bool = False) -> tuple[ExperimentConfig, Trainer]:
-    """The config and model (with the best checkpoint's weights) of a finished run."""
-    run_dir = Path(run_dir)
-    config_path, best_path = run_dir / "config.json", run_dir / "best.pt"
-    if not config_path.exists():
-        raise ConfigError(f"{run_dir} is not a run directory (no config.json); train one with `cmivae train`")
-    if not best_path.exists():
-        raise CheckpointError(f"{run_dir} is not a trained run directory: best.pt is missing; finish training it "
-                              f"first (rerun `cmivae train` with --out {run_dir})")
-    config = load_config(json.loads(config_path.read_text())["config"])
-    trainer = build_trainer(config)
-    best = load_checkpoint(best_path, map_location=trainer.device)
-    trainer.model.load_state_dict(best["model"])
-    trainer.objective.load_state_dict(best["objective"])
-    trainer.model.eval()
-    trainer.objective.eval()
-    return config, trainer
-
-
 @torch.no_grad()
-def encode_means(trainer: Trainer, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+def z_means(trainer: TrainedModel, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """Mean of q(z | x) for every example, ``(N, D)`` float32."""
     chunks = []
     for start in range(0, x.shape[0], batch_size):
         batch = trainer.to_device(x[start:start + batch_size])
         with autocast(trainer.device, trainer.precision):
-            z = trainer.model.encode(batch)
-        z = z[0] if isinstance(z, tuple) else z  # DSAE returns (z, s) means
+            z = encode_z(trainer.model, batch)  # (B, D)
         chunks.append(z.float().cpu())
     return torch.cat(chunks).numpy()
 
 
 @torch.no_grad()
-def latent_pairs(trainer: Trainer, x: torch.Tensor, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
+def latent_pairs(trainer: TrainedModel, x: torch.Tensor, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples (z, s) of q(z, s) (appendix E) for every example: ``(N, D)`` and ``(N, *s_shape)``."""
     zs, ss = [], []
     for start in range(0, x.shape[0], batch_size):
@@ -92,7 +73,7 @@ def _subset(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, k), replace=False))
 
 
-def mutual_information_zs(trainer: Trainer, splits: Any, seed: int, num_steps: int = MI_STEPS) -> float:
+def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_steps: int = MI_STEPS) -> float:
     """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs."""
     from cmivae.metrics.mutual_information import estimate_mutual_information
 
@@ -105,7 +86,7 @@ def mutual_information_zs(trainer: Trainer, splits: Any, seed: int, num_steps: i
                                              device=trainer.device))
 
 
-def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, run_dir: Path,
+def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: int, run_dir: Path,
                   log: Callable[[str], None]) -> dict[str, float]:
     """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2)."""
     from cmivae.metrics.latent_probe import balanced_subset, probe_accuracy
@@ -115,7 +96,7 @@ def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, ru
     rng = np.random.default_rng(seed)
     if wanted & {"aolr", "aosvm"}:
         idx = balanced_subset(train_y, 100, rng)
-        z_train, z_test = encode_means(trainer, splits.train_x[idx]), encode_means(trainer, splits.test_x)
+        z_train, z_test = z_means(trainer, splits.train_x[idx]), z_means(trainer, splits.test_x)
         for key, classifier in (("aolr", "logistic"), ("aosvm", "svm")):
             if key in wanted:
                 results[key] = probe_accuracy(z_train, train_y[idx], z_test, test_y, classifier=classifier, seed=seed)
@@ -139,7 +120,7 @@ def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, ru
                     results[key] = probe_accuracy(generated, generated_y, test_x, test_y, classifier=classifier,
                                                   seed=seed)
             first = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]  # one real image per class
-            save_sample_grid(run_dir / "samples.png", real[first], samples[first],
+            save_sample_grid(run_dir / files.SAMPLES, real[first], samples[first],
                              title=f"{trainer.config.objective.name} gamma={trainer.config.objective.gamma}")
         if "baseline" in wanted:
             results["baseline"] = probe_accuracy(real.flatten(1).numpy(), labels, test_x, test_y,
@@ -147,7 +128,7 @@ def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, ru
     return results
 
 
-def speech_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int) -> dict[str, float]:
+def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: int) -> dict[str, float]:
     """EER(z), EER(s) and VC-mCAS (Sec. 5.2, appendix J)."""
     from cmivae.metrics.speech_eval import evaluate_speech
 
@@ -172,7 +153,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
 
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
-    config, trainer = load_run(run_dir)
+    trainer = open_trained(run_dir)
+    config = trainer.config
     known = metrics_for(config.data.is_image)
     wanted = set(requested_metrics(metrics, config.data.is_image))
     unknown = sorted(wanted - set(known))
@@ -182,7 +164,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     start = time.monotonic()
     results: dict[str, float] = {}
     if "elbo" in wanted:
-        values = evaluate_objective(trainer, splits.test_x, seed=seed + 29)
+        values = objective_means(trainer, splits.test_x, seed=seed + 29)
         results.update({k: values[k] for k in ("elbo", "recon", "kl_z", "kl_s") if k in values})
         log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
     if "mi_zs" in wanted:
@@ -192,8 +174,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         results.update(image_metrics(trainer, splits, wanted, seed, run_dir, log))
     else:
         results.update(speech_metrics(trainer, splits, wanted, seed))
-    eval_path = run_dir / "eval.json"
-    previous = json.loads(eval_path.read_text()) if eval_path.exists() else {}
+    eval_path = run_dir / files.EVAL
+    previous = read_eval(run_dir) or {}
     previous.update(results)
     previous["eval_seconds"] = time.monotonic() - start
     atomic_write_json(eval_path, previous)

@@ -219,12 +219,10 @@ class DSAE(nn.Module):
     Attributes:
         z_dim: size D of z.
         s_shape: ``(num_steps, s_dim)``, the per-example shape of s the CMI critic expects.
-        critic_similarity: ``"cosine"``: appendix I scores DSAE's D(z, s) by a learnable
-            scale times the cosine similarity of z and the s embedding.
     """
 
     config_class = DSAEConfig
-    critic_similarity = "cosine"
+    modality = "speech"
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         super().__init__()
@@ -233,8 +231,12 @@ class DSAE(nn.Module):
         self.dynamic_encoder = DynamicEncoder(self.config)
         self.transition_prior = TransitionPrior(self.config)
         self.decoder = FrameDecoder(self.config)
-        self.z_dim = self.config.z_dim
-        self.s_shape = (self.config.num_steps, self.config.s_dim)
+        self.z_dim, self.s_shape = self.latent_shapes(self.config)
+
+    @staticmethod
+    def latent_shapes(config: DSAEConfig) -> tuple[int, tuple[int, ...]]:
+        """``(D, (T, D_s))``: z is ``(B, D)``, s the frame latents ``(B, T, D_s)``."""
+        return config.z_dim, (config.num_steps, config.s_dim)
 
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.config.x_dim:
@@ -243,6 +245,10 @@ class DSAE(nn.Module):
         if x.shape[1] == 0:
             raise ValueError("DSAE got sequences with T = 0 frames; every sequence needs at least one frame")
         return x.float() if not torch.is_floating_point(x) else x
+
+    def channels_last_module(self) -> None:
+        """No part of the DSAE (LSTMs and linear layers) gains from channels_last."""
+        return None
 
     def prior_z(self, batch_size: int, device: torch.device) -> dist.Independent:
         """p(z) = N(0, I), batch shape ``(B,)``, event ``(D,)``."""

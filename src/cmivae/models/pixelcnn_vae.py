@@ -146,18 +146,27 @@ class PixelCNNVAE(nn.Module):
     """
 
     config_class = PixelCNNVAEConfig
-    critic_similarity = "dot"  # appendix I: inner product of the s embedding and z
+    modality = "image"
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()
         self.config = config or PixelCNNVAEConfig()
         self.encoder = ConvEncoder(self.config)
         self.decoder = PixelCNNDecoder(self.config)
-        _, h, w = self.config.image_shape
-        self.z_dim = self.config.z_dim
-        self.s_shape = (self.config.channels, h, w)
+        self.z_dim, self.s_shape = self.latent_shapes(self.config)
 
-    def prior(self, batch_size: int, device: torch.device) -> dist.Distribution:
+    @staticmethod
+    def latent_shapes(config: PixelCNNVAEConfig) -> tuple[int, tuple[int, ...]]:
+        """``(D, (C, H, W))``: z is ``(B, D)``, s the injection layer's feature maps ``(B, C, H, W)``."""
+        _, h, w = config.image_shape
+        return config.z_dim, (config.channels, h, w)
+
+    def channels_last_module(self) -> nn.Module:
+        """The part that is fast in channels_last: the stride-1 masked convolutions of the
+        PixelCNN (oneDNN's strided bf16 convolutions of the encoder are many times slower in it)."""
+        return self.decoder
+
+    def prior_z(self, batch_size: int, device: torch.device) -> dist.Distribution:
         """p(z) = N(0, I), batch shape ``(B,)``, event ``(D,)``."""
         zeros = torch.zeros(batch_size, self.z_dim, device=device)
         return dist.Independent(dist.Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
@@ -177,5 +186,5 @@ class PixelCNNVAE(nn.Module):
         z = posterior.rsample()  # (B, D)
         logits, s = self.decoder(x, z)
         likelihood = dist.Independent(dist.Bernoulli(logits=logits.float(), validate_args=False), 3)
-        return VAEOutput(likelihood=likelihood, posterior_z=posterior, prior_z=self.prior(x.shape[0], x.device),
+        return VAEOutput(likelihood=likelihood, posterior_z=posterior, prior_z=self.prior_z(x.shape[0], x.device),
                          z=z, s=s)

@@ -1,44 +1,19 @@
-"""Objectives: ELBO, beta-VAE, MI-VAE and CMI-VAE, one registry.
+"""Objectives: ELBO, beta-VAE, MI-VAE and CMI-VAE.
 
-``build_objective(name, model, gamma, alpha)`` creates one for a model; the model
-tells the critic what its z and s look like (``model.z_dim``, ``model.s_shape``,
-``model.critic_similarity``).
+Each objective class has a ``config_class`` dataclass (its params: gamma, alpha, critic
+width/steps/lr, similarity, ...) and ``from_config(config, model)``; the registry
+(:data:`cmivae.registry.OBJECTIVES`, :func:`cmivae.registry.build_objective`) maps names
+to classes. The model tells the critic what its z and s look like (``model.z_dim``,
+``model.s_shape``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from torch import nn
-
-from cmivae.objectives.adversarial_cmi import AdversarialCMI
-from cmivae.objectives.adversarial_mi import AdversarialMI
-from cmivae.objectives.base import Objective, frozen
+from cmivae.objectives.adversarial_cmi import AdversarialCMI, CMIConfig
+from cmivae.objectives.adversarial_mi import AdversarialMI, MIConfig
+from cmivae.objectives.base import CriticParams, Objective, ObjectiveParams, frozen
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.terms import LossTerms
 
-OBJECTIVES: dict[str, Callable[..., Objective]] = {
-    "elbo": lambda model, gamma, alpha, **_: ELBO(gamma=gamma, alpha=alpha),
-    "beta": lambda model, gamma, alpha, **_: BetaVAE(gamma=gamma, alpha=alpha),
-    "mi": lambda model, gamma, alpha, critic_hidden_dim=400: AdversarialMI(
-        model.z_dim, gamma=gamma, alpha=alpha, hidden_dim=critic_hidden_dim),
-    "cmi": lambda model, gamma, alpha, critic_hidden_dim=256: AdversarialCMI(
-        model.z_dim, tuple(model.s_shape), gamma=gamma, alpha=alpha, similarity=model.critic_similarity,
-        hidden_dim=critic_hidden_dim),
-}
-
-
-def build_objective(name: str, model: nn.Module, gamma: float = 0.0, alpha: float = 1.0,
-                    critic_hidden_dim: int | None = None) -> Objective:
-    """Create the objective ``name`` for ``model``; unknown names list the known ones.
-
-    ``critic_hidden_dim`` overrides the paper's critic width (appendix I: 400 for D(z),
-    256 for D(z, s)).
-    """
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
-    extra = {} if critic_hidden_dim is None else {"critic_hidden_dim": critic_hidden_dim}
-    return OBJECTIVES[name](model, gamma, alpha, **extra)
-
-
-__all__ = ["OBJECTIVES", "LossTerms", "Objective", "build_objective", "frozen"]
+__all__ = ["ELBO", "AdversarialCMI", "AdversarialMI", "BetaVAE", "CMIConfig", "CriticParams", "LossTerms", "MIConfig",
+           "Objective", "ObjectiveParams", "frozen"]

@@ -9,16 +9,54 @@ the upper bound D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z)) of Eq. 10.
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import torch
+from torch import nn
+
+from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
-from cmivae.objectives.base import Objective, binary_critic_loss
+from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
 from cmivae.objectives.critics import Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
 
+@dataclass
+class CMIConfig(CriticParams):
+    """CMI-VAE's params: those of :class:`CriticParams` plus the critic's similarity.
+
+    Attributes:
+        similarity: how D(z, s) scores z against the s embedding (appendix I): ``dot``
+            (inner product, the PixelCNN-VAE's feature maps) or ``cosine`` (a learnable
+            scale times the cosine similarity, DSAE's sequences); ``None`` resolves by the
+            shape of s: ``dot`` for feature maps ``(C, H, W)``, ``cosine`` otherwise.
+    """
+
+    default_hidden_dim: ClassVar[int] = 256
+
+    similarity: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.similarity is not None:
+            one_of("objective.similarity", self.similarity, ("dot", "cosine"))
+
+    def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
+        super().complete(z_dim, s_shape)
+        if self.similarity is None:
+            self.similarity = "dot" if len(s_shape) == 3 else "cosine"
+
+
 class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
+
+    config_class = CMIConfig
+
+    @classmethod
+    def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
+        return cls(model.z_dim, tuple(model.s_shape), gamma=config.gamma, alpha=config.alpha,
+                   similarity=config.similarity, hidden_dim=config.critic_hidden_dim)
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
                  similarity: Similarity = "dot", hidden_dim: int = 256) -> None:

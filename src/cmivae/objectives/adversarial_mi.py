@@ -7,16 +7,33 @@ its logit estimates log q(z)/p(z) (Eq. 24) and the last term estimates D_KL(q(z)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
+from torch import nn
 
 from cmivae.models.outputs import VAEOutput
-from cmivae.objectives.base import Objective, binary_critic_loss
+from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
 from cmivae.objectives.critics import ZCritic
 from cmivae.objectives.terms import LossTerms
 
 
+@dataclass
+class MIConfig(CriticParams):
+    """MI-VAE's params: those of :class:`CriticParams`; D(z) is 400 wide (appendix I)."""
+
+    default_hidden_dim: ClassVar[int] = 400
+
+
 class AdversarialMI(Objective):
     """MI-VAE objective of Eq. 26 with critic D(z) (appendix I)."""
+
+    config_class = MIConfig
+
+    @classmethod
+    def from_config(cls, config: Any, model: nn.Module) -> AdversarialMI:
+        return cls(model.z_dim, gamma=config.gamma, alpha=config.alpha, hidden_dim=config.critic_hidden_dim)
 
     def __init__(self, z_dim: int, gamma: float = 0.0, alpha: float = 1.0, hidden_dim: int = 400) -> None:
         super().__init__(gamma=gamma, alpha=alpha)

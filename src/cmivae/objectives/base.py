@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmivae.errors import ConfigError
+from cmivae.fields import check_fields, in_range, positive
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.terms import LossTerms, kl_s, kl_z, reconstruction
 
@@ -46,6 +50,57 @@ def binary_critic_loss(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> Lo
     return LossTerms(total=loss, terms={"critic_loss": loss.detach(), "critic_acc": accuracy})
 
 
+@dataclass
+class ObjectiveParams:
+    """The params every objective has (``objective.*`` in a config).
+
+    Attributes:
+        gamma: weight in [0, 1); beta = 1 - gamma (Eqs. 5-6). ELBO ignores it.
+        alpha: weight of I(z; s) in CMI-VAE (Eq. 8); 1 in the paper.
+    """
+
+    gamma: float = 0.0
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, "objective")
+        in_range("objective.gamma", self.gamma, 0.0, 1.0, high_open=True, why="beta = 1 - gamma > 0")
+        if self.alpha < 0:
+            raise ConfigError(f"objective.alpha must be >= 0, got {self.alpha!r}")
+
+    def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
+        """Fill defaults that depend on the model's latents (none here)."""
+
+
+@dataclass
+class CriticParams(ObjectiveParams):
+    """The params of an objective with an adversarial critic (MI-VAE, CMI-VAE).
+
+    Attributes:
+        critic_lr: Adam learning rate of the discriminator (1e-3 PixelCNN, 2e-3 DSAE).
+        critic_steps: discriminator updates per VAE update (2 in the paper).
+        critic_hidden_dim: width of the critic's hidden layers; ``None`` resolves to the
+            paper's (appendix I) :attr:`default_hidden_dim` of the objective.
+    """
+
+    default_hidden_dim: ClassVar[int] = 256
+
+    critic_lr: float = 1e-3
+    critic_steps: int = 2
+    critic_hidden_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive("objective.critic_lr", self.critic_lr)
+        positive("objective.critic_hidden_dim", self.critic_hidden_dim)
+        if self.critic_steps < 1:
+            raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps!r}")
+
+    def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
+        if self.critic_hidden_dim is None:
+            self.critic_hidden_dim = self.default_hidden_dim
+
+
 class Objective(nn.Module):
     """Base: the beta-VAE family, ``-Recon - (1 - gamma) KL(z) - KL(s)`` (Eqs. 5-6).
 
@@ -57,6 +112,12 @@ class Objective(nn.Module):
     """
 
     kl_weighted: bool = True
+    config_class: ClassVar[type[ObjectiveParams]] = ObjectiveParams
+
+    @classmethod
+    def from_config(cls, config: Any, model: nn.Module) -> Objective:
+        """Build from a completed :attr:`config_class` instance for ``model``'s latents."""
+        return cls(gamma=config.gamma, alpha=config.alpha)
 
     def __init__(self, gamma: float = 0.0, alpha: float = 1.0) -> None:
         super().__init__()

@@ -7,10 +7,12 @@ on any machine that has the run directories.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cmivae.runs import files
+from cmivae.runs.readers import read_json_or_none
 
 METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
@@ -53,49 +55,44 @@ class RunRow:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
+_read_json = read_json_or_none
 
 
 def read_run(path: str | Path) -> RunRow | None:
     """One run directory as a row (``None`` if it has no readable ``config.json``)."""
     path = Path(path)
-    saved = _read_json(path / "config.json")
+    saved = _read_json(path / files.CONFIG)
     if saved is None or not isinstance(saved.get("config"), dict):
         return None
     config = saved["config"]
     objective = config.get("objective", {})
     method = str(objective.get("name", "?"))
     metrics: dict[str, float] = {}
-    results = _read_json(path / "results.json")
-    evaluation = _read_json(path / "eval.json")
+    results = _read_json(path / files.RESULTS)
+    evaluation = _read_json(path / files.EVAL)
     for values in (results, evaluation):
         for key, value in (values or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metrics[key] = float(value)
     if "elbo" in metrics and "neg_elbo" not in metrics:
         metrics["neg_elbo"] = -metrics["elbo"]
-    error = _read_json(path / "sweep_error.json")
+    error = _read_json(path / files.SWEEP_ERROR)
     return RunRow(
         run_id=path.name, path=path, dataset=str(config.get("data", {}).get("name", "?")),
         model=str(config.get("model", {}).get("name", "?")), method=method,
         gamma=0.0 if method == "elbo" else float(objective.get("gamma", 0.0)),
         seed=int(config.get("train", {}).get("seed", 0)), metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
-        samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config)
+        samples=path / files.SAMPLES if (path / files.SAMPLES).exists() else None, config=config)
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:
     """Run directories under ``root``: ``root`` itself, ``root/runs/*`` of a sweep, or any
     directory below holding a ``config.json``."""
     root = Path(root)
-    if (root / "config.json").exists():
+    if (root / files.CONFIG).exists():
         return [root]
-    return sorted(p.parent for p in root.rglob("config.json"))
+    return sorted(p.parent for p in root.rglob(files.CONFIG))
 
 
 def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:

@@ -217,6 +217,8 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     cli_fixed = {item.split("=", 1)[0]: yaml.safe_load(item.split("=", 1)[1]) for item in overrides or []}
     sweep = Sweep(path=path, base=str(raw["base"]), fixed={**fixed, **cli_fixed}, grids=grids, evaluate=evaluate,
                   metrics=metrics, description=description)
+    from cmivae.registry import resolve  # imports torch: only when a sweep is expanded, not for sweep-status
+
     seen: set[str] = set()
     for grid in grids:
         keys = list(grid)
@@ -226,7 +228,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
             for key, value in point.items():
                 _set_value(resolved, key, value)
             try:
-                config = load_config(resolved)
+                config = resolve(load_config(resolved)).config  # names, params and modality checked
             except ConfigError as err:
                 where = " ".join(f"{k}={v}" for k, v in point.items()) or "the base config"
                 raise ConfigError(f"{path}: grid point {where}: {err}") from err

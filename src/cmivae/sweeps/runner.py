@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from cmivae.atomic import atomic_write_json
-from cmivae.config import IMAGE_DATASETS
 from cmivae.errors import ConfigError
 from cmivae.metric_names import requested_metrics
+from cmivae.runs import files
+from cmivae.runs.readers import is_image_run, read_config, read_eval
 from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
-ERROR_FILE = "sweep_error.json"
+ERROR_FILE = files.SWEEP_ERROR
 DataLoader = Callable[[Any], Any]  # (ExperimentConfig) -> splits, as fit(data=...) takes them
 Evaluator = Callable[..., dict[str, float]]  # (run_dir, metrics, *, quiet, data) -> metrics
 
@@ -74,9 +75,8 @@ def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
     """The metrics a trained run still lacks: the requested ones (all of its model family
     for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet. Reads the
     data set name from ``config.json`` only (no config validation, no torch import)."""
-    is_image = json.loads((run_dir / "config.json").read_text())["config"]["data"]["name"] in IMAGE_DATASETS
-    eval_path = run_dir / "eval.json"
-    evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else {}
+    is_image = is_image_run(read_config(run_dir))
+    evaluation = read_eval(run_dir) or {}
     return [name for name in requested_metrics(metrics, is_image) if name not in evaluation]
 
 
@@ -84,7 +84,7 @@ def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None)
     """A run is finished when it has ``results.json`` and, if evaluating, an ``eval.json``
     holding every requested metric (a sweep that asks for more metrics later evaluates
     just those)."""
-    if not (run_dir / "results.json").exists():
+    if not (run_dir / files.RESULTS).exists():
         return False
     return not evaluate or not metrics_to_evaluate(run_dir, metrics)
 
@@ -97,7 +97,7 @@ def run_state(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -
         return "done"
     if (run_dir / ERROR_FILE).exists():
         return "failed"
-    if (run_dir / "results.json").exists():
+    if (run_dir / files.RESULTS).exists():
         return "trained"
     return "started" if run_dir.exists() else "new"
 
@@ -159,7 +159,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             torch.set_num_threads(task.threads)
         config = load_config(task.config)
         splits = None
-        if not (run_dir / "results.json").exists():
+        if not (run_dir / files.RESULTS).exists():
             stage = "data"
             splits = _load_splits(config, task.data_loader)
             stage = "train"
@@ -331,9 +331,9 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     sweep = load_sweep(sweep_path, overrides)
     evaluate = evaluate and sweep.evaluate
     out_dir = Path(out_dir)
-    runs_dir = out_dir / "runs"
+    runs_dir = out_dir / files.SWEEP_RUNS
     runs_dir.mkdir(parents=True, exist_ok=True)
-    index_path = out_dir / "sweep.json"
+    index_path = out_dir / files.SWEEP_INDEX
     sweep_info = {**sweep.to_dict(), "evaluate": evaluate}
 
     entries: dict[str, dict[str, Any]] = {}
@@ -341,7 +341,8 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     specs: dict[str, RunSpec] = {spec.run_id: spec for spec in sweep.runs}
     for spec in sweep.runs:
         run_dir = runs_dir / spec.run_id
-        entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"runs/{spec.run_id}", "overrides": spec.overrides}
+        entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"{files.SWEEP_RUNS}/{spec.run_id}",
+                                 "overrides": spec.overrides}
         if is_finished(run_dir, evaluate, sweep.metrics):
             entry["status"] = "done"
         else:
@@ -374,7 +375,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         counter["started"] += 1
         entries[task.run_id]["status"] = "running"
         _write_index(index_path, sweep_info, entries)
-        resume = " (resuming)" if (Path(task.run_dir) / "checkpoints").exists() else ""
+        resume = " (resuming)" if (Path(task.run_dir) / files.CHECKPOINTS).exists() else ""
         say(f"[start {counter['started']}/{len(tasks)}] {task.run_id} {specs[task.run_id].describe()}{resume}")
 
     def on_finish(outcome: dict[str, Any]) -> None:

@@ -26,13 +26,15 @@ from tqdm.auto import tqdm
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
 from cmivae.errors import TrainingError
-from cmivae.models import build_model
-from cmivae.objectives import Objective, build_objective
+from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
+from cmivae.precision import autocast, resolve_device, resolve_precision
+from cmivae.registry import Resolved, build, resolve
+from cmivae.runs.checkpoint import load_checkpoint, load_latest
+from cmivae.runs.directory import RunDirectory
+from cmivae.runs.trained import batch_to_device, place
+from cmivae.runs.trained import objective_means as evaluate_objective
 from cmivae.training import distributed
-from cmivae.training.checkpoint import load_checkpoint, load_latest
-from cmivae.training.precision import autocast, resolve_device, resolve_precision
-from cmivae.training.run_dir import RunDirectory
 
 
 @dataclass
@@ -64,36 +66,30 @@ class Trainer:
     precision: str
     channels_last: bool
     ddp_model: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world_size > 1
+    objective_config: Any = None  # the resolved objective config (critic_steps, critic_lr, ...)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on the device, as float, channels_last for image models on the fast path."""
-        x = x.to(self.device, non_blocking=True)
-        x = x.float() if x.dtype == torch.uint8 else x
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return batch_to_device(x, self.device, self.channels_last)
 
 
-def build_trainer(config: ExperimentConfig) -> Trainer:
+def build_trainer(config: ExperimentConfig | Resolved) -> Trainer:
     """Model, objective and optimizers on the resolved device and precision."""
+    resolved = config if isinstance(config, Resolved) else resolve(config)
+    config = resolved.config
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
-    model = build_model(config.model.name, config.model.params)
-    objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
-                                critic_hidden_dim=config.objective.critic_hidden_dim)
-    # channels_last only where it is fast: the stride-1 masked convolutions of the PixelCNN.
-    # oneDNN's strided bf16 convolutions (encoder, critic) are many times slower in it.
-    channels_last = precision == "bf16" and hasattr(model, "decoder") and len(model.s_shape) == 3
-    model.to(device)
-    objective.to(device)
-    if channels_last:
-        model.decoder.to(memory_format=torch.channels_last)
+    model, objective = build(resolved)
+    # channels_last only where the model says it is fast (the PixelCNN's masked convolutions).
+    channels_last = place(model, objective, device, precision)
     if config.train.compile:
         model.forward = torch.compile(model.forward)  # parameters and state_dict are unchanged
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr)
+    critic_lr = getattr(resolved.objective, "critic_lr", None)
+    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=critic_lr)
                         if objective.critic is not None else None)
-    trainer = Trainer(config, model, objective, optimizer, critic_optimizer, device, precision, channels_last)
+    trainer = Trainer(config, model, objective, optimizer, critic_optimizer, device, precision, channels_last,
+                      objective_config=resolved.objective)
     distributed.wrap(trainer)
     return trainer
 
@@ -142,7 +138,7 @@ def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str,
     # (1) update the discriminator on detached latents, the VAE untouched.
     if objective.critic is not None and trainer.critic_optimizer is not None:
         critic_params = list(objective.critic.parameters())
-        for _ in range(trainer.config.objective.critic_steps):
+        for _ in range(trainer.objective_config.critic_steps):
             with autocast(trainer.device, trainer.precision):
                 critic_terms = objective.critic_loss(out)
             problem = _check_finite(critic_terms, "critic", step)
@@ -170,33 +166,6 @@ def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str,
     trainer.optimizer.step()
     logged.update(terms.as_floats())
     return logged, None
-
-
-@torch.no_grad()
-def evaluate_objective(trainer: Trainer, data: torch.Tensor, seed: int) -> dict[str, float]:
-    """Mean of every loss term over ``data`` with the model and critic in eval mode.
-
-    Uses its own seeded random stream, so evaluating never changes the training stream.
-    """
-    trainer.model.eval()
-    trainer.objective.eval()
-    sums: dict[str, float] = {}
-    n = 0
-    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for start in range(0, data.shape[0], trainer.config.train.eval_batch_size):
-            x = trainer.to_device(data[start:start + trainer.config.train.eval_batch_size])
-            with autocast(trainer.device, trainer.precision):
-                out = trainer.model(x)
-                terms = trainer.objective.loss(out, x)
-            for name, value in terms.as_floats().items():
-                sums[name] = sums.get(name, 0.0) + value * x.shape[0]
-            n += x.shape[0]
-    trainer.model.train()
-    trainer.objective.train()
-    means = {name: value / n for name, value in sums.items()}
-    means["elbo"] = -means["neg_elbo"]
-    return means
 
 
 def _rng_state() -> dict[str, Any]:
@@ -260,11 +229,13 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
+    resolved = resolve(config)  # every name and param checked before the directory is touched
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
-    run.prepare(config, force=force, resume=resume)
+    run.prepare(config, force=force, resume=resume, resolved=resolved.to_dict())
+    distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
     torch.manual_seed(config.train.seed)
     splits = data if data is not None else load_dataset(config.data)
-    trainer = build_trainer(config)
+    trainer = build_trainer(resolved)
     state = TrainState()
     latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
     if latest is not None:

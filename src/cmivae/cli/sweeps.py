@@ -1,4 +1,4 @@
-"""``cmivae sweep`` and ``cmivae report``: registered into :data:`cmivae.cli.EXTRA_COMMANDS`."""
+"""``cmivae sweep``, ``sweep-status`` and ``report`` (listed in :data:`cmivae.cli.main.COMMANDS`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from cmivae.runs import files
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -51,7 +53,7 @@ def cmd_sweep_status(args: argparse.Namespace) -> int:
     from cmivae.sweeps.runner import ERROR_FILE, run_state
 
     sweep_dir = Path(args.sweep_dir)
-    index_path = sweep_dir / "sweep.json"
+    index_path = sweep_dir / files.SWEEP_INDEX
     if not index_path.exists():
         raise ConfigError(f"{index_path} does not exist; run `cmivae sweep FILE --out {args.sweep_dir}` first")
     index = json.loads(index_path.read_text())

@@ -1,19 +1,25 @@
 """The ``cmivae`` command line: one plain function per command in :data:`COMMANDS`.
 
-Errors a user can act on (:class:`cmivae.errors.CmivaeError`) are printed on one line
-with what to do, exiting 2 for bad input and 1 for failures.
+The commands of this module (train, evaluate, sample, compare, data fetch, presets,
+show-config), of :mod:`cmivae.cli.speech` (convert, data make-speech) and of
+:mod:`cmivae.cli.sweeps` (sweep, sweep-status, report) are all listed in :data:`COMMANDS`;
+:func:`build_parser` gives each its arguments. One error path: :func:`main` prints every
+user error (:class:`cmivae.errors.CmivaeError`, and argparse's usage errors) as one line
+``error: ...`` and exits 2 for bad input, 1 for failures during work.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmivae.cli import speech, sweeps
 from cmivae.errors import CmivaeError, ConfigError
+from cmivae.runs import files
 
 
 def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> None:
@@ -33,12 +39,12 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cmivae.config import load_config
+    from cmivae.registry import load_resolved
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
+    config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
     distributed.init_from_environment()
-    config = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
     results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
@@ -51,7 +57,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cmivae.metrics.evaluate import evaluate_run
 
     results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
-    print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+    print(f"wrote {Path(args.run_dir) / files.EVAL}")
     if not args.quiet:
         _print_table({Path(args.run_dir).name: results})
     return 0
@@ -61,11 +67,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from cmivae.metrics.evaluate import load_run
     from cmivae.metrics.latent_probe import balanced_subset
+    from cmivae.runs.trained import load_trained
     from cmivae.sampling import decode_samples, save_sample_grid
 
-    config, trainer = load_run(args.run_dir)
+    config, model, _ = load_trained(args.run_dir)
     if not config.data.is_image:
         raise ConfigError(f"{args.run_dir} is a speech run; `cmivae sample` draws images (use `cmivae convert`)")
     from cmivae.data.registry import load_dataset
@@ -74,8 +80,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     idx = balanced_subset(splits.test_y.numpy(), 1, np.random.default_rng(args.seed))[: args.rows]
     real = splits.test_x[idx].float()  # (R, C, H, W)
     with torch.no_grad():
-        samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed).cpu()
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+        samples = decode_samples(model, real, num_samples=args.num_samples, seed=args.seed).cpu()
+    out = Path(args.out) if args.out else Path(args.run_dir) / files.SAMPLES
     save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
     print(f"wrote {out}")
     return 0
@@ -93,9 +99,12 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_show_config(args: argparse.Namespace) -> int:
     import yaml
 
-    from cmivae.config import load_config
+    from cmivae.registry import load_resolved
 
-    print(yaml.safe_dump(load_config(args.config, args.set).to_dict(), sort_keys=False), end="")
+    resolved = load_resolved(args.config, args.set)
+    shown = resolved.config.to_dict()
+    shown["model"], shown["objective"] = resolved.to_dict()["model"], resolved.to_dict()["objective"]
+    print(yaml.safe_dump(shown, sort_keys=False), end="")
     return 0
 
 
@@ -109,16 +118,15 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
+    from cmivae.runs.readers import read_config, read_eval, read_results
+
     rows = {}
     for run in args.runs:
         path = Path(run)
-        values: dict[str, Any] = {}
-        for name in ("results.json", "eval.json"):
-            if (path / name).exists():
-                values.update(json.loads((path / name).read_text()))
+        config = read_config(path)
+        values: dict[str, Any] = {**(read_results(path) or {}), **(read_eval(path) or {})}
         if not values:
-            raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
-        config = json.loads((path / "config.json").read_text())["config"]
+            raise ConfigError(f"{path} has no {files.RESULTS} or {files.EVAL}; train (and evaluate) it first")
         label = args.labels[len(rows)] if args.labels and len(args.labels) > len(rows) else \
             f"{config['objective']['name']} g={config['objective']['gamma']}"
         rows[label] = values
@@ -128,8 +136,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+Command = Callable[[argparse.Namespace], int]
+
+# Every command of ``cmivae``: its name (``data fetch`` for a sub-command) -> a plain function.
+COMMANDS: dict[str, Command] = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "sample": cmd_sample,
+    "compare": cmd_compare,
+    "data fetch": cmd_data_fetch,
+    "data make-speech": speech.cmd_data_make_speech,
+    "convert": speech.cmd_convert,
+    "sweep": sweeps.cmd_sweep,
+    "sweep-status": sweeps.cmd_sweep_status,
+    "report": sweeps.cmd_report,
+    "presets": cmd_presets,
+    "show-config": cmd_show_config,
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the one error path: a usage error is one ``error:`` line, exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"error: {self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model (a YAML config or a preset name)")
@@ -140,14 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="require an existing checkpoint and continue from it")
     p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=COMMANDS["train"])
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
     p.add_argument("run_dir")
     p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=COMMANDS["evaluate"])
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
     p.add_argument("run_dir")
@@ -155,42 +190,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
     p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=COMMANDS["sample"])
 
     p = sub.add_parser("presets", help="list the shipped config presets")
-    p.set_defaults(func=cmd_presets)
+    p.set_defaults(func=COMMANDS["presets"])
 
     p = sub.add_parser("show-config", help="print the resolved config of a preset/file with overrides")
     p.add_argument("config")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.set_defaults(func=cmd_show_config)
+    p.set_defaults(func=COMMANDS["show-config"])
 
     p = sub.add_parser("compare", help="print several runs' results side by side")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--labels", nargs="*", help="column labels (default: objective and gamma)")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=COMMANDS["compare"])
 
     data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("fetch", help="fetch MNIST or Fashion-MNIST into the data directory")
     p.add_argument("name", choices=["mnist", "fashion-mnist"])
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
-    p.set_defaults(func=cmd_data_fetch)
-    for register in EXTRA_COMMANDS:
-        register(sub, data)
+    p.set_defaults(func=COMMANDS["data fetch"])
+    sweeps.register(sub, data)
+    speech.register(sub, data)
     return parser
-
-
-# Commands contributed by other modules: each registers its sub-parsers.
-EXTRA_COMMANDS: list[Callable[[Any, Any], None]] = []
-
-from cmivae.sweeps.cli import register as _register_sweeps  # noqa: E402
-
-EXTRA_COMMANDS.append(_register_sweeps)
-
-from cmivae.cli_speech import register as _register_speech  # noqa: E402
-
-EXTRA_COMMANDS.append(_register_speech)
 
 
 def main(argv: list[str] | None = None) -> int:

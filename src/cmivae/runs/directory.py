@@ -1,11 +1,12 @@
-"""A run directory and the files in it.
+"""Writing a run directory (the files are listed in :mod:`cmivae.runs.files`).
 
-``config.json`` (resolved config and code version), ``metrics.jsonl`` (one line per
-epoch), ``results.json`` (test results at the best checkpoint; its presence marks a
-finished run), ``best.pt``, ``checkpoints/last.pt`` and ``checkpoints/previous.pt``
-(the fallback if the last is damaged), ``failure.json`` (why a run stopped),
-``train.log``. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
-no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
+``config.json`` (hashed config, resolved model/objective configs, code version),
+``metrics.jsonl`` (one line per epoch), ``results.json`` (test results at the best
+checkpoint; its presence marks a finished run), ``best.pt``, ``checkpoints/last.pt`` and
+``checkpoints/previous.pt`` (the fallback if the last is damaged), ``failure.json`` (why a
+run stopped), ``train.log``. Only rank 0 writes; the caller of :meth:`RunDirectory.prepare`
+(:func:`cmivae.training.loop.fit`) holds a barrier after it, so no other rank reads a
+checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from cmivae import __version__
 from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.config import ExperimentConfig
 from cmivae.errors import ConfigError
-from cmivae.training import distributed
-from cmivae.training.checkpoint import save_checkpoint
-
-RUN_FILES = ("config.json", "metrics.jsonl", "results.json", "best.pt", "failure.json", "train.log", "eval.json")
+from cmivae.runs import files
+from cmivae.runs.checkpoint import save_checkpoint
+from cmivae.runs.files import RUN_FILES
 
 
 def code_version() -> str:
@@ -58,23 +58,26 @@ class RunDirectory:
 
     @property
     def best_path(self) -> Path:
-        return self.path / "best.pt"
+        return self.path / files.BEST
 
     @property
     def results_path(self) -> Path:
-        return self.path / "results.json"
+        return self.path / files.RESULTS
 
     def checkpoint_paths(self) -> list[Path]:
         """Newest first."""
-        return [self.path / "checkpoints" / "last.pt", self.path / "checkpoints" / "previous.pt"]
+        return [self.path / files.CHECKPOINTS / files.LAST, self.path / files.CHECKPOINTS / files.PREVIOUS]
 
-    def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
+    def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool,
+                resolved: dict[str, Any] | None = None) -> None:
         """Create the directory or check it holds this config; ``force`` clears it.
 
-        Also deletes the temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as
-        large as a checkpoint each). All ranks must call it.
+        ``resolved`` (the model and objective configs with every default,
+        :meth:`cmivae.registry.Resolved.to_dict`) is saved beside the hashed config. Also
+        deletes the temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as large as
+        a checkpoint each). All ranks must call it, then meet at a barrier.
         """
-        config_path = self.path / "config.json"
+        config_path = self.path / files.CONFIG
         if config_path.exists() and not force:
             try:
                 saved = json.loads(config_path.read_text())["config"]
@@ -90,17 +93,17 @@ class RunDirectory:
         if force and self.is_main and self.path.exists():
             for name in RUN_FILES:
                 (self.path / name).unlink(missing_ok=True)
-            shutil.rmtree(self.path / "checkpoints", ignore_errors=True)
+            shutil.rmtree(self.path / files.CHECKPOINTS, ignore_errors=True)
         if self.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
             if not config_path.exists():
-                atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
-                                                "python": sys.version.split()[0], "created": time.time()})
-            stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / "checkpoints")
+                saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+                         "code_version": code_version(), "python": sys.version.split()[0], "created": time.time()}
+                atomic_write_json(config_path, saved)
+            stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / files.CHECKPOINTS)
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
                          f"{', '.join(p.name for p in stale)}")
-        distributed.barrier()
 
     def save_last(self, state: dict[str, Any]) -> None:
         """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""
@@ -120,7 +123,7 @@ class RunDirectory:
         """Rewrite ``metrics.jsonl`` from the checkpointed history (so a resumed run has
         exactly one line per finished epoch)."""
         if self.is_main:
-            atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(self.path / files.METRICS, "".join(json.dumps(r) + "\n" for r in history))
 
     def write_results(self, results: dict[str, Any]) -> None:
         if self.is_main:
@@ -128,7 +131,7 @@ class RunDirectory:
 
     def record_failure(self, message: str, step: int) -> None:
         if self.is_main:
-            atomic_write_json(self.path / "failure.json", {"error": message, "step": step, "time": time.time()})
+            atomic_write_json(self.path / files.FAILURE, {"error": message, "step": step, "time": time.time()})
 
     def log(self, message: str) -> None:
         """Append to ``train.log`` and print (rank 0 only)."""
@@ -137,5 +140,5 @@ class RunDirectory:
         from tqdm.auto import tqdm
 
         tqdm.write(message, file=sys.stderr)
-        with open(self.path / "train.log", "a") as handle:
+        with open(self.path / files.LOG, "a") as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")

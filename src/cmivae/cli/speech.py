@@ -1,4 +1,4 @@
-"""Speech commands of the ``cmivae`` command line (registered through ``cli.EXTRA_COMMANDS``).
+"""Speech commands of the ``cmivae`` command line (listed in :data:`cmivae.cli.main.COMMANDS`).
 
 * ``cmivae convert RUN_DIR SOURCE.wav TARGET.wav --out OUT.wav [--png OUT.png]``: voice
   conversion with a trained DSAE (the z swap of appendix J), see :mod:`cmivae.voice_conversion`.

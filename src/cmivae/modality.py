@@ -1,0 +1,25 @@
+"""Which kind of data each data set name holds: a leaf table (no torch).
+
+The loaders live in :data:`cmivae.registry.DATASETS`, keyed by exactly these names (a
+test checks it); torch-free readers (config validation, sweep state, reports) use this
+table to tell image runs from speech runs without importing the registry.
+"""
+
+from __future__ import annotations
+
+IMAGE = "image"
+SPEECH = "speech"
+
+DATASET_MODALITY: dict[str, str] = {
+    "mnist": IMAGE,
+    "fashion-mnist": IMAGE,
+    "synthetic-speech": SPEECH,
+    "timit": SPEECH,
+    "speech-folder": SPEECH,
+}
+DATASETS_NEEDING_ROOT = ("timit", "speech-folder")  # licensed or user-given folders: data.root is required
+
+
+def is_image_dataset(name: str) -> bool:
+    """Whether data set ``name`` holds images (statically binarized MNIST / Fashion-MNIST)."""
+    return DATASET_MODALITY.get(name) == IMAGE

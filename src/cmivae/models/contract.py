@@ -1,0 +1,49 @@
+"""The model contract every model family follows (STYLE.md, plug-in contract 1).
+
+A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
+
+- ``config_class``: the dataclass of its constructor (``Model(config)``); its fields are the
+  ``model.*`` keys of a config, checked by :func:`cmivae.registry.resolve`;
+- ``modality``: ``"image"`` or ``"speech"`` (:mod:`cmivae.modality`), checked against the
+  data set's at config time;
+- ``z_dim`` and ``s_shape``: the global latent z is ``(B, D)`` with ``D = z_dim``, the local
+  s is ``(B, *s_shape)`` (the objectives' critics are built from them);
+- ``forward(x) -> VAEOutput``: distributions and samples (:mod:`cmivae.models.outputs`);
+- ``prior_z(batch_size, device)``: p(z);
+- ``encode(x)``: the mean of q(z | x) ``(B, D)``, the representation the metrics probe;
+- ``channels_last_module()``: the sub-module that is fast in channels_last memory format
+  on the bf16 CPU path, or ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from cmivae.models.outputs import VAEOutput
+
+
+@runtime_checkable
+class VAEModel(Protocol):
+    """What the training loop, the objectives, the metrics and the registry use of a model."""
+
+    config_class: ClassVar[type]
+    modality: ClassVar[str]
+    z_dim: int
+    s_shape: tuple[int, ...]
+
+    def __call__(self, x: torch.Tensor) -> VAEOutput: ...
+
+    def prior_z(self, batch_size: int, device: torch.device) -> Any: ...
+
+    def encode(self, x: torch.Tensor) -> Any: ...
+
+    def channels_last_module(self) -> nn.Module | None: ...
+
+
+def encode_z(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """Mean of q(z | x), ``(B, D)``: the first of DSAE's ``(z, s)`` means, the PixelCNN-VAE's z."""
+    means = model.encode(x)
+    return means[0] if isinstance(means, tuple) else means

@@ -1,0 +1,39 @@
+"""The names of the files in a run directory: spelled here and nowhere else.
+
+::
+
+    RUN_DIR/config.json              {"config": hashed config, "resolved": model/objective configs,
+                                      "code_version", "python", "created"}
+    RUN_DIR/metrics.jsonl            one line per finished epoch
+    RUN_DIR/results.json             test results at the best checkpoint; marks a finished run
+    RUN_DIR/eval.json                ``cmivae evaluate``'s metrics (merged across calls)
+    RUN_DIR/best.pt                  weights of the best validation epoch
+    RUN_DIR/checkpoints/last.pt      the newest resumable checkpoint
+    RUN_DIR/checkpoints/previous.pt  the one before (fallback if last.pt is damaged)
+    RUN_DIR/failure.json             why training stopped
+    RUN_DIR/train.log                progress lines
+    RUN_DIR/samples.png              ``cmivae sample`` / evaluate's sample grid
+    RUN_DIR/sweep_error.json         why the last sweep attempt failed
+    SWEEP_DIR/sweep.json             a sweep's index
+    SWEEP_DIR/runs/<run_id>/         a sweep's run directories
+"""
+
+from __future__ import annotations
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+EVAL = "eval.json"
+BEST = "best.pt"
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+PREVIOUS = "previous.pt"
+FAILURE = "failure.json"
+LOG = "train.log"
+SAMPLES = "samples.png"
+SWEEP_ERROR = "sweep_error.json"
+SWEEP_INDEX = "sweep.json"
+SWEEP_RUNS = "runs"
+
+# Files of one training run (``--force`` removes them, with the checkpoints folder).
+RUN_FILES = (CONFIG, METRICS, RESULTS, BEST, FAILURE, LOG, EVAL)
