@@ -33,7 +33,7 @@ from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
 from cmivae.objectives.adversarial_cmi import AdversarialCMI
 from cmivae.objectives.adversarial_mi import AdversarialMI
-from cmivae.objectives.base import Objective
+from cmivae.objectives.base import CriticParams, Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.sampling import SAMPLERS
 
@@ -98,6 +98,8 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
     klass = lookup("objective", name).config_class
     own = {f.name for f in dataclasses.fields(klass)}
     used = {k: v for k, v in params.items() if k in own or k not in LEGACY_OBJECTIVE_DEFAULTS}
+    ignored = {k: v for k, v in params.items() if k not in used}
+    _build_params(CriticParams, ignored, "objective", f"objective {name!r}")  # unused, but still well-formed
     config = _build_params(klass, used, "objective", f"objective {name!r}")
     if z_dim is not None and s_shape is not None:
         config.complete(z_dim, tuple(s_shape))
@@ -142,9 +144,10 @@ def resolve(config: ExperimentConfig) -> Resolved:
     wanted = DATASET_MODALITY[config.data.name]
     if model_class.modality != wanted:
         fitting = sorted(name for name, klass in MODELS.items() if klass.modality == wanted)
-        raise ConfigError(f"model {config.model.name!r} is a {model_class.modality} model but data set "
-                          f"{config.data.name!r} holds {wanted}; use --set model.name={fitting[0]} (models for "
-                          f"{wanted}: {', '.join(fitting)}) or a {model_class.modality} data set")
+        raise ConfigError(f"model {config.model.name!r} is for {model_class.modality} data but data set "
+                          f"{config.data.name!r} holds {wanted} data; use --set model.name={fitting[0]} (models for "
+                          f"{wanted}: {', '.join(fitting)}) with its params (a {wanted} preset), or a "
+                          f"{model_class.modality} data set")
     z_dim, s_shape = model_class.latent_shapes(model)
     objective = objective_config(config.objective.name, config.objective.params, z_dim, s_shape)
     klass = OBJECTIVES[config.objective.name].config_class
