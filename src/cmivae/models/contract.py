@@ -6,6 +6,7 @@ A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
   ``model.*`` keys of a config, checked by :func:`cmivae.registry.resolve`;
 - ``modality``: ``"image"`` or ``"speech"`` (:mod:`cmivae.modality`), checked against the
   data set's at config time;
+- ``input_shape``: one example's x, ``(C, H, W)`` or ``(T, F)``;
 - ``z_dim`` and ``s_shape``: the global latent z is ``(B, D)`` with ``D = z_dim``, the local
   s is ``(B, *s_shape)`` (the objectives' critics are built from them);
 - ``forward(x) -> VAEOutput``: distributions and samples (:mod:`cmivae.models.outputs`);
@@ -33,6 +34,7 @@ class VAEModel(Protocol):
     modality: ClassVar[str]
     z_dim: int
     s_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
 
     def __call__(self, x: torch.Tensor) -> VAEOutput: ...
 

@@ -232,6 +232,7 @@ class DSAE(nn.Module):
         self.transition_prior = TransitionPrior(self.config)
         self.decoder = FrameDecoder(self.config)
         self.z_dim, self.s_shape = self.latent_shapes(self.config)
+        self.input_shape = (self.config.num_steps, self.config.x_dim)  # (T, F)
 
     @staticmethod
     def latent_shapes(config: DSAEConfig) -> tuple[int, tuple[int, ...]]:

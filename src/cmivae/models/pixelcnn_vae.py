@@ -154,6 +154,7 @@ class PixelCNNVAE(nn.Module):
         self.encoder = ConvEncoder(self.config)
         self.decoder = PixelCNNDecoder(self.config)
         self.z_dim, self.s_shape = self.latent_shapes(self.config)
+        self.input_shape = tuple(self.config.image_shape)  # (C, H, W)
 
     @staticmethod
     def latent_shapes(config: PixelCNNVAEConfig) -> tuple[int, tuple[int, ...]]:
