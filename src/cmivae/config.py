@@ -153,11 +153,14 @@ class ModelConfig:
         return {"name": self.name, **self.params}
 
 
-# The flat objective section every committed run hashed: these keys with these defaults are
-# always in the hashed form (``config.json["config"]["objective"]``), whatever the objective
-# uses. An objective whose config dataclass lacks one of them ignores it (as before).
+# The flat objective section the committed runs hashed (plus keys added since, each also in
+# HASH_NEUTRAL_DEFAULTS): these keys with these defaults are always in the hashed form
+# (``config.json["config"]["objective"]``), whatever the objective uses. An objective whose
+# config dataclass lacks one of them ignores it when it holds a critic setting (``critic_lr``
+# of a beta-VAE run in a sweep over objectives) and refuses any other non-default value
+# (``critic_path=s`` on beta-VAE): :func:`cmivae.registry.objective_config`.
 LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
-                                             "critic_hidden_dim": None}
+                                             "critic_hidden_dim": None, "critic_path": "both"}
 
 
 @dataclass
@@ -295,7 +298,9 @@ class ExperimentConfig:
 # (section, key) -> default of a field added after the committed results (results/): such a
 # field is dropped from the hashed dict while it equals this value. Add every new config field
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("objective", "critic_path"): "both",
+}
 
 
 def config_hash(resolved: dict[str, Any]) -> str:

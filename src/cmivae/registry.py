@@ -99,7 +99,16 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
     own = {f.name for f in dataclasses.fields(klass)}
     used = {k: v for k, v in params.items() if k in own or k not in LEGACY_OBJECTIVE_DEFAULTS}
     ignored = {k: v for k, v in params.items() if k not in used}
-    _build_params(CriticParams, ignored, "objective", f"objective {name!r}")  # unused, but still well-formed
+    critic_fields = {f.name for f in dataclasses.fields(CriticParams)}
+    for key, value in ignored.items():
+        if key not in critic_fields and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
+            having = sorted(n for n, k in OBJECTIVES.items()
+                            if key in {f.name for f in dataclasses.fields(k.config_class)})
+            raise ConfigError(f"objective.{key}={value} applies to the {' and '.join(having)} objective"
+                              f"{'s' if len(having) > 1 else ''} only, not "
+                              f"{name!r}; drop it or set objective.name={having[0] if having else '...'}")
+    critic_settings = {k: v for k, v in ignored.items() if k in critic_fields}
+    _build_params(CriticParams, critic_settings, "objective", f"objective {name!r}")  # unused, but well-formed
     config = _build_params(klass, used, "objective", f"objective {name!r}")
     if z_dim is not None and s_shape is not None:
         config.complete(z_dim, tuple(s_shape))

@@ -9,11 +9,11 @@ to classes. The model tells the critic what its z and s look like (``model.z_dim
 
 from __future__ import annotations
 
-from cmivae.objectives.adversarial_cmi import AdversarialCMI, CMIConfig
+from cmivae.objectives.adversarial_cmi import CRITIC_PATHS, AdversarialCMI, CMIConfig, CriticPath
 from cmivae.objectives.adversarial_mi import AdversarialMI, MIConfig
 from cmivae.objectives.base import CriticParams, Objective, ObjectiveParams, frozen
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.terms import LossTerms
 
-__all__ = ["ELBO", "AdversarialCMI", "AdversarialMI", "BetaVAE", "CMIConfig", "CriticParams", "LossTerms", "MIConfig",
-           "Objective", "ObjectiveParams", "frozen"]
+__all__ = ["CRITIC_PATHS", "ELBO", "AdversarialCMI", "AdversarialMI", "BetaVAE", "CMIConfig", "CriticParams",
+           "CriticPath", "LossTerms", "MIConfig", "Objective", "ObjectiveParams", "frozen"]

@@ -5,12 +5,19 @@
 from q(z, s) (label 1) against p(z) q(s) (label 0): z drawn from the prior paired with s
 from the encoder, so the logit estimates log q(z,s) / (p(z) q(s)) (Eq. 11) and its mean
 the upper bound D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z)) of Eq. 10.
+
+``critic_path`` picks which latents the model-side term ``gamma * alpha * logit(z, s)``
+differentiates through (the value of the term is the same): ``both`` (the paper), ``z``
+(s detached: only the encoder gets the term's gradient, through z) or ``s`` (z detached:
+only the layers that produce s get it; for the PixelCNN-VAE, whose s = h_inject_after does
+not depend on z, that is decoder layers 1..inject_after; for DSAE, whose s_t is inferred
+from [x_t, z], the gradient through s still reaches z's encoder via s).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -21,26 +28,33 @@ from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
 from cmivae.objectives.critics import Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
+CriticPath = Literal["both", "z", "s"]
+CRITIC_PATHS: tuple[str, ...] = ("both", "z", "s")
+
 
 @dataclass
 class CMIConfig(CriticParams):
-    """CMI-VAE's params: those of :class:`CriticParams` plus the critic's similarity.
+    """CMI-VAE's params: those of :class:`CriticParams` plus the critic's similarity and path.
 
     Attributes:
         similarity: how D(z, s) scores z against the s embedding (appendix I): ``dot``
             (inner product, the PixelCNN-VAE's feature maps) or ``cosine`` (a learnable
             scale times the cosine similarity, DSAE's sequences); ``None`` resolves by the
             shape of s: ``dot`` for feature maps ``(C, H, W)``, ``cosine`` otherwise.
+        critic_path: which latents the model-side critic term differentiates through
+            (:data:`CRITIC_PATHS`, see the module docstring); ``both`` is the paper's.
     """
 
     default_hidden_dim: ClassVar[int] = 256
 
     similarity: str | None = None
+    critic_path: str = "both"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.similarity is not None:
             one_of("objective.similarity", self.similarity, ("dot", "cosine"))
+        one_of("objective.critic_path", self.critic_path, CRITIC_PATHS)
 
     def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
         super().complete(z_dim, s_shape)
@@ -56,15 +70,20 @@ class AdversarialCMI(Objective):
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
         return cls(model.z_dim, tuple(model.s_shape), gamma=config.gamma, alpha=config.alpha,
-                   similarity=config.similarity, hidden_dim=config.critic_hidden_dim)
+                   similarity=config.similarity, hidden_dim=config.critic_hidden_dim, critic_path=config.critic_path)
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
-                 similarity: Similarity = "dot", hidden_dim: int = 256) -> None:
+                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both") -> None:
         super().__init__(gamma=gamma, alpha=alpha)
+        if critic_path not in CRITIC_PATHS:
+            raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
+        self.critic_path = critic_path
         self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim)
 
     def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
-        logit = self.critic(out.z, out.s)  # (B,), gradient flows to encoder and s
+        z = out.z if self.critic_path in ("both", "z") else out.z.detach()  # (B, D)
+        s = out.s if self.critic_path in ("both", "s") else out.s.detach()  # (B, *s_shape)
+        logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
         return {"critic_term": self.gamma * self.alpha * logit}
 
     def critic_loss(self, out: VAEOutput) -> LossTerms:
