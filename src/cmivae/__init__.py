@@ -2,8 +2,9 @@
 
 Paper: "Information theoretic regularization for learning global features by sequential
 VAE" (``shared/paper.md``). Public entry points: the ``cmivae`` command line
-(:mod:`cmivae.cli`), :func:`cmivae.training.fit`, the registries ``MODELS``,
-``OBJECTIVES`` and ``DATASETS``, and the metric functions in :mod:`cmivae.metrics`.
+(:mod:`cmivae.cli`, its ``COMMANDS``), :func:`cmivae.training.fit`, the registries of
+:mod:`cmivae.registry` (``MODELS``, ``OBJECTIVES``, ``DATASETS``, ``SAMPLERS``, ``METRICS``),
+:func:`cmivae.runs.trained.load_trained`, and the metric functions in :mod:`cmivae.metrics`.
 """
 
 __version__ = "0.1.0"

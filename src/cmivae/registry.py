@@ -35,7 +35,7 @@ from cmivae.objectives.adversarial_cmi import AdversarialCMI
 from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import CriticParams, Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
-from cmivae.sampling import SAMPLERS
+from cmivae.sampling.samplers import SAMPLERS
 
 MODELS: dict[str, type[nn.Module]] = {
     "pixelcnn_vae": PixelCNNVAE,

@@ -53,3 +53,16 @@ def test_unknown_names_list_the_registry(kind: str) -> None:
     message = str(info.value)
     assert "no-such-name" in message and "\n" not in message
     assert all(name in message for name in REGISTRIES[kind])
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_models_declare_modality_sampler_and_latent_shapes(model: str) -> None:
+    from cmivae.modality import DATASET_MODALITY
+    from cmivae.registry import SAMPLERS, build, resolve
+
+    klass = MODELS[model]
+    assert klass.modality in set(DATASET_MODALITY.values())
+    assert klass.sampler is None or klass.sampler in SAMPLERS
+    resolved = resolve(tiny_config(model=model))
+    built_model, _ = build(resolved)
+    assert klass.latent_shapes(resolved.model) == (built_model.z_dim, tuple(built_model.s_shape))

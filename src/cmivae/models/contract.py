@@ -12,6 +12,8 @@ A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
 - ``forward(x) -> VAEOutput``: distributions and samples (:mod:`cmivae.models.outputs`);
 - ``prior_z(batch_size, device)``: p(z);
 - ``encode(x)``: the mean of q(z | x) ``(B, D)``, the representation the metrics probe;
+- ``sampler``: the key of :data:`cmivae.sampling.samplers.SAMPLERS` that draws x ~ p(x | z),
+  or ``None``;
 - ``channels_last_module()``: the sub-module that is fast in channels_last memory format
   on the bf16 CPU path, or ``None``.
 """
@@ -32,6 +34,7 @@ class VAEModel(Protocol):
 
     config_class: ClassVar[type]
     modality: ClassVar[str]
+    sampler: ClassVar[str | None]
     z_dim: int
     s_shape: tuple[int, ...]
     input_shape: tuple[int, ...]

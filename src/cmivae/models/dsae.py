@@ -223,6 +223,7 @@ class DSAE(nn.Module):
 
     config_class = DSAEConfig
     modality = "speech"
+    sampler = None  # no image sampler: speech is decoded to means (voice conversion)
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         super().__init__()

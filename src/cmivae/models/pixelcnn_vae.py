@@ -26,6 +26,9 @@ from cmivae.models.layers import MaskedConv2d
 from cmivae.models.outputs import VAEOutput
 
 PAPER_KERNELS = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
+# Bounds of the log-variance of q(z|x): exp(-30 / 2) ~ 3e-7 to exp(20 / 2) ~ 2e4 in standard
+# deviation, far outside any trained value; they keep exp() finite on a diverging step.
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 
 @dataclass
@@ -95,7 +98,7 @@ class ConvEncoder(nn.Module):
         stats = self.head(self.convs(x))  # (B, C, H, W) -> (B, 2D)
         stats = stats.to(torch.promote_types(stats.dtype, torch.float32))  # fp32 under bf16 autocast
         mean, logvar = stats.chunk(2, dim=-1)  # (B, 2D) -> 2 x (B, D)
-        return mean, logvar.clamp(-30.0, 20.0)
+        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 
 class PixelCNNDecoder(nn.Module):
@@ -147,6 +150,7 @@ class PixelCNNVAE(nn.Module):
 
     config_class = PixelCNNVAEConfig
     modality = "image"
+    sampler = "cached"  # cmivae.sampling.samplers.SAMPLERS: exact, about one forward pass per image
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()

@@ -1,7 +1,8 @@
 """Pure, per-example loss terms shared by every objective.
 
 Each function returns a ``(B,)`` tensor; objectives weight and add them, and the
-batch is reduced in one place (:meth:`LossTerms.mean`). Signs follow the paper:
+batch is reduced in one place (:meth:`cmivae.objectives.base.Objective.loss`, which
+returns a :class:`LossTerms` of batch means). Signs follow the paper:
 Recon = -E_q[log p(x|z,s)], KL(z) = D_KL(q(z|x) || p(z)), KL(s) = sum_t D_KL(q(s_t|.) ||
 p(s_t|s_{t-1})) (Eq. 2), all in nats, not divided by the number of time steps.
 """

@@ -8,31 +8,10 @@ costs about one forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import torch
-from torch import nn
-
 from cmivae.sampling.cached import CachedSamples, sample_cached, sample_cached_with_logits
 from cmivae.sampling.grid import decode_samples, save_sample_grid
 from cmivae.sampling.naive import draw_uniforms, sample_naive
+from cmivae.sampling.samplers import SAMPLERS, Sampler, sample, sampler_of
 
-Sampler = Callable[..., torch.Tensor]
-
-SAMPLERS: dict[str, Sampler] = {
-    "naive": sample_naive,
-    "cached": sample_cached,
-}
-
-
-def sample(model: nn.Module, z: torch.Tensor, *, uniforms: torch.Tensor | None = None,
-           generator: torch.Generator | None = None, method: str = "cached") -> torch.Tensor:
-    """Binary images ``(B, C, H, W)`` drawn from ``p(x | z)`` for latents ``z`` ``(B, D)``
-    with sampler ``method`` (a key of :data:`SAMPLERS`)."""
-    if method not in SAMPLERS:
-        raise ValueError(f"unknown sampling method {method!r}; known methods: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[method](model, z, uniforms, generator=generator)
-
-
-__all__ = ["SAMPLERS", "CachedSamples", "decode_samples", "draw_uniforms", "sample", "sample_cached",
-           "sample_cached_with_logits", "sample_naive", "save_sample_grid"]
+__all__ = ["SAMPLERS", "CachedSamples", "Sampler", "decode_samples", "draw_uniforms", "sample", "sample_cached",
+           "sample_cached_with_logits", "sample_naive", "sampler_of", "save_sample_grid"]

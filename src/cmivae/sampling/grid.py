@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from cmivae.atomic import atomic_write_bytes
-from cmivae.sampling.cached import sample_cached
+from cmivae.sampling.samplers import sampler_of
 
 GAP_COLOR = (0.5, 0.5, 0.5)
 SEPARATOR_COLOR = (0.85, 0.1, 0.1)
@@ -27,16 +27,18 @@ SEPARATOR_COLOR = (0.85, 0.1, 0.1)
 
 @torch.no_grad()
 def decode_samples(model: nn.Module, x_real: torch.Tensor, num_samples: int = 10, seed: int = 0,
-                   batch_size: int = 1000) -> torch.Tensor:
+                   batch_size: int = 1000, method: str | None = None) -> torch.Tensor:
     """Encode each real image to the mean of q(z | x) and decode it ``num_samples`` times.
 
     Args:
-        model: a ``PixelCNNVAE`` (``encode`` gives the posterior mean).
+        model: a model with an image sampler (``model.sampler``, e.g. the PixelCNN-VAE's
+            ``cached``); ``encode`` gives the posterior mean.
         x_real: real images ``(R, C, H, W)`` in {0, 1} (float or uint8).
         num_samples: K, samples per real image (10 in the paper).
         seed: seeds the uniforms of all ``R * K`` samples, drawn at once, so the result does
             not depend on ``batch_size``.
         batch_size: latents sampled together; large batches amortize the per-pixel work.
+        method: a key of :data:`cmivae.sampling.samplers.SAMPLERS` (default ``model.sampler``).
 
     Returns:
         Samples ``(R, K, C, H, W)`` (float, values in {0, 1}).
@@ -45,13 +47,14 @@ def decode_samples(model: nn.Module, x_real: torch.Tensor, num_samples: int = 10
         raise ValueError(f"x_real must be a batch of images (R, C, H, W), got shape {tuple(x_real.shape)}")
     if num_samples < 1 or batch_size < 1:
         raise ValueError(f"num_samples and batch_size must be >= 1, got {num_samples} and {batch_size}")
+    draw = sampler_of(model, method)
     device = next(model.parameters()).device
     z = model.encode(x_real.to(device))  # (R, D), mean of q(z | x)
     z = z.repeat_interleave(num_samples, dim=0)  # (R, D) -> (R * K, D), each z_i K times in a row
     generator = torch.Generator(device=device).manual_seed(seed)
     c, h, w = x_real.shape[1:]
     uniforms = torch.rand(z.shape[0], c, h, w, generator=generator, device=device)  # (R * K, C, H, W)
-    images = torch.cat([sample_cached(model, z[start:start + batch_size], uniforms[start:start + batch_size])
+    images = torch.cat([draw(model, z[start:start + batch_size], uniforms[start:start + batch_size])
                         for start in range(0, z.shape[0], batch_size)])  # (R * K, C, H, W)
     return images.view(x_real.shape[0], num_samples, c, h, w)  # (R * K, C, H, W) -> (R, K, C, H, W)
 
