@@ -258,3 +258,16 @@ def test_paper_tables_are_consistent() -> None:
     spot = paper_row(5, "mi", 0.9)
     assert spot is not None and spot.values["aosvm"] == 0.6882
     assert paper_row(2, "cmi", 0.9999).values == {"vc_mcas": 87.73, "vc_mcas_max": 88.0}  # type: ignore[union-attr]
+
+
+def test_a_new_model_and_objective_get_a_table_with_no_report_edit(tmp_path: Path) -> None:
+    """Tables come from the metric keys present; labels fall back to the registry names."""
+    root = tmp_path / "new"
+    for seed in (0, 1):
+        write_run(root, f"toy-{seed}", "mnist", "toy_vae", "toy_reg", 0.2, seed,
+                  {"elbo": -90.0 - seed, "kl_z": 4.0, "recon": 86.0, "best_epoch": 3}, {"aolr": 0.7, "toy_score": 1.5})
+    report = build_report(root, tmp_path / "out", with_paper=False)
+    text = report.read_text()
+    assert "## MNIST · toy_vae" in text and "| 0.2 | toy_reg | ours | 2 |" in text
+    assert "AoLR" in text and "toy_score" in text and "best_epoch" not in text
+    assert (tmp_path / "out" / "metrics_mnist_toy_vae.csv").exists()

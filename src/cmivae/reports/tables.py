@@ -228,11 +228,32 @@ def tables_for(groups: list[Group]) -> list[Table]:
     """Every paper-shaped table our groups can fill, per (dataset, model)."""
     tables = []
     for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
-        for number in paper_table_numbers(dataset, model):
+        numbers = paper_table_numbers(dataset, model)
+        for number in numbers:
             table = build_table(groups, number, dataset, model)
             if table.rows:
                 tables.append(table)
+        if not numbers:  # a model family the paper has no table for: every metric its runs hold
+            table = metrics_table(groups, dataset, model)
+            if table.rows:
+                tables.append(table)
     return tables
+
+
+def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
+    """Our groups of (dataset, model), one column per metric key present (known keys first, with
+    their paper headers; any other key as it is named), for models without a paper table."""
+    known = {c.key: c for c in IMAGE_COLUMNS + DSAE_COLUMNS}
+    mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    present = {key for g in mine for key in g.mean} - {"best_epoch", "steps", "skipped_batches", "eval_seconds"}
+    columns = tuple(known[k] for k in known if k in present) + \
+        tuple(Column(k, k, 4) for k in sorted(present - set(known)))
+    title = f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)} — ours (mean ± SE over seeds)"
+    table = Table(0, f"metrics_{dataset}_{model}", title, columns)
+    for group in mine:
+        table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
+                           "mean": group.mean, "se": group.se, "max": group.max})
+    return table
 
 
 def write_summary_csv(groups: list[Group], path: str | Path) -> None:
