@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from cmivae.models.contract import VAEModel
+from cmivae.models.contract import Means, VAEModel
 from cmivae.models.outputs import VAEOutput
 from cmivae.registry import build, objective_config, resolve
 from cmivae.training import loop
@@ -35,6 +35,10 @@ def check_forward_loss_backward(model_name: str, objective_name: str) -> None:
     assert isinstance(out, VAEOutput)
     assert out.z.shape == (x.shape[0], model.z_dim)
     assert tuple(out.s.shape) == (x.shape[0], *model.s_shape)
+    with torch.no_grad():
+        means = model.encode(x)
+        assert isinstance(means, Means) and means.z.shape == out.z.shape and means.s.shape == out.s.shape
+        assert torch.allclose(model.encode_z(x), means.z)
     terms = objective.loss(out, x)
     assert terms.total.dim() == 0 and torch.isfinite(terms.total)
     assert {"recon", "kl_z", "neg_elbo"} <= set(terms.terms)

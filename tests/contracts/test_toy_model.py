@@ -12,6 +12,7 @@ from torch import distributions as dist
 from torch import nn
 
 from cmivae import registry
+from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
 from tests import helpers
 from tests.contracts import checks
@@ -53,8 +54,11 @@ class ToyVAE(nn.Module):
         zeros = torch.zeros(batch_size, self.z_dim, device=device)
         return dist.Independent(dist.Normal(zeros, torch.ones_like(zeros)), 1)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.flatten(1)).chunk(2, dim=-1)[0]  # (B, C*H*W) -> (B, D)
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.float().flatten(1)).chunk(2, dim=-1)[0]  # (B, C*H*W) -> (B, D)
+
+    def encode(self, x: torch.Tensor) -> Means:
+        return Means(self.encode_z(x), torch.tanh(self.local(x.float().flatten(1))))  # (B, D), (B, D_s)
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
         flat = x.float().flatten(1)  # (B, C, H, W) -> (B, C*H*W)

@@ -110,3 +110,12 @@ def test_invalid_configs_are_rejected_with_a_reason() -> None:
         build_model("pixelcnn_vae", {"zdim": 3})
     with pytest.raises(ConfigError, match="known models"):
         build_model("pixelcnn", {})
+
+
+def test_encode_gives_z_and_the_local_features_s_of_forward() -> None:
+    model = build_model("pixelcnn_vae", SMALL)
+    x = (torch.rand(3, 1, 8, 8) < 0.5).float()
+    with torch.no_grad():
+        means, out = model.encode(x), model(x)
+    assert torch.equal(means.z, model.encode_z(x)) and means.z.shape == (3, 4)
+    assert torch.allclose(means.s, out.s)  # s = h_inject_after does not depend on z

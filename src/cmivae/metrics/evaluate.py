@@ -34,7 +34,6 @@ import torch
 from cmivae.atomic import atomic_write_json
 from cmivae.errors import ConfigError
 from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
-from cmivae.models.contract import encode_z
 from cmivae.precision import autocast
 from cmivae.runs import files
 from cmivae.runs.readers import read_eval
@@ -54,7 +53,7 @@ def z_means(trainer: TrainedModel, x: torch.Tensor, batch_size: int = 500) -> np
     for start in range(0, x.shape[0], batch_size):
         batch = trainer.to_device(x[start:start + batch_size])
         with autocast(trainer.device, trainer.precision):
-            z = encode_z(trainer.model, batch)  # (B, D)
+            z = trainer.model.encode_z(batch)  # (B, D)
         chunks.append(z.float().cpu())
     return torch.cat(chunks).numpy()
 

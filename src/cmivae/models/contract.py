@@ -11,7 +11,10 @@ A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
   s is ``(B, *s_shape)`` (the objectives' critics are built from them);
 - ``forward(x) -> VAEOutput``: distributions and samples (:mod:`cmivae.models.outputs`);
 - ``prior_z(batch_size, device)``: p(z);
-- ``encode(x)``: the mean of q(z | x) ``(B, D)``, the representation the metrics probe;
+- ``encode(x) -> Means(z, s)``: the posterior means used as representations, z ``(B, D)`` and
+  s ``(B, *s_shape)`` (the same named pair for every family);
+- ``encode_z(x)``: the mean of q(z | x) ``(B, D)`` alone (what AoLR probes and sampling decodes),
+  without computing s;
 - ``sampler``: the key of :data:`cmivae.sampling.samplers.SAMPLERS` that draws x ~ p(x | z),
   or ``None``;
 - ``channels_last_module()``: the sub-module that is fast in channels_last memory format
@@ -20,12 +23,19 @@ A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from cmivae.models.outputs import VAEOutput
+
+
+class Means(NamedTuple):
+    """Posterior means of one batch: z ``(B, D)`` and s ``(B, *s_shape)``."""
+
+    z: torch.Tensor
+    s: torch.Tensor
 
 
 @runtime_checkable
@@ -43,12 +53,10 @@ class VAEModel(Protocol):
 
     def prior_z(self, batch_size: int, device: torch.device) -> Any: ...
 
-    def encode(self, x: torch.Tensor) -> Any: ...
+    def encode(self, x: torch.Tensor) -> Means: ...
+
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def channels_last_module(self) -> nn.Module | None: ...
 
 
-def encode_z(model: Any, x: torch.Tensor) -> torch.Tensor:
-    """Mean of q(z | x), ``(B, D)``: the first of DSAE's ``(z, s)`` means, the PixelCNN-VAE's z."""
-    means = model.encode(x)
-    return means[0] if isinstance(means, tuple) else means

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite in fp32; far outside the useful range
@@ -274,13 +275,17 @@ class DSAE(nn.Module):
         return VAEOutput(likelihood=likelihood, posterior_z=posterior_z, prior_z=self.prior_z(x.shape[0], x.device),
                          z=z, s=s, posterior_s=posterior_s, prior_s=self.compute_prior_s(s), s_mean=s_mean)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> Means:
         """Posterior means used as representations (Sec. 5.2): z ``(B, D)`` and s ``(B, T, D_s)``,
         where s_t is the mean of q(s_t | x, z, s_{t-1}) with z and s_{t-1} set to their means."""
         x = self._check_input(x)
         z, _ = self.static_encoder(x)  # (B, D)
         s, _, _ = self.dynamic_encoder(x, z, sample=False)  # (B, T, D_s)
-        return z, s
+        return Means(z, s)
+
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of q(z | x_{1:T}), ``(B, D)``."""
+        return self.static_encoder(self._check_input(x))[0]
 
     def decode(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Mean of p(x_t | z, s_t), ``(B, T, F)``; pair one sequence's z with another's s for voice

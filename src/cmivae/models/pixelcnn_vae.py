@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.models.contract import Means
 from cmivae.models.layers import MaskedConv2d
 from cmivae.models.outputs import VAEOutput
 
@@ -141,6 +142,14 @@ class PixelCNNDecoder(nn.Module):
                 s = h
         return self.out(h), s
 
+    def local_features(self, x: torch.Tensor) -> torch.Tensor:
+        """s = h_{inject_after} ``(B, channels, H, W)``: the layers before z is injected (s does not
+        depend on z, appendix B)."""
+        h = x
+        for layer in self.layers[:self.config.inject_after]:
+            h = F.relu(layer(h))
+        return h
+
 
 class PixelCNNVAE(nn.Module):
     """The PixelCNN-VAE of the paper (Sec. 5.3): ``forward(x) -> VAEOutput``.
@@ -181,9 +190,15 @@ class PixelCNNVAE(nn.Module):
         mean, logvar = self.encoder(x)
         return dist.Independent(dist.Normal(mean, (0.5 * logvar).exp(), validate_args=False), 1)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of q(z | x), ``(B, D)`` (the representation the metrics probe)."""
         return self.encoder(x.float() if x.dtype == torch.uint8 else x)[0]
+
+    def encode(self, x: torch.Tensor) -> Means:
+        """Means used as representations: z ``(B, D)`` and s = h_{inject_after} ``(B, C, H, W)``
+        (deterministic given x)."""
+        x = x.float() if x.dtype == torch.uint8 else x
+        return Means(self.encode_z(x), self.decoder.local_features(x))
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
         x = x.float() if x.dtype == torch.uint8 else x

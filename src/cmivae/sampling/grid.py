@@ -49,7 +49,7 @@ def decode_samples(model: nn.Module, x_real: torch.Tensor, num_samples: int = 10
         raise ValueError(f"num_samples and batch_size must be >= 1, got {num_samples} and {batch_size}")
     draw = sampler_of(model, method)
     device = next(model.parameters()).device
-    z = model.encode(x_real.to(device))  # (R, D), mean of q(z | x)
+    z = model.encode_z(x_real.to(device))  # (R, D), mean of q(z | x)
     z = z.repeat_interleave(num_samples, dim=0)  # (R, D) -> (R * K, D), each z_i K times in a row
     generator = torch.Generator(device=device).manual_seed(seed)
     c, h, w = x_real.shape[1:]
