@@ -128,8 +128,8 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
         variants["fast, other threads"] = fast_other_threads
     t = interleaved(variants, rounds=opts.rounds(2))
 
-    counts = pixelcnn_vae_step_flops(fast.model.config, batch, critic_steps=config.objective.critic_steps,
-                                     critic_hidden_dim=config.objective.critic_hidden_dim or 256)
+    counts = pixelcnn_vae_step_flops(fast.model.config, batch, critic_steps=fast.objective_config.critic_steps,
+                                     critic_hidden_dim=fast.objective_config.critic_hidden_dim)
     useful = counts.total_useful / 1e9
     fast_wall, fast_cpu = _per_second(batch, t["fast"])
     ref_wall, ref_cpu = _per_second(batch, t["reference"])
