@@ -155,7 +155,7 @@ def resolve(config: ExperimentConfig) -> Resolved:
         fitting = sorted(name for name, klass in MODELS.items() if klass.modality == wanted)
         raise ConfigError(f"model {config.model.name!r} is for {model_class.modality} data but data set "
                           f"{config.data.name!r} holds {wanted} data; use --set model.name={fitting[0]} (models for "
-                          f"{wanted}: {', '.join(fitting)}) with its params (a {wanted} preset), or a "
+                          f"{wanted}: {', '.join(fitting)}) with its params (e.g. a preset for {wanted} data), or a "
                           f"{model_class.modality} data set")
     z_dim, s_shape = model_class.latent_shapes(model)
     objective = objective_config(config.objective.name, config.objective.params, z_dim, s_shape)

@@ -233,7 +233,10 @@ def test_disk_full_during_training_stops_with_one_line_and_exit_code_1(
     run = _interrupted_run(tmp_path, monkeypatch, stop_after=2)
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: _FullDisk(fd, "wb"))
     monkeypatch.setattr(loop, "load_dataset", lambda config: tiny_images())
-    monkeypatch.setattr("cmivae.config.load_config", lambda *args: tiny_config("mi", checkpoint_every_steps=1))
+    from cmivae.registry import resolve
+
+    config = tiny_config("mi", checkpoint_every_steps=1)
+    monkeypatch.setattr("cmivae.registry.load_resolved", lambda *args: resolve(config))
     assert cli.main(["train", "tiny", "--out", str(run), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: could not write {run / 'checkpoints' / 'last.pt'}: No space left on device")
