@@ -156,11 +156,12 @@ class ModelConfig:
 # The flat objective section the committed runs hashed (plus keys added since, each also in
 # HASH_NEUTRAL_DEFAULTS): these keys with these defaults are always in the hashed form
 # (``config.json["config"]["objective"]``), whatever the objective uses. An objective whose
-# config dataclass lacks one of them ignores it when it holds a critic setting (``critic_lr``
-# of a beta-VAE run in a sweep over objectives) and refuses any other non-default value
-# (``critic_path=s`` on beta-VAE): :func:`cmivae.registry.objective_config`.
+# config dataclass lacks one of them ignores it (``critic_lr`` of a beta-VAE run in a sweep over
+# objectives), except the keys of :data:`cmivae.registry.REFUSED_WHEN_UNUSED` at a non-default
+# value (``critic_path=s`` on beta-VAE): :func:`cmivae.registry.objective_config`.
 LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
-                                             "critic_hidden_dim": None, "critic_path": "both"}
+                                             "critic_hidden_dim": None, "critic_path": "both", "critic": "paper",
+                                             "kernel_scale": 100.0}
 
 
 @dataclass
@@ -300,6 +301,8 @@ class ExperimentConfig:
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "critic_path"): "both",
+    ("objective", "critic"): "paper",
+    ("objective", "kernel_scale"): 100.0,
 }
 
 

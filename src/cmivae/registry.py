@@ -33,8 +33,9 @@ from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
 from cmivae.objectives.adversarial_cmi import AdversarialCMI
 from cmivae.objectives.adversarial_mi import AdversarialMI
-from cmivae.objectives.base import CriticParams, Objective
+from cmivae.objectives.base import Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
+from cmivae.objectives.kernel_mmd import KernelMMD
 from cmivae.sampling.samplers import SAMPLERS
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -47,9 +48,15 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "beta": BetaVAE,
     "mi": AdversarialMI,
     "cmi": AdversarialCMI,
+    "mmd": KernelMMD,
 }
 
 METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METRICS}
+
+# Objective keys that change what a run measures: a non-default value on an objective that does
+# not use it is refused (``critic_path=s`` on beta-VAE), where other unused shared keys
+# (``critic_lr``, ``kernel_scale``) are ignored, as a sweep over objectives sets them for all.
+REFUSED_WHEN_UNUSED = ("critic_path", "critic")
 
 REGISTRIES: dict[str, dict[str, Any]] = {"model": MODELS, "objective": OBJECTIVES, "data set": DATASETS,
                                          "sampler": SAMPLERS, "metric family": METRICS}
@@ -99,16 +106,14 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
     own = {f.name for f in dataclasses.fields(klass)}
     used = {k: v for k, v in params.items() if k in own or k not in LEGACY_OBJECTIVE_DEFAULTS}
     ignored = {k: v for k, v in params.items() if k not in used}
-    critic_fields = {f.name for f in dataclasses.fields(CriticParams)}
     for key, value in ignored.items():
-        if key not in critic_fields and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
-            having = sorted(n for n, k in OBJECTIVES.items()
-                            if key in {f.name for f in dataclasses.fields(k.config_class)})
-            raise ConfigError(f"objective.{key}={value} applies to the {' and '.join(having)} objective"
-                              f"{'s' if len(having) > 1 else ''} only, not "
-                              f"{name!r}; drop it or set objective.name={having[0] if having else '...'}")
-    critic_settings = {k: v for k, v in ignored.items() if k in critic_fields}
-    _build_params(CriticParams, critic_settings, "objective", f"objective {name!r}")  # unused, but well-formed
+        owners = sorted(n for n, k in OBJECTIVES.items() if key in {f.name for f in dataclasses.fields(k.config_class)})
+        if key in REFUSED_WHEN_UNUSED and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
+            raise ConfigError(f"objective.{key}={value} applies to the {' and '.join(owners)} objective"
+                              f"{'s' if len(owners) > 1 else ''} only, not {name!r}; drop it or set "
+                              f"objective.name={owners[0] if owners else '...'}")
+        if owners:  # unused here, but still well-formed (checked as its owner checks it)
+            _build_params(OBJECTIVES[owners[0]].config_class, {key: value}, "objective", f"objective {name!r}")
     config = _build_params(klass, used, "objective", f"objective {name!r}")
     if z_dim is not None and s_shape is not None:
         config.complete(z_dim, tuple(s_shape))

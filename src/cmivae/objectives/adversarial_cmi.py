@@ -25,11 +25,25 @@ from torch import nn
 from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
-from cmivae.objectives.critics import Similarity, ZSCritic
+from cmivae.objectives.critics import CRITIC_FAMILIES, CriticFamily, Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
 CriticPath = Literal["both", "z", "s"]
 CRITIC_PATHS: tuple[str, ...] = ("both", "z", "s")
+
+
+def check_critic_path(critic_path: str) -> CriticPath:
+    """``critic_path`` if it is one of :data:`CRITIC_PATHS`, else ValueError."""
+    if critic_path not in CRITIC_PATHS:
+        raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
+    return critic_path  # type: ignore[return-value]
+
+
+def path_latents(out: VAEOutput, critic_path: CriticPath) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, s) of ``out`` with the latent outside ``critic_path`` detached: ``(B, D)``, ``(B, *s_shape)``."""
+    z = out.z if critic_path in ("both", "z") else out.z.detach()
+    s = out.s if critic_path in ("both", "s") else out.s.detach()
+    return z, s
 
 
 @dataclass
@@ -43,18 +57,22 @@ class CMIConfig(CriticParams):
             shape of s: ``dot`` for feature maps ``(C, H, W)``, ``cosine`` otherwise.
         critic_path: which latents the model-side critic term differentiates through
             (:data:`CRITIC_PATHS`, see the module docstring); ``both`` is the paper's.
+        critic: the discriminator family (:data:`cmivae.objectives.critics.CRITIC_FAMILIES`):
+            ``paper`` (appendix I, linear in z) or ``mlp`` (adds an MLP over ``[z, embedding]``).
     """
 
     default_hidden_dim: ClassVar[int] = 256
 
     similarity: str | None = None
     critic_path: str = "both"
+    critic: str = "paper"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.similarity is not None:
             one_of("objective.similarity", self.similarity, ("dot", "cosine"))
         one_of("objective.critic_path", self.critic_path, CRITIC_PATHS)
+        one_of("objective.critic", self.critic, CRITIC_FAMILIES)
 
     def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
         super().complete(z_dim, s_shape)
@@ -70,19 +88,18 @@ class AdversarialCMI(Objective):
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
         return cls(model.z_dim, tuple(model.s_shape), gamma=config.gamma, alpha=config.alpha,
-                   similarity=config.similarity, hidden_dim=config.critic_hidden_dim, critic_path=config.critic_path)
+                   similarity=config.similarity, hidden_dim=config.critic_hidden_dim, critic_path=config.critic_path,
+                   critic=config.critic)
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
-                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both") -> None:
+                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both",
+                 critic: CriticFamily = "paper") -> None:
         super().__init__(gamma=gamma, alpha=alpha)
-        if critic_path not in CRITIC_PATHS:
-            raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
-        self.critic_path = critic_path
-        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim)
+        self.critic_path = check_critic_path(critic_path)
+        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim, family=critic)
 
     def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
-        z = out.z if self.critic_path in ("both", "z") else out.z.detach()  # (B, D)
-        s = out.s if self.critic_path in ("both", "s") else out.s.detach()  # (B, *s_shape)
+        z, s = path_latents(out, self.critic_path)
         logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
         return {"critic_term": self.gamma * self.alpha * logit}
 
