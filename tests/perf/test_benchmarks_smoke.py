@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,6 +20,26 @@ def test_quick_ceilings_print_ratios() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"\| ceilings \| bf16 / fp32 \| \d+\.\d+x \|", result.stdout), result.stdout
     assert "machine:" in result.stdout and "GFLOP/s" in result.stdout
+
+
+def test_device_option_writes_json_and_peak_memory(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "ceilings", "--threads", "1",
+                             "--device", "cpu", "--json", str(out)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {"ceilings"} == {row["benchmark"] for row in rows}
+    assert any(row["measurement"] == "peak memory" and row["value"].endswith("MiB") for row in rows)
+    assert "per CPU-second" in rows[0]["note"]  # on the CPU, CPU-seconds on one thread as before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_device_without_a_gpu_is_a_clear_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cuda", "--only", "ceilings"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --device cuda but no CUDA device is visible")
 
 
 def test_useful_flops_count_the_unmasked_taps() -> None:
