@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu",
                         help="cpu (default), cuda or cuda:N: where every suite runs (same suites on both)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (scripts/gpu_check.sh)")
+    parser.add_argument("--compile", nargs="?", const="default", choices=["default", "reduce-overhead", "max-autotune"],
+                        help="also time the pixelcnn step under torch.compile (mode; default 'default')")
     parser.add_argument("--threads", default="auto",
                         help=f"intra-op threads, or 'auto' (default): torch's {torch.get_num_threads()} when the "
                              "machine is idle, fewer when the load average shows other processes on its cores")
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         raise SystemExit(f"--threads must be 'auto' or a positive integer, got {args.threads!r}")
     device = _device(args.device)
-    opts = Options(quick=args.quick, runs=tuple(args.runs) if args.runs else None, device=device)
+    opts = Options(quick=args.quick, runs=tuple(args.runs) if args.runs else None, device=device,
+                   compile_mode=args.compile)
     names = args.only or list(BENCHMARKS)
     machine, load_before, start = machine_line(device), load_average(), time.monotonic()
     print(f"machine: {machine}\nload average: {load_before}", flush=True)

@@ -34,6 +34,7 @@ class Options:
     quick: bool = False  # fewer rounds and smaller sizes: a smoke check, not a measurement
     runs: tuple[str, ...] | None = None  # finished run directories for `evaluate`
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    compile_mode: str | None = None  # also time the pixelcnn step under torch.compile in this mode
 
     def rounds(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full
@@ -188,6 +189,20 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
         other_layout = build_trainer(load_config("pixelcnn-paper", (["train.batch_size=16"] if opts.quick else [])
                                                  + opts.overrides() + [f"train.channels_last={layout}"]))
         variants["fast, other layout"] = step(other_layout, other_layout.to_device(data.to(torch.uint8)))
+    large = None
+    if opts.cuda:  # images/s growing with the batch at the same model = per-step (launch) overhead, not FLOPs
+        large = build_trainer(load_config("pixelcnn-paper", opts.overrides() + ["train.batch_size=256"]))
+        x_large = large.to_device((torch.rand(256, *fast.model.config.image_shape,
+                                              generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8))
+        variants["fast, B=256"] = step(large, x_large)
+    compile_seconds = None
+    if opts.compile_mode:  # torch.compile of the model's forward (train.compile): its first call compiles
+        compiled = build_trainer(load_config("pixelcnn-paper", (["train.batch_size=16"] if opts.quick else [])
+                                             + opts.overrides() + ["train.compile=true",
+                                                                   f"train.compile_mode={opts.compile_mode}"]))
+        x_compiled = compiled.to_device(data.to(torch.uint8))
+        compile_seconds = opts.timed({"compile": step(compiled, x_compiled)}, rounds=1, warmup=0)["compile"]
+        variants["compiled"] = step(compiled, x_compiled)
     # The same fast step on the other thread count (1 if we run on all cores, else all cores).
     cores = os.cpu_count() or 1
     other = 1 if threads > 1 else cores
@@ -223,6 +238,16 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
             f"({ceiling_size(opts)}^2 bf16 matmul timed in the same rounds: {ceil_wall:.0f} GFLOP/s, "
             f"{ceil_cpu:.0f} per CPU-s)"),
     ]
+    if large is not None:
+        large_wall, _ = _per_second(256, t["fast, B=256"])
+        rows.append(Row(name, "fast path B=256 / B=64, images/s", _ratio(large_wall, fast_wall),
+                        f"{large_wall:.0f} vs {fast_wall:.0f} images/s (> 1: per-step overhead, e.g. kernel launches, "
+                        f"limits B={batch})"))
+    if compile_seconds is not None:
+        compiled_wall, _ = _per_second(batch, t["compiled"])
+        rows.append(Row(name, f"torch.compile ({opts.compile_mode}) / eager", _ratio(compiled_wall, fast_wall),
+                        f"{compiled_wall:.0f} vs {fast_wall:.0f} images/s; first call (compilation) "
+                        f"{compile_seconds.median_wall:.0f} s"))
     if other_layout is not None:
         other_wall, _ = _per_second(batch, t["fast, other layout"])
         rows.append(Row(name, f"channels_last {fast.channels_last} / {other_layout.channels_last}",

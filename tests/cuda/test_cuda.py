@@ -74,6 +74,7 @@ def test_auto_picks_cuda_bf16_and_the_gpu_switches() -> None:
     assert trainer.channels_last
     assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
     assert next(trainer.model.parameters()).device == CUDA
+    assert trainer.optimizer.defaults["fused"] and trainer.critic_optimizer.defaults["fused"]
 
 
 def test_cuda_fp32_step_matches_cpu_fp32() -> None:

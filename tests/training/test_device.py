@@ -171,6 +171,13 @@ def test_deterministic_training_on_cpu_is_unchanged(tmp_path, restore_backends) 
     assert plain == strict
 
 
+def test_fused_adam_only_on_cuda() -> None:
+    assert device_mod.optimizer_options(torch.device("cuda", 0)) == {"fused": True}
+    assert device_mod.optimizer_options(torch.device("cpu")) == {}
+    trainer = loop.build_trainer(tiny_config())
+    assert not trainer.optimizer.defaults.get("fused") and not trainer.critic_optimizer.defaults.get("fused")
+
+
 # ---------------------------------------------------------------------------- channels_last per device
 
 def test_channels_last_per_device_and_precision() -> None:

@@ -137,6 +137,13 @@ def use_channels_last(device: torch.device, precision: str, model: torch.nn.Modu
     return precision == "bf16"
 
 
+def optimizer_options(device: torch.device) -> dict[str, Any]:
+    """Extra ``torch.optim.Adam`` arguments per device: on CUDA the fused kernel (one launch
+    for all parameters instead of several per tensor: the step is launch-bound at 28x28,
+    BENCHMARKS.md); on the CPU none (the default implementation, as measured there)."""
+    return {"fused": True} if device.type == "cuda" else {}
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA kernels run asynchronously); no-op on the CPU."""
     if device.type == "cuda":

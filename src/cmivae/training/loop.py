@@ -32,7 +32,7 @@ from cmivae.objectives.terms import LossTerms
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.checkpoint import load_checkpoint, load_latest
-from cmivae.training.device import apply_backend_settings, backend_settings, use_channels_last
+from cmivae.training.device import apply_backend_settings, backend_settings, optimizer_options, use_channels_last
 from cmivae.training.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
 
@@ -97,8 +97,9 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
         model.decoder.to(memory_format=torch.channels_last)
     if config.train.compile:
         model.forward = torch.compile(model.forward, mode=config.train.compile_mode)  # state_dict unchanged
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr)
+    options = optimizer_options(device)  # fused Adam on CUDA
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **options)
+    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr, **options)
                         if objective.critic is not None else None)
     trainer = Trainer(config, model, objective, optimizer, critic_optimizer, device, precision, channels_last)
     distributed.wrap(trainer)
