@@ -89,7 +89,8 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
     apply_backend_settings(device, backend_settings(device, precision, config.train.deterministic))
     model = build_model(config.model.name, config.model.params)
     objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
-                                critic_hidden_dim=config.objective.critic_hidden_dim)
+                                critic_hidden_dim=config.objective.critic_hidden_dim,
+                                critic_path=config.objective.critic_path)
     channels_last = use_channels_last(device, precision, model, config.train.channels_last)  # per device
     model.to(device)
     objective.to(device)
