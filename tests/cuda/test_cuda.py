@@ -38,10 +38,10 @@ def _restore_backends():
     device_mod.restore_backend_state(state)
 
 
-def _cpu_preset(device: str, precision: str) -> object:
+def _cpu_preset(device: str, precision: str, objective: str = "cmi") -> object:
     """The pixelcnn-cpu architecture (7 masked layers x 32 maps) at 28x28, batch 32."""
     return load_config("pixelcnn-cpu", [f"train.device={device}", f"train.precision={precision}",
-                                        "train.batch_size=32"])
+                                        "train.batch_size=32", f"objective.name={objective}"])
 
 
 def _images(batch: int = 32) -> torch.Tensor:
@@ -77,16 +77,24 @@ def test_auto_picks_cuda_bf16_and_the_gpu_switches() -> None:
     assert trainer.optimizer.defaults["fused"] and trainer.critic_optimizer.defaults["fused"]
 
 
-def test_cuda_fp32_step_matches_cpu_fp32() -> None:
+# beta-VAE: no critic, the VAE's gradients compared directly. CMI-VAE: the critic takes two Adam
+# steps first (fused on CUDA, per-tensor on the CPU: Adam's first step is ~lr * sign(g), so a critic
+# gradient near 0 may move the other way), which reaches the VAE's gradients through the critic term.
+@pytest.mark.parametrize(("objective", "grad_tolerance"), [("beta", 1e-3), ("cmi", 1e-2)])
+def test_cuda_fp32_step_matches_cpu_fp32(objective: str, grad_tolerance: float) -> None:
     x = _images()
-    cpu_logged, cpu_grads = _step(_cpu_preset("cpu", "fp32"), x)
-    gpu_logged, gpu_grads = _step(_cpu_preset("cuda", "fp32"), x)
+    cpu_logged, cpu_grads = _step(_cpu_preset("cpu", "fp32", objective), x)
+    gpu_logged, gpu_grads = _step(_cpu_preset("cuda", "fp32", objective), x)
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
-    for name, value in cpu_logged.items():
-        assert gpu_logged[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+    for name in ("neg_elbo", "recon", "kl_z"):  # the VAE's terms do not depend on the critic
+        assert gpu_logged[name] == pytest.approx(cpu_logged[name], rel=1e-4, abs=1e-4), name
+    for name, value in cpu_logged.items():  # the critic's terms too, after its two updates
+        # an accuracy moves by 1/32 when one logit changes sign
+        tolerance = {"abs": 0.07} if name.startswith("critic_acc") else {"rel": 1e-2, "abs": 1e-3}
+        assert gpu_logged[name] == pytest.approx(value, **tolerance), name
     assert cpu_grads.keys() == gpu_grads.keys()
     worst = max((_relative(gpu_grads[k], cpu_grads[k]), k) for k in cpu_grads)
-    assert worst[0] < 1e-3, f"largest relative gradient difference {worst[0]:.2e} in {worst[1]}"
+    assert worst[0] < grad_tolerance, f"largest relative gradient difference {worst[0]:.2e} in {worst[1]}"
 
 
 def test_cuda_bf16_step_agrees_with_fp32() -> None:
