@@ -75,9 +75,12 @@ def _mark(value: float | None, good: bool) -> str:
     return "reached" if good else "NOT reached"
 
 
-def summary(out: Path) -> str:
+def summary(out: Path, dry_run: bool = False) -> str:
     """The Markdown summary of one check (see the module docstring)."""
     lines = ["# GPU check", ""]
+    if dry_run:
+        lines += ["**Dry run on the CPU** (`scripts/gpu_check.sh --dry-run`): the plumbing, not a measurement; "
+                  "the training is 3 steps of `pixelcnn-cpu` on a subset, the CUDA tests skip.", ""]
     env = out / "env.txt"
     if env.exists():
         lines += ["## Machine", "", "```", env.read_text().strip(), "```", ""]
@@ -150,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=1)
     p = sub.add_parser("summary", help="write OUT/summary.md")
     p.add_argument("out", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="mark the summary as a CPU dry run")
     args = parser.parse_args(argv)
     if args.command == "steps":
         print(step_cap(args.bench, args.seconds, args.runs))
         return 0
-    text = summary(args.out)
+    text = summary(args.out, dry_run=args.dry_run)
     (args.out / "summary.md").write_text(text)
     sys.stdout.write(text)
     return 0

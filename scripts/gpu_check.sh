@@ -3,7 +3,7 @@
 # recent PyTorch already installed (no internet needed):
 #
 #   scripts/gpu_check.sh                 # everything, under 9 minutes; results in $OUT (or ./gpu-check-out)
-#   scripts/gpu_check.sh --dry-run       # the plumbing on a CPU: CUDA tests skip, tiny budget and data
+#   scripts/gpu_check.sh --dry-run       # the plumbing on a CPU: CUDA tests skip, 3 steps of pixelcnn-cpu
 #
 # Phases (each with its own time limit, all inside --budget seconds, default 520):
 #   env       nvidia-smi, torch/CUDA/cuDNN versions                      -> env.txt
@@ -83,7 +83,7 @@ export CMIVAE_DATA="$WORK/data"
 echo "gpu_check: device $DEVICE, budget ${BUDGET}s, results in $OUT, scratch in $WORK"
 
 # --------------------------------------------------------------------------- env
-phase env 30 bash -c "date -u; uname -a; (nvidia-smi || echo 'nvidia-smi: not available'); \
+phase env 60 bash -c "date -u; uname -a; (nvidia-smi || echo 'nvidia-smi: not available'); \
   \"$PY\" -c 'import torch, sys; print(\"python\", sys.version.split()[0]); print(\"torch\", torch.__version__, \
 \"cuda\", torch.version.cuda, \"cudnn\", torch.backends.cudnn.version()); \
 [print(\"gpu\", i, torch.cuda.get_device_name(i), torch.cuda.get_device_capability(i)) \
@@ -152,12 +152,14 @@ COMMON=(--set data.name=fashion-mnist --set objective.gamma=0.5 --no-progress)
 CAP=$("$PY" -m benchmarks.gpu_check steps --bench "$OUT/bench.json" --seconds "$STEP_SECONDS" --runs 2)
 EVAL_METRICS=()
 GUARD=$((TRAIN_SECONDS + 20))
-if [ "$DRY_RUN" = 1 ]; then  # the CPU: 3 steps on a subset; the metrics that take seconds there (no sampling, no Î)
-  echo "dry run: the cap from the benchmark would be $CAP steps; using 3" | tee "$OUT/train.txt"
+PRESET=pixelcnn-paper
+if [ "$DRY_RUN" = 1 ]; then  # the CPU: 3 steps of the small preset on a subset; no Î(z; s) critic
+  echo "dry run: the cap from the benchmark would be $CAP steps; using 3 of pixelcnn-cpu" | tee "$OUT/train.txt"
   CAP=3
+  PRESET=pixelcnn-cpu
   GUARD=$(min 600 $(($(left) - 120)))
   COMMON+=(--set data.num_train=1500 --set data.num_test=500 --set train.device=cpu)
-  EVAL_METRICS=(--metrics elbo aolr aosvm baseline)
+  EVAL_METRICS=(--metrics elbo aolr aosvm mcas mcas_svm baseline)
   export OMP_NUM_THREADS=1
 fi
 echo "training: ${TRAIN_SECONDS}s for two concurrent runs, train.max_steps=$CAP each" | tee -a "$OUT/train.txt"
@@ -165,7 +167,7 @@ pids=()
 if [ "$STEP_SECONDS" -gt 10 ]; then
   for objective in beta cmi; do
     mkdir -p "$WORK/runs"
-    ( phase "train-$objective" "$GUARD" "$PY" -m cmivae train pixelcnn-paper "${COMMON[@]}" \
+    ( phase "train-$objective" "$GUARD" "$PY" -m cmivae train "$PRESET" "${COMMON[@]}" \
         --set objective.name=$objective --set train.max_steps="$CAP" --out "$WORK/runs/$objective" ) &
     pids+=($!)
   done
@@ -200,7 +202,9 @@ for objective in beta cmi; do
     [ -f "$run/$f" ] && cp "$run/$f" "$OUT/runs/$objective/"
   done
 done
-"$PY" -m benchmarks.gpu_check summary "$OUT" >/dev/null
+SUMMARY_FLAGS=()
+[ "$DRY_RUN" = 1 ] && SUMMARY_FLAGS=(--dry-run)
+"$PY" -m benchmarks.gpu_check summary "$OUT" ${SUMMARY_FLAGS[@]+"${SUMMARY_FLAGS[@]}"} >/dev/null
 echo "total $(($(date +%s) - START))s; summary: $OUT/summary.md"
 cat "$OUT/summary.md"
 rm -rf "$WORK"
