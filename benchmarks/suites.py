@@ -358,6 +358,11 @@ def bench_sampling(opts: Options) -> list[Row]:
         return [Row(name, "skipped", "-", f"cmivae.sampling is not importable ({err})")]
     from cmivae.models.pixelcnn_vae import PixelCNNVAE
 
+    if opts.cuda:  # the switches `cmivae evaluate` runs under (train.precision=auto; they are process-wide)
+        from cmivae.training.device import apply_backend_settings, backend_settings
+        from cmivae.training.precision import resolve_precision
+
+        apply_backend_settings(opts.device, backend_settings(opts.device, resolve_precision("auto", opts.device)))
     torch.manual_seed(0)
     # The paper's architecture, fp32 weights (what `cmivae evaluate` samples from).
     model = PixelCNNVAE().eval().to(opts.device)
