@@ -10,7 +10,9 @@ One owner for every device-dependent decision of training, sampling and evaluati
   CPU computes, so the two can be compared), cuDNN autotuning (``cudnn.benchmark``: every
   convolution of a run has one fixed shape) unless ``train.deterministic``; with
   ``train.deterministic``, deterministic algorithms on any device (``warn_only``: an op
-  without a deterministic kernel warns instead of stopping the run).
+  without a deterministic kernel warns instead of stopping the run). These switches are
+  process-wide: :func:`cmivae.training.loop.build_trainer` sets them, so in a process that
+  builds several trainers (tests, benchmarks) the last one built decides.
 - :func:`use_channels_last`: the memory format of the PixelCNN decoder, per device.
   CPU: channels_last under bf16 (measured: oneDNN's brgemm convolutions, BENCHMARKS.md).
   CUDA: channels_last under bf16/fp16 autocast, where cuDNN's tensor-core kernels are NHWC
