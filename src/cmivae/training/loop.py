@@ -90,7 +90,8 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
     model = build_model(config.model.name, config.model.params)
     objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
                                 critic_hidden_dim=config.objective.critic_hidden_dim,
-                                critic_path=config.objective.critic_path)
+                                critic_path=config.objective.critic_path, critic=config.objective.critic,
+                                kernel_scale=config.objective.kernel_scale)
     channels_last = use_channels_last(device, precision, model, config.train.channels_last)  # per device
     model.to(device)
     objective.to(device)
