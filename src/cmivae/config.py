@@ -203,8 +203,11 @@ class TrainConfig:
         batch_size: examples per VAE update.
         lr: Adam learning rate of the VAE (1e-4 PixelCNN-VAE, 2e-4 DSAE).
         seed: seeds every random generator; same seed, same run.
-        precision: ``auto`` (bf16 autocast where the CPU/GPU supports it), ``bf16`` or ``fp32``.
-        device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``.
+        precision: ``auto`` (bf16 autocast where the CPU/GPU computes bf16 natively; fp16 with
+            loss scaling on older GPUs), ``bf16``, ``fp16``, ``tf32`` or ``fp32``
+            (:mod:`cmivae.precision`).
+        device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``
+            (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.device`).
         max_steps: optional cap on VAE updates (smoke runs).
         checkpoint_every_steps: also checkpoint every N steps (0 = only at epoch ends).
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
@@ -212,7 +215,12 @@ class TrainConfig:
             when a loss or gradient is not finite.
         compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
             eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
+        compile_mode: ``torch.compile`` mode when ``compile`` is true: ``default``,
+            ``reduce-overhead`` (CUDA graphs) or ``max-autotune``.
         eval_batch_size: batch size for validation and test passes.
+        deterministic: deterministic algorithms (cuDNN autotuning off): bit-identical resume on CUDA.
+        data_on_device: keep the training set on the device (``auto``: on CUDA when it fits), true or false.
+        channels_last: the PixelCNN decoder in channels_last: ``auto`` (per device), true or false.
     """
 
     epochs: int = 10
@@ -226,15 +234,25 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0
     nonfinite: str = "stop"
     compile: bool = False
+    compile_mode: str = "default"
     eval_batch_size: int = 500
+    deterministic: bool = False
+    data_on_device: bool | str = "auto"
+    channels_last: bool | str = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("data_on_device", "channels_last"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or value == "auto"):
+                raise ConfigError(f"train.{name} must be auto, true or false, got {value!r}; "
+                                  f"set it with --set train.{name}=auto")
         check_fields(self, "train")
         for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
             positive(f"train.{name}", getattr(self, name))
         _non_negative_int("train.seed", self.seed, MAX_SEED)
-        one_of("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        one_of("train.precision", self.precision, ("auto", "bf16", "fp16", "tf32", "fp32"))
         one_of("train.nonfinite", self.nonfinite, ("stop", "skip"))
+        one_of("train.compile_mode", self.compile_mode, ("default", "reduce-overhead", "max-autotune"))
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         _non_negative_int("train.checkpoint_every_steps", self.checkpoint_every_steps)
@@ -303,6 +321,10 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,
+    ("train", "compile_mode"): "default",
+    ("train", "deterministic"): False,
+    ("train", "data_on_device"): "auto",
+    ("train", "channels_last"): "auto",
 }
 
 

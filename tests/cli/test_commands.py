@@ -24,8 +24,8 @@ def test_every_command_is_in_commands_and_bound_to_its_function() -> None:
     leaves = _leaf_commands(build_parser())
     assert set(leaves) == set(COMMANDS)
     assert all(leaves[name] is COMMANDS[name] for name in COMMANDS)
-    assert {"train", "evaluate", "sample", "compare", "data fetch", "data make-speech", "convert", "sweep",
-            "sweep-status", "report", "presets", "show-config"} == set(COMMANDS)
+    assert {"train", "evaluate", "sample", "compare", "data fetch", "data pack", "data import", "data make-speech",
+            "convert", "sweep", "sweep-status", "report", "presets", "show-config"} == set(COMMANDS)
 
 
 @pytest.mark.parametrize("argv", [["train"], ["nonsense"], ["evaluate", "--seed", "x", "r"], [],

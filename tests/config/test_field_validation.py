@@ -43,10 +43,12 @@ NON_NEGATIVE_FLOAT = NULL + BOOL + NONFINITE + NEGATIVE_INT + WORD + STRUCTURED 
 BOOLEAN = NULL + NUMBER + WORD + STRUCTURED
 PATH_OR_NULL = BOOL + NUMBER + STRUCTURED + EMPTY_STRING
 NAME = NULL + BOOL + NUMBER + STRUCTURED + EMPTY_STRING
+AUTO_OR_BOOL = NULL + NUMBER + WORD + STRUCTURED + EMPTY_STRING + ["Auto", "xauto"]
 
 
 def choice(*valid: str) -> list[str]:
-    return NULL + BOOL + NUMBER + STRUCTURED + EMPTY_STRING + [f"x{v}" for v in valid] + ["GPU", "fp16", "cuda:x"]
+    others = [word for word in ("GPU", "fp16", "cuda:x") if word not in valid]
+    return NULL + BOOL + NUMBER + STRUCTURED + EMPTY_STRING + [f"x{v}" for v in valid] + others
 
 
 # Every field of the pixelcnn-cpu preset's config (cmi objective, pixelcnn_vae model) and its malformed values.
@@ -84,13 +86,17 @@ FIELDS: dict[str, list[str]] = {
     "train.eval_batch_size": POS_INT,
     "train.lr": POS_FLOAT,
     "train.seed": SEED,
-    "train.precision": choice("auto", "bf16", "fp32"),
+    "train.precision": choice("auto", "bf16", "fp16", "tf32", "fp32") + ["FP16", "bf32"],
     "train.device": choice("auto", "cpu") + ["cuda:-1", "cuda0", "tpu"],
     "train.max_steps": POS_INT_OR_NULL,
     "train.checkpoint_every_steps": NON_NEGATIVE_INT,
     "train.checkpoint_every_minutes": NON_NEGATIVE_FLOAT,
     "train.nonfinite": choice("stop", "skip"),
     "train.compile": BOOLEAN,
+    "train.compile_mode": choice("default", "reduce-overhead", "max-autotune"),
+    "train.deterministic": BOOLEAN,
+    "train.data_on_device": AUTO_OR_BOOL,
+    "train.channels_last": AUTO_OR_BOOL,
     "train.unknown_key": NUMBER,
 }
 BAD_KEYS = ["gamma", "train", "train.", ".epochs", "train.epochs.x", "foo.bar", "model", "data.name.x"]
@@ -148,7 +154,10 @@ def test_good_values_still_pass(capsys) -> None:
     for item in ["train.epochs=3", "train.lr=1e-3", "train.lr=2", "train.compile=true", "train.max_steps=null",
                  "data.split_seed=7", "data.num_train=100", "objective.gamma=0", "objective.critic_hidden_dim=8",
                  "objective.similarity=cosine", "model.kernel_sizes=[7, 5, 5, 3, 3]", "model.inject_after=2",
-                 "train.device=cpu", "train.checkpoint_every_minutes=0", "data.data_dir=/tmp/x"]:
+                 "train.device=cpu", "train.checkpoint_every_minutes=0", "data.data_dir=/tmp/x",
+                 "train.precision=fp16", "train.precision=tf32", "train.compile_mode=max-autotune",
+                 "train.deterministic=true", "train.data_on_device=false", "train.channels_last=auto",
+                 "train.channels_last=true"]:
         assert main(["show-config", "pixelcnn-cpu", "--set", item]) == 0, (item, capsys.readouterr().err)
     capsys.readouterr()
 

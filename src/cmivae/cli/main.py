@@ -1,6 +1,6 @@
 """The ``cmivae`` command line: one plain function per command in :data:`COMMANDS`.
 
-The commands of this module (train, evaluate, sample, compare, data fetch, presets,
+The commands of this module (train, evaluate, sample, compare, data fetch/pack/import, presets,
 show-config), of :mod:`cmivae.cli.speech` (convert, data make-speech) and of
 :mod:`cmivae.cli.sweeps` (sweep, sweep-status, report) are all listed in :data:`COMMANDS`;
 :func:`build_parser` gives each its arguments. One error path: :func:`main` prints every
@@ -116,6 +116,24 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    """Write a compact verified copy of a binarized image set (:mod:`cmivae.data.binarized_pack`)."""
+    from cmivae.data.binarized_images import write_pack
+
+    out = write_pack(args.name, args.out, args.data_dir)
+    print(f"{args.name}: {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    """Install a pack written by ``cmivae data pack`` into the data directory."""
+    from cmivae.data.binarized_pack import import_pack
+
+    target = import_pack(args.pack, args.data_dir)
+    print(f"installed {target}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
     from cmivae.runs.readers import read_config, read_eval, read_results
@@ -145,6 +163,8 @@ COMMANDS: dict[str, Command] = {
     "sample": cmd_sample,
     "compare": cmd_compare,
     "data fetch": cmd_data_fetch,
+    "data pack": cmd_data_pack,
+    "data import": cmd_data_import,
     "data make-speech": speech.cmd_data_make_speech,
     "convert": speech.cmd_convert,
     "sweep": sweeps.cmd_sweep,
@@ -211,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
     p.set_defaults(func=COMMANDS["data fetch"])
+    p = data.add_parser("pack", help="write a compact verified copy of a binarized image set (for offline machines)")
+    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--data-dir", help="where the IDX files are (default: $CMIVAE_DATA or ~/.cache/cmivae)")
+    p.set_defaults(func=COMMANDS["data pack"])
+    p = data.add_parser("import", help="install a data pack made by `cmivae data pack` into the data directory")
+    p.add_argument("pack", help="the .npz file")
+    p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
+    p.set_defaults(func=COMMANDS["data import"])
     sweeps.register(sub, data)
     speech.register(sub, data)
     return parser

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmivae.data.fetch import fetch_dataset, get_spec, resolve_data_dir
+from cmivae.atomic import atomic_write_bytes
+from cmivae.data.binarized_pack import installed_pack, pack_bytes, read_pack
+from cmivae.data.fetch import IDX_FILENAMES, fetch_dataset, get_spec, resolve_data_dir
 from cmivae.data.idx import read_idx
 from cmivae.errors import ConfigError, DataError
 
@@ -83,6 +85,8 @@ def load_binarized_images(
         num_test: optional number of test images to keep.
         fetch: fetch and verify the files first (:func:`fetch_dataset`); with False, the
             files must already be in ``<data_dir>/<name>/`` and are not checksummed.
+            Without the IDX files, a pack installed by ``cmivae data import``
+            (:mod:`cmivae.data.binarized_pack`, verified by its checksums) is read instead.
 
     Raises:
         ConfigError: unknown name or invalid fraction / subset size.
@@ -94,9 +98,13 @@ def load_binarized_images(
     folder = resolve_data_dir(data_dir) / name
     key = (name, str(folder.resolve()))
     if key not in _CACHE:
-        if fetch:
-            folder = fetch_dataset(name, data_dir, quiet=True)
-        _CACHE[key] = _read_binarized(name, folder)
+        pack = installed_pack(folder)
+        if pack is not None and not all((folder / f).is_file() for f in IDX_FILENAMES):
+            _CACHE[key] = read_pack(pack, expected_name=name)[1]  # an offline machine: `cmivae data import`
+        else:
+            if fetch:
+                folder = fetch_dataset(name, data_dir, quiet=True)
+            _CACHE[key] = read_binarized(name, folder)
     train_x_all, train_y_all, test_x_all, test_y_all = _CACHE[key]
 
     num_official = len(train_x_all)
@@ -130,7 +138,9 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _read_binarized(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_binarized(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train images, train labels, test images, test labels of the IDX files in ``folder``,
+    binarized: images ``(N, 1, 28, 28)`` uint8 in {0, 1}, labels ``(N,)`` int64."""
     fix = f"re-run `cmivae data fetch {name}`" + ("" if folder.is_dir() else f" (expected the files in {folder})")
     arrays = []
     for split in ("train", "t10k"):
@@ -158,6 +168,15 @@ def _read_binarized(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np
         binary = (images >= BINARIZE_THRESHOLD).astype(np.uint8)[:, None]  # (N, 28, 28) -> (N, 1, 28, 28)
         arrays += [binary, labels.astype(np.int64)]
     return arrays[0], arrays[1], arrays[2], arrays[3]
+
+
+def write_pack(name: str, out: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Pack data set ``name`` from the verified IDX files of ``data_dir`` into ``out``
+    (``cmivae data pack``; the format: :mod:`cmivae.data.binarized_pack`)."""
+    folder = fetch_dataset(name, data_dir, quiet=True, allow_download=False)
+    out = Path(out)
+    atomic_write_bytes(out, pack_bytes(name, read_binarized(name, folder), dict(get_spec(name).md5)))
+    return out
 
 
 def _check_subset(arg: str, value: int, available: int) -> None:

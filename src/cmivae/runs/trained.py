@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cmivae.config import ExperimentConfig, load_config
+from cmivae.device import apply_backend_settings, backend_settings, use_channels_last
 from cmivae.errors import CheckpointError
 from cmivae.objectives.base import Objective
 from cmivae.precision import autocast, resolve_device, resolve_precision
@@ -25,15 +26,17 @@ from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.runs.readers import read_saved
 
 
-def place(model: nn.Module, objective: nn.Module, device: torch.device, precision: str) -> bool:
-    """Move model and objective to ``device``; on the bf16 path put the model's
-    ``channels_last_module()`` (if any) in channels_last. Returns whether it did."""
+def place(model: nn.Module, objective: nn.Module, device: torch.device, precision: str,
+          setting: bool | str = "auto") -> bool:
+    """Move model and objective to ``device`` and put the model's ``channels_last_module()``
+    (if any) in channels_last where :func:`cmivae.device.use_channels_last` says so for this
+    device, precision and ``train.channels_last`` ``setting``. Returns whether it did."""
     model.to(device)
     objective.to(device)
-    part = model.channels_last_module() if precision == "bf16" else None
-    if part is not None:
-        part.to(memory_format=torch.channels_last)
-    return part is not None
+    if not use_channels_last(device, precision, model, setting):
+        return False
+    model.channels_last_module().to(memory_format=torch.channels_last)
+    return True
 
 
 def batch_to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -82,7 +85,8 @@ def open_trained(run_dir: str | Path, device: str | None = None) -> TrainedModel
     model, objective = build(resolve(config))
     torch_device = resolve_device(device or config.train.device)
     precision = resolve_precision(config.train.precision, torch_device)
-    channels_last = place(model, objective, torch_device, precision)
+    apply_backend_settings(torch_device, backend_settings(torch_device, precision, config.train.deterministic))
+    channels_last = place(model, objective, torch_device, precision, config.train.channels_last)
     best = load_checkpoint(best_path, map_location=torch_device)
     try:
         model.load_state_dict(best["model"])
