@@ -59,7 +59,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from cmivae.data.speech import split_speakers
+from cmivae.data.speech_splits import split_speakers
 from cmivae.errors import DataError
 
 __all__ = [
