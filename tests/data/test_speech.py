@@ -251,13 +251,13 @@ def test_feature_cache_is_reused_and_written_atomically(tmp_path: Path, monkeypa
     _nested(root, {"a": 2, "b": 2, "c": 2})
     cache = tmp_path / "cache"
     calls = []
-    original = speech_features.segment_utterance
+    original = speech_features.log_spectrogram
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(speech_features, "segment_utterance", counting)
+    monkeypatch.setattr(speech_features, "log_spectrogram", counting)
     first = load_speech("folder", root, cache_dir=cache)
     assert len(calls) == 6
     files = list(cache.iterdir())

@@ -35,7 +35,9 @@ them into :class:`SpeechSplits`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ import numpy as np
 import torch
 
 from cmivae.data.speech_audio import AUDIO_EXTENSIONS, read_audio
-from cmivae.data.speech_cache import cached_segments
+from cmivae.data.speech_cache import SampleRateError, cached_segments
 from cmivae.data.speech_corpora import (
     Utterance,
     find_folder_utterances,
@@ -52,8 +54,8 @@ from cmivae.data.speech_corpora import (
     subsample_per_speaker,
     synthetic_corpus,
 )
-from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams
-from cmivae.data.speech_splits import split_speakers, split_utterances_within_speakers
+from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, band_limit_bins, features_for_rate
+from cmivae.data.speech_splits import split_speakers, split_utterances, split_utterances_within_speakers
 from cmivae.errors import DataError
 
 __all__ = [
@@ -74,6 +76,9 @@ SOURCES = {"timit": "timit", "folder": "folder", "synthetic": "synthetic",
            # the names used by cmivae.config.DataConfig
            "speech-folder": "folder", "synthetic-speech": "synthetic"}
 _MIN_STD = 1e-5  # floor of the per-bin std used for normalization (a constant bin stays finite)
+# Below this many test speakers a speaker-verification EER measures which speakers were drawn
+# more than the model (issue 16: 2 test speakers gave EER(z) 10 % or 28 % by split seed).
+MIN_TEST_SPEAKERS = 10
 
 
 # --------------------------------------------------------------------------- splits
@@ -111,6 +116,11 @@ class SpeechSplits:
         features: the :class:`FeatureParams` used.
         source: ``timit``, ``folder`` or ``synthetic``.
         root: the corpus folder.
+        corpus: what was actually loaded (:func:`corpus_summary`): speakers, utterances and
+            segments per split, native sample rates, files skipped, share of audio dropped,
+            split kind, whether too few test speakers make EER unreliable. Run metadata:
+            written to the run's ``config.json`` under ``corpus``, never hashed.
+        skipped_files: ``(path, reason)`` of every file left out (``on_bad_file="skip"``).
     """
 
     train: SpeechSubset
@@ -124,6 +134,8 @@ class SpeechSplits:
     features: FeatureParams
     source: str
     root: str
+    corpus: dict[str, Any] = field(default_factory=dict)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
     def split(self, name: str) -> SpeechSubset:
         """The split called ``train``, ``val`` or ``test``."""
@@ -201,7 +213,12 @@ def load_speech(
     max_segments_per_utterance: int | None = None,
     num_speakers: int | None = None,
     synthetic_seed: int | None = None,
+    corpus_version: int | None = None,
     features: FeatureParams = DEFAULT_FEATURES,
+    split: str = "speaker",
+    on_bad_file: str = "error",
+    last_segment: str = "drop",
+    max_frequency_hz: float | None = None,
 ) -> SpeechSplits:
     """Load a speech corpus as normalized 200 ms segments split train/val/test (paper Sec. 5.2, G.1).
 
@@ -222,7 +239,18 @@ def load_speech(
         max_segments_per_utterance: keep at most k evenly spaced segments per utterance.
         num_speakers: synthetic only: speakers to build (``None``: the existing corpus or the default).
         synthetic_seed: synthetic only: voice seed of the build (``None``: existing or 0).
-        features: spectrogram settings (defaults: G.1).
+        features: spectrogram settings (defaults: G.1; :func:`~cmivae.data.speech_features.features_for_rate`
+            for other rates). A file recorded below ``features.sample_rate`` (below twice the
+            band limit) is refused: its top bins would hold only the resampler's mirror image.
+        split: folder/synthetic: ``"speaker"`` (speaker-disjoint; synthetic: its manifest's
+            split) or ``"utterance"`` (every speaker's utterances split train/val/test, so the
+            test speakers are training speakers). TIMIT keeps its official split.
+        on_bad_file: ``"error"`` (the first unreadable, silent or too-short file stops the
+            load, naming it) or ``"skip"`` (such files are left out: one warning line, and
+            :attr:`SpeechSplits.skipped_files` lists them).
+        last_segment: ``"drop"`` or ``"pad"`` the last partial segment of each utterance
+            (:mod:`cmivae.data.speech_features`); the share of frames dropped is in ``corpus``.
+        max_frequency_hz: keep only the bins up to this frequency (an explicit band limit).
 
     Returns:
         :class:`SpeechSplits` with ``x`` of shape ``(N, 20, 201)`` per split.
@@ -231,6 +259,8 @@ def load_speech(
         raise DataError(f"unknown speech source {source!r}; known sources: timit, folder, synthetic")
     kind = SOURCES[source]
     root = Path(root).expanduser()
+    if split not in ("speaker", "utterance"):
+        raise DataError(f"split must be 'speaker' or 'utterance', got {split!r}")
     if kind != "folder" and (speaker_pattern is not None or gender_table is not None):
         raise DataError(f"speaker_pattern and gender_table apply to source='folder' only, not {kind!r}")
 
@@ -243,18 +273,20 @@ def load_speech(
         genders = {u.speaker: u.speaker[0] for u in train_pool + test_utts}
     else:
         if kind == "synthetic":
-            fixed_split, table_path = synthetic_corpus(root, num_speakers, synthetic_seed)
+            fixed_split, table_path = synthetic_corpus(root, num_speakers, synthetic_seed, corpus_version)
             utterances = find_folder_utterances(root)
         else:
-            if num_speakers is not None or synthetic_seed is not None:
-                raise DataError("num_speakers and synthetic_seed apply to source='synthetic' only")
+            if num_speakers is not None or synthetic_seed is not None or corpus_version is not None:
+                raise DataError("num_speakers, synthetic_seed and corpus_version apply to source='synthetic' only")
             fixed_split, table_path = None, Path(gender_table) if gender_table is not None else None
             utterances = find_folder_utterances(root, speaker_pattern)
         utterances = subsample_per_speaker(utterances, max_utterances_per_speaker)
         if table_path is not None:
             genders = read_gender_table(table_path)
         speakers = sorted({u.speaker for u in utterances})
-        if fixed_split is None:
+        if split == "utterance":
+            fixed_split = None
+        elif fixed_split is None:
             fixed_split = split_speakers(speakers, [genders.get(s) for s in speakers], val_fraction=val_fraction,
                                          test_fraction=test_fraction, seed=split_seed)
         else:
@@ -262,18 +294,40 @@ def load_speech(
             if missing:
                 raise DataError(f"the synthetic corpus in {root} does not match its manifest (speakers "
                                 f"{', '.join(missing[:5])}); delete {root} and it is rebuilt on the next load")
-        which = {s: name for name, part in fixed_split.items() for s in part}
-        train_utts = [u for u in utterances if which[u.speaker] == "train"]
-        val_utts = [u for u in utterances if which[u.speaker] == "val"]
-        test_utts = [u for u in utterances if which[u.speaker] == "test"]
+        if fixed_split is None:  # split == "utterance"
+            train_utts, val_utts, test_utts = split_utterances(utterances, val_fraction=val_fraction,
+                                                               test_fraction=test_fraction, seed=split_seed)
+        else:
+            which = {s: name for name, part in fixed_split.items() for s in part}
+            train_utts = [u for u in utterances if which[u.speaker] == "train"]
+            val_utts = [u for u in utterances if which[u.speaker] == "val"]
+            test_utts = [u for u in utterances if which[u.speaker] == "test"]
     if not train_utts:
         raise DataError(f"no training utterances in {root}; the corpus needs more speakers or utterances")
 
     ordered = train_utts + val_utts + test_utts
     speaker_names = sorted({u.speaker for u in ordered})
     speaker_index = {s: i for i, s in enumerate(speaker_names)}
-    segments, owner = cached_segments(ordered, features, max_segments_per_utterance,
-                                       Path(cache_dir).expanduser() if cache_dir is not None else None)
+    top_hz = features.sample_rate / 2 if max_frequency_hz is None else min(max_frequency_hz, features.sample_rate / 2)
+    num_bins = band_limit_bins(features, max_frequency_hz)
+
+    def check_rate(path: Path, rate: int) -> None:
+        if rate / 2 < top_hz * 0.999:
+            native = features_for_rate(rate).num_bins if rate >= 640 else 0
+            raise SampleRateError(
+                f"audio file {path} is recorded at {rate} Hz, so it holds nothing above {rate / 2:.0f} Hz, but the "
+                f"features cover 0-{top_hz:.0f} Hz: the bins above {rate / 2:.0f} Hz would hold only the "
+                f"resampler's mirror image. Compute the features at the native rate (data.sample_rate={rate}: "
+                f"{native} bins, so also model.x_dim={native}) or limit the band (data.max_frequency_hz="
+                f"{rate // 2}: {band_limit_bins(features, rate / 2)} bins, model.x_dim="
+                f"{band_limit_bins(features, rate / 2)})")
+
+    found = cached_segments(ordered, features, max_segments_per_utterance,
+                            Path(cache_dir).expanduser() if cache_dir is not None else None,
+                            on_bad_file=on_bad_file, last_segment=last_segment, check_rate=check_rate)
+    segments, owner = found.segments, found.owner
+    if num_bins < segments.shape[-1]:
+        segments = np.ascontiguousarray(segments[..., :num_bins])  # (N_all, T, F) -> (N_all, T, F'), band limit
     # segments: (N_all, T, F) float32; owner: (N_all,) index into `ordered`
 
     # Utterances are ordered train, val, test and `owner` is sorted, so each split is a slice of rows.
@@ -287,13 +341,50 @@ def load_speech(
         return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[lo:hi]]),
                             utterance=torch.from_numpy(owner[lo:hi].copy()))
 
-    return SpeechSplits(
+    splits = SpeechSplits(
         train=subset(bounds[0], bounds[1]), val=subset(bounds[1], bounds[2]), test=subset(bounds[2], bounds[3]),
         speaker_names=speaker_names, speaker_gender=[genders.get(s) for s in speaker_names],
         utterance_names=[u.name for u in ordered],
         mean=torch.from_numpy(mean.astype(np.float32)), std=torch.from_numpy(std.astype(np.float32)),
         features=features, source=kind, root=str(root),
+        skipped_files=[(str(ordered[i].path), reason) for i, reason in sorted(found.skipped.items())],
     )
+    if found.skipped:
+        first = splits.skipped_files[0]
+        warnings.warn(f"skipped {len(found.skipped)} of {len(ordered)} audio files (data.on_bad_file=skip), e.g. "
+                      f"{first[1]}; the list is written to the run directory (skipped_files.txt)",
+                      RuntimeWarning, stacklevel=2)
+    rates = Counter(int(r) for r in found.native_rate.tolist() if r)
+    splits.corpus = corpus_summary(splits, split_kind="official" if kind == "timit" else split,
+                                   native_rates=dict(sorted(rates.items())), num_bins=num_bins,
+                                   max_frequency_hz=max_frequency_hz, last_segment=last_segment,
+                                   total_frames=found.total_frames, dropped_frames=found.dropped_frames)
+    if splits.corpus["few_test_speakers"]:
+        warnings.warn(f"only {splits.corpus['speakers']['test']} test speakers (fewer than {MIN_TEST_SPEAKERS}): "
+                      f"EER(z) and EER(s) then measure which speakers were drawn more than the model; add speakers, "
+                      f"raise data.test_fraction, or use data.split=utterance (recorded as corpus.few_test_speakers "
+                      f"in config.json)", RuntimeWarning, stacklevel=2)
+    return splits
+
+
+def corpus_summary(splits: SpeechSplits, *, split_kind: str, native_rates: dict[int, int], num_bins: int,
+                   max_frequency_hz: float | None, last_segment: str, total_frames: int, dropped_frames: int
+                   ) -> dict[str, Any]:
+    """What a load actually produced, as plain JSON data (:attr:`SpeechSplits.corpus`)."""
+    parts = {name: splits.split(name) for name in ("train", "val", "test")}
+    return {
+        "source": splits.source, "root": splits.root, "split": split_kind,
+        "speakers": {name: int(torch.unique(part.speaker).numel()) for name, part in parts.items()},
+        "utterances": {name: int(torch.unique(part.utterance).numel()) for name, part in parts.items()},
+        "segments": {name: len(part) for name, part in parts.items()},
+        "genders": dict(sorted(Counter(g or "unknown" for g in splits.speaker_gender).items())),
+        "native_sample_rates": {str(rate): count for rate, count in native_rates.items()},
+        "feature_sample_rate": splits.features.sample_rate, "num_bins": num_bins,
+        "max_frequency_hz": max_frequency_hz, "last_segment": last_segment,
+        "dropped_frame_fraction": round(dropped_frames / total_frames, 6) if total_frames else 0.0,
+        "skipped_files": len(splits.skipped_files),
+        "few_test_speakers": int(torch.unique(splits.test.speaker).numel()) < MIN_TEST_SPEAKERS,
+    }
 
 
 def _evenly_spaced(subset: SpeechSubset, count: int | None) -> SpeechSubset:
@@ -320,22 +411,32 @@ def load_data_config(config: Any) -> SpeechSplits:
         raise DataError(f"{config.name!r} is not a speech data set; known: {', '.join(sorted(SOURCES))}")
     kwargs: dict[str, Any] = {}
     if kind == "synthetic":
-        from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS
+        from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS, DEFAULT_NUM_SPEAKERS_V2, corpus_folder_name
 
-        num_speakers = config.num_speakers or DEFAULT_NUM_SPEAKERS
-        root = Path(config.root) if config.root else data_dir / f"synthetic-speech-{num_speakers}"
-        kwargs["num_speakers"] = num_speakers
+        version = config.synthetic_version
+        num_speakers = config.num_speakers or (DEFAULT_NUM_SPEAKERS_V2 if version == 2 else DEFAULT_NUM_SPEAKERS)
+        root = Path(config.root) if config.root else data_dir / corpus_folder_name(num_speakers, version)
+        kwargs.update(num_speakers=num_speakers, corpus_version=version)
     else:
         if config.root is None:
             raise DataError(f"data set {config.name!r} needs data.root, the folder holding the corpus")
         root = Path(config.root)
         if kind == "folder":
             kwargs.update(speaker_pattern=config.speaker_pattern, gender_table=config.gender_table)
+    if kind == "timit" and config.split != "speaker":
+        raise DataError("TIMIT keeps its official speaker-disjoint TRAIN/TEST split; data.split=utterance applies "
+                        "to speech-folder and synthetic-speech")
+    if kind != "timit":
+        kwargs.update(split=config.split, test_fraction=config.test_fraction)
     splits = load_speech(kind, root, cache_dir=data_dir / "cache", val_fraction=config.val_fraction,
-                         split_seed=config.split_seed, **kwargs)
+                         split_seed=config.split_seed, features=features_for_rate(config.sample_rate),
+                         on_bad_file=config.on_bad_file, last_segment=config.last_segment,
+                         max_frequency_hz=config.max_frequency_hz, **kwargs)
     if config.num_train is not None and config.num_train < len(splits.train):
         num_val = max(1, round(len(splits.val) * config.num_train / len(splits.train)))
         splits.train = _evenly_spaced(splits.train, config.num_train)
         splits.val = _evenly_spaced(splits.val, num_val)
     splits.test = _evenly_spaced(splits.test, config.num_test)
+    if config.num_train is not None or config.num_test is not None:
+        splits.corpus["segments"] = {name: len(splits.split(name)) for name in ("train", "val", "test")}
     return splits

@@ -13,13 +13,18 @@ from scipy.signal import resample_poly
 from cmivae.data import speech_features
 from cmivae.errors import DataError
 
-__all__ = ["AUDIO_EXTENSIONS", "read_audio"]
+__all__ = ["AUDIO_EXTENSIONS", "read_audio", "read_audio_with_rate"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 
 
 def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Read a sound file as mono float32 in [-1, 1] at ``sample_rate`` Hz.
+    """Read a sound file as mono float32 in [-1, 1] at ``sample_rate`` Hz (:func:`read_audio_with_rate`)."""
+    return read_audio_with_rate(path, sample_rate)[0]
+
+
+def read_audio_with_rate(path: str | Path, sample_rate: int = 16000) -> tuple[np.ndarray, int]:
+    """Read a sound file as mono float32 in [-1, 1] at ``sample_rate`` Hz, and its native rate.
 
     Any format libsndfile reads (WAV, FLAC, NIST SPHERE as in TIMIT's ``.WAV`` files; the
     format is detected from the header, not the name). Channels are averaged; other rates
@@ -48,4 +53,4 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         gcd = math.gcd(int(rate), int(sample_rate))
         audio = resample_poly(audio, sample_rate // gcd, int(rate) // gcd)
     speech_features.check_not_silent(audio, name=f"audio file {path}")
-    return audio.astype(np.float32)
+    return audio.astype(np.float32), int(rate)

@@ -210,15 +210,17 @@ def subsample_per_speaker(utterances: list[Utterance], max_per_speaker: int | No
     return kept
 
 
-
-def synthetic_corpus(root: Path, num_speakers: int | None, seed: int | None) -> tuple[dict[str, list[str]], Path]:
+def synthetic_corpus(root: Path, num_speakers: int | None, seed: int | None, corpus_version: int | None = None
+                     ) -> tuple[dict[str, list[str]], Path]:
     """The split and speaker table of the synthetic corpus in ``root``, built first if missing.
 
     An existing corpus is used as it is (no espeak-ng needed) unless it contradicts an
-    explicitly asked ``num_speakers`` or ``seed``.
+    explicitly asked ``num_speakers``, ``seed`` or ``corpus_version`` (1: clean, 2: with
+    per-utterance variation, :mod:`cmivae.data.synthetic_variation`).
     """
     manifest_path = root / synthetic_speakers.MANIFEST
-    wanted = {key: value for key, value in (("num_speakers", num_speakers), ("seed", seed)) if value is not None}
+    wanted = {key: value for key, value in (("num_speakers", num_speakers), ("seed", seed),
+                                            ("corpus_version", corpus_version)) if value is not None}
     if not manifest_path.exists():
         synthetic_speakers.make_synthetic_speech(root, **wanted)
     try:
@@ -228,6 +230,7 @@ def synthetic_corpus(root: Path, num_speakers: int | None, seed: int | None) -> 
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"synthetic corpus manifest {manifest_path} is unreadable or incomplete ({err}); "
                         f"delete {root} and it is rebuilt on the next load") from err
+    settings = {"corpus_version": 1, **settings}  # version-1 manifests do not name their version
     clash = {key: value for key, value in wanted.items() if settings.get(key) != value}
     if clash:
         found = ", ".join(f"{key}={settings.get(key)!r} (asked {value!r})" for key, value in clash.items())

@@ -3,7 +3,10 @@
 * :func:`split_speakers`: speaker-disjoint, seeded, gender-stratified (folder and synthetic
   corpora: test speakers must be unseen for speaker verification);
 * :func:`split_utterances_within_speakers`: hold out utterances of every speaker (TIMIT's
-  validation split, G.1 "90% of train and 10% of validation").
+  validation split, G.1 "90% of train and 10% of validation");
+* :func:`split_utterances`: the same into train/val/test (``data.split=utterance``): every
+  speaker is in every split, so EER is closed-set verification over the training speakers,
+  for corpora with too few speakers for a speaker-disjoint test set.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 from cmivae.errors import DataError
 
-__all__ = ["split_speakers", "split_utterances_within_speakers"]
+__all__ = ["split_speakers", "split_utterances", "split_utterances_within_speakers"]
 
 U = TypeVar("U")
 
@@ -71,3 +74,36 @@ def split_utterances_within_speakers(utterances: Sequence[U], val_fraction: floa
         for i, utt in enumerate(own):
             (val if i in held else train).append(utt)
     return train, val
+
+
+def split_utterances(utterances: Sequence[U], *, val_fraction: float, test_fraction: float,
+                     seed: int) -> tuple[list[U], list[U], list[U]]:
+    """Seeded train/val/test split of each speaker's utterances (``utterances`` have ``.speaker``).
+
+    A speaker with ``n >= 3`` utterances gives ``max(1, round(test_fraction * n))`` to test
+    and ``max(1, round(val_fraction * n))`` to validation (at least one stays in train);
+    a speaker with fewer stays in train only.
+    """
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise DataError(f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in (0, 1) "
+                        f"with a sum below 1")
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[U]] = {}
+    for utt in utterances:
+        by_speaker.setdefault(utt.speaker, []).append(utt)  # type: ignore[attr-defined]
+    train: list[U] = []
+    val: list[U] = []
+    test: list[U] = []
+    for speaker in sorted(by_speaker):
+        own = by_speaker[speaker]
+        n = len(own)
+        num_test = min(max(1, round(test_fraction * n)), n - 2) if n >= 3 else 0
+        num_val = min(max(1, round(val_fraction * n)), n - 1 - num_test) if n >= 3 else 0
+        order = rng.permutation(n).tolist()
+        role = {i: "test" for i in order[:num_test]} | {i: "val" for i in order[num_test:num_test + num_val]}
+        for i, utt in enumerate(own):
+            {"test": test, "val": val}.get(role.get(i, ""), train).append(utt)
+    if not test:
+        raise DataError("an utterance split needs speakers with at least 3 utterances (train, val and test); "
+                        "none has")
+    return train, val, test

@@ -237,8 +237,16 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
 def done_after(config: ExperimentConfig, state: TrainState, epoch_done: bool) -> bool:
     """Whether training ends after the current (possibly partial) epoch."""
     epochs = state.epoch + (1 if epoch_done else 0)
-    return epochs >= config.train.epochs or (config.train.max_steps is not None
-                                             and state.step >= config.train.max_steps)
+    return (config.train.epochs is not None and epochs >= config.train.epochs) or \
+        (config.train.max_steps is not None and state.step >= config.train.max_steps)
+
+
+def _progress_label(config: ExperimentConfig, epoch: int, num_batches: int) -> str:
+    """``epoch k/N``, or with a budget in updates ``epoch k/~N (M updates)``."""
+    if config.train.epochs is not None:
+        return f"epoch {epoch + 1}/{config.train.epochs}"
+    assert config.train.max_steps is not None
+    return f"epoch {epoch + 1}/~{-(-config.train.max_steps // num_batches)} ({config.train.max_steps} updates)"
 
 
 def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
@@ -277,6 +285,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
 
     train_x = splits.train_x
+    unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
     shard = distributed.shard_bounds(trainer.config.train.batch_size)
     batch_size = config.train.batch_size
     num_batches = train_x.shape[0] // batch_size
@@ -290,7 +299,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     while not done:
         epoch = state.epoch
         order = epoch_order(config.train.seed, epoch, train_x.shape[0])
-        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.train.epochs}",
+        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=_progress_label(config, epoch, num_batches),
                    disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
@@ -347,7 +356,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         last_save = time.monotonic()
         run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
-                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
+                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
