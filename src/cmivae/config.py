@@ -114,6 +114,8 @@ class DataConfig:
         if not 0.0 < self.test_fraction < 1.0 or self.test_fraction + self.val_fraction >= 1.0:
             raise ConfigError(f"data.test_fraction must be in (0, 1) with test_fraction + val_fraction < 1, "
                               f"got {self.test_fraction} (val_fraction {self.val_fraction})")
+        if self.name != "synthetic-speech":  # a preset's synthetic-only setting means nothing here: not recorded
+            self.num_speakers = None
         if self.name in ("timit", "speech-folder") and not self.root:
             raise ConfigError(f"data set {self.name!r} needs data.root: the folder holding it "
                               f"(e.g. --set data.root=/path/to/TIMIT)")
