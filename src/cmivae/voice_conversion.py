@@ -190,6 +190,11 @@ def _checked_inputs(run_dir: str | Path, source_wav: str | Path, target_wav: str
     from cmivae.data.speech_features import band_limit_bins, features_for_rate
 
     config_path = Path(run_dir) / "config.json"
+    if config_path.exists() and not (Path(run_dir) / "best.pt").exists():
+        from cmivae.errors import CheckpointError
+
+        raise CheckpointError(f"{run_dir} is not a trained run directory: best.pt is missing; finish training it "
+                              f"first (rerun `cmivae train` with --out {run_dir})")
     try:
         config = ExperimentConfig.from_dict(json.loads(config_path.read_text())["config"])
     except (OSError, ValueError, KeyError, TypeError) as err:

@@ -165,7 +165,8 @@ def test_convert_checks_its_inputs_before_loading_the_model(tmp_path: Path) -> N
     run = tmp_path / "run"
     run.mkdir()
     config = load_config({}, ["data.name=speech-folder", "data.root=/nowhere", *TINY_DSAE])
-    (run / "config.json").write_text(json.dumps({"config": config.to_dict()}))  # no best.pt, no corpus
+    (run / "config.json").write_text(json.dumps({"config": config.to_dict()}))
+    (run / "best.pt").write_bytes(b"never read: the inputs fail first")  # no model, no corpus
     sf.write(tmp_path / "ok.wav", _tone(1, 1.0, 16000), 16000)
     sf.write(tmp_path / "short.wav", _tone(2, 0.1, 16000), 16000)
     with pytest.raises(DataError, match="short.wav is too short"):

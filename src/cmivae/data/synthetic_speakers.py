@@ -163,11 +163,21 @@ class VoiceParams:
         return row
 
 
-def make_voice(index: int, seed: int = 0) -> VoiceParams:
-    """Speaker ``index`` of the corpus with ``seed`` (independent of the corpus size)."""
+def make_voice(index: int, seed: int = 0, overlapping_genders: bool = False) -> VoiceParams:
+    """Speaker ``index`` of the corpus with ``seed`` (independent of the corpus size).
+
+    ``overlapping_genders`` (corpus version 2): pitch and formant ranges of the two genders
+    overlap as in real speech (F base ``U(135, 230)`` Hz, scale ``U(0.98, 1.16)``; M base
+    ``U(85, 165)`` Hz, scale ``U(0.88, 1.06)``) instead of being disjoint, so neither gender
+    (VC-mCAS) nor speaker identity is read off one number.
+    """
     rng = np.random.default_rng([seed, index])
     female = index % 2 == 0
-    if female:
+    if overlapping_genders:
+        base = rng.uniform(135, 230) if female else rng.uniform(85, 165)
+        top = base + (rng.uniform(40, 100) if female else rng.uniform(25, 70))
+        scale = rng.uniform(0.98, 1.16) if female else rng.uniform(0.88, 1.06)
+    elif female:
         base = rng.uniform(150, 235)
         top = base + rng.uniform(40, 100)
         scale = rng.uniform(1.03, 1.20)
@@ -441,7 +451,8 @@ def make_synthetic_speech(
         partial.mkdir(exist_ok=True)
         _write_text_atomic(build_file, json.dumps(settings, indent=1, sort_keys=True))
 
-        voices = [make_voice(i, int(seed)) for i in range(int(num_speakers))]
+        overlap = corpus_version == 2 and variation.overlapping_genders
+        voices = [make_voice(i, int(seed), overlap) for i in range(int(num_speakers))]
         todo = [v for v in voices if not (partial / v.name).is_dir()]
         start = time.perf_counter()
         log.info("synthesizing %d speakers x %d sentences with espeak-ng %s into %s (%d jobs)",

@@ -63,6 +63,7 @@ class VariationParams:
     eq_gain_db: float = 9.0
     snr_min_db: float = 5.0
     snr_max_db: float = 30.0
+    overlapping_genders: bool = True  # speakers: overlapping F/M pitch and formant ranges (make_voice)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
