@@ -173,3 +173,25 @@ def test_convert_checks_its_inputs_before_loading_the_model(tmp_path: Path) -> N
         convert(run, tmp_path / "short.wav", tmp_path / "ok.wav", tmp_path / "out.wav")
     with pytest.raises(DataError, match="target audio .*missing.wav does not exist"):
         convert(run, tmp_path / "ok.wav", tmp_path / "missing.wav", tmp_path / "out.wav")
+
+
+def test_dsae_cpu_v2_is_a_budget_in_updates_and_dsae_cpu_is_unchanged() -> None:
+    from cmivae.training.loop import _progress_label
+
+    v2 = load_config("dsae-cpu-v2")
+    assert v2.train.epochs is None and v2.train.max_steps == 3380
+    assert v2.data.synthetic_version == 2 and v2.data.num_speakers == 200
+    assert _progress_label(v2, 0, 420) == "epoch 1/~9 (3380 updates)"
+    v1 = load_config("dsae-cpu")
+    assert v1.train.epochs == 20 and v1.data.synthetic_version == 1
+    assert "synthetic_version" not in json.dumps(_hashed(v1)) and "synthetic_version" in json.dumps(_hashed(v2))
+
+
+def _hashed(config) -> dict:
+    from cmivae.config import HASH_NEUTRAL_DEFAULTS
+
+    raw = config.to_dict()
+    for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
+        if raw[section].get(key, object()) == default:
+            del raw[section][key]
+    return raw
