@@ -60,6 +60,19 @@ class DataConfig:
         num_train: optional cap on training examples (CPU presets, tests).
         num_test: optional cap on test examples.
         num_speakers: synthetic-speech only: how many speakers to synthesize.
+        synthetic_version: synthetic-speech only: 1 (clean fixed voices, the committed
+            results) or 2 (per-utterance rate/pitch/loudness/channel/noise, the corpus with headroom).
+        split: speech-folder / synthetic-speech: ``speaker`` (speaker-disjoint train/val/test,
+            for verification of unseen speakers) or ``utterance`` (every speaker in every split).
+        test_fraction: speech-folder: share of speakers (or utterances) held out for testing.
+        on_bad_file: speech: ``error`` (stop at the first unreadable or too-short file, naming it)
+            or ``skip`` (leave it out; one summary line, the list in the run directory).
+        last_segment: speech: ``drop`` the last partial 200 ms segment of an utterance or
+            ``pad`` it (edge-repeat of the last frame); the dropped share is reported.
+        sample_rate: speech: Hz of the features (16000: G.1's 201 bins; 8000: 101 bins, see
+            :mod:`cmivae.data.speech_features`); ``None`` = 16000, refusing corpora recorded
+            below it (their top bins would hold only the resampler's mirror image).
+        max_frequency_hz: speech: keep only the bins up to this frequency (an explicit band limit).
     """
 
     name: str = "fashion-mnist"
@@ -72,6 +85,13 @@ class DataConfig:
     num_train: int | None = None
     num_test: int | None = None
     num_speakers: int | None = None
+    synthetic_version: int = 1
+    split: str = "speaker"
+    test_fraction: float = 0.25
+    on_bad_file: str = "error"
+    last_segment: str = "drop"
+    sample_rate: int | None = None
+    max_frequency_hz: float | None = None
 
     def __post_init__(self) -> None:
         known = IMAGE_DATASETS + SPEECH_DATASETS
@@ -82,6 +102,20 @@ class DataConfig:
         _positive("data", "num_train", self.num_train, allow_none=True)
         _positive("data", "num_test", self.num_test, allow_none=True)
         _positive("data", "num_speakers", self.num_speakers, allow_none=True)
+        _positive("data", "sample_rate", self.sample_rate, allow_none=True)
+        _positive("data", "max_frequency_hz", self.max_frequency_hz, allow_none=True)
+        if self.synthetic_version not in (1, 2):
+            raise ConfigError(f"data.synthetic_version must be 1 (clean voices) or 2 (per-utterance variation), "
+                              f"got {self.synthetic_version!r}")
+        for key, allowed in (("split", ("speaker", "utterance")), ("on_bad_file", ("error", "skip")),
+                             ("last_segment", ("drop", "pad"))):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"data.{key} must be {' or '.join(allowed)}, got {getattr(self, key)!r}")
+        if not 0.0 < self.test_fraction < 1.0 or self.test_fraction + self.val_fraction >= 1.0:
+            raise ConfigError(f"data.test_fraction must be in (0, 1) with test_fraction + val_fraction < 1, "
+                              f"got {self.test_fraction} (val_fraction {self.val_fraction})")
+        if self.name != "synthetic-speech":  # a preset's synthetic-only setting means nothing here: not recorded
+            self.num_speakers = None
         if self.name in ("timit", "speech-folder") and not self.root:
             raise ConfigError(f"data set {self.name!r} needs data.root: the folder holding it "
                               f"(e.g. --set data.root=/path/to/TIMIT)")
@@ -178,7 +212,8 @@ class TrainConfig:
     """Optimization and run-time settings.
 
     Attributes:
-        epochs: passes over the training set (300 PixelCNN-VAE, 6000 DSAE in the paper).
+        epochs: passes over the training set (300 PixelCNN-VAE, 6000 DSAE in the paper);
+            ``None``: as many as ``max_steps`` needs (a budget in updates, whatever the corpus size).
         batch_size: examples per VAE update.
         lr: Adam learning rate of the VAE (1e-4 PixelCNN-VAE, 2e-4 DSAE).
         seed: seeds every random generator; same seed, same run.
@@ -187,7 +222,9 @@ class TrainConfig:
             (:mod:`cmivae.training.precision`).
         device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``
             (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.training.device`).
-        max_steps: optional cap on VAE updates (smoke runs).
+        max_steps: cap on VAE updates: training stops after this many, mid-epoch if need be
+            (validated and checkpointed there). With ``epochs: null`` it is the whole budget,
+            so a preset means "N updates" on any corpus (the dsae-*-v2 presets).
         checkpoint_every_steps: also checkpoint every N steps (0 = only at epoch ends).
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
         nonfinite: ``stop`` (clean stop with a record) or ``skip`` (drop the batch, count it)
@@ -202,7 +239,7 @@ class TrainConfig:
         channels_last: the PixelCNN decoder in channels_last: ``auto`` (per device), true or false.
     """
 
-    epochs: int = 10
+    epochs: int | None = 10
     batch_size: int = 64
     lr: float = 1e-4
     seed: int = 0
@@ -220,8 +257,12 @@ class TrainConfig:
     channels_last: bool | str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("batch_size", "eval_batch_size"):
             _positive("train", name, getattr(self, name))
+        _positive("train", "epochs", self.epochs, allow_none=True)
+        if self.epochs is None and self.max_steps is None:
+            raise ConfigError("train.epochs is null (train by updates) but train.max_steps is not set; give "
+                              "train.max_steps=N updates, or a number of epochs")
         _positive("train", "lr", self.lr)
         _positive("train", "max_steps", self.max_steps, allow_none=True)
         if self.precision not in ("auto", "bf16", "fp16", "tf32", "fp32"):
@@ -312,6 +353,13 @@ class ExperimentConfig:
 # field is dropped from the hashed dict while it equals this value. Add every new config field
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("data", "synthetic_version"): 1,
+    ("data", "split"): "speaker",
+    ("data", "test_fraction"): 0.25,
+    ("data", "on_bad_file"): "error",
+    ("data", "last_segment"): "drop",
+    ("data", "sample_rate"): None,
+    ("data", "max_frequency_hz"): None,
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,

@@ -198,6 +198,13 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     if "mi_zs" in wanted:
         results["mi_zs"] = mutual_information_zs(trainer, splits, seed)
         log(f"mi_zs {results['mi_zs']:.3f} nats")
+        if results["mi_zs"] < -0.05:  # I(z; s) >= 0: a negative estimate is the estimator's error, not a value
+            import warnings
+
+            warnings.warn(f"the estimated I(z; s) is negative ({results['mi_zs']:.2f} nats): the critic of the "
+                          f"estimate (app. A) does not transfer to these test examples (e.g. unseen speakers); read "
+                          f"it as 'about 0, with an error of that size', not as a difference between methods",
+                          RuntimeWarning, stacklevel=2)
     if config.data.is_image:
         results.update(image_metrics(trainer, splits, wanted, seed, run_dir, log))
     else:

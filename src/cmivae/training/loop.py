@@ -14,6 +14,8 @@ of every random generator are in it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -260,8 +262,38 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
 def done_after(config: ExperimentConfig, state: TrainState, epoch_done: bool) -> bool:
     """Whether training ends after the current (possibly partial) epoch."""
     epochs = state.epoch + (1 if epoch_done else 0)
-    return epochs >= config.train.epochs or (config.train.max_steps is not None
-                                             and state.step >= config.train.max_steps)
+    return (config.train.epochs is not None and epochs >= config.train.epochs) or \
+        (config.train.max_steps is not None and state.step >= config.train.max_steps)
+
+
+def forget_unstarted_run(path: Path) -> None:
+    """Remove what :meth:`RunDirectory.prepare` wrote into a run that never started (its data did not load)."""
+    for name in ("config.json", "train.log"):
+        (path / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.rmdir()  # only if nothing else is there
+
+
+def record_corpus(path: Path, corpus: dict[str, Any], skipped_files: list[tuple[str, str]]) -> None:
+    """Add what was actually loaded to ``config.json`` (key ``corpus``, run metadata outside the
+    hashed config) and list the files left out in ``skipped_files.txt`` (path, tab, reason)."""
+    from cmivae.atomic import atomic_write_json, atomic_write_text
+
+    config_path = path / "config.json"
+    saved = json.loads(config_path.read_text())
+    if saved.get("corpus") != corpus:
+        saved["corpus"] = corpus
+        atomic_write_json(config_path, saved)
+    if skipped_files:
+        atomic_write_text(path / "skipped_files.txt", "".join(f"{p}\t{r}\n" for p, r in skipped_files))
+
+
+def _progress_label(config: ExperimentConfig, epoch: int, num_batches: int) -> str:
+    """``epoch k/N``, or with a budget in updates ``epoch k/~N (M updates)``."""
+    if config.train.epochs is not None:
+        return f"epoch {epoch + 1}/{config.train.epochs}"
+    assert config.train.max_steps is not None
+    return f"epoch {epoch + 1}/~{-(-config.train.max_steps // num_batches)} ({config.train.max_steps} updates)"
 
 
 def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
@@ -284,9 +316,25 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
+    fresh = not (run.path / "config.json").exists() or force
     run.prepare(config, force=force, resume=resume)
     torch.manual_seed(config.train.seed)
-    splits = data if data is not None else load_dataset(config.data)
+    try:
+        splits = data if data is not None else load_dataset(config.data)
+    except Exception:
+        if fresh and run.is_main:  # a failed load leaves no run behind, so the corrected rerun needs no --force
+            forget_unstarted_run(run.path)
+        raise
+    if run.is_main and getattr(splits, "corpus", None):
+        record_corpus(run.path, splits.corpus, getattr(splits, "skipped_files", []))
+        c = splits.corpus
+        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
+                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
+                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
+                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
+                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
+                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
+                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
     trainer = build_trainer(config)
     state = TrainState()
     latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
@@ -300,6 +348,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
 
     train_x = splits.train_x
+    unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
     shard = distributed.shard_bounds(trainer.config.train.batch_size)
     batch_size = config.train.batch_size
     num_batches = train_x.shape[0] // batch_size
@@ -315,7 +364,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     while not done:
         epoch = state.epoch
         order = epoch_order(config.train.seed, epoch, train_x.shape[0])
-        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.train.epochs}",
+        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=_progress_label(config, epoch, num_batches),
                    disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
@@ -372,7 +421,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         last_save = time.monotonic()
         run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
-                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
+                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
