@@ -109,22 +109,9 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
-    rows = {}
-    for run in args.runs:
-        path = Path(run)
-        values: dict[str, Any] = {}
-        for name in ("results.json", "eval.json"):
-            if (path / name).exists():
-                values.update(json.loads((path / name).read_text()))
-        if not values:
-            raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
-        config = json.loads((path / "config.json").read_text())["config"]
-        label = args.labels[len(rows)] if args.labels and len(args.labels) > len(rows) else \
-            f"{config['objective']['name']} g={config['objective']['gamma']}"
-        rows[label] = values
-    keys = [k for k in ("elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline",
-                        "eer_z", "eer_s", "vc_mcas") if any(k in r for r in rows.values())]
-    _print_table(rows, keys)
+    from cmivae.reports.compare import compare_runs
+
+    print(compare_runs(args.runs, args.labels))
     return 0
 
 
