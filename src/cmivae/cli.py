@@ -7,7 +7,6 @@ with what to do, exiting 2 for bad input and 1 for failures.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path

@@ -89,6 +89,48 @@ def read_run(path: str | Path) -> RunRow | None:
         samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config)
 
 
+# Config keys that do not change what a run computes; runs differing only in these (and in the
+# seed, the method and gamma) are the same experiment and are pooled over seeds.
+NON_RESULT_KEYS = ("data.data_dir", "data.root", "train.device", "train.checkpoint_every_steps",
+                   "train.checkpoint_every_minutes", "train.tensorboard")
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def experiment_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened config (``section.key``) without the seed, the method, gamma and
+    :data:`NON_RESULT_KEYS`: what must be equal for runs to be pooled or set side by side."""
+    drop = {"train.seed", "objective.name", "objective.gamma", *NON_RESULT_KEYS}
+    return {k: v for k, v in flatten(config).items() if k not in drop}
+
+
+def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
+    """The training budget of a run: training examples, epochs, VAE updates, model size
+    (only what config.json records; ``default`` where the model's defaults apply)."""
+    data, train, model = config.get("data", {}), config.get("train", {}), config.get("model", {})
+    parts = [f"{data.get('num_train') or 'all'} train", f"{train.get('epochs', '?')} epochs"]
+    if train.get("max_steps"):
+        parts.append(f"max {train['max_steps']} updates")
+    if steps is not None:
+        parts.append(f"{steps:.0f} updates")
+    if model.get("name") == "pixelcnn_vae":
+        layers = len(model["kernel_sizes"]) if isinstance(model.get("kernel_sizes"), list) else "default"
+        parts.append(f"{layers} layers x {model.get('channels', 'default')} maps")
+    else:
+        sizes = [f"{k}={model[k]}" for k in ("hidden_dim", "rnn_dim", "z_dim", "s_dim") if k in model]
+        parts.append(" ".join(sizes) if sizes else "default size")
+    return " · ".join(parts)
+
+
 def find_run_dirs(root: str | Path) -> list[Path]:
     """Run directories under ``root``: ``root`` itself, ``root/runs/*`` of a sweep, or any
     directory below holding a ``config.json``."""

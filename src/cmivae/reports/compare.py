@@ -16,7 +16,7 @@ from typing import Any
 from cmivae.config import IMAGE_DATASETS
 from cmivae.errors import ConfigError
 from cmivae.metric_names import DIRECTION, LABELS, REPRESENTATION_METRICS, display_order
-from cmivae.reports.collect import read_run
+from cmivae.reports.collect import flatten, read_run
 
 HIDDEN_KEYS = ("neg_elbo", "eval_seconds", "best_epoch", "steps", "skipped_batches")
 
@@ -33,17 +33,6 @@ class RunColumn:
     @property
     def is_image(self) -> bool:
         return str(self.config.get("data.name")) in IMAGE_DATASETS
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def default_label(config: dict[str, Any]) -> str:

@@ -15,13 +15,14 @@ published a number for the same data set, model, method and gamma, a row labelle
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, method_label
-from cmivae.reports.paper_results import TABLES, paper_row
+from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, budget_text, experiment_settings, method_label
+from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
 
 
 @dataclass
@@ -32,6 +33,11 @@ class Group:
         mean, se, max: per metric over the seeds that have it (SE nan for one seed).
         count: per metric, how many seeds have it.
         seeds: the seeds of the finished runs.
+        settings: the experiment settings every member shares (config minus seed, method,
+            gamma: :func:`cmivae.reports.collect.experiment_settings`).
+        variant: the settings that set this group apart from other groups of its
+            (dataset, model), e.g. ``num_train=1500 epochs=1``; empty when all agree.
+        budget: the training budget (:func:`cmivae.reports.collect.budget_text`).
     """
 
     dataset: str
@@ -43,6 +49,9 @@ class Group:
     se: dict[str, float] = field(default_factory=dict)
     max: dict[str, float] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""
+    budget: str = ""
 
     @property
     def n(self) -> int:
@@ -59,14 +68,21 @@ def standard_error(values: list[float]) -> float:
 
 
 def aggregate(rows: list[RunRow]) -> list[Group]:
-    """Groups of finished runs (those with metrics), in (dataset, model, method, gamma) order."""
-    buckets: dict[tuple[str, str, str, float], list[RunRow]] = {}
+    """Groups of finished runs (those with metrics), in (dataset, model, variant, method, gamma)
+    order. Runs are pooled over seeds only when their experiment settings agree (same
+    ``data.num_train``, epochs, model size, ...); runs that differ in more than the seed form
+    separate groups, told apart by :attr:`Group.variant`."""
+    buckets: dict[tuple[str, str, str, float, str], list[RunRow]] = {}
     for row in rows:
         if row.metrics:
-            buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6)), []).append(row)
+            settings = json.dumps(experiment_settings(row.config), sort_keys=True, default=str)
+            buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6), settings), []).append(row)
     groups = []
-    for (dataset, model, method, gamma), members in buckets.items():
-        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members))
+    for (dataset, model, method, gamma, _), members in buckets.items():
+        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members),
+                      settings=experiment_settings(members[0].config))
+        steps = [r.metrics["steps"] for r in members if "steps" in r.metrics]
+        group.budget = budget_text(members[0].config, sum(steps) / len(steps) if steps else None)
         for key in sorted({k for r in members for k in r.metrics}):
             values = [r.metrics[key] for r in members if key in r.metrics and math.isfinite(r.metrics[key])]
             if not values:
@@ -76,7 +92,20 @@ def aggregate(rows: list[RunRow]) -> list[Group]:
             group.max[key] = max(values)
             group.count[key] = len(values)
         groups.append(group)
-    return sorted(groups, key=lambda g: (g.dataset, g.model, g.gamma, _method_rank(g.method)))
+    _name_variants(groups)
+    return sorted(groups, key=lambda g: (g.dataset, g.model, g.variant, g.gamma, _method_rank(g.method)))
+
+
+def _name_variants(groups: list[Group]) -> None:
+    """Set :attr:`Group.variant` to the settings in which the groups of one (dataset, model) differ."""
+    for dataset, model in {(g.dataset, g.model) for g in groups}:
+        mine = [g for g in groups if g.dataset == dataset and g.model == model]
+        keys = sorted({k for g in mine for k in g.settings})
+        differing = [k for k in keys if len({repr(g.settings.get(k)) for g in mine}) > 1]
+        short = [k.rsplit(".", 1)[-1] for k in differing]
+        names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
+        for g in mine:
+            g.variant = " ".join(f"{n}={g.settings.get(k)}" for n, k in zip(names, differing, strict=True))
 
 
 @dataclass(frozen=True)
@@ -116,20 +145,21 @@ class Table:
     rows: list[dict[str, Any]] = field(default_factory=list)  # gamma, method, source, n, values, se
 
     def to_markdown(self) -> str:
-        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se)."""
-        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns]
+        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se) | budget."""
+        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns] + ["budget"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             cells = [f"{row['gamma']:g}", method_label(row["method"]) if row["method"] != "reference"
                      else "DSAE* (Li & Mandt 2018)", row["source"], str(row["n"]) if row["n"] else ""]
             for column in self.columns:
                 cells.append(_cell(row, column))
+            cells.append(row.get("budget", ""))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def write_csv(self, path: str | Path) -> None:
         """One line per row: gamma, method, source, n, then ``<key>_<stat>`` and ``<key>_se`` per column."""
-        fields = ["gamma", "method", "source", "n"]
+        fields = ["gamma", "method", "source", "n", "budget"]
         for column in self.columns:
             fields.append(f"{column.key}_{column.stat}")
             if column.stat == "mean":
@@ -139,7 +169,7 @@ class Table:
             writer.writeheader()
             for row in self.rows:
                 line: dict[str, Any] = {"gamma": row["gamma"], "method": row["method"], "source": row["source"],
-                                        "n": row["n"]}
+                                        "n": row["n"], "budget": row.get("budget", "")}
                 for column in self.columns:
                     line[f"{column.key}_{column.stat}"] = _number(row[column.stat].get(column.key))
                     if column.stat == "mean":
@@ -196,17 +226,19 @@ def build_table(groups: list[Group], number: int, dataset: str, model: str) -> T
         if not any(k in group.mean for k in wanted):
             continue
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
-                           "mean": group.mean, "se": group.se, "max": group.max})
+                           "mean": group.mean, "se": group.se, "max": group.max, "budget": group.budget})
         published = paper_row(number, _paper_method(group.method), group.gamma)
         if published is not None:
             values = dict(published.values)
             if number == 2:
                 values = {"vc_mcas": published.values["vc_mcas"]}
                 table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
-                                   "mean": values, "se": {}, "max": {"vc_mcas": published.values["vc_mcas_max"]}})
+                                   "mean": values, "se": {}, "max": {"vc_mcas": published.values["vc_mcas_max"]},
+                                   "budget": PAPER_BUDGET.get(model, "")})
                 continue
             table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
-                               "mean": values, "se": dict(published.se), "max": {}})
+                               "mean": values, "se": dict(published.se), "max": {},
+                               "budget": PAPER_BUDGET.get(model, "")})
     return table
 
 
@@ -220,7 +252,8 @@ def paper_table(number: int) -> Table:
         mean = dict(row.values)
         maxima = {"vc_mcas": mean.pop("vc_mcas_max")} if number == 2 else {}
         table.rows.append({"gamma": row.gamma, "method": row.method, "source": "paper", "n": 0, "mean": mean,
-                           "se": dict(row.se), "max": maxima})
+                           "se": dict(row.se), "max": maxima,
+                           "budget": PAPER_BUDGET["dsae" if number <= 3 else "pixelcnn_vae"]})
     return table
 
 
