@@ -33,6 +33,7 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.config import load_config
+    from cmivae.metric_names import display_order
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
@@ -42,17 +43,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
-        _print_table({out.name: results})
+        _print_table({out.name: results}, display_order(list(results)))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cmivae.metric_names import display_order
     from cmivae.metrics.evaluate import evaluate_run
 
     results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
     print(f"wrote {Path(args.run_dir) / 'eval.json'}")
     if not args.quiet:
-        _print_table({Path(args.run_dir).name: results})
+        _print_table({Path(args.run_dir).name: results}, display_order([k for k in results if k != "eval_seconds"]))
+        print(f"(this evaluation took {results.get('eval_seconds', 0.0):.0f} s)")
     return 0
 
 
@@ -74,7 +77,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     real = splits.test_x[idx].float()  # (R, C, H, W)
     with torch.no_grad():
         samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed).cpu()
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+    # Not samples.png: that is the grid `cmivae evaluate` draws (from training images).
+    default = f"samples-{args.rows}x{args.num_samples}-seed{args.seed}.png"
+    out = Path(args.out) if args.out else Path(args.run_dir) / default
     save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
     print(f"wrote {out}")
     return 0
@@ -137,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
     p.add_argument("run_dir")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/samples.png)")
+    p.add_argument("--out", help="PNG path (default RUN_DIR/samples-<rows>x<num-samples>-seed<seed>.png; "
+                                 "RUN_DIR/samples.png is the grid `cmivae evaluate` draws)")
     p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
     p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
     p.add_argument("--seed", type=int, default=0)
