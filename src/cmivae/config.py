@@ -164,6 +164,9 @@ class TrainConfig:
         compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
             eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
         eval_batch_size: batch size for validation and test passes.
+        tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
+            per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
+            ``pip install 'cmivae[tensorboard]'``.
     """
 
     epochs: int = 10
@@ -178,8 +181,11 @@ class TrainConfig:
     nonfinite: str = "stop"
     compile: bool = False
     eval_batch_size: int = 500
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tensorboard, bool):
+            raise ConfigError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             _positive("train", name, getattr(self, name))
         _positive("train", "lr", self.lr)
@@ -265,17 +271,24 @@ class ExperimentConfig:
 # (section, key) -> default of a field added after the committed results (results/): such a
 # field is dropped from the hashed dict while it equals this value. Add every new config field
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "tensorboard"): False}
 
 
-def config_hash(resolved: dict[str, Any]) -> str:
-    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+def without_neutral_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a resolved config dict without the :data:`HASH_NEUTRAL_DEFAULTS` fields that
+    hold their default: what is hashed, and what is compared with a run's saved config (so a
+    run saved before a field existed still matches)."""
     hashed = {section: dict(values) if isinstance(values, dict) else values for section, values in resolved.items()}
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
         values = hashed.get(section)
         if isinstance(values, dict) and key in values and values[key] == default:
             del values[key]
-    text = json.dumps(hashed, sort_keys=True, default=list)
+    return hashed
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+    text = json.dumps(without_neutral_defaults(resolved), sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -250,4 +250,17 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         log("speaker verification (EER) and voice conversion (VC-mCAS)")
         record(speech_metrics(trainer, splits, wanted, seed))
     record({})
+    if config.train.tensorboard:
+        write_evaluation_events(run_dir, previous)
     return previous
+
+
+def write_evaluation_events(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """``eval.json``'s metrics and ``samples.png`` into the run's TensorBoard events, at its last step."""
+    from cmivae.training.tensorboard import EventWriter
+
+    results_path = run_dir / "results.json"
+    step = int(json.loads(results_path.read_text()).get("steps", 0)) if results_path.exists() else 0
+    writer = EventWriter(run_dir)
+    writer.write_evaluation(metrics, step, run_dir / "samples.png")
+    writer.close()

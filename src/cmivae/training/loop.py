@@ -15,6 +15,7 @@ of every random generator are in it.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,14 @@ from cmivae.errors import TrainingError
 from cmivae.models import build_model
 from cmivae.objectives import Objective, build_objective
 from cmivae.objectives.terms import LossTerms
+from cmivae.progress import ProgressLine
 from cmivae.training import distributed
 from cmivae.training.checkpoint import load_checkpoint, load_latest
 from cmivae.training.precision import autocast, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
+from cmivae.training.tensorboard import open_event_writer
+
+PROGRESS_SECONDS = 60.0  # one progress line per minute when no bar is shown
 
 
 @dataclass
@@ -262,6 +267,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     """
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
+    events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
     splits = data if data is not None else load_dataset(config.data)
     trainer = build_trainer(config)
@@ -285,6 +291,14 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
 
         raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
                           f"examples); lower the batch size or use more data")
+    unit = "images" if config.data.is_image else "segments"  # what one training example is
+    total_steps = config.train.epochs * num_batches
+    total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
+    run.log(f"training {total_steps - state.step} updates of {batch_size} {unit} on {trainer.device} "
+            f"({trainer.precision}, {torch.get_num_threads()} torch threads)")
+    # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
+    ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
+                           unit="updates") if not (progress and sys.stderr.isatty()) else None)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
@@ -313,6 +327,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
             state.step += 1
             state.batch_in_epoch = b + 1
             bar.update(1)
+            if ticker is not None:
+                ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
                 bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
                                  ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
@@ -333,8 +349,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         record = {"epoch": epoch + 1, "step": state.step, "epoch_complete": epoch_done,
                   "train": {k: v / max(state.count, 1) for k, v in state.sums.items()},
                   "val": val, "skipped": state.skipped,
-                  "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
+                  f"{unit}_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
         state.history.append(record)
+        if events is not None:
+            events.write_epoch(record)
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
@@ -347,12 +365,14 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         last_save = time.monotonic()
         run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
-                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
+                f"val objective {val['total']:.2f}, {record[f'{unit}_per_second']:.0f} {unit}/s")
 
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
     run.write_results(results)
+    if events is not None:
+        events.close()
     distributed.barrier()
     return results
 
