@@ -23,9 +23,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_data_make_speech(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+
     from cmivae.data.fetch import resolve_data_dir
     from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS, make_synthetic_speech
 
+    handler = logging.StreamHandler(sys.stderr)  # the build's progress lines (logger cmivae.data.synthetic_speakers)
+    handler.setFormatter(logging.Formatter("[make-speech] %(message)s"))
+    logger = logging.getLogger("cmivae.data.synthetic_speakers")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     num_speakers = args.num_speakers or DEFAULT_NUM_SPEAKERS
     out = Path(args.out) if args.out else resolve_data_dir(None) / f"synthetic-speech-{num_speakers}"
     path = make_synthetic_speech(out, num_speakers=num_speakers, jobs=args.jobs)

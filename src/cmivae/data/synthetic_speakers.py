@@ -48,8 +48,9 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -61,6 +62,7 @@ from scipy.signal import resample_poly
 
 from cmivae.data.speech import split_speakers
 from cmivae.errors import DataError
+from cmivae.progress import ProgressLine
 
 __all__ = [
     "SENTENCES",
@@ -240,7 +242,7 @@ def _to_16k(wav_bytes: bytes) -> np.ndarray:
 
 
 def _synthesize_group(exe: str, data_dir: str, partial: str, worker: int, voices: list[VoiceParams],
-                      sentences: list[str]) -> None:
+                      sentences: list[str], on_speaker: Callable[[], None] | None = None) -> None:
     """One worker: a private copy of espeak-ng-data, one rewritten variant file per speaker."""
     partial_dir = Path(partial)
     workdir = partial_dir / f".work-{worker}"
@@ -266,6 +268,8 @@ def _synthesize_group(exe: str, data_dir: str, partial: str, worker: int, voices
                                     f"espeak-ng supports `--path`")
                 sf.write(tmp / f"s{j:02d}.wav", _to_16k(raw), SAMPLE_RATE, subtype="PCM_16")
             os.replace(tmp, final)
+            if on_speaker is not None:
+                on_speaker()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -394,15 +398,25 @@ def make_synthetic_speech(
         log.info("synthesizing %d speakers x %d sentences with espeak-ng %s into %s (%d jobs)",
                  len(todo), len(texts), version, out_dir, jobs)
         groups = [todo[w::jobs] for w in range(jobs) if todo[w::jobs]]
+        progress = ProgressLine(len(voices), "speakers synthesized", log.info, every_seconds=10,
+                                start_done=len(voices) - len(todo))
+
+        def built() -> int:  # finished speaker folders (in-progress ones are hidden ".<name>.tmp")
+            return sum(1 for v in voices if (partial / v.name).is_dir())
+
         if len(groups) <= 1:
             for worker, group in enumerate(groups):
-                _synthesize_group(exe, str(data_dir), str(partial), worker, group, texts)
+                _synthesize_group(exe, str(data_dir), str(partial), worker, group, texts,
+                                  on_speaker=lambda: progress.update(built()))
         else:
             with ProcessPoolExecutor(max_workers=len(groups), mp_context=get_context("spawn")) as pool:
                 futures = [pool.submit(_synthesize_group, exe, str(data_dir), str(partial), worker, group, texts)
                            for worker, group in enumerate(groups)]
+                while wait_futures(futures, timeout=5).not_done:
+                    progress.update(built())
                 for future in futures:
                     future.result()
+                progress.update(built())
         log.info("synthesized in %.1f s", time.perf_counter() - start)
 
         split = split_speakers([v.name for v in voices], [v.gender for v in voices], val_fraction=VAL_FRACTION,
