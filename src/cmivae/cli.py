@@ -12,7 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmivae import __version__
 from cmivae.errors import CmivaeError, ConfigError
+
+DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
+               "train, evaluate, sample, compare, sweep and report. `cmivae COMMAND --help` for each command.")
 
 
 def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> None:
@@ -120,8 +124,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="cmivae", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"cmivae {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one model (a YAML config or a preset name)")
     p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
@@ -134,27 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
-    p.add_argument("run_dir")
-    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("run_dir", help="a trained run directory (config.json, best.pt)")
+    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family): images "
+                   "elbo mi_zs aolr aosvm mcas mcas_svm baseline; speech elbo mi_zs eer_z eer_s vc_mcas")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the evaluation (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a trained image run directory (config.json, best.pt)")
     p.add_argument("--out", help="PNG path (default RUN_DIR/samples-<rows>x<num-samples>-seed<seed>.png; "
                                  "RUN_DIR/samples.png is the grid `cmivae evaluate` draws)")
     p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
     p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of images and of the samples")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("presets", help="list the shipped config presets")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("show-config", help="print the resolved config of a preset/file with overrides")
-    p.add_argument("config")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set data.name=mnist (repeatable)")
     p.set_defaults(func=cmd_show_config)
 
     p = sub.add_parser("compare", help="print several runs' results side by side")
@@ -162,9 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="*", help="column labels (default: objective and gamma)")
     p.set_defaults(func=cmd_compare)
 
-    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True,
+                                                                      metavar="DATA_COMMAND")
     p = data.add_parser("fetch", help="fetch MNIST or Fashion-MNIST into the data directory")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
     p.set_defaults(func=cmd_data_fetch)

@@ -202,6 +202,10 @@ def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path,
     """
     from cmivae.data.registry import load_dataset
 
+    for role, path in (("source", source_wav), ("target", target_wav)):  # before loading anything
+        if not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "does not exist"
+            raise DataError(f"the {role} audio {path} {what}; give a WAV or FLAC file")
     model, config = load_run(run_dir, device)
     splits = load_dataset(config.data)  # mean/std of the full training split, as in training
     features: FeatureParams = splits.features
