@@ -13,9 +13,17 @@ from collections.abc import Iterable
 import numpy as np
 
 from cmivae.errors import ConfigError
+from cmivae.metric_names import probe_protocol
 
-# Training images of every class each image metric draws (Sec. 5.3, appendix K.2).
-PER_CLASS_NEEDED = {"aolr": 100, "aosvm": 100, "mcas": 10, "mcas_svm": 10, "baseline": 10}
+# Training images of every class a probe draws, by what it is fitted on (Sec. 5.3, appendix K.2):
+# the mean of q(z|x) of 100 per class (AoLR, AoSVM), or 10 real images per class (mCAS, baseline).
+PER_CLASS_NEEDED = {"z_mean": 100, "generated": 10, "real": 10}
+
+
+def per_class_needed(name: str) -> int | None:
+    """Training images of every class the metric ``name`` needs (``None``: not a probe)."""
+    protocol = probe_protocol(name)
+    return None if protocol is None else PER_CLASS_NEEDED[protocol.features]
 
 
 def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_train: int | None) -> None:
@@ -28,7 +36,7 @@ def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_tra
         num_train: the run's ``data.num_train`` (``None``: the whole training set).
     """
     wanted = list(wanted)
-    needs = {name: PER_CLASS_NEEDED[name] for name in wanted if name in PER_CLASS_NEEDED}
+    needs = {name: n for name in wanted if (n := per_class_needed(name)) is not None}
     if not needs:
         return
     classes, counts = np.unique(np.asarray(train_labels), return_counts=True)
