@@ -40,11 +40,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.metric_names import display_order
     from cmivae.training import distributed
     from cmivae.training.loop import fit
+    from cmivae.training.run_dir import RunDirectory
 
     distributed.init_from_environment()
     config = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
-    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
+    if results is not None:
+        print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
+    else:
+        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))
@@ -52,15 +57,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmivae.metric_names import display_order
-    from cmivae.metrics.evaluate import evaluate_run
+    from cmivae.metrics.evaluate import evaluate_run, read_eval_json
 
-    results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
-    print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+    run_dir = Path(args.run_dir)
+    metrics = args.metrics
+    if args.missing and (run_dir / "config.json").exists():  # only what eval.json lacks (as cmivae sweep does)
+        from cmivae.sweeps.runner import metrics_to_evaluate
+
+        read_eval_json(run_dir / "eval.json")  # a damaged file is one error line
+        metrics = metrics_to_evaluate(run_dir, args.metrics)
+        if not metrics:
+            print(f"{run_dir / 'eval.json'} already holds every requested metric; nothing to compute")
+            if not args.quiet:
+                _print_evaluation(run_dir.name, read_eval_json(run_dir / "eval.json"))
+            return 0
+    results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
+    print(f"wrote {run_dir / 'eval.json'}")
     if not args.quiet:
-        _print_table({Path(args.run_dir).name: results}, display_order([k for k in results if k != "eval_seconds"]))
+        _print_evaluation(run_dir.name, results)
         print(f"(this evaluation took {results.get('eval_seconds', 0.0):.0f} s)")
     return 0
+
+
+def _print_evaluation(name: str, results: dict[str, Any]) -> None:
+    """eval.json's numbers in the fixed display order, without the timing."""
+    from cmivae.metric_names import display_order
+
+    _print_table({name: results}, display_order([k for k, v in results.items() if isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) and k != "eval_seconds"]))
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -136,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<objective>-<config hash>)")
     p.add_argument("--resume", action="store_true", help="require an existing checkpoint and continue from it")
     p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--reuse-finished", action="store_true",
+                   help="if --out already holds a finished run of this same config, print its results and exit 0 "
+                        "(instead of refusing); another config there is still refused")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (a one-line progress with an ETA is logged every minute instead)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
@@ -145,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "elbo mi_zs aolr aosvm mcas mcas_svm baseline; speech elbo mi_zs eer_z eer_s vc_mcas")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the evaluation (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
+    p.add_argument("--missing", action="store_true",
+                   help="compute only the requested metrics that RUN_DIR/eval.json does not hold yet")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")

@@ -134,10 +134,20 @@ DIRECTION: dict[str, str | None] = {
 REPRESENTATION_METRICS = ("aolr", "aosvm", "mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas")
 
 
+def metric_direction(key: str) -> str | None:
+    """``"higher"`` or ``"lower"`` (which is better) or ``None``; probe protocol variants
+    (``aolr_std``, ``mcas_c100``) are accuracies like their base probe."""
+    if key in DIRECTION:
+        return DIRECTION[key]
+    protocol = probe_protocol(key)
+    return None if protocol is None or protocol.probe == "baseline" else "higher"
+
+
 def display_order(keys: Sequence[str]) -> list[str]:
     """``keys`` in :data:`DISPLAY_ORDER`, unknown keys after them alphabetically."""
     known = [k for k in DISPLAY_ORDER if k in keys]
     return known + sorted(k for k in keys if k not in DISPLAY_ORDER)
+
 
 LABELS = {"elbo": "ELBO", "neg_elbo": "-ELBO", "recon": "Recon", "kl_z": "KL(z)", "kl_s": "KL(s)",
           "mi_zs": "I(z;s)", "aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)",

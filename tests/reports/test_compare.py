@@ -57,7 +57,7 @@ def test_table_states_directions_drops_image_kl_s_and_ends_with_a_computed_sente
     assert not any(line.startswith("kl_s") for line in lines), "image models have no KL(s) term"
     assert "higher is better" in next(line for line in lines if line.startswith("aolr"))
     assert "lower is better" in next(line for line in lines if line.startswith("mi_zs"))
-    assert "neither" in next(line for line in lines if line.startswith("kl_z"))
+    assert "neither: nats of information in z" in next(line for line in lines if line.startswith("kl_z"))
     sentence = lines[-1]
     assert sentence.startswith("CMI-VAE is level with beta-VAE"), sentence
     assert "better on 1 and worse on 1 of 2 metrics" in sentence and "AoLR 0.65 vs 0.6" in sentence
@@ -73,7 +73,7 @@ def test_speech_runs_keep_kl_s(tmp_path: Path) -> None:
     b = write_run(tmp_path / "b", "cmi", 0.4, 0, {**values, "eer_z": 8.0}, dataset="synthetic-speech")
     text = compare_runs([a, b])
     assert any(line.startswith("kl_s") for line in text.splitlines())
-    assert "EER(z) 8 vs 10" in text.splitlines()[-1]
+    assert "EER(z) 8 vs 10" in text.splitlines()[-1] and "at KL(z) 20 vs 20 nats" in text.splitlines()[-1]
 
 
 def test_not_a_run_directory_is_one_error_line(tmp_path: Path, capsys) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 
 from cmivae.config import IMAGE_DATASETS
 from cmivae.errors import ConfigError
-from cmivae.metric_names import DIRECTION, LABELS, REPRESENTATION_METRICS, display_order
+from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
 from cmivae.reports.collect import flatten, read_run
 
+# Not results: bookkeeping, the redundant -ELBO, and the training critic's diagnostics (critic_*,
+# read from metrics.jsonl; `cmivae report` has a table of them).
 HIDDEN_KEYS = ("neg_elbo", "eval_seconds", "best_epoch", "steps", "skipped_batches")
 
 
@@ -55,7 +57,7 @@ def read_columns(runs: list[str | Path], labels: list[str] | None = None) -> lis
                               f"`cmivae train --out` wrote")
         if not (row.finished or row.evaluated):
             raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
-        values = {k: v for k, v in row.metrics.items() if k not in HIDDEN_KEYS}
+        values = {k: v for k, v in row.metrics.items() if k not in HIDDEN_KEYS and not k.startswith("critic_")}
         label = labels[i] if labels and i < len(labels) else default_label(row.config)
         columns.append(RunColumn(label, path, flatten(row.config), values))
     return unique_labels(columns)
@@ -104,9 +106,16 @@ def _format(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+NEITHER = {"kl_z": "neither: nats of information in z", "kl_s": "neither: nats of information in s",
+           "baseline": "reference: a classifier on 100 real images"}
+
+
 def direction_text(key: str) -> str:
-    direction = DIRECTION.get(key)
-    return {"higher": "higher is better", "lower": "lower is better"}.get(direction or "", "")
+    """``higher is better``, ``lower is better``, or why neither is."""
+    direction = metric_direction(key)
+    if direction:
+        return f"{direction} is better"
+    return NEITHER.get(key, "neither")
 
 
 def format_table(columns: list[RunColumn]) -> str:
@@ -117,7 +126,7 @@ def format_table(columns: list[RunColumn]) -> str:
     lines = [" " * width + "  " + "  ".join(c.label.rjust(colw) for c in columns) + "  better"]
     for key in keys:
         cells = "  ".join(_format(c.values.get(key)).rjust(colw) for c in columns)
-        lines.append(f"{key.ljust(width)}  {cells}  {direction_text(key) or '(neither)'}".rstrip())
+        lines.append(f"{key.ljust(width)}  {cells}  {direction_text(key)}".rstrip())
     return "\n".join(lines)
 
 
@@ -125,7 +134,7 @@ def _better(key: str, a: float, b: float) -> int:
     """+1 if ``a`` is better than ``b`` on ``key``, -1 if worse, 0 if equal to 4 significant digits."""
     if f"{a:.4g}" == f"{b:.4g}":
         return 0
-    higher = DIRECTION.get(key) == "higher"
+    higher = metric_direction(key) == "higher"
     return 1 if (a > b) == higher else -1
 
 
@@ -140,6 +149,7 @@ def summary_sentence(columns: list[RunColumn]) -> str:
                 f"so run `cmivae evaluate` on each run to compare the representations.")
     kl = [c.values.get("kl_z") for c in columns]
     if len(columns) == 2:
+        kl = kl[::-1]  # the sentence names the second run first
         ref, other = columns
         wins = [k for k in shared if _better(k, other.values[k], ref.values[k]) > 0]
         losses = [k for k in shared if _better(k, other.values[k], ref.values[k]) < 0]

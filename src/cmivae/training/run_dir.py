@@ -76,6 +76,16 @@ class RunDirectory:
         """Newest first."""
         return [self.path / "checkpoints" / "last.pt", self.path / "checkpoints" / "previous.pt"]
 
+    def finished_results(self, config: ExperimentConfig) -> dict[str, Any] | None:
+        """``results.json`` if this directory holds a finished run of exactly ``config``, else ``None``."""
+        try:
+            saved = json.loads((self.path / "config.json").read_text())["config"]
+            results = json.loads(self.results_path.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        same = not _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+        return results if same and isinstance(results, dict) else None
+
     def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
         """Create the directory or check it holds this config; ``force`` clears it.
 
