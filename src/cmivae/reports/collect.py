@@ -158,6 +158,17 @@ def experiment_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flatten(without_neutral_defaults(config)).items() if k not in drop}
 
 
+def difference_labels(settings: list[dict[str, Any]]) -> list[str]:
+    """For flat dicts (``section.key -> value``), each one's values of the keys in which they
+    differ, ``key=value`` joined by spaces (the full ``section.key`` where the short name is
+    ambiguous); empty strings when all agree."""
+    keys = sorted({k for d in settings for k in d})
+    differing = [k for k in keys if len({repr(d.get(k)) for d in settings}) > 1]
+    short = [k.rsplit(".", 1)[-1] for k in differing]
+    names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
+    return [" ".join(f"{n}={d.get(k)}" for n, k in zip(names, differing, strict=True)) for d in settings]
+
+
 def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
     """The training budget of a run: training examples, epochs, VAE updates, model size
     (only what config.json records; ``default`` where the model's defaults apply)."""

@@ -16,7 +16,7 @@ from typing import Any
 from cmivae.config import IMAGE_DATASETS
 from cmivae.errors import ConfigError
 from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
-from cmivae.reports.collect import flatten, read_run
+from cmivae.reports.collect import difference_labels, flatten, read_run
 
 # Not results: bookkeeping, the redundant -ELBO, and the training critic's diagnostics (critic_*,
 # read from metrics.jsonl; `cmivae report` has a table of them).
@@ -73,12 +73,8 @@ def unique_labels(columns: list[RunColumn]) -> list[RunColumn]:
     for label, same in by_label.items():
         if len(same) < 2:
             continue
-        keys = sorted({k for c in same for k in c.config} - {"data.data_dir"})
-        differing = [k for k in keys if len({repr(c.config.get(k)) for c in same}) > 1]
-        short = [k.rsplit(".", 1)[-1] for k in differing]
-        names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
-        for column in same:
-            extra = " ".join(f"{n}={column.config.get(k)}" for n, k in zip(names, differing, strict=True))
+        configs = [{k: v for k, v in c.config.items() if k != "data.data_dir"} for c in same]
+        for column, extra in zip(same, difference_labels(configs), strict=True):
             column.label = f"{label} {extra}".strip()
     seen: dict[str, int] = {}
     for column in columns:

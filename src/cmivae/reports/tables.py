@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, budget_text, experiment_settings, method_label
+from cmivae.reports.collect import (
+    MODEL_LABELS,
+    RunRow,
+    _method_rank,
+    budget_text,
+    difference_labels,
+    experiment_settings,
+    method_label,
+)
 from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
 
 
@@ -100,12 +108,8 @@ def _name_variants(groups: list[Group]) -> None:
     """Set :attr:`Group.variant` to the settings in which the groups of one (dataset, model) differ."""
     for dataset, model in {(g.dataset, g.model) for g in groups}:
         mine = [g for g in groups if g.dataset == dataset and g.model == model]
-        keys = sorted({k for g in mine for k in g.settings})
-        differing = [k for k in keys if len({repr(g.settings.get(k)) for g in mine}) > 1]
-        short = [k.rsplit(".", 1)[-1] for k in differing]
-        names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
-        for g in mine:
-            g.variant = " ".join(f"{n}={g.settings.get(k)}" for n, k in zip(names, differing, strict=True))
+        for g, label in zip(mine, difference_labels([g.settings for g in mine]), strict=True):
+            g.variant = label
 
 
 @dataclass(frozen=True)
