@@ -25,7 +25,7 @@ run_pair() {  # run_pair STEP COMMAND...: the command once per objective, in par
     if (( SECONDS - last >= PROGRESS_EVERY )); then
       last=$SECONDS
       for objective in beta cmi; do
-        line=$(grep -v '^[[:space:]]*$' "$OUT/$objective.$step.log" 2>/dev/null | tail -n 1 | cut -c1-150)
+        line=$( (grep -v '^[[:space:]]*$' "$OUT/$objective.$step.log" 2>/dev/null || true) | tail -n 1 | cut -c1-150)
         if [ -n "$line" ]; then echo "  $objective: $line"; fi
       done
     fi

@@ -295,8 +295,6 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     unit = "images" if config.data.is_image else "segments"  # what one training example is
     total_steps = config.train.epochs * num_batches
     total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
-    run.log(f"training {total_steps - state.step} updates of {batch_size} {unit} on {trainer.device} "
-            f"({trainer.precision}, {torch.get_num_threads()} torch threads)")
     # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
     ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
                            unit="updates") if not (progress and sys.stderr.isatty()) else None)
