@@ -29,29 +29,25 @@ def test_runs_with_different_budgets_are_not_pooled_and_each_budget_is_printed(t
     write_run(root, "big", 0, 6000, 8, 0.7)
     write_run(root, "big-seed1", 1, 6000, 8, 0.8)  # pooled with "big": only the seed (and data_dir) differ
     groups = aggregate(collect_runs(root))
-    assert sorted((g.variant, g.n) for g in groups) == [("num_train=1500 epochs=1", 1), ("num_train=6000 epochs=8", 2)]
+    assert sorted(g.n for g in groups) == [1, 2] and len({g.dataset for g in groups}) == 2
     big = next(g for g in groups if g.n == 2)
     assert abs(big.mean["aolr"] - 0.75) < 1e-9
     assert big.budget == "6000 train · 8 epochs · 744 updates · 3 layers x 32 maps"
 
-    table = build_table([big], 5, "fashion-mnist", "pixelcnn_vae").to_markdown()
-    ours = next(line for line in table.splitlines() if "| ours |" in line)
-    paper = next(line for line in table.splitlines() if "| paper |" in line)
-    assert ours.endswith("| 6000 train · 8 epochs · 744 updates · 3 layers x 32 maps |")
-    assert "300 epochs" in paper and "13 layers x 64 maps" in paper
-
     report = build_report(root, tmp_path / "report").read_text()
-    assert "2 different settings" in report
-    assert "### Setting: num_train=1500 epochs=1" in report and "### Setting: num_train=6000 epochs=8" in report
-    assert "Budget of these runs: 1500 train · 1 epochs · 23 updates" in report
-    assert (tmp_path / "report" / "table5_fashion-mnist_pixelcnn_vae_num-train-1500-epochs-1.csv").exists()
+    assert "Budget of these runs: 1500 train · 1 epochs · 23 updates · 3 layers x 32 maps." in report
+    assert "Budget of these runs: 6000 train · 8 epochs · 744 updates" in report
+    assert "The paper's: all train (48,000) · 300 epochs · 13 layers x 64 maps" in report
 
 
-def test_one_setting_has_no_variant_label(tmp_path: Path) -> None:
+def test_table_rows_show_our_budget_beside_the_papers(tmp_path: Path) -> None:
     root = tmp_path / "sweep"
     write_run(root, "a", 0, 6000, 8, 0.7)
     write_run(root, "b", 1, 6000, 8, 0.8)
     (group,) = aggregate(collect_runs(root))
-    assert group.variant == "" and group.n == 2
-    report = build_report(root, tmp_path / "report").read_text()
-    assert "different settings" not in report and "Budget of these runs: 6000 train" in report
+    assert group.n == 2 and group.dataset == "fashion-mnist"
+    table = build_table([group], 5, "fashion-mnist", "pixelcnn_vae").to_markdown()
+    ours = next(line for line in table.splitlines() if "| ours |" in line)
+    paper = next(line for line in table.splitlines() if "| paper |" in line)
+    assert ours.endswith("| 6000 train · 8 epochs · 744 updates · 3 layers x 32 maps |")
+    assert "300 epochs" in paper and "13 layers x 64 maps" in paper

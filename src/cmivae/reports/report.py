@@ -65,47 +65,32 @@ def _status_lines(rows: list[RunRow]) -> list[str]:
             f"- unfinished: {len(rows) - finished}"]
 
 
-VARIANTS_NOTE = """\
-These runs were trained with {count} different settings (beyond the seed, method and γ), so
-they are not pooled: each setting has its own tables and figures below, headed by the keys in
-which it differs. Compare rows only within one setting."""
-
-
-def _slug(variant: str) -> str:
-    return "" if not variant else "_" + "".join(c if c.isalnum() or c in ".-" else "-" for c in variant)
-
-
-def _section(groups: list[Group], dataset: str, model: str, variant: str, out_dir: Path,
-             with_paper: bool) -> list[str]:
-    """Tables, the matched-KL comparison and Figures 3-4 of one (dataset, model, setting)."""
-    suffix = _slug(variant)
+def _section(groups: list[Group], dataset: str, model: str, out_dir: Path, with_paper: bool) -> list[str]:
+    """The budget, tables, the matched-KL comparison and Figures 3-4 of one (dataset, model)."""
     budgets = sorted({g.budget for g in groups})
-    lines = [f"### Setting: {variant}", ""] if variant else []
-    lines += [f"Budget of these runs: {'; '.join(budgets)}." + (
+    lines = [f"Budget of these runs: {'; '.join(budgets)}." + (
         f" The paper's: {PAPER_BUDGET[model]}." if model in PAPER_BUDGET else ""), ""]
     for table in tables_for(groups):
-        table.name += suffix
         table.write_csv(out_dir / f"{table.name}.csv")
         lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
     extra = extra_matched_metrics(groups, dataset, model)
     matched = matched_comparison(groups, dataset, model, extra)
     if matched:
-        name = f"matched_kl_{dataset}_{model}{suffix}.csv"
+        name = f"matched_kl_{dataset}_{model}.csv"
         write_matched_csv(matched, model, out_dir / name, extra)
         lines += ["### At the same KL(z): each method against the β-VAE curve", "", MATCHED_NOTE, "",
                   matched_markdown(matched, model, extra), "", f"CSV: `{name}`", ""]
     for table, note in ((probe_table(groups, dataset, model), PROBE_NOTE),
                         (critic_table(groups, dataset, model), CRITIC_NOTE)):
         if table is not None:
-            table.name += suffix
             table.write_csv(out_dir / f"{table.name}.csv")
             lines += [f"### {table.title}", "", note, "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
     if model == "pixelcnn_vae":
-        figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}{suffix}.png", model=model,
+        figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
                               with_paper=with_paper)
         if figure is not None:
             lines += ["### Figure 3: AoLR and mCAS against KL(z)", "", f"![Figure 3]({figure.name})", ""]
-    figure = plot_figure4(groups, dataset, model, out_dir / f"figure4_{dataset}_{model}{suffix}.png",
+    figure = plot_figure4(groups, dataset, model, out_dir / f"figure4_{dataset}_{model}.png",
                           with_paper=with_paper)
     if figure is not None:
         lines += ["### Figure 4: Î(z; s) against β = 1 − γ", "", f"![Figure 4]({figure.name})", ""]
@@ -138,12 +123,8 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
              "Files: `summary.csv` (every group and metric), `runs.csv` (every run), one CSV per table.", ""]
     for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
         lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
-        variants = sorted({g.variant for g in groups if g.dataset == dataset and g.model == model})
-        if len(variants) > 1:
-            lines += [VARIANTS_NOTE.format(count=len(variants)), ""]
-        for variant in variants:
-            mine = [g for g in groups if g.dataset == dataset and g.model == model and g.variant == variant]
-            lines += _section(mine, dataset, model, variant, out_dir, with_paper)
+        mine = [g for g in groups if g.dataset == dataset and g.model == model]
+        lines += _section(mine, dataset, model, out_dir, with_paper)
         page = gather_samples([r for r in rows if r.model == model], dataset, out_dir)
         if page is not None:
             lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",

@@ -15,21 +15,12 @@ published a number for the same data set, model, method and gamma, a row labelle
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.reports.collect import (
-    MODEL_LABELS,
-    RunRow,
-    _method_rank,
-    budget_text,
-    difference_labels,
-    experiment_settings,
-    method_label,
-)
+from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, budget_text, method_label
 from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
 
 
@@ -41,10 +32,6 @@ class Group:
         mean, se, max: per metric over the seeds that have it (SE nan for one seed).
         count: per metric, how many seeds have it.
         seeds: the seeds of the finished runs.
-        settings: the experiment settings every member shares (config minus seed, method,
-            gamma: :func:`cmivae.reports.collect.experiment_settings`).
-        variant: the settings that set this group apart from other groups of its
-            (dataset, model), e.g. ``num_train=1500 epochs=1``; empty when all agree.
         budget: the training budget (:func:`cmivae.reports.collect.budget_text`).
     """
 
@@ -57,8 +44,6 @@ class Group:
     se: dict[str, float] = field(default_factory=dict)
     max: dict[str, float] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    variant: str = ""
     budget: str = ""
 
     @property
@@ -76,19 +61,16 @@ def standard_error(values: list[float]) -> float:
 
 
 def aggregate(rows: list[RunRow]) -> list[Group]:
-    """Groups of finished runs (those with metrics), in (dataset, model, variant, method, gamma)
-    order. Runs are pooled over seeds only when their experiment settings agree (same
-    ``data.num_train``, epochs, model size, ...); runs that differ in more than the seed form
-    separate groups, told apart by :attr:`Group.variant`."""
-    buckets: dict[tuple[str, str, str, float, str], list[RunRow]] = {}
+    """Groups of finished runs (those with metrics), in (dataset, model, method, gamma) order,
+    each with its training budget. Runs of different settings were given distinct ``dataset``
+    labels by :func:`cmivae.reports.collect.collect_runs`, so they are never pooled."""
+    buckets: dict[tuple[str, str, str, float], list[RunRow]] = {}
     for row in rows:
         if row.metrics:
-            settings = json.dumps(experiment_settings(row.config), sort_keys=True, default=str)
-            buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6), settings), []).append(row)
+            buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6)), []).append(row)
     groups = []
-    for (dataset, model, method, gamma, _), members in buckets.items():
-        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members),
-                      settings=experiment_settings(members[0].config))
+    for (dataset, model, method, gamma), members in buckets.items():
+        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members))
         steps = [r.metrics["steps"] for r in members if "steps" in r.metrics]
         group.budget = budget_text(members[0].config, sum(steps) / len(steps) if steps else None)
         for key in sorted({k for r in members for k in r.metrics}):
@@ -100,16 +82,7 @@ def aggregate(rows: list[RunRow]) -> list[Group]:
             group.max[key] = max(values)
             group.count[key] = len(values)
         groups.append(group)
-    _name_variants(groups)
-    return sorted(groups, key=lambda g: (g.dataset, g.model, g.variant, g.gamma, _method_rank(g.method)))
-
-
-def _name_variants(groups: list[Group]) -> None:
-    """Set :attr:`Group.variant` to the settings in which the groups of one (dataset, model) differ."""
-    for dataset, model in {(g.dataset, g.model) for g in groups}:
-        mine = [g for g in groups if g.dataset == dataset and g.model == model]
-        for g, label in zip(mine, difference_labels([g.settings for g in mine]), strict=True):
-            g.variant = label
+    return sorted(groups, key=lambda g: (g.dataset, g.model, g.gamma, _method_rank(g.method)))
 
 
 @dataclass(frozen=True)
