@@ -3,17 +3,23 @@
 Each takes the :class:`Options` and returns table :class:`Row` s. Every comparison times
 its variants interleaved in the same run (:func:`benchmarks.timing.interleaved`) and is
 reported as a ratio; absolute numbers depend on the machine's load at the time.
+
+Every suite runs on ``--device`` (``cpu`` or ``cuda``): the same work, timed the same way
+(CUDA calls synchronized), and ``__main__`` adds each suite's peak memory. On CUDA the
+"ceiling" is the bf16 matmul rate of that GPU measured in the same run (an 8192^2 product),
+on the CPU the 2048^2 one, so "fraction of bf16 ceiling" means the same on both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,10 +32,23 @@ class Options:
     """Command-line options shared by every benchmark."""
 
     quick: bool = False  # fewer rounds and smaller sizes: a smoke check, not a measurement
-    runs: tuple[str, str] | None = None  # (image run dir, speech run dir) for `evaluate`
+    runs: tuple[str, ...] | None = None  # finished run directories for `evaluate`
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    compile_mode: str | None = None  # also time the pixelcnn step under torch.compile in this mode
 
     def rounds(self, full: int, quick: int = 1) -> int:
         return quick if self.quick else full
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def overrides(self) -> list[str]:
+        """Config overrides putting a preset on the benchmark's device."""
+        return [f"train.device={self.device.type if self.device.index is None else self.device}"]
+
+    def timed(self, variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, Timing]:
+        return interleaved(variants, rounds=rounds, warmup=warmup, device=self.device)
 
 
 @dataclass
@@ -62,12 +81,13 @@ def num_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def matmul_call(size: int, dtype: torch.dtype, repeats: int = 1) -> tuple[Callable[[], object], float]:
+def matmul_call(size: int, dtype: torch.dtype, repeats: int = 1,
+                device: torch.device | None = None) -> tuple[Callable[[], object], float]:
     """``repeats`` ``size x size`` matrix products in ``dtype``, and their FLOPs (``2 n^3`` each)."""
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=generator).to(dtype)
-    b = torch.randn(size, size, generator=generator).to(dtype)
-    out = torch.empty(size, size, dtype=dtype)
+    a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
+    b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
+    out = torch.empty(size, size, dtype=dtype, device=device)
 
     def call() -> None:
         for _ in range(repeats):
@@ -78,9 +98,29 @@ def matmul_call(size: int, dtype: torch.dtype, repeats: int = 1) -> tuple[Callab
 
 # --------------------------------------------------------------------------------------------- (1) ceilings
 
+def ceiling_size(opts: Options) -> int:
+    """Side of the square matmul that measures a device's rate: large enough to saturate it."""
+    if opts.cuda:
+        return 4096 if opts.quick else 8192
+    return 1024 if opts.quick else 2048
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """fp32 matmuls with (or without) TF32 tensor cores in the block (CUDA)."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 def bench_ceilings(opts: Options) -> list[Row]:
     """fp32 and bf16 matrix-product GFLOP/s: the ceilings the training steps are held to."""
-    size = 1024 if opts.quick else 2048
+    if opts.cuda:
+        return _cuda_ceilings(opts)
+    size = ceiling_size(opts)
     fp32, flops = matmul_call(size, torch.float32)
     bf16, _ = matmul_call(size, torch.bfloat16)
     t = interleaved({"fp32": fp32, "bf16": bf16}, rounds=opts.rounds(7, 3))
@@ -94,6 +134,30 @@ def bench_ceilings(opts: Options) -> list[Row]:
     ]
 
 
+def _cuda_ceilings(opts: Options) -> list[Row]:
+    size = ceiling_size(opts)
+    fp32, flops = matmul_call(size, torch.float32, repeats=4, device=opts.device)
+    bf16, _ = matmul_call(size, torch.bfloat16, repeats=4, device=opts.device)
+
+    def tf32_call() -> None:
+        with tf32(True):
+            fp32()
+
+    def fp32_call() -> None:
+        with tf32(False):
+            fp32()
+
+    t = opts.timed({"fp32": fp32_call, "tf32": tf32_call, "bf16": bf16}, rounds=opts.rounds(7, 3))
+    rates = {name: flops / 1e12 / timing.median_wall for name, timing in t.items()}
+    name, shape = "ceilings", f"{size}x{size} matmul on {opts.device}"
+    return [
+        Row(name, "fp32 TFLOP/s", f"{rates['fp32']:.1f}", f"{shape}, TF32 off"),
+        Row(name, "tf32 TFLOP/s", f"{rates['tf32']:.1f}", shape),
+        Row(name, "bf16 TFLOP/s", f"{rates['bf16']:.1f}", shape),
+        Row(name, "bf16 / fp32", _ratio(rates["bf16"], rates["fp32"]), "wall"),
+    ]
+
+
 # --------------------------------------------------------------------------------------------- (2, 3) PixelCNN-VAE
 
 def bench_pixelcnn(opts: Options) -> list[Row]:
@@ -103,14 +167,15 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
     from cmivae.config import load_config
     from cmivae.training.loop import Trainer, build_trainer, train_step
 
-    config = load_config("pixelcnn-paper", ["train.batch_size=16"] if opts.quick else [])
+    config = load_config("pixelcnn-paper", (["train.batch_size=16"] if opts.quick else []) + opts.overrides())
     batch = config.train.batch_size
     torch.manual_seed(0)
     fast = build_trainer(config)
     reference = build_reference_trainer(config)
     data = (torch.rand(batch, *fast.model.config.image_shape, generator=torch.Generator().manual_seed(0)) < 0.3)
     x_fast, x_ref = fast.to_device(data.to(torch.uint8)), reference.to_device(data.to(torch.uint8))
-    ceiling, ceiling_flops = matmul_call(2048, torch.bfloat16, repeats=2 if opts.quick else 8)
+    ceiling, ceiling_flops = matmul_call(ceiling_size(opts), torch.bfloat16,
+                                         repeats=2 if opts.quick else 8, device=opts.device)
     threads = torch.get_num_threads()
 
     def step(trainer: Trainer, x: torch.Tensor) -> Callable[[], object]:
@@ -118,15 +183,36 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
 
     variants: dict[str, Callable[[], object]] = {
         "fast": step(fast, x_fast), "reference": step(reference, x_ref), "ceiling": ceiling}
+    other_layout = None
+    if opts.cuda:  # channels_last is a per-device choice to be measured: time the other layout too
+        layout = "false" if fast.channels_last else "true"
+        other_layout = build_trainer(load_config("pixelcnn-paper", (["train.batch_size=16"] if opts.quick else [])
+                                                 + opts.overrides() + [f"train.channels_last={layout}"]))
+        variants["fast, other layout"] = step(other_layout, other_layout.to_device(data.to(torch.uint8)))
+    large = None
+    if opts.cuda:  # images/s growing with the batch at the same model = per-step (launch) overhead, not FLOPs
+        large = build_trainer(load_config("pixelcnn-paper", opts.overrides() + ["train.batch_size=256"]))
+        x_large = large.to_device((torch.rand(256, *fast.model.config.image_shape,
+                                              generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8))
+        variants["fast, B=256"] = step(large, x_large)
+    compile_seconds = None
+    if opts.compile_mode:  # torch.compile of the model's forward (train.compile): its first call compiles
+        compiled = build_trainer(load_config("pixelcnn-paper", (["train.batch_size=16"] if opts.quick else [])
+                                             + opts.overrides() + ["train.compile=true",
+                                                                   f"train.compile_mode={opts.compile_mode}"]))
+        x_compiled = compiled.to_device(data.to(torch.uint8))
+        compile_seconds = opts.timed({"compile": step(compiled, x_compiled)}, rounds=1, warmup=0)["compile"]
+        variants["compiled"] = step(compiled, x_compiled)
     # The same fast step on the other thread count (1 if we run on all cores, else all cores).
     cores = os.cpu_count() or 1
     other = 1 if threads > 1 else cores
-    if other != threads:
+    if other != threads and not opts.cuda:
         def fast_other_threads() -> None:
             with num_threads(other):
                 train_step(fast, x_fast, 0)
         variants["fast, other threads"] = fast_other_threads
-    t = interleaved(variants, rounds=opts.rounds(2))
+    t = opts.timed(variants, rounds=opts.rounds(2) if not opts.cuda else opts.rounds(20, 3), warmup=1 if not opts.cuda
+                   else 3)
 
     counts = pixelcnn_vae_step_flops(fast.model.config, batch, critic_steps=config.objective.critic_steps,
                                      critic_hidden_dim=config.objective.critic_hidden_dim or 256)
@@ -149,8 +235,24 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
             f"{useful * fast_cpu / batch:.1f} per CPU-second"),
         Row(name, "fast path, fraction of bf16 ceiling", f"{useful * fast_wall / batch / ceil_wall:.0%}",
             f"wall; CPU time: {useful * fast_cpu / batch / ceil_cpu:.0%} "
-            f"(2048^2 bf16 matmul timed in the same rounds: {ceil_wall:.0f} GFLOP/s, {ceil_cpu:.0f} per CPU-s)"),
+            f"({ceiling_size(opts)}^2 bf16 matmul timed in the same rounds: {ceil_wall:.0f} GFLOP/s, "
+            f"{ceil_cpu:.0f} per CPU-s)"),
     ]
+    if large is not None:
+        large_wall, _ = _per_second(256, t["fast, B=256"])
+        rows.append(Row(name, "fast path B=256 / B=64, images/s", _ratio(large_wall, fast_wall),
+                        f"{large_wall:.0f} vs {fast_wall:.0f} images/s (> 1: per-step overhead, e.g. kernel launches, "
+                        f"limits B={batch})"))
+    if compile_seconds is not None:
+        compiled_wall, _ = _per_second(batch, t["compiled"])
+        rows.append(Row(name, f"torch.compile ({opts.compile_mode}) / eager", _ratio(compiled_wall, fast_wall),
+                        f"{compiled_wall:.0f} vs {fast_wall:.0f} images/s; first call (compilation) "
+                        f"{compile_seconds.median_wall:.0f} s"))
+    if other_layout is not None:
+        other_wall, _ = _per_second(batch, t["fast, other layout"])
+        rows.append(Row(name, f"channels_last {fast.channels_last} / {other_layout.channels_last}",
+                        _ratio(fast_wall, other_wall),
+                        f"{fast_wall:.0f} vs {other_wall:.0f} images/s (> 1: the default layout wins on this device)"))
     if "fast, other threads" in t:
         other_wall, other_cpu = _per_second(batch, t["fast, other threads"])
         one_wall, one_cpu, many_wall, many_cpu = (other_wall, other_cpu, fast_wall, fast_cpu)
@@ -158,6 +260,60 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
             one_wall, one_cpu, many_wall, many_cpu = (fast_wall, fast_cpu, other_wall, other_cpu)
         rows.append(Row(name, f"fast path, 1 thread / {max(threads, other)} threads", _ratio(one_wall, many_wall),
                         f"{one_wall:.1f} vs {many_wall:.1f} images/s; CPU time: {_ratio(one_cpu, many_cpu)}"))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- (3b) every preset
+
+STEP_PRESETS = ("pixelcnn-paper", "pixelcnn-cpu", "dsae-paper", "dsae-cpu")
+STEP_OBJECTIVES = ("elbo", "beta", "mi", "cmi")
+
+
+def bench_steps(opts: Options) -> list[Row]:
+    """One training step of every preset and objective at the preset's batch size and the
+    device's default precision: images (segments) per second, and for the PixelCNN-VAE
+    presets the share of the bf16 matmul rate timed in the same rounds."""
+    from cmivae.config import load_config
+    from cmivae.training.loop import build_trainer, train_step
+
+    ceiling, ceiling_flops = matmul_call(ceiling_size(opts), torch.bfloat16, repeats=2 if opts.quick else 4,
+                                         device=opts.device)
+    rows: list[Row] = []
+    for preset in STEP_PRESETS:
+        variants: dict[str, Callable[[], object]] = {"ceiling": ceiling}
+        trainers = {}
+        for objective in STEP_OBJECTIVES:
+            overrides = [f"objective.name={objective}", *opts.overrides()]
+            if opts.quick:
+                overrides.append("train.batch_size=16")
+            torch.manual_seed(0)
+            trainer = build_trainer(load_config(preset, overrides))
+            trainers[objective] = trainer
+            if preset.startswith("pixelcnn"):
+                x = (torch.rand(trainer.config.train.batch_size, *trainer.model.config.image_shape,
+                                generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
+            else:
+                model_config = trainer.model.config
+                x = torch.randn(trainer.config.train.batch_size, model_config.num_steps, model_config.x_dim,
+                                generator=torch.Generator().manual_seed(0))
+            x = trainer.to_device(x)
+            variants[objective] = lambda trainer=trainer, x=x: train_step(trainer, x, 0)
+        t = opts.timed(variants, rounds=opts.rounds(3, 1) if not opts.cuda else opts.rounds(20, 3),
+                       warmup=1 if not opts.cuda else 3)
+        ceil_wall, _ = _per_second(ceiling_flops / 1e9, t["ceiling"])
+        for objective, trainer in trainers.items():
+            batch = trainer.config.train.batch_size
+            wall, per_cpu = _per_second(batch, t[objective])
+            unit = "images/s" if preset.startswith("pixelcnn") else "segments/s"
+            note = f"B={batch}, {trainer.precision}; {per_cpu:.1f} per CPU-second"
+            if preset.startswith("pixelcnn"):
+                counts = pixelcnn_vae_step_flops(trainer.model.config, batch,
+                                                 critic_steps=trainer.config.objective.critic_steps,
+                                                 critic_hidden_dim=trainer.config.objective.critic_hidden_dim or 256,
+                                                 with_critic=objective == "cmi")
+                useful = counts.total_useful / 1e9 * wall / batch
+                note += f"; {useful / ceil_wall:.0%} of the bf16 matmul rate ({ceil_wall:.0f} GFLOP/s)"
+            rows.append(Row("steps", f"{preset} {objective}, {unit}", f"{wall:.1f}", note))
     return rows
 
 
@@ -169,19 +325,19 @@ def bench_dsae(opts: Options) -> list[Row]:
     from cmivae.training.loop import build_trainer, train_step
     from cmivae.training.precision import cpu_has_fast_bf16
 
-    overrides = ["train.batch_size=16"] if opts.quick else []
+    overrides = (["train.batch_size=16"] if opts.quick else []) + opts.overrides()
     torch.manual_seed(0)
     fast = build_trainer(load_config("dsae-paper", [*overrides, "train.precision=bf16"]))
     fp32 = build_trainer(load_config("dsae-paper", [*overrides, "train.precision=fp32"]))
     config = fast.config
     batch, steps, bins = config.train.batch_size, fast.model.config.num_steps, fast.model.config.x_dim
-    x = torch.randn(batch, steps, bins, generator=torch.Generator().manual_seed(0))
-    t = interleaved({"bf16": lambda: train_step(fast, x, 0), "fp32": lambda: train_step(fp32, x, 0)},
-                    rounds=opts.rounds(5, 1))
+    x = torch.randn(batch, steps, bins, generator=torch.Generator().manual_seed(0)).to(opts.device)
+    t = opts.timed({"bf16": lambda: train_step(fast, x, 0), "fp32": lambda: train_step(fp32, x, 0)},
+                   rounds=opts.rounds(5, 1) if not opts.cuda else opts.rounds(20, 3), warmup=1 if not opts.cuda else 3)
     bf16_wall, bf16_cpu = _per_second(batch, t["bf16"])
     fp32_wall, fp32_cpu = _per_second(batch, t["fp32"])
     name = "dsae step"
-    note = "" if cpu_has_fast_bf16() else " (no native bf16 on this CPU: emulated)"
+    note = "" if cpu_has_fast_bf16() or opts.cuda else " (no native bf16 on this CPU: emulated)"
     return [
         Row(name, "bf16 autocast, segments/s", f"{bf16_wall:.1f}",
             f"B={batch}, T={steps}, F={bins}{note}; {bf16_cpu:.1f} per CPU-second"),
@@ -202,15 +358,24 @@ def bench_sampling(opts: Options) -> list[Row]:
         return [Row(name, "skipped", "-", f"cmivae.sampling is not importable ({err})")]
     from cmivae.models.pixelcnn_vae import PixelCNNVAE
 
+    if opts.cuda:  # the switches `cmivae evaluate` runs under (train.precision=auto; they are process-wide)
+        from cmivae.training.device import apply_backend_settings, backend_settings
+        from cmivae.training.precision import resolve_precision
+
+        apply_backend_settings(opts.device, backend_settings(opts.device, resolve_precision("auto", opts.device)))
     torch.manual_seed(0)
-    model = PixelCNNVAE().eval()  # the paper's architecture, fp32 weights (what `cmivae evaluate` samples from)
+    # The paper's architecture, fp32 weights (what `cmivae evaluate` samples from).
+    model = PixelCNNVAE().eval().to(opts.device)
     decoder = model.decoder
     num_images = 100 if opts.quick else 1000
     small = 10 if opts.quick else 50
     pixels = math.prod(model.config.image_shape[1:])
     generator = torch.Generator().manual_seed(0)
-    z = torch.randn(num_images, model.z_dim, generator=generator)
-    canvas = torch.zeros(num_images, *model.config.image_shape)
+    z = torch.randn(num_images, model.z_dim, generator=generator).to(opts.device)
+    canvas = torch.zeros(num_images, *model.config.image_shape, device=opts.device)
+
+    def uniforms() -> torch.Generator:
+        return torch.Generator(device=opts.device).manual_seed(1)
 
     @torch.no_grad()
     def forward(batch: int) -> None:
@@ -218,13 +383,13 @@ def bench_sampling(opts: Options) -> list[Row]:
 
     # The naive sampler runs this forward pass once per pixel (its whole inner loop): time it on a
     # small batch and scale by the number of pixels and batches instead of running it 784 times.
-    small_fwd = interleaved({"small": lambda: forward(small)}, rounds=opts.rounds(3), warmup=1)["small"]
-    big_fwd = interleaved({"forward": lambda: forward(num_images)}, rounds=1, warmup=0)["forward"]
-    cached_t = interleaved({
-        "fp32": lambda: sample_cached(model, z, generator=torch.Generator().manual_seed(1)),
-        "bf16": lambda: sample_cached(model, z, generator=torch.Generator().manual_seed(1),
-                                      compute_dtype=torch.bfloat16),
-    }, rounds=1, warmup=0)
+    small_fwd = opts.timed({"small": lambda: forward(small)}, rounds=opts.rounds(3), warmup=1)["small"]
+    big_fwd = opts.timed({"forward": lambda: forward(num_images)}, rounds=1 if not opts.cuda else 3,
+                         warmup=0 if not opts.cuda else 1)["forward"]
+    cached_t = opts.timed({
+        "fp32": lambda: sample_cached(model, z, generator=uniforms()),
+        "bf16": lambda: sample_cached(model, z, generator=uniforms(), compute_dtype=torch.bfloat16),
+    }, rounds=1 if not opts.cuda else opts.rounds(3), warmup=0 if not opts.cuda else 1)
     cached, cached_bf16 = cached_t["fp32"], cached_t["bf16"]
     naive_wall = small_fwd.median_wall * pixels * num_images / small
     naive_cpu = small_fwd.median_cpu * pixels * num_images / small
@@ -246,21 +411,34 @@ def bench_sampling(opts: Options) -> list[Row]:
 
 # --------------------------------------------------------------------------------------------- (6) evaluate
 
+def _on_device(run_copy: str, device: torch.device) -> str:
+    """The copied run's config.json with ``train.device`` set to the benchmark's device; its kind."""
+    path = os.path.join(run_copy, "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    saved["config"]["train"]["device"] = device.type if device.index is None else str(device)
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    return "speech run" if saved["config"]["data"]["name"] not in ("mnist", "fashion-mnist") else "image run"
+
+
 def bench_evaluate(opts: Options) -> list[Row]:
-    """Seconds of a full ``cmivae evaluate`` of one image run and one speech run
-    (on copies of the run directories, so their ``eval.json`` is not touched)."""
+    """Seconds of a full ``cmivae evaluate`` of each run given with ``--runs`` (an image run,
+    a speech run, or both), on copies of the run directories (their ``eval.json`` is not
+    touched) with ``train.device`` set to ``--device``."""
     name = "evaluate"
     try:
         from cmivae.metrics.evaluate import evaluate_run
     except ImportError as err:
         return [Row(name, "skipped", "-", f"cmivae.metrics.evaluate is not importable ({err})")]
-    if opts.runs is None:
-        return [Row(name, "skipped", "-", "give --runs IMAGE_RUN SPEECH_RUN (finished run directories)")]
+    if not opts.runs:
+        return [Row(name, "skipped", "-", "give --runs RUN [RUN] (finished run directories)")]
     rows = []
-    for kind, run_dir in zip(("image run", "speech run"), opts.runs, strict=True):
+    for run_dir in opts.runs:
         with tempfile.TemporaryDirectory() as tmp:
             copy = shutil.copytree(run_dir, f"{tmp}/run", ignore=shutil.ignore_patterns("checkpoints"))
-            t = interleaved({"evaluate": lambda copy=copy: evaluate_run(copy, quiet=True)}, rounds=1, warmup=0)
+            kind = _on_device(copy, opts.device)
+            t = opts.timed({"evaluate": lambda copy=copy: evaluate_run(copy, quiet=True)}, rounds=1, warmup=0)
         rows.append(Row(name, f"{kind}, s", f"{t['evaluate'].median_wall:.1f}",
                         f"{run_dir}; {t['evaluate'].median_cpu:.1f} CPU-s"))
     return rows
@@ -269,6 +447,7 @@ def bench_evaluate(opts: Options) -> list[Row]:
 BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "ceilings": bench_ceilings,
     "pixelcnn": bench_pixelcnn,
+    "steps": bench_steps,
     "dsae": bench_dsae,
     "sampling": bench_sampling,
     "evaluate": bench_evaluate,

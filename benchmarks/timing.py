@@ -39,30 +39,42 @@ class Timing:
         return statistics.median(self.cpu)
 
 
-def time_call(fn: Callable[[], object]) -> tuple[float, float]:
-    """Wall and CPU seconds of one call."""
+def _synchronize(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], object], device: torch.device | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one call; on CUDA the queued kernels are waited for before
+    and after (kernels run asynchronously), so wall time is the device's time."""
+    _synchronize(device)
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
+    _synchronize(device)
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def interleaved(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, Timing]:
+def interleaved(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
+                device: torch.device | None = None) -> dict[str, Timing]:
     """Time every variant once per round, in an order rotated each round.
 
     Args:
         variants: name -> a call to time (each call does the whole measured work once).
         rounds: timed calls per variant.
-        warmup: untimed calls per variant first (oneDNN builds its kernels on first use).
+        warmup: untimed calls per variant first (oneDNN builds its kernels on first use;
+            cuDNN autotunes its algorithms on first use).
+        device: the device the calls run on (CUDA calls are synchronized).
     """
     names = list(variants)
     for _ in range(warmup):
         for name in names:
             variants[name]()
+    _synchronize(device)
     timings = {name: Timing() for name in names}
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            wall, cpu = time_call(variants[name])
+            wall, cpu = time_call(variants[name], device)
             timings[name].wall.append(wall)
             timings[name].cpu.append(cpu)
     return timings
@@ -121,12 +133,18 @@ def threads_label(threads: int) -> str:
     return f"{threads} thread{'' if threads == 1 else 's'}"
 
 
-def machine_line() -> str:
-    """CPU model, cores, torch version and threads, and native bf16 support."""
-    from cmivae.training.precision import cpu_has_fast_bf16
+def machine_line(device: torch.device | None = None) -> str:
+    """CPU model, cores, torch version and threads, and native bf16 support (and the GPU)."""
+    from cmivae.training.precision import cpu_has_fast_bf16, cuda_has_native_bf16
 
     flags = cpu_flags()
     isa = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX-BF16", "amx_bf16")) if flag in flags]
     bf16 = f"native bf16: {'yes' if cpu_has_fast_bf16() else 'no'} ({', '.join(isa) or 'no bf16 ISA'})"
-    return (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+    line = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({threads_label(torch.get_num_threads())}), {bf16}")
+    if device is not None and device.type == "cuda":
+        from cmivae.training.device import describe
+
+        line += (f"; GPU {describe(device)}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+                 f"native bf16: {'yes' if cuda_has_native_bf16(device) else 'no'}")
+    return line

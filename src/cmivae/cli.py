@@ -223,6 +223,10 @@ from cmivae.cli_speech import register as _register_speech  # noqa: E402
 
 EXTRA_COMMANDS.append(_register_speech)
 
+from cmivae.data.binarized_pack import register_cli as _register_data_pack  # noqa: E402
+
+EXTRA_COMMANDS.append(_register_data_pack)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()

@@ -182,8 +182,11 @@ class TrainConfig:
         batch_size: examples per VAE update.
         lr: Adam learning rate of the VAE (1e-4 PixelCNN-VAE, 2e-4 DSAE).
         seed: seeds every random generator; same seed, same run.
-        precision: ``auto`` (bf16 autocast where the CPU/GPU supports it), ``bf16`` or ``fp32``.
-        device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``.
+        precision: ``auto`` (bf16 autocast where the CPU/GPU computes bf16 natively; fp16 with
+            loss scaling on older GPUs), ``bf16``, ``fp16``, ``tf32`` or ``fp32``
+            (:mod:`cmivae.training.precision`).
+        device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``
+            (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.training.device`).
         max_steps: optional cap on VAE updates (smoke runs).
         checkpoint_every_steps: also checkpoint every N steps (0 = only at epoch ends).
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
@@ -191,7 +194,12 @@ class TrainConfig:
             when a loss or gradient is not finite.
         compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
             eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
+        compile_mode: ``torch.compile`` mode when ``compile`` is true: ``default``,
+            ``reduce-overhead`` (CUDA graphs) or ``max-autotune``.
         eval_batch_size: batch size for validation and test passes.
+        deterministic: deterministic algorithms (cuDNN autotuning off): bit-identical resume on CUDA.
+        data_on_device: keep the training set on the device (``auto``: on CUDA when it fits), true or false.
+        channels_last: the PixelCNN decoder in channels_last: ``auto`` (per device), true or false.
         tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
             per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
             ``pip install 'cmivae[tensorboard]'``.
@@ -208,7 +216,11 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0
     nonfinite: str = "stop"
     compile: bool = False
+    compile_mode: str = "default"
     eval_batch_size: int = 500
+    deterministic: bool = False
+    data_on_device: bool | str = "auto"
+    channels_last: bool | str = "auto"
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
@@ -218,8 +230,14 @@ class TrainConfig:
             _positive("train", name, getattr(self, name))
         _positive("train", "lr", self.lr)
         _positive("train", "max_steps", self.max_steps, allow_none=True)
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"train.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.precision not in ("auto", "bf16", "fp16", "tf32", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16, fp16, tf32 or fp32, got {self.precision!r}")
+        for name in ("data_on_device", "channels_last"):
+            if getattr(self, name) not in ("auto", True, False):
+                raise ConfigError(f"train.{name} must be auto, true or false, got {getattr(self, name)!r}")
+        if self.compile_mode not in ("default", "reduce-overhead", "max-autotune"):
+            raise ConfigError(f"train.compile_mode must be default, reduce-overhead or max-autotune, "
+                              f"got {self.compile_mode!r}")
         if self.nonfinite not in ("stop", "skip"):
             raise ConfigError(f"train.nonfinite must be stop or skip, got {self.nonfinite!r}")
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
@@ -303,6 +321,10 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,
+    ("train", "compile_mode"): "default",
+    ("train", "deterministic"): False,
+    ("train", "data_on_device"): "auto",
+    ("train", "channels_last"): "auto",
     ("train", "tensorboard"): False,
 }
 

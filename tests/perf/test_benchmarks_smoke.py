@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,6 +20,26 @@ def test_quick_ceilings_print_ratios() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"\| ceilings \| bf16 / fp32 \| \d+\.\d+x \|", result.stdout), result.stdout
     assert "machine:" in result.stdout and "GFLOP/s" in result.stdout
+
+
+def test_device_option_writes_json_and_peak_memory(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "ceilings", "--threads", "1",
+                             "--device", "cpu", "--json", str(out)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {"ceilings"} == {row["benchmark"] for row in rows}
+    assert any(row["measurement"] == "peak memory" and row["value"].endswith("MiB") for row in rows)
+    assert "per CPU-second" in rows[0]["note"]  # on the CPU, CPU-seconds on one thread as before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_device_without_a_gpu_is_a_clear_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cuda", "--only", "ceilings"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --device cuda but no CUDA device is visible")
 
 
 def test_useful_flops_count_the_unmasked_taps() -> None:
@@ -36,3 +60,37 @@ def test_useful_flops_count_the_unmasked_taps() -> None:
     assert flops.useful["decoder"] == 3 * forward - first_layer_input_grad + dense
     assert flops.decoder_executed_cropped > flops.useful["decoder"]
     assert flops.decoder_executed_full > flops.decoder_executed_cropped
+
+
+def test_gpu_check_step_cap_and_summary(tmp_path: Path) -> None:
+    from benchmarks.gpu_check import FALLBACK_IMAGES_PER_SECOND, step_cap, summary
+
+    bench = tmp_path / "bench.json"
+    assert step_cap(bench, 64.0, runs=1) == int(FALLBACK_IMAGES_PER_SECOND)  # no benchmark: the cautious rate
+    rows = [{"benchmark": "steps", "measurement": "pixelcnn-paper cmi, images/s", "value": "6400.0", "note": ""},
+            {"benchmark": "sampling", "measurement": "cached, 1000 images, s", "value": "3.5", "note": "fp32"}]
+    bench.write_text(json.dumps({"rows": rows}))
+    assert step_cap(bench, 10.0, runs=1) == 1000
+    assert step_cap(bench, 10.0, runs=2) < 1000  # two runs share the GPU
+    run = tmp_path / "runs" / "cmi"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "step": 750, "epoch_complete": True,
+                                                   "images_per_second": 6100.0}) + "\n")
+    (run / "results.json").write_text(json.dumps({"elbo": -250.0, "kl_z": 20.0}))
+    (run / "eval.json").write_text(json.dumps({"eval_seconds": 41.0, "mcas": 0.7}))
+    (run / "evaluate.log").write_text("[evaluate] sampled 1000 images in 1.2s\n")
+    text = summary(tmp_path)
+    assert "| cmi | 1 (True) | 750 | 6100 | -250.00 | 20.00 | 41.0 | 1.2 |" in text
+    assert "| >= 5000 images/s | 6400.0 | reached |" in text
+    assert "| < 2 s | 3.5 | NOT reached |" in text
+    assert "| < 60 s | 41.0 | reached |" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_gpu_check_without_a_gpu_fails_clearly(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "OUT": str(tmp_path / "out")}
+    result = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no CUDA GPU is visible to PyTorch")
+    assert "--dry-run" in result.stderr and not (tmp_path / "out").exists()

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmivae.data.fetch import fetch_dataset, get_spec, resolve_data_dir
+from cmivae.data.binarized_pack import installed_pack, read_pack
+from cmivae.data.fetch import IDX_FILENAMES, fetch_dataset, get_spec, resolve_data_dir
 from cmivae.data.idx import read_idx
 from cmivae.errors import ConfigError, DataError
 
@@ -83,6 +84,8 @@ def load_binarized_images(
         num_test: optional number of test images to keep.
         fetch: fetch and verify the files first (:func:`fetch_dataset`); with False, the
             files must already be in ``<data_dir>/<name>/`` and are not checksummed.
+            Without the IDX files, a pack installed by ``cmivae data import``
+            (:mod:`cmivae.data.binarized_pack`, verified by its checksums) is read instead.
 
     Raises:
         ConfigError: unknown name or invalid fraction / subset size.
@@ -94,9 +97,13 @@ def load_binarized_images(
     folder = resolve_data_dir(data_dir) / name
     key = (name, str(folder.resolve()))
     if key not in _CACHE:
-        if fetch:
-            folder = fetch_dataset(name, data_dir, quiet=True)
-        _CACHE[key] = _read_binarized(name, folder)
+        pack = installed_pack(folder)
+        if pack is not None and not all((folder / f).is_file() for f in IDX_FILENAMES):
+            _CACHE[key] = read_pack(pack, expected_name=name)[1]  # an offline machine: `cmivae data import`
+        else:
+            if fetch:
+                folder = fetch_dataset(name, data_dir, quiet=True)
+            _CACHE[key] = read_binarized(name, folder)
     train_x_all, train_y_all, test_x_all, test_y_all = _CACHE[key]
 
     num_official = len(train_x_all)
@@ -130,7 +137,9 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _read_binarized(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_binarized(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train images, train labels, test images, test labels of the IDX files in ``folder``,
+    binarized: images ``(N, 1, 28, 28)`` uint8 in {0, 1}, labels ``(N,)`` int64."""
     fix = f"re-run `cmivae data fetch {name}`" + ("" if folder.is_dir() else f" (expected the files in {folder})")
     arrays = []
     for split in ("train", "t10k"):

@@ -80,14 +80,15 @@ def encode_means(trainer: Trainer, x: torch.Tensor, batch_size: int = 500) -> np
 
 @torch.no_grad()
 def latent_pairs(trainer: Trainer, x: torch.Tensor, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples (z, s) of q(z, s) (appendix E) for every example: ``(N, D)`` and ``(N, *s_shape)``."""
+    """Samples (z, s) of q(z, s) (appendix E) for every example: ``(N, D)`` and ``(N, *s_shape)``,
+    on the trainer's device (the Î(z; s) critic is trained there)."""
     zs, ss = [], []
     for start in range(0, x.shape[0], batch_size):
         batch = trainer.to_device(x[start:start + batch_size])
         with autocast(trainer.device, trainer.precision):
             out = trainer.model(batch)
-        zs.append(out.z.float().cpu())
-        ss.append(out.s.float().contiguous().cpu())
+        zs.append(out.z.float())
+        ss.append(out.s.float().contiguous())
     return torch.cat(zs), torch.cat(ss)
 
 
@@ -106,8 +107,8 @@ def mutual_information_zs(trainer: Trainer, splits: Any, seed: int, num_steps: i
     progress = ProgressLine(num_steps, "I(z;s) critic", log, unit="steps") if log else None
 
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+        torch.manual_seed(seed)  # seeds the CPU and every GPU: the same pairs for the same seed
         z_tr, s_tr = latent_pairs(trainer, splits.train_x[_subset(splits.train_x.shape[0], MI_TRAIN_PAIRS, rng)])
         z_te, s_te = latent_pairs(trainer, splits.test_x[_subset(splits.test_x.shape[0], MI_TEST_PAIRS, rng)])
     if log:

@@ -95,7 +95,7 @@ class _Critic(nn.Module):
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
-    tensor = torch.as_tensor(x).detach().to("cpu", torch.float32)
+    tensor = torch.as_tensor(x).detach().to(dtype=torch.float32)  # stays where it is (a GPU's latents on the GPU)
     if tensor.ndim == 0 or tensor.shape[0] == 0:
         raise ValueError(f"{name} must have a leading example axis with at least one example, got shape "
                          f"{tuple(tensor.shape)}")

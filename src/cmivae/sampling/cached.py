@@ -155,7 +155,8 @@ def sample_cached_with_logits(model: nn.Module, z: torch.Tensor, uniforms: torch
     decoder = pixelcnn_decoder(model)
     u = draw_uniforms(decoder, z, uniforms, generator)  # (B, C, H, W)
     dtype = compute_dtype or decoder.out.weight.dtype
-    num_workers = torch.get_num_threads() if num_workers is None else num_workers
+    if num_workers is None:  # CPU: batch chunks on parallel threads; CUDA: one stream of kernels, one chunk
+        num_workers = 1 if z.device.type == "cuda" else torch.get_num_threads()
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     chunks = list(zip(z.chunk(num_workers), u.chunk(num_workers), strict=True))  # B / num_workers latents each
@@ -190,8 +191,9 @@ def sample_cached(model: nn.Module, z: torch.Tensor, uniforms: torch.Tensor | No
             ``torch.bfloat16`` is faster on CPUs with bf16 units but no longer matches fp32
             naive sampling pixel for pixel.
         num_workers: threads sampling batch chunks in parallel, each with one torch
-            intra-op thread (default ``torch.get_num_threads()``; the thread count is
-            restored afterwards). 1 runs in the calling thread with its thread settings.
+            intra-op thread (default ``torch.get_num_threads()`` on the CPU, 1 on CUDA; the
+            thread count is restored afterwards). 1 runs in the calling thread with its
+            thread settings.
 
     Returns:
         Binary images ``(B, C, H, W)`` (float32, values in {0, 1}).

@@ -54,9 +54,11 @@ def sync_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def wrap(trainer: Any) -> None:
-    """Wrap the VAE in DDP when running with more than one process (and, on GPU, make the
-    critic's batch norms global-batch ones)."""
-    if world_size() > 1:
+    """Wrap the VAE in DDP when a process group exists (torchrun with more than one process,
+    or a group of one set up by hand: the CUDA test of DDP), and, on GPU, make the critic's
+    batch norms global-batch ones. ``trainer.device`` is ``cuda:LOCAL_RANK`` on GPU
+    (:func:`cmivae.training.device.resolve_device`), the one device DDP replicates on."""
+    if dist.is_available() and dist.is_initialized():
         from torch.nn.parallel import DistributedDataParallel
 
         if trainer.device.type == "cuda" and trainer.objective.critic is not None:

@@ -32,8 +32,10 @@ from cmivae.objectives import Objective, build_objective
 from cmivae.objectives.terms import LossTerms
 from cmivae.progress import ProgressLine
 from cmivae.training import distributed
+from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.checkpoint import load_checkpoint, load_latest
-from cmivae.training.precision import autocast, resolve_device, resolve_precision
+from cmivae.training.device import apply_backend_settings, backend_settings, optimizer_options, use_channels_last
+from cmivae.training.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
 from cmivae.training.tensorboard import open_event_writer
 
@@ -69,6 +71,12 @@ class Trainer:
     precision: str
     channels_last: bool
     ddp_model: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world_size > 1
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling of the VAE's gradients (disabled otherwise)
+    critic_scaler: torch.amp.GradScaler | None = None  # and of the critic's
+
+    def __post_init__(self) -> None:
+        self.scaler = self.scaler or make_grad_scaler(self.device, self.precision)
+        self.critic_scaler = self.critic_scaler or make_grad_scaler(self.device, self.precision)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on the device, as float, channels_last for image models on the fast path."""
@@ -83,22 +91,22 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
     """Model, objective and optimizers on the resolved device and precision."""
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
+    apply_backend_settings(device, backend_settings(device, precision, config.train.deterministic))
     model = build_model(config.model.name, config.model.params)
     objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
                                 critic_hidden_dim=config.objective.critic_hidden_dim,
                                 critic_path=config.objective.critic_path, critic=config.objective.critic,
                                 kernel_scale=config.objective.kernel_scale)
-    # channels_last only where it is fast: the stride-1 masked convolutions of the PixelCNN.
-    # oneDNN's strided bf16 convolutions (encoder, critic) are many times slower in it.
-    channels_last = precision == "bf16" and hasattr(model, "decoder") and len(model.s_shape) == 3
+    channels_last = use_channels_last(device, precision, model, config.train.channels_last)  # per device
     model.to(device)
     objective.to(device)
     if channels_last:
         model.decoder.to(memory_format=torch.channels_last)
     if config.train.compile:
-        model.forward = torch.compile(model.forward)  # parameters and state_dict are unchanged
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr)
+        model.forward = torch.compile(model.forward, mode=config.train.compile_mode)  # state_dict unchanged
+    options = optimizer_options(device)  # fused Adam on CUDA
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, **options)
+    critic_optimizer = (torch.optim.Adam(objective.critic.parameters(), lr=config.objective.critic_lr, **options)
                         if objective.critic is not None else None)
     trainer = Trainer(config, model, objective, optimizer, critic_optimizer, device, precision, channels_last)
     distributed.wrap(trainer)
@@ -156,11 +164,14 @@ def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str,
             if problem:
                 return logged, problem
             trainer.critic_optimizer.zero_grad(set_to_none=True)
-            critic_terms.total.backward()
+            scaler = trainer.critic_scaler
+            scaler.scale(critic_terms.total).backward()
             distributed.average_gradients(critic_params)
-            if not torch.isfinite(_grad_norm(critic_params)):
+            scaler.unscale_(trainer.critic_optimizer)  # fp16: an overflow skips the step and lowers the scale
+            if not scaler.is_enabled() and not torch.isfinite(_grad_norm(critic_params)):
                 return logged, f"critic gradient is not finite at step {step}"
-            trainer.critic_optimizer.step()
+            scaler.step(trainer.critic_optimizer)
+            scaler.update()
         logged.update(critic_terms.as_floats())
         logged.pop("total", None)
 
@@ -171,10 +182,13 @@ def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str,
     if problem:
         return logged, problem
     trainer.optimizer.zero_grad(set_to_none=True)
-    terms.total.backward()
-    if not torch.isfinite(_grad_norm(list(trainer.model.parameters()))):
+    scaler = trainer.scaler
+    scaler.scale(terms.total).backward()
+    scaler.unscale_(trainer.optimizer)
+    if not scaler.is_enabled() and not torch.isfinite(_grad_norm(list(trainer.model.parameters()))):
         return logged, f"model gradient is not finite at step {step}"
-    trainer.optimizer.step()
+    scaler.step(trainer.optimizer)
+    scaler.update()
     logged.update(terms.as_floats())
     return logged, None
 
@@ -214,9 +228,10 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    # RNG states are CPU byte tensors; a checkpoint loaded with map_location=cuda moves them.
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _checkpoint_state(trainer: Trainer, state: TrainState) -> dict[str, Any]:
@@ -225,6 +240,8 @@ def _checkpoint_state(trainer: Trainer, state: TrainState) -> dict[str, Any]:
         "objective": trainer.objective.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "critic_optimizer": trainer.critic_optimizer.state_dict() if trainer.critic_optimizer else None,
+        "grad_scalers": {name: scaler.state_dict() for name, scaler in
+                         (("model", trainer.scaler), ("critic", trainer.critic_scaler)) if scaler is not None},
         "train_state": {k: v for k, v in vars(state).items()},
         "rng": _rng_state(),
         "config": trainer.config.to_dict(),
@@ -237,6 +254,10 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
     trainer.optimizer.load_state_dict(checkpoint["optimizer"])
     if trainer.critic_optimizer is not None and checkpoint.get("critic_optimizer"):
         trainer.critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
+    for name, scaler in (("model", trainer.scaler), ("critic", trainer.critic_scaler)):
+        saved = checkpoint.get("grad_scalers", {}).get(name)
+        if scaler is not None and scaler.is_enabled() and saved:
+            scaler.load_state_dict(saved)
     _set_rng_state(checkpoint["rng"])
     return TrainState(**checkpoint["train_state"])
 
@@ -293,6 +314,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
 
         raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
                           f"examples); lower the batch size or use more data")
+    source = BatchSource(train_x, trainer.device, keep_on_device(  # the whole set on the GPU when it fits
+        train_x.numel() * train_x.element_size(), trainer.device, config.train.data_on_device))
     unit = "images" if config.data.is_image else "segments"  # what one training example is
     total_steps = config.train.epochs * num_batches
     total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
@@ -309,7 +332,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
             idx = order[b * batch_size:(b + 1) * batch_size][shard]
-            x = trainer.to_device(train_x[idx])
+            x = trainer.to_device(source.batch(idx))
             logged, problem = train_step(trainer, x, state.step)
             if problem:
                 if config.train.nonfinite == "skip":

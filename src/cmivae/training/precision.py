@@ -1,5 +1,21 @@
-"""Device and numeric precision: the fast path is bf16 autocast (plus channels_last for
-image models) wherever the hardware supports bf16 natively; fp32 otherwise or on request."""
+"""Numeric precision: bf16 autocast wherever the hardware computes bf16 natively; fp16
+autocast with loss scaling on GPUs without bf16; fp32 otherwise or on request.
+
+``train.precision`` values:
+
+- ``auto``: CPU: ``bf16`` with native bf16 (AVX512-BF16 or AMX), else ``fp32``. CUDA: ``bf16``
+  on GPUs with native bf16 (compute capability >= 8.0: A100, H100, ...), else ``fp16``.
+- ``bf16`` / ``fp16``: autocast to that dtype (parameters and optimizer state stay fp32).
+  ``fp16`` has 5 exponent bits, so its gradients are scaled (``torch.amp.GradScaler``,
+  one per optimizer; their state is in every checkpoint) and a step whose gradients
+  overflow is skipped by the scaler, which lowers the scale (not an error).
+- ``tf32``: fp32 everywhere, with TF32 tensor-core matmuls and convolutions on CUDA
+  (the same as ``fp32`` on the CPU).
+- ``fp32``: IEEE fp32 on every device (TF32 off on CUDA).
+
+Device placement lives in :mod:`cmivae.training.device`; :func:`resolve_device` is
+re-exported here for existing callers.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +24,13 @@ from collections.abc import Iterator
 
 import torch
 
-from cmivae.errors import ConfigError
+from cmivae.training.device import resolve_device
 
+__all__ = ["AUTOCAST_DTYPES", "PRECISIONS", "autocast", "cpu_has_fast_bf16", "cuda_has_native_bf16",
+           "make_grad_scaler", "resolve_device", "resolve_precision"]
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA if available else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use --set train.device=cpu")
-    return device
+PRECISIONS = ("auto", "bf16", "fp16", "tf32", "fp32")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -29,20 +41,42 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """True when the GPU computes bf16 in hardware (compute capability >= 8.0).
+
+    ``torch.cuda.is_bf16_supported()`` alone also says yes on older GPUs where bf16 is
+    emulated (slower than fp32), so the capability is checked too.
+    """
+    if torch.cuda.get_device_capability(device) < (8, 0):
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.3: no including_emulation argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def resolve_precision(name: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` where the device computes bf16 natively, else ``fp32``."""
+    """``auto`` -> ``bf16`` where the device computes bf16 natively, else ``fp16`` (CUDA)
+    or ``fp32`` (CPU); any other value is returned as given."""
     if name != "auto":
         return name
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if cuda_has_native_bf16(device) else "fp16"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device, precision: str) -> Iterator[None]:
-    """bf16 autocast for ``precision == "bf16"``, a no-op for fp32."""
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-    else:
+    """Autocast to bf16 or fp16 for those precisions; a no-op for fp32 and tf32."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    if dtype is None:
         yield
+        return
+    with torch.autocast(device.type, dtype=dtype):
+        yield
+
+
+def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """A loss scaler, enabled for ``fp16`` only. Disabled, every method is a pass-through:
+    ``scale(loss)`` is ``loss`` and ``step(optimizer)`` is ``optimizer.step()``, bit for bit."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
