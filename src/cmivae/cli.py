@@ -7,13 +7,16 @@ with what to do, exiting 2 for bad input and 1 for failures.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmivae import __version__
 from cmivae.errors import CmivaeError, ConfigError
+
+DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
+               "train, evaluate, sample, compare, sweep and report. `cmivae COMMAND --help` for each command.")
 
 
 def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> None:
@@ -34,27 +37,54 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.config import load_config
+    from cmivae.metric_names import display_order
     from cmivae.training import distributed
     from cmivae.training.loop import fit
+    from cmivae.training.run_dir import RunDirectory
 
     distributed.init_from_environment()
     config = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
-    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
+    if results is not None:
+        print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
+    else:
+        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
-        _print_table({out.name: results})
+        _print_table({out.name: results}, display_order(list(results)))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmivae.metrics.evaluate import evaluate_run
+    from cmivae.metrics.evaluate import evaluate_run, read_eval_json
 
-    results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
-    print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+    run_dir = Path(args.run_dir)
+    metrics = args.metrics
+    if args.missing and (run_dir / "config.json").exists():  # only what eval.json lacks (as cmivae sweep does)
+        from cmivae.sweeps.runner import metrics_to_evaluate
+
+        read_eval_json(run_dir / "eval.json")  # a damaged file is one error line
+        metrics = metrics_to_evaluate(run_dir, args.metrics)
+        if not metrics:
+            print(f"{run_dir / 'eval.json'} already holds every requested metric; nothing to compute")
+            if not args.quiet:
+                _print_evaluation(run_dir.name, read_eval_json(run_dir / "eval.json"))
+            return 0
+    results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
+    print(f"wrote {run_dir / 'eval.json'}")
     if not args.quiet:
-        _print_table({Path(args.run_dir).name: results})
+        _print_evaluation(run_dir.name, results)
+        print(f"(this evaluation took {results.get('eval_seconds', 0.0):.0f} s)")
     return 0
+
+
+def _print_evaluation(name: str, results: dict[str, Any]) -> None:
+    """eval.json's numbers in the fixed display order, without the timing."""
+    from cmivae.metric_names import display_order
+
+    _print_table({name: results}, display_order([k for k, v in results.items() if isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) and k != "eval_seconds"]))
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -75,7 +105,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     real = splits.test_x[idx].float()  # (R, C, H, W)
     with torch.no_grad():
         samples = decode_samples(trainer.model, real, num_samples=args.num_samples, seed=args.seed).cpu()
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+    # Not samples.png: that is the grid `cmivae evaluate` draws (from training images).
+    default = f"samples-{args.rows}x{args.num_samples}-seed{args.seed}.png"
+    out = Path(args.out) if args.out else Path(args.run_dir) / default
     save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
     print(f"wrote {out}")
     return 0
@@ -109,28 +141,17 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
-    rows = {}
-    for run in args.runs:
-        path = Path(run)
-        values: dict[str, Any] = {}
-        for name in ("results.json", "eval.json"):
-            if (path / name).exists():
-                values.update(json.loads((path / name).read_text()))
-        if not values:
-            raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
-        config = json.loads((path / "config.json").read_text())["config"]
-        label = args.labels[len(rows)] if args.labels and len(args.labels) > len(rows) else \
-            f"{config['objective']['name']} g={config['objective']['gamma']}"
-        rows[label] = values
-    keys = [k for k in ("elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline",
-                        "eer_z", "eer_s", "vc_mcas") if any(k in r for r in rows.values())]
-    _print_table(rows, keys)
+    from cmivae.reports.compare import compare_runs
+
+    print(compare_runs(args.runs, args.labels))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="cmivae", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"cmivae {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one model (a YAML config or a preset name)")
     p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
@@ -139,30 +160,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<objective>-<config hash>)")
     p.add_argument("--resume", action="store_true", help="require an existing checkpoint and continue from it")
     p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--reuse-finished", action="store_true",
+                   help="if --out already holds a finished run of this same config, print its results and exit 0 "
+                        "(instead of refusing); another config there is still refused")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (a one-line progress with an ETA is logged every minute instead)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
-    p.add_argument("run_dir")
-    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("run_dir", help="a trained run directory (config.json, best.pt)")
+    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family): images "
+                   "elbo mi_zs aolr aosvm mcas mcas_svm baseline; speech elbo mi_zs eer_z eer_s vc_mcas")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the evaluation (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
+    p.add_argument("--missing", action="store_true",
+                   help="compute only the requested metrics that RUN_DIR/eval.json does not hold yet")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
-    p.add_argument("run_dir")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/samples.png)")
+    p.add_argument("run_dir", help="a trained image run directory (config.json, best.pt)")
+    p.add_argument("--out", help="PNG path (default RUN_DIR/samples-<rows>x<num-samples>-seed<seed>.png; "
+                                 "RUN_DIR/samples.png is the grid `cmivae evaluate` draws)")
     p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
     p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of images and of the samples")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("presets", help="list the shipped config presets")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("show-config", help="print the resolved config of a preset/file with overrides")
-    p.add_argument("config")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set data.name=mnist (repeatable)")
     p.set_defaults(func=cmd_show_config)
 
     p = sub.add_parser("compare", help="print several runs' results side by side")
@@ -170,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="*", help="column labels (default: objective and gamma)")
     p.set_defaults(func=cmd_compare)
 
-    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True,
+                                                                      metavar="DATA_COMMAND")
     p = data.add_parser("fetch", help="fetch MNIST or Fashion-MNIST into the data directory")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
     p.set_defaults(func=cmd_data_fetch)

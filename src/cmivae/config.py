@@ -237,6 +237,9 @@ class TrainConfig:
         deterministic: deterministic algorithms (cuDNN autotuning off): bit-identical resume on CUDA.
         data_on_device: keep the training set on the device (``auto``: on CUDA when it fits), true or false.
         channels_last: the PixelCNN decoder in channels_last: ``auto`` (per device), true or false.
+        tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
+            per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
+            ``pip install 'cmivae[tensorboard]'``.
     """
 
     epochs: int | None = 10
@@ -255,8 +258,11 @@ class TrainConfig:
     deterministic: bool = False
     data_on_device: bool | str = "auto"
     channels_last: bool | str = "auto"
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tensorboard, bool):
+            raise ConfigError(f"train.tensorboard must be true or false, got {self.tensorboard!r}")
         for name in ("batch_size", "eval_batch_size"):
             _positive("train", name, getattr(self, name))
         _positive("train", "epochs", self.epochs, allow_none=True)
@@ -367,17 +373,25 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("train", "deterministic"): False,
     ("train", "data_on_device"): "auto",
     ("train", "channels_last"): "auto",
+    ("train", "tensorboard"): False,
 }
 
 
-def config_hash(resolved: dict[str, Any]) -> str:
-    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+def without_neutral_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a resolved config dict without the :data:`HASH_NEUTRAL_DEFAULTS` fields that
+    hold their default: what is hashed, and what is compared with a run's saved config (so a
+    run saved before a field existed still matches)."""
     hashed = {section: dict(values) if isinstance(values, dict) else values for section, values in resolved.items()}
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
         values = hashed.get(section)
         if isinstance(values, dict) and key in values and values[key] == default:
             del values[key]
-    text = json.dumps(hashed, sort_keys=True, default=list)
+    return hashed
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+    text = json.dumps(without_neutral_defaults(resolved), sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -234,6 +234,10 @@ def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path,
     """
     from cmivae.data.registry import load_dataset
 
+    for role, path in (("source", source_wav), ("target", target_wav)):  # before loading anything
+        if not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "does not exist"
+            raise DataError(f"the {role} audio {path} {what}; give a WAV or FLAC file")
     # The inputs are checked first (seconds), before the model and the corpus statistics load (a minute).
     source, target, features = _checked_inputs(run_dir, source_wav, target_wav)  # (N, T, F), (M, T, F)
     model, config = load_run(run_dir, device)

@@ -133,7 +133,7 @@ def register_cli(sub: Any, data: Any) -> None:
         return 0
 
     p = data.add_parser("pack", help="write a compact verified copy of a binarized image set (for offline machines)")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
     p.add_argument("--out", required=True, help="the .npz file to write")
     p.add_argument("--data-dir", help="where the IDX files are (default: $CMIVAE_DATA or ~/.cache/cmivae)")
     p.set_defaults(func=cmd_pack)

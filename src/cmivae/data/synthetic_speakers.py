@@ -435,7 +435,9 @@ def make_synthetic_speech(
     variation_dict = variation.to_dict() if corpus_version == 2 else None
     if _existing_corpus(out_dir, settings):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    from cmivae.data.fetch import make_data_folder
+
+    make_data_folder(out_dir.parent)
     with _build_lock(out_dir):
         if _existing_corpus(out_dir, settings):  # built by another process while we waited
             return out_dir

@@ -130,6 +130,46 @@ def _final_critic_diagnostics(path: Path) -> dict[str, float]:
             if isinstance(train.get(key), (int, float)) and not isinstance(train.get(key), bool)}
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def difference_labels(settings: list[dict[str, Any]]) -> list[str]:
+    """For flat dicts (``section.key -> value``), each one's values of the keys in which they
+    differ, ``key=value`` joined by spaces (the full ``section.key`` where the short name is
+    ambiguous); empty strings when all agree."""
+    keys = sorted({k for d in settings for k in d})
+    differing = [k for k in keys if len({repr(d.get(k)) for d in settings}) > 1]
+    short = [k.rsplit(".", 1)[-1] for k in differing]
+    names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
+    return [" ".join(f"{n}={d.get(k)}" for n, k in zip(names, differing, strict=True)) for d in settings]
+
+
+def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
+    """The training budget of a run: training examples, epochs, VAE updates, model size
+    (only what config.json records; ``default`` where the model's defaults apply)."""
+    data, train, model = config.get("data", {}), config.get("train", {}), config.get("model", {})
+    parts = [f"{data.get('num_train') or 'all'} train", f"{train.get('epochs', '?')} epochs"]
+    if train.get("max_steps"):
+        parts.append(f"max {train['max_steps']} updates")
+    if steps is not None:
+        parts.append(f"{steps:.0f} updates")
+    if model.get("name") == "pixelcnn_vae":
+        layers = len(model["kernel_sizes"]) if isinstance(model.get("kernel_sizes"), list) else "default"
+        parts.append(f"{layers} layers x {model.get('channels', 'default')} maps")
+    else:
+        sizes = [f"{k}={model[k]}" for k in ("hidden_dim", "rnn_dim", "z_dim", "s_dim") if k in model]
+        parts.append(" ".join(sizes) if sizes else "default size")
+    return " · ".join(parts)
+
+
 def find_run_dirs(root: str | Path) -> list[Path]:
     """Run directories under ``root``: ``root`` itself, ``root/runs/*`` of a sweep, or any
     directory below holding a ``config.json``."""

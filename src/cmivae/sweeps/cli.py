@@ -92,8 +92,9 @@ def register(sub: Any, data: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the expanded runs (and their state in --out)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("sweep-status", help="summarize a sweep directory's sweep.json")
-    p.add_argument("sweep_dir")
+    p = sub.add_parser("sweep-status", help="each run's state (new, started, trained, done, failed), read from "
+                       "the run directories")
+    p.add_argument("sweep_dir", help="a sweep directory (cmivae sweep --out)")
     p.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the failed ones")
     p.set_defaults(func=cmd_sweep_status)
 

@@ -245,6 +245,17 @@ def _import_ray() -> Any:
     return ray
 
 
+def connect_ray(ray: Any, address: str) -> None:
+    """``ray.init(address=address)``, or one :class:`ConfigError` line when no cluster answers."""
+    try:
+        ray.init(address=address)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise ConfigError(f"no Ray cluster at --address {address} ({reason}); start one with `ray start --head` "
+                          f"(then --address auto), or drop --address to run a local Ray for this sweep only, or use "
+                          f"--executor local --jobs N") from err
+
+
 def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: StartHook,
              on_finish: FinishHook) -> None:
     """Each run a Ray remote task; ``jobs`` runs in flight (default: one per cluster CPU),
@@ -254,7 +265,7 @@ def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: Sta
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address)
+            connect_ray(ray, address)
         else:  # a local instance for this sweep only
             ray.init(include_dashboard=False)
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,16 @@ from cmivae.errors import TrainingError
 from cmivae.models import build_model
 from cmivae.objectives import Objective, build_objective
 from cmivae.objectives.terms import LossTerms
+from cmivae.progress import ProgressLine
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.checkpoint import load_checkpoint, load_latest
 from cmivae.training.device import apply_backend_settings, backend_settings, optimizer_options, use_channels_last
 from cmivae.training.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
+from cmivae.training.tensorboard import open_event_writer
+
+PROGRESS_SECONDS = 60.0  # one progress line per minute when no bar is shown
 
 
 @dataclass
@@ -318,6 +323,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     fresh = not (run.path / "config.json").exists() or force
     run.prepare(config, force=force, resume=resume)
+    events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
     try:
         splits = data if data is not None else load_dataset(config.data)
@@ -359,6 +365,14 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                           f"examples); lower the batch size or use more data")
     source = BatchSource(train_x, trainer.device, keep_on_device(  # the whole set on the GPU when it fits
         train_x.numel() * train_x.element_size(), trainer.device, config.train.data_on_device))
+    if config.train.epochs is None:  # a budget in updates (train.max_steps), whatever the data size
+        total_steps = int(config.train.max_steps)
+    else:
+        total_steps = config.train.epochs * num_batches
+        total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
+    # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
+    ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
+                           unit="updates") if not (progress and sys.stderr.isatty()) else None)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
@@ -387,6 +401,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
             state.step += 1
             state.batch_in_epoch = b + 1
             bar.update(1)
+            if ticker is not None:
+                ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
                 bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
                                  ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
@@ -409,6 +425,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                   "val": val, "skipped": state.skipped,
                   "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
         state.history.append(record)
+        if events is not None:
+            events.write_epoch(record)
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
@@ -427,6 +445,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
     run.write_results(results)
+    if events is not None:
+        events.close()
     distributed.barrier()
     return results
 

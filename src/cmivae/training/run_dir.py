@@ -20,7 +20,7 @@ from typing import Any
 
 from cmivae import __version__
 from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
-from cmivae.config import ExperimentConfig
+from cmivae.config import ExperimentConfig, without_neutral_defaults
 from cmivae.errors import ConfigError
 from cmivae.training import distributed
 from cmivae.training.checkpoint import save_checkpoint
@@ -36,6 +36,14 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__
+
+
+def runtime_metadata() -> dict[str, Any]:
+    """What config.json records beside the (hashed) config: results differ with the torch
+    version and thread count, so both are written down (not part of the run id)."""
+    import torch
+
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -68,6 +76,16 @@ class RunDirectory:
         """Newest first."""
         return [self.path / "checkpoints" / "last.pt", self.path / "checkpoints" / "previous.pt"]
 
+    def finished_results(self, config: ExperimentConfig) -> dict[str, Any] | None:
+        """``results.json`` if this directory holds a finished run of exactly ``config``, else ``None``."""
+        try:
+            saved = json.loads((self.path / "config.json").read_text())["config"]
+            results = json.loads(self.results_path.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        same = not _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+        return results if same and isinstance(results, dict) else None
+
     def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
         """Create the directory or check it holds this config; ``force`` clears it.
 
@@ -80,7 +98,7 @@ class RunDirectory:
                 saved = json.loads(config_path.read_text())["config"]
             except (json.JSONDecodeError, KeyError) as err:
                 raise ConfigError(f"{config_path} is unreadable ({err}); use --force to start this run over") from err
-            diffs = _differences(saved, config.to_dict())
+            diffs = _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
             if diffs:
                 raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
                                   f"use another --out, or --force to discard that run")
@@ -95,7 +113,8 @@ class RunDirectory:
             self.path.mkdir(parents=True, exist_ok=True)
             if not config_path.exists():
                 atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
-                                                "python": sys.version.split()[0], "created": time.time()})
+                                                "python": sys.version.split()[0], "created": time.time(),
+                                                **runtime_metadata()})
             stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / "checkpoints")
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
