@@ -102,7 +102,9 @@ def test_every_readme_command_runs_in_order_at_tiny_scale(tmp_path: Path, fashio
         if (Path(fashion_mnist_dir) / name).is_dir():
             (data / name).symlink_to(Path(fashion_mnist_dir) / name)
     monkeypatch.setenv("CMIVAE_DATA", str(data))
-    corpus = data / "synthetic-speech-6"
+    from cmivae.data.synthetic_speakers import corpus_folder_name
+
+    corpus = data / corpus_folder_name(6)  # where `data make-speech --num-speakers 6` builds the default corpus
     ran = []
     for line in readme_commands():
         args = tiny(shlex.split(line)[1:], corpus)
