@@ -14,6 +14,7 @@ of every random generator are in it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from cmivae.training import distributed
 from cmivae.training.checkpoint import load_checkpoint, load_latest
 from cmivae.training.precision import autocast, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
+from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
 
 
 @dataclass
@@ -252,6 +254,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
+    Holds the run directory's lock throughout (:mod:`cmivae.locking`; a second process is
+    refused) and stops cleanly on SIGTERM/SIGINT at the next step boundary, after writing a
+    checkpoint (:mod:`cmivae.training.signals`).
+
     Args:
         config: the validated experiment config.
         run_dir: the run directory (created; an unfinished run there is resumed).
@@ -260,16 +266,40 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
+    from cmivae.locking import directory_lock
+
+    lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
+    with lock, stop_on_signals() as signals:
+        return _fit(config, Path(run_dir), force=force, resume=resume, progress=progress, data=data, signals=signals)
+
+
+def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[str, Any] | None, step: int) -> None:
+    """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
+    if stop.signum is None:
+        return
+    if checkpoint is not None:
+        run.save_last(checkpoint)
+    raise Interrupted(stop.signum, f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; "
+                                   f"rerun the same command to resume")
+
+
+def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, progress: bool, data: Any,
+         signals: StopRequest) -> dict[str, Any]:
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
     torch.manual_seed(config.train.seed)
     splits = data if data is not None else load_dataset(config.data)
     trainer = build_trainer(config)
     state = TrainState()
-    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
+
+    def restore(checkpoint: dict[str, Any], path: Path) -> TrainState:
+        run.check_checkpoint_config(checkpoint, path, config)
+        return _restore(trainer, checkpoint)
+
+    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device, warn=run.log, restore=restore,
+                         set_aside_failed=run.is_main)
     if latest is not None:
-        checkpoint, path = latest
-        state = _restore(trainer, checkpoint)
+        state, path = latest
         run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
     elif resume:
         from cmivae.errors import CheckpointError
@@ -285,6 +315,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
 
         raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
                           f"examples); lower the batch size or use more data")
+    run.start(config, state.history)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
@@ -294,6 +325,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                    disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
+            _stop_if_requested(signals, run, _checkpoint_state(trainer, state) if signals.signum else None, state.step)
             idx = order[b * batch_size:(b + 1) * batch_size][shard]
             x = trainer.to_device(train_x[idx])
             logged, problem = train_step(trainer, x, state.step)
@@ -304,7 +336,9 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                     run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
                 else:
                     run.record_failure(problem, state.step)
-                    raise TrainingError(f"{problem}; the last good checkpoint is kept in {run.path}. "
+                    kept = (f"the last good checkpoint is kept in {run.path}" if run.has_checkpoint() else
+                            f"no checkpoint was written yet ({run.path})")
+                    raise TrainingError(f"{problem}; {kept}. "
                                         f"Lower train.lr, or set train.nonfinite=skip to drop such batches")
             else:
                 for name, value in logged.items():
@@ -335,6 +369,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                   "val": val, "skipped": state.skipped,
                   "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
         state.history.append(record)
+        _fail_if_diverged(config, run, state, val)
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
@@ -343,18 +378,36 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         state.epoch += 1 if epoch_done else 0
         state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
         state.sums, state.count, state.train_seconds = {}, 0, 0.0
+        run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
         run.save_last(_checkpoint_state(trainer, state))
         last_save = time.monotonic()
-        run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
                 f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
 
+    _stop_if_requested(signals, run, None, state.step)  # the checkpoint of the last epoch is written
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
     run.write_results(results)
     distributed.barrier()
     return results
+
+
+def _fail_if_diverged(config: ExperimentConfig, run: RunDirectory, state: TrainState, val: dict[str, float]) -> None:
+    """Stop with ``failure.json`` (exit 1) when validation is not finite, or when
+    ``train.nonfinite=skip`` dropped more than ``train.max_skipped_fraction`` of the batches:
+    a diverged run must not pass for a finished one."""
+    problem = None
+    bad = sorted(k for k, v in val.items() if not math.isfinite(v))
+    if bad:
+        problem = f"validation is not finite after epoch {state.epoch + 1} ({', '.join(bad)})"
+    elif state.step and state.skipped / state.step > config.train.max_skipped_fraction:
+        problem = (f"{state.skipped} of {state.step} batches were skipped for non-finite values "
+                   f"(more than train.max_skipped_fraction={config.train.max_skipped_fraction})")
+    if problem:
+        run.record_failure(problem, state.step)
+        raise TrainingError(f"{problem}; the run diverged. Lower train.lr and rerun with --force "
+                            f"(checkpoints before this epoch are kept in {run.path})")
 
 
 def test_results(trainer: Trainer, run: RunDirectory, splits: Any) -> dict[str, float]:

@@ -4,13 +4,14 @@
 epoch), ``results.json`` (test results at the best checkpoint; its presence marks a
 finished run), ``best.pt``, ``checkpoints/last.pt`` and ``checkpoints/previous.pt``
 (the fallback if the last is damaged), ``failure.json`` (why a run stopped),
-``train.log``. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
+``train.log``. ``config.json`` is written only once training really starts
+(:meth:`RunDirectory.start`), so a run that fails before (bad data, batch too large) leaves
+nothing that refuses the corrected rerun. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
 no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -18,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cmivae import __version__
-from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
-from cmivae.config import ExperimentConfig
+from cmivae import __version__, json_files
+from cmivae.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cmivae.config import HASH_NEUTRAL_DEFAULTS, ExperimentConfig
 from cmivae.errors import ConfigError
 from cmivae.training import distributed
-from cmivae.training.checkpoint import save_checkpoint
+from cmivae.training.checkpoint import save_checkpoint, save_rotating
 
 RUN_FILES = ("config.json", "metrics.jsonl", "results.json", "best.pt", "failure.json", "train.log", "eval.json")
 
@@ -47,6 +48,16 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
         elif a != b:
             diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return diffs
+
+
+def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for every value where a saved config dict differs from ``config``
+    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
+    saved = {section: dict(values) if isinstance(values, dict) else values for section, values in saved.items()}
+    for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
+        if isinstance(saved.get(section), dict):
+            saved[section].setdefault(key, default)
+    return _differences(saved, config.to_dict())
 
 
 class RunDirectory:
@@ -75,12 +86,20 @@ class RunDirectory:
         large as a checkpoint each). All ranks must call it.
         """
         config_path = self.path / "config.json"
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {self.path} is a file, expected a run directory; give another path")
         if config_path.exists() and not force:
             try:
-                saved = json.loads(config_path.read_text())["config"]
-            except (json.JSONDecodeError, KeyError) as err:
-                raise ConfigError(f"{config_path} is unreadable ({err}); use --force to start this run over") from err
-            diffs = _differences(saved, config.to_dict())
+                saved = json_files.read_json(config_path)["config"]
+                if not isinstance(saved, dict):
+                    raise json_files.DamagedFile(config_path, "'config' is not an object")
+            except KeyError as err:
+                raise ConfigError(f"{config_path} is unreadable (no 'config' key); use --force to start this "
+                                  f"run over") from err
+            except json_files.DamagedFile as err:
+                raise ConfigError(f"{config_path} is unreadable ({err.reason}); use --force to start this "
+                                  f"run over") from err
+            diffs = config_differences(saved, config)
             if diffs:
                 raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
                                   f"use another --out, or --force to discard that run")
@@ -92,25 +111,49 @@ class RunDirectory:
                 (self.path / name).unlink(missing_ok=True)
             shutil.rmtree(self.path / "checkpoints", ignore_errors=True)
         if self.is_main:
-            self.path.mkdir(parents=True, exist_ok=True)
-            if not config_path.exists():
-                atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
-                                                "python": sys.version.split()[0], "created": time.time()})
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise _write_error(self.path, err) from err
             stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / "checkpoints")
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
                          f"{', '.join(p.name for p in stale)}")
         distributed.barrier()
 
+    def start(self, config: ExperimentConfig, history: list[dict[str, Any]]) -> None:
+        """Training really starts: write ``config.json`` (if new) and rebuild
+        ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
+        the history write loses no line)."""
+        if not self.is_main:
+            return
+        config_path = self.path / "config.json"
+        if not config_path.exists():
+            atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
+                                            "python": sys.version.split()[0], "created": time.time()})
+        if history:
+            self.write_history(history)
+
+    def has_checkpoint(self) -> bool:
+        return any(p.exists() for p in self.checkpoint_paths())
+
+    def check_checkpoint_config(self, checkpoint: dict[str, Any], path: Path, config: ExperimentConfig) -> None:
+        """Refuse to resume from a checkpoint written by another config (one line)."""
+        saved = checkpoint.get("config")
+        if not isinstance(saved, dict):
+            raise ValueError("it holds no config")
+        diffs = config_differences(saved, config)
+        if diffs:
+            raise ConfigError(f"checkpoint {path} was written by a different config ({'; '.join(diffs[:5])}); "
+                              f"use another --out, or --force to discard that run")
+
     def save_last(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""
+        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt`` if it
+        verifies (:func:`~cmivae.training.checkpoint.save_rotating`)."""
         if not self.is_main:
             return
         last, previous = self.checkpoint_paths()
-        last.parent.mkdir(parents=True, exist_ok=True)
-        if last.exists():
-            last.replace(previous)
-        save_checkpoint(last, state)
+        save_rotating(last, previous, state, warn=self.log)
 
     def save_best(self, state: dict[str, Any]) -> None:
         if self.is_main:
@@ -120,11 +163,13 @@ class RunDirectory:
         """Rewrite ``metrics.jsonl`` from the checkpointed history (so a resumed run has
         exactly one line per finished epoch)."""
         if self.is_main:
-            atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(self.path / "metrics.jsonl", "".join(json_files.dumps(r) + "\n" for r in history))
 
     def write_results(self, results: dict[str, Any]) -> None:
+        """Write ``results.json`` (the run is finished) and drop a stale ``failure.json``."""
         if self.is_main:
             atomic_write_json(self.results_path, results)
+            (self.path / "failure.json").unlink(missing_ok=True)
 
     def record_failure(self, message: str, step: int) -> None:
         if self.is_main:
@@ -137,5 +182,9 @@ class RunDirectory:
         from tqdm.auto import tqdm
 
         tqdm.write(message, file=sys.stderr)
-        with open(self.path / "train.log", "a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        log_path = self.path / "train.log"
+        try:
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError as err:
+            raise _write_error(log_path, err) from err
