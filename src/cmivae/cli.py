@@ -7,6 +7,7 @@ with what to do, exiting 2 for bad input and 1 for failures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -48,9 +49,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cmivae.locking import directory_lock
     from cmivae.metrics.evaluate import evaluate_run
 
-    results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
+    exists = Path(args.run_dir).is_dir()  # a missing one is evaluate_run's error; don't create it
+    with directory_lock(args.run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
+        results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
     print(f"wrote {Path(args.run_dir) / 'eval.json'}")
     if not args.quiet:
         _print_table({Path(args.run_dir).name: results})
@@ -204,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except OSError as err:  # a file operation no module turned into a CmivaeError: still one line
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: could not access{where}: {err.strerror or err}; check that the path exists, is a "
+              f"directory where one is expected, and is writable (and that the disk is not full)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

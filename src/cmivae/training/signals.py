@@ -60,3 +60,41 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def raise_on_signals(what: str) -> Iterator[None]:
+    """For a supervising process (a sweep): SIGTERM/SIGINT raise :class:`Interrupted` at
+    once, so ``finally`` blocks run (terminating workers, which checkpoint on their own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum, f"{what} stopped by {signal.Signals(signum).name}; running runs wrote a "
+                                  f"checkpoint; rerun the same command to resume")
+
+    previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker process: get SIGTERM when the parent dies, however it dies (SIGKILL
+    included; Linux ``PR_SET_PDEATHSIG``), so no run trains unsupervised. A no-op elsewhere."""
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
