@@ -51,7 +51,7 @@ import torch
 from scipy.signal import resample_poly
 
 from cmivae.atomic import atomic_writer
-from cmivae.data import speech_features
+from cmivae.data import audio_checks, speech_features
 from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams
 from cmivae.errors import DataError
 
@@ -93,8 +93,9 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         DataError: unreadable, empty (0 samples) or silent file, naming the file.
     """
     path = Path(path)
+    audio_checks.check_header(path, sample_rate)  # before any decode or resampling: rate, duration, memory
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)  # (num_samples, channels)
+        data, rate = sf.read(audio_checks.sound_source(path), dtype="float64", always_2d=True)  # (num_samples, C)
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
         hint = "Check that it is a WAV, FLAC or NIST SPHERE file, or remove it."
         try:
