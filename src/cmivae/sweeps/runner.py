@@ -78,8 +78,10 @@ def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
     config_path = run_dir / "config.json"
     saved = json_files.read_json(config_path)
     config = saved.get("config")
-    data = config.get("data") if isinstance(config, dict) else None
-    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(config, dict) or not all(isinstance(config.get(s), dict) for s in ("data", "model",
+                                                                                      "objective", "train")):
+        raise json_files.DamagedFile(config_path, "'config' must map data, model, objective and train to objects")
+    name = config["data"].get("name")
     if not isinstance(name, str):
         raise json_files.DamagedFile(config_path, "no string config.data.name")
     evaluation = json_files.read_json_or_none(run_dir / "eval.json") or {}

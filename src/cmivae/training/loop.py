@@ -406,8 +406,9 @@ def _fail_if_diverged(config: ExperimentConfig, run: RunDirectory, state: TrainS
                    f"(more than train.max_skipped_fraction={config.train.max_skipped_fraction})")
     if problem:
         run.record_failure(problem, state.step)
-        raise TrainingError(f"{problem}; the run diverged. Lower train.lr and rerun with --force "
-                            f"(checkpoints before this epoch are kept in {run.path})")
+        kept = f"checkpoints before it are kept in {run.path}" if run.has_checkpoint() else \
+            f"no checkpoint was written ({run.path})"
+        raise TrainingError(f"{problem}; the run diverged ({kept}). Lower train.lr and rerun with --force")
 
 
 def test_results(trainer: Trainer, run: RunDirectory, splits: Any) -> dict[str, float]:
