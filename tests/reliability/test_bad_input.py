@@ -99,6 +99,17 @@ def test_batch_larger_than_the_data_exits_2(tmp_path: Path, write_config: Callab
     assert "train.batch_size=32 is larger than the training set (16 examples)" in _error_line(capsys)
 
 
+def test_a_run_that_failed_before_training_does_not_block_the_corrected_rerun(
+        tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
+    """Issue 12 item 5: config.json is written only once training starts."""
+    out = tmp_path / "run"
+    assert _train(write_config(num_train=16), out) == 2  # batch larger than the data
+    assert _train(write_config("beta", num_train=20), out) == 2  # another config failing the same way
+    capsys.readouterr()
+    assert not (out / "config.json").exists() and not (out / "checkpoints").exists()
+    assert _train(write_config(num_train=64, epochs=1), out) == 0  # another config, no --force needed
+
+
 def test_number_without_a_dot_is_accepted_or_named(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
     """PyYAML reads 1e-3 as a string; the config turns it into the declared float."""
     code = _train(write_config(), tmp_path / "run", "--set", "train.lr=1e-3")
