@@ -121,6 +121,11 @@ class ObjectiveConfig:
         critic_steps: discriminator updates per VAE update (2 in the paper).
         critic_hidden_dim: width of the critic's hidden layers; default the paper's
             (appendix I: 400 for MI-VAE's D(z), 256 for CMI-VAE's D(z, s)).
+        critic_path: CMI-VAE only: which latents the *model-side* critic term
+            ``gamma * alpha * logit(z, s)`` differentiates through: ``both`` (the paper),
+            ``z`` (s detached: the term reaches only the encoder, through z) or ``s`` (z
+            detached: it reaches only the layers that produce s; for the PixelCNN-VAE the
+            decoder layers 1..inject_after). The critic's own update is unchanged.
     """
 
     name: str = "cmi"
@@ -129,9 +134,10 @@ class ObjectiveConfig:
     critic_lr: float = 1e-3
     critic_steps: int = 2
     critic_hidden_dim: int | None = None
+    critic_path: str = "both"
 
     def __post_init__(self) -> None:
-        from cmivae.objectives import OBJECTIVES
+        from cmivae.objectives import CRITIC_PATHS, OBJECTIVES
 
         if self.name not in OBJECTIVES:
             raise ConfigError(f"unknown objective {self.name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
@@ -143,6 +149,12 @@ class ObjectiveConfig:
         _positive("objective", "critic_hidden_dim", self.critic_hidden_dim, allow_none=True)
         if int(self.critic_steps) != self.critic_steps or self.critic_steps < 1:
             raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps}")
+        if self.critic_path not in CRITIC_PATHS:
+            raise ConfigError(f"objective.critic_path must be one of {', '.join(CRITIC_PATHS)}, "
+                              f"got {self.critic_path!r}")
+        if self.critic_path != "both" and self.name != "cmi":
+            raise ConfigError(f"objective.critic_path={self.critic_path} applies to the cmi objective only, "
+                              f"not {self.name!r}; drop it or set objective.name=cmi")
 
 
 @dataclass
@@ -272,7 +284,10 @@ class ExperimentConfig:
 # (section, key) -> default of a field added after the committed results (results/): such a
 # field is dropped from the hashed dict while it equals this value. Add every new config field
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "max_skipped_fraction"): 0.1}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("objective", "critic_path"): "both",
+    ("train", "max_skipped_fraction"): 0.1,
+}
 
 
 def config_hash(resolved: dict[str, Any]) -> str:

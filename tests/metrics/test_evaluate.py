@@ -45,3 +45,18 @@ def test_metrics_can_be_added_one_at_a_time_and_unknown_ones_are_named(image_run
 def test_not_a_run_directory(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not a run directory"):
         evaluate.evaluate_run(tmp_path, quiet=True)
+
+
+def test_probe_protocols_are_recorded_and_raw_keys_keep_their_values(image_run) -> None:
+    before = evaluate.evaluate_run(image_run, ["aolr", "baseline"], quiet=True)
+    after = evaluate.evaluate_run(image_run, ["aolr", "aolr_std", "aolr_c100", "baseline_std"], quiet=True)
+    saved = json.loads((image_run / "eval.json").read_text())
+    assert after["aolr"] == before["aolr"], "the raw protocol does not depend on what else is requested"
+    protocols = saved["probe_protocols"]
+    assert protocols["aolr"]["scaling"] == "raw" and protocols["aolr"]["C"] == 1.0
+    assert protocols["aolr_std"]["scaling"] == "standardized"
+    assert protocols["aolr_c100"] == {"probe": "aolr", "features": "z_mean", "classifier": "logistic",
+                                      "scaling": "raw", "C": 100.0}
+    assert protocols["baseline"]["features"] == "real" and protocols["baseline_std"]["scaling"] == "standardized"
+    for key in ("aolr_std", "aolr_c100", "baseline_std"):
+        assert 0.0 <= saved[key] <= 1.0

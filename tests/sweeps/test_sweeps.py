@@ -161,7 +161,9 @@ def test_every_shipped_sweep_expands(name: str) -> None:
     assert sweep.runs and sweep.duplicates == 0
     assert len({r.config.train.seed for r in sweep.runs}) == 3
     gamma0 = {r.config.objective.name for r in sweep.runs if r.config.objective.gamma == 0}
-    assert gamma0 == {"beta"}, "gamma 0 only for beta-VAE, as in the paper"
+    if not name.startswith("study-"):  # the study sweeps compare at gamma > 0 only
+        assert gamma0 == {"beta"}, "gamma 0 only for beta-VAE, as in the paper"
+    assert gamma0 <= {"beta"}
 
 
 def test_shipped_sweeps_are_found() -> None:

@@ -14,6 +14,9 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   times from the mean of q(z|x) with cached PixelCNN sampling; a classifier trained on the
   1000 samples, tested on the real test set) and ``baseline`` (the same classifier trained
   on the 100 real images); ``samples.png`` shows one real image per class and 10 samples.
+  Each probe runs under the protocol its name gives (``aolr`` raw, ``aolr_std``
+  standardized, ``aolr_c100`` weaker L2: :mod:`cmivae.metric_names`), recorded per metric
+  in ``eval.json["probe_protocols"]``.
 - speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
 """
 
@@ -31,7 +34,7 @@ import torch
 from cmivae.atomic import atomic_write_json
 from cmivae.config import ExperimentConfig, load_config
 from cmivae.errors import CheckpointError, ConfigError
-from cmivae.metric_names import SPEECH_METRICS, metrics_for, requested_metrics
+from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
 from cmivae.training.checkpoint import load_checkpoint
 from cmivae.training.loop import Trainer, build_trainer, evaluate_objective
 from cmivae.training.precision import autocast
@@ -107,43 +110,50 @@ def mutual_information_zs(trainer: Trainer, splits: Any, seed: int, num_steps: i
 
 def image_metrics(trainer: Trainer, splits: Any, wanted: set[str], seed: int, run_dir: Path,
                   log: Callable[[str], None]) -> dict[str, float]:
-    """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2)."""
+    """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2), each
+    under the probe protocol its name gives (:func:`cmivae.metric_names.probe_protocol`)."""
     from cmivae.metrics.latent_probe import balanced_subset, probe_accuracy
 
     results: dict[str, float] = {}
+    protocols = {name: p for name in sorted(wanted) if (p := probe_protocol(name)) is not None}
+
+    def fit(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
+        p = protocols[name]
+        results[name] = probe_accuracy(train_x, train_y, test_x, test_y, classifier=p.classifier,  # type: ignore[arg-type]
+                                       seed=seed, standardize=p.standardized, C=p.C)
+
+    def of(features: str) -> list[str]:
+        return [name for name, p in protocols.items() if p.features == features]
+
     train_y, test_y = splits.train_y.numpy(), splits.test_y.numpy()
     rng = np.random.default_rng(seed)
-    if wanted & {"aolr", "aosvm"}:
+    if of("z_mean"):
         idx = balanced_subset(train_y, 100, rng)
         z_train, z_test = encode_means(trainer, splits.train_x[idx]), encode_means(trainer, splits.test_x)
-        for key, classifier in (("aolr", "logistic"), ("aosvm", "svm")):
-            if key in wanted:
-                results[key] = probe_accuracy(z_train, train_y[idx], z_test, test_y, classifier=classifier, seed=seed)
-        log(f"aolr {results.get('aolr', float('nan')):.4f}, aosvm {results.get('aosvm', float('nan')):.4f}")
-    if wanted & {"mcas", "mcas_svm", "baseline"}:
+        for name in of("z_mean"):
+            fit(name, z_train, train_y[idx], z_test, test_y)
+        log(", ".join(f"{name} {results[name]:.4f}" for name in of("z_mean")))
+    if of("generated") or of("real"):
         from cmivae.sampling import decode_samples, save_sample_grid
 
         idx = balanced_subset(train_y, 10, np.random.default_rng(seed + 1))
         real = splits.train_x[idx].float()  # (100, C, H, W)
         labels = train_y[idx]
         test_x = splits.test_x.float().flatten(1).numpy()  # (N, C*H*W)
-        if wanted & {"mcas", "mcas_svm"}:
+        if of("generated"):
             start = time.monotonic()
             with torch.no_grad():
                 samples = decode_samples(trainer.model, real, num_samples=10, seed=seed).cpu()  # (100, 10, C, H, W)
             log(f"sampled {samples.shape[0] * samples.shape[1]} images in {time.monotonic() - start:.1f}s")
             generated = samples.flatten(2).flatten(0, 1).numpy()  # (100, 10, C, H, W) -> (1000, C*H*W)
             generated_y = np.repeat(labels, samples.shape[1])  # (1000,)
-            for key, classifier in (("mcas", "logistic"), ("mcas_svm", "svm")):
-                if key in wanted:
-                    results[key] = probe_accuracy(generated, generated_y, test_x, test_y, classifier=classifier,
-                                                  seed=seed)
+            for name in of("generated"):
+                fit(name, generated, generated_y, test_x, test_y)
             first = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]  # one real image per class
             save_sample_grid(run_dir / "samples.png", real[first], samples[first],
                              title=f"{trainer.config.objective.name} gamma={trainer.config.objective.gamma}")
-        if "baseline" in wanted:
-            results["baseline"] = probe_accuracy(real.flatten(1).numpy(), labels, test_x, test_y,
-                                                 classifier="logistic", seed=seed)
+        for name in of("real"):
+            fit(name, real.flatten(1).numpy(), labels, test_x, test_y)
     return results
 
 
@@ -173,11 +183,10 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
     config, trainer = load_run(run_dir)
-    known = metrics_for(config.data.is_image)
     wanted = set(requested_metrics(metrics, config.data.is_image))
-    unknown = sorted(wanted - set(known))
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)} for this run; known: {', '.join(known)}")
+    problem = unknown_metrics(metrics, config.data.is_image)
+    if problem:
+        raise ConfigError(f"{problem} (this run's data set: {config.data.name})")
     splits = data if data is not None else load_dataset(config.data)
     start = time.monotonic()
     results: dict[str, float] = {}
@@ -195,6 +204,9 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     eval_path = run_dir / "eval.json"
     previous = json.loads(eval_path.read_text()) if eval_path.exists() else {}
     previous.update(results)
+    protocols = {name: p.to_dict() for name in results if (p := probe_protocol(name)) is not None}
+    if protocols:
+        previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
     previous["eval_seconds"] = time.monotonic() - start
     atomic_write_json(eval_path, previous)
     return previous

@@ -5,9 +5,18 @@
 from q(z, s) (label 1) against p(z) q(s) (label 0): z drawn from the prior paired with s
 from the encoder, so the logit estimates log q(z,s) / (p(z) q(s)) (Eq. 11) and its mean
 the upper bound D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z)) of Eq. 10.
+
+``critic_path`` picks which latents the model-side term ``gamma * alpha * logit(z, s)``
+differentiates through (the value of the term is the same): ``both`` (the paper), ``z``
+(s detached: only the encoder gets the term's gradient, through z) or ``s`` (z detached:
+only the layers that produce s get it; for the PixelCNN-VAE, whose s = h_inject_after does
+not depend on z, that is decoder layers 1..inject_after; for DSAE, whose s_t is inferred
+from [x_t, z], the gradient through s still reaches z's encoder via s).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
@@ -16,17 +25,25 @@ from cmivae.objectives.base import Objective, binary_critic_loss
 from cmivae.objectives.critics import Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
+CriticPath = Literal["both", "z", "s"]
+CRITIC_PATHS: tuple[str, ...] = ("both", "z", "s")
+
 
 class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
-                 similarity: Similarity = "dot", hidden_dim: int = 256) -> None:
+                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both") -> None:
         super().__init__(gamma=gamma, alpha=alpha)
+        if critic_path not in CRITIC_PATHS:
+            raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
+        self.critic_path = critic_path
         self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim)
 
     def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
-        logit = self.critic(out.z, out.s)  # (B,), gradient flows to encoder and s
+        z = out.z if self.critic_path in ("both", "z") else out.z.detach()  # (B, D)
+        s = out.s if self.critic_path in ("both", "s") else out.s.detach()  # (B, *s_shape)
+        logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
         return {"critic_term": self.gamma * self.alpha * logit}
 
     def critic_loss(self, out: VAEOutput) -> LossTerms:

@@ -7,6 +7,7 @@ on any machine that has the run directories.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,30 @@ from cmivae import json_files
 
 METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
+# Objective keys that make a variant of a method (issue 13's study): a run whose value differs
+# from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
+# so variants are never averaged together. Defaults are read from ObjectiveConfig.
+VARIANT_KEYS = ("critic", "critic_path", "alpha")
+# Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
+CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
+
+
+def _variant_defaults() -> dict[str, Any]:
+    from dataclasses import MISSING, fields
+
+    from cmivae.config import ObjectiveConfig
+
+    return {f.name: f.default for f in fields(ObjectiveConfig) if f.name in VARIANT_KEYS and f.default is not MISSING}
+
+
+def method_key(objective: dict[str, Any]) -> str:
+    """The method of a run: ``objective.name``, plus ``+key=value`` for every
+    :data:`VARIANT_KEYS` entry that is not its default (``cmi+critic=mlp+critic_path=s``)."""
+    defaults = _variant_defaults()
+    name = str(objective.get("name", "?"))
+    extra = [f"{key}={objective[key]:g}" if isinstance(objective[key], float) else f"{key}={objective[key]}"
+             for key in VARIANT_KEYS if key in objective and key in defaults and objective[key] != defaults[key]]
+    return "+".join([name, *extra])
 MODEL_LABELS = {"pixelcnn_vae": "PixelCNN-VAE", "dsae": "DSAE"}
 
 
@@ -27,11 +52,13 @@ class RunRow:
         path: the run directory.
         dataset: ``data.name``.
         model: ``model.name``.
-        method: ``objective.name`` (``elbo``, ``beta``, ``mi``, ``cmi``).
+        method: ``objective.name`` (``elbo``, ``beta``, ``mi``, ``cmi``), with the variant
+            suffix of :func:`method_key` (``cmi+critic_path=s``).
         gamma: ``objective.gamma`` (0 for ``elbo``, which ignores it).
         seed: ``train.seed``.
         metrics: ``results.json`` merged with ``eval.json`` (eval wins on shared keys);
-            ``neg_elbo`` is added as ``-elbo`` when missing.
+            ``neg_elbo`` is added as ``-elbo`` when missing; adversarial runs add the
+            final-epoch training means :data:`CRITIC_DIAGNOSTICS` from ``metrics.jsonl``.
         finished: ``results.json`` exists.
         evaluated: ``eval.json`` exists.
         error: the message of ``sweep_error.json`` if the last sweep attempt failed.
@@ -97,13 +124,15 @@ def read_run(path: str | Path) -> RunRow | None:
         damaged.append("config.json: no 'config' object")
     config = config if isinstance(config, dict) else {}
     n_damaged = len(damaged)
-    method = _field(config, "objective", "name", str, "?", damaged)
+    name = _field(config, "objective", "name", str, "?", damaged)
     gamma = _field(config, "objective", "gamma", float, 0.0, damaged)
     dataset = _field(config, "data", "name", str, "?", damaged)
     model = _field(config, "model", "name", str, "?", damaged)
     seed = _field(config, "train", "seed", int, 0, damaged)
     if n_damaged and len(damaged) > n_damaged:
         del damaged[n_damaged:]  # the file itself is named; not every field again
+    objective = config.get("objective")
+    method = method_key({**objective, "name": name}) if isinstance(objective, dict) else name
     metrics: dict[str, float] = {}
     results = _read_json(path / "results.json", damaged)
     evaluation = _read_json(path / "eval.json", damaged)
@@ -113,13 +142,28 @@ def read_run(path: str | Path) -> RunRow | None:
                 metrics[key] = float(value)
     if "elbo" in metrics and "neg_elbo" not in metrics:
         metrics["neg_elbo"] = -metrics["elbo"]
+    metrics.update(_final_critic_diagnostics(path / "metrics.jsonl"))
     error = _read_json(path / "sweep_error.json", damaged)
     return RunRow(
         run_id=path.name, path=path, dataset=dataset, model=model, method=method,
-        gamma=0.0 if method == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
+        gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
         samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config,
         damaged=damaged)
+
+
+def _final_critic_diagnostics(path: Path) -> dict[str, float]:
+    """:data:`CRITIC_DIAGNOSTICS` of the last epoch record of ``metrics.jsonl`` (training
+    means over that epoch); empty when there is no critic or the file is unreadable."""
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        train = json.loads(lines[-1]).get("train", {}) if lines else {}
+    except (OSError, ValueError, AttributeError):  # ValueError: not UTF-8, not JSON
+        return {}
+    if not isinstance(train, dict):
+        return {}
+    return {key: float(train[key]) for key in CRITIC_DIAGNOSTICS
+            if isinstance(train.get(key), (int, float)) and not isinstance(train.get(key), bool)}
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:
@@ -146,9 +190,13 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
 
 
 def _method_rank(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+    base = method.split("+")[0]
+    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
 def method_label(method: str) -> str:
-    """Display name of an objective (``cmi`` -> ``CMI-VAE``)."""
-    return METHOD_LABELS.get(method, method)
+    """Display name of a method (``cmi`` -> ``CMI-VAE``, ``cmi+critic_path=s`` ->
+    ``CMI-VAE (critic_path=s)``)."""
+    base, *variant = method.split("+")
+    label = METHOD_LABELS.get(base, base)
+    return f"{label} ({', '.join(variant)})" if variant else label

@@ -74,16 +74,24 @@ def interpolate(curve: list[tuple[float, float, float]], x: float) -> tuple[floa
     return points[0][1], points[0][2]  # a single point, hit exactly
 
 
-def matched_comparison(groups: list[Group], dataset: str, model: str
+Metric = tuple[str, str, int, str]  # key, label, digits, which direction is better
+
+
+def matched_metrics(model: str, extra: tuple[Metric, ...] = ()) -> tuple[Metric, ...]:
+    """:data:`MATCHED_METRICS` of the model family plus ``extra`` (e.g. standardized probes)."""
+    return tuple(MATCHED_METRICS.get(model, DEFAULT_METRICS)) + tuple(extra)
+
+
+def matched_comparison(groups: list[Group], dataset: str, model: str, extra: tuple[Metric, ...] = ()
                        ) -> list[tuple[Group, dict[str, Matched]]]:
     """For every non-beta group of ``(dataset, model)``, each metric of
-    :data:`MATCHED_METRICS` against the beta-VAE curve at the group's mean KL(z)."""
+    :data:`MATCHED_METRICS` (plus ``extra``) against the beta-VAE curve at the group's mean KL(z)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model and "kl_z" in g.mean]
     beta = [g for g in mine if g.method == "beta"]
     out: list[tuple[Group, dict[str, Matched]]] = []
     for group in sorted((g for g in mine if g.method != "beta"), key=lambda g: (g.gamma, _method_rank(g.method))):
         row: dict[str, Matched] = {}
-        for key, *_ in MATCHED_METRICS.get(model, DEFAULT_METRICS):
+        for key, *_ in matched_metrics(model, extra):
             if key not in group.mean:
                 continue
             curve = [(b.mean["kl_z"], b.mean[key], b.se.get(key, math.nan)) for b in beta if key in b.mean]
@@ -95,10 +103,10 @@ def matched_comparison(groups: list[Group], dataset: str, model: str
     return out
 
 
-def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str) -> str:
+def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, extra: tuple[Metric, ...] = ()) -> str:
     """A Markdown table: γ | method | n | KL(z) | per metric: the method, beta-VAE at that
     KL(z), and the difference ± SE."""
-    metrics = MATCHED_METRICS.get(model, DEFAULT_METRICS)
+    metrics = matched_metrics(model, extra)
     header = ["γ", "method", "n", "KL(z)"]
     for _, label, _, better in metrics:
         header += [label, "β-VAE at same KL(z)", f"Δ {label} ({better} is better)"]
@@ -120,10 +128,11 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str) -
     return "\n".join(lines)
 
 
-def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, path: str | Path) -> None:
+def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, path: str | Path,
+                      extra: tuple[Metric, ...] = ()) -> None:
     """One line per group: gamma, method, n, kl_z, then per metric ``<key>``, ``<key>_beta``,
     ``<key>_diff`` and ``<key>_diff_se`` (empty outside the beta-VAE curve)."""
-    keys = [key for key, *_ in MATCHED_METRICS.get(model, DEFAULT_METRICS)]
+    keys = [key for key, *_ in matched_metrics(model, extra)]
     fields = ["gamma", "method", "n", "kl_z"] + [f"{k}{s}" for k in keys for s in ("", "_beta", "_diff", "_diff_se")]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)

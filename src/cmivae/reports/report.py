@@ -23,6 +23,7 @@ from pathlib import Path
 from cmivae.atomic import atomic_write_text
 from cmivae.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
+from cmivae.reports.diagnostics import CRITIC_NOTE, PROBE_NOTE, critic_table, extra_matched_metrics, probe_table
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4
 from cmivae.reports.tables import (
@@ -93,12 +94,18 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
         for table in (t for t in tables if t.name.endswith(f"_{dataset}_{model}")):
             table.write_csv(out_dir / f"{table.name}.csv")
             lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
-        matched = matched_comparison(groups, dataset, model)
+        extra = extra_matched_metrics(groups, dataset, model)
+        matched = matched_comparison(groups, dataset, model, extra)
         if matched:
             name = f"matched_kl_{dataset}_{model}.csv"
-            write_matched_csv(matched, model, out_dir / name)
+            write_matched_csv(matched, model, out_dir / name, extra)
             lines += ["### At the same KL(z): each method against the β-VAE curve", "", MATCHED_NOTE, "",
-                      matched_markdown(matched, model), "", f"CSV: `{name}`", ""]
+                      matched_markdown(matched, model, extra), "", f"CSV: `{name}`", ""]
+        for table, note in ((probe_table(groups, dataset, model), PROBE_NOTE),
+                            (critic_table(groups, dataset, model), CRITIC_NOTE)):
+            if table is not None:
+                table.write_csv(out_dir / f"{table.name}.csv")
+                lines += [f"### {table.title}", "", note, "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
         if model == "pixelcnn_vae":
             figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
                                   with_paper=with_paper)

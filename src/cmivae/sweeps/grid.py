@@ -38,6 +38,7 @@ import yaml
 
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.errors import ConfigError
+from cmivae.metric_names import unknown_metrics
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -236,6 +237,10 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
                 continue
             seen.add(run_id)
             sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
+    for spec in sweep.runs:  # a misspelt metric fails here, not after hours of training
+        problem = unknown_metrics(metrics, spec.config.data.is_image)
+        if problem:
+            raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
     return sweep
 
 

@@ -1,0 +1,85 @@
+"""Two study tables of the report (issue 13): critic diagnostics and probe protocols.
+
+- **Critic diagnostics**: per adversarial group, the final-epoch training means of the
+  discriminator's accuracy on positives (pairs from q(z, s), or q(z) for MI-VAE) and on
+  negatives (z from the prior), and its mean logit on each
+  (:func:`cmivae.objectives.base.binary_critic_loss`), beside KL(z). With an optimal critic
+  the positive mean logit is the KL it estimates (Eq. 10 for CMI-VAE, Eq. 24 for MI-VAE).
+  CMI-VAE's paper critic is linear in z, so on prior negatives its logit is symmetric about
+  0: negatives sit at 50 % and the accuracy at <= 75 % whatever it learns; the table makes
+  that ceiling visible.
+- **Probe protocols**: every probe metric a group has, raw beside standardized
+  (``aolr`` / ``aolr_std`` ...; :mod:`cmivae.metric_names`), shown only when some group has a
+  non-raw probe.
+"""
+
+from __future__ import annotations
+
+from cmivae.metric_names import probe_protocol
+from cmivae.reports.collect import CRITIC_DIAGNOSTICS
+from cmivae.reports.tables import Column, Group, Table
+
+CRITIC_COLUMNS = (
+    Column("kl_z", "KL(z)", 2), Column("critic_acc", "critic acc", 3), Column("critic_acc_pos", "acc (positives)", 3),
+    Column("critic_acc_neg", "acc (negatives)", 3), Column("critic_logit_pos", "mean logit (positives)", 3),
+    Column("critic_logit_neg", "mean logit (negatives)", 3),
+)
+CRITIC_NOTE = """\
+Final-epoch training means of the discriminator (before each critic update). Positives are
+pairs from q(z, s) (CMI-VAE) or z from q(z) (MI-VAE), negatives use z from the prior. With an
+optimal critic the mean logit on positives is the KL the critic estimates (for CMI-VAE
+D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z))). CMI-VAE's paper critic (inner product
+or scaled cosine with an embedding of s) is linear in z: on prior negatives its logit is
+symmetric about 0, so its negative accuracy stays at 0.5 and its accuracy at <= 0.75 however
+well it learns (MI-VAE's critic is an MLP of z and has no such cap). Runs trained before the per-class
+diagnostics existed show the total accuracy only."""
+PROBE_NOTE = """\
+The same probes under each protocol: raw (scikit-learn LogisticRegression defaults, L2 C = 1,
+on raw features: the committed results), `_std` (a StandardScaler fitted on the probe's
+training set first), `_c<C>` (L2 strength C). AoSVM and mCAS(SVM) are always standardized.
+`eval.json["probe_protocols"]` records each metric's protocol."""
+PROBE_HEADERS = {"aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)", "baseline": "baseline"}
+
+
+def _rows(groups: list[Group], keys: list[str]) -> list[dict]:
+    return [{"gamma": g.gamma, "method": g.method, "source": "ours", "n": g.n, "mean": g.mean, "se": g.se,
+             "max": g.max} for g in groups if any(k in g.mean for k in keys)]
+
+
+def critic_table(groups: list[Group], dataset: str, model: str) -> Table | None:
+    """Critic diagnostics of the adversarial groups of ``(dataset, model)``; ``None`` if none."""
+    mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    table = Table(0, f"critic_{dataset}_{model}", "Critic diagnostics (final-epoch training means)", CRITIC_COLUMNS,
+                  _rows(mine, list(CRITIC_DIAGNOSTICS)))
+    return table if table.rows else None
+
+
+def _probe_header(key: str) -> str:
+    p = probe_protocol(key)
+    assert p is not None
+    header = PROBE_HEADERS[p.probe]
+    if p.classifier == "svm":
+        return header
+    parts = ["raw" if p.scaling == "raw" else "std"] + ([f"C={p.C:g}"] if p.C != 1.0 else [])
+    return f"{header} ({', '.join(parts)})"
+
+
+def probe_table(groups: list[Group], dataset: str, model: str) -> Table | None:
+    """Every probe metric of ``(dataset, model)``'s groups, raw and the other protocols side
+    by side; ``None`` unless some group has a non-raw probe (``aolr_std``, ``aolr_c100``, ...)."""
+    mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    keys = sorted({k for g in mine for k in g.mean if probe_protocol(k) is not None},
+                  key=lambda k: (list(PROBE_HEADERS).index(probe_protocol(k).probe), k))  # type: ignore[union-attr]
+    if not any(k not in PROBE_HEADERS for k in keys):
+        return None
+    columns = (Column("kl_z", "KL(z)", 2), *(Column(k, _probe_header(k), 4) for k in keys))
+    return Table(0, f"probes_{dataset}_{model}", "Probe protocols: raw and standardized probes", columns,
+                 _rows(mine, keys))
+
+
+def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tuple[tuple[str, str, int, str], ...]:
+    """Matched-KL entries for the non-raw AoLR / mCAS probes some group has (``aolr_std``, ...)."""
+    mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    keys = sorted({k for g in mine for k in g.mean if (p := probe_protocol(k)) is not None
+                   and p.probe in ("aolr", "mcas") and k not in PROBE_HEADERS})
+    return tuple((k, _probe_header(k), 4, "higher") for k in keys)

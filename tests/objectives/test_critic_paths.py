@@ -1,0 +1,141 @@
+"""objective.critic_path: which latents the model-side CMI term differentiates through, checked
+precisely on a tiny PixelCNN-VAE (s = h_inject_after does not depend on z), and the critic
+diagnostics every adversarial critic step logs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cmivae.config import HASH_NEUTRAL_DEFAULTS, load_config
+from cmivae.errors import ConfigError
+from cmivae.models import build_model
+from cmivae.objectives import CRITIC_PATHS, build_objective
+from cmivae.objectives.base import binary_critic_loss
+from tests.helpers import TINY_PIXELCNN
+
+SMALL = {k: v for k, v in TINY_PIXELCNN.items() if k != "name"}  # 3 masked layers, s = output of layer 2
+
+
+def _setup(path: str, gamma: float = 0.5):
+    torch.manual_seed(0)
+    model = build_model("pixelcnn_vae", SMALL)
+    objective = build_objective("cmi", model, gamma=gamma, critic_hidden_dim=16, critic_path=path)
+    objective.eval()  # batch-norm on running statistics: the same logit on every call
+    x = (torch.rand(6, 1, 8, 8) > 0.5).float()
+    return model, objective, x
+
+
+def _critic_term_grads(model, objective, x) -> dict[str, torch.Tensor | None]:
+    """Gradient of the critic term alone (sum over the batch) on every model parameter."""
+    out = model(x)
+    from cmivae.objectives.base import frozen
+
+    with frozen(objective.critic):
+        term = objective.critic_term(out)["critic_term"].sum()
+    params = dict(model.named_parameters())
+    grads = torch.autograd.grad(term, list(params.values()), allow_unused=True)
+    return dict(zip(params, grads, strict=True))
+
+
+def _nonzero(grad: torch.Tensor | None) -> bool:
+    return grad is not None and bool(grad.abs().sum() > 0)
+
+
+def _below_s(name: str) -> bool:
+    """Parameters of the decoder layers 1..inject_after, the ones that produce s."""
+    return any(name.startswith(f"decoder.layers.{i}.") for i in range(SMALL["inject_after"]))
+
+
+@pytest.mark.parametrize("path", CRITIC_PATHS)
+def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str) -> None:
+    model, objective, x = _setup(path)
+    grads = _critic_term_grads(model, objective, x)
+    encoder = [n for n in grads if n.startswith("encoder.")]
+    below_s = [n for n in grads if _below_s(n)]
+    rest = [n for n in grads if n not in encoder and n not in below_s]
+    assert encoder and below_s and rest
+    # The layers above s, z_to_maps and the output layer never see the critic term.
+    assert not any(_nonzero(grads[n]) for n in rest)
+    if path in ("both", "z"):
+        assert all(_nonzero(grads[n]) for n in encoder if n.endswith("weight"))
+    else:
+        assert not any(_nonzero(grads[n]) for n in encoder), "path=s: no gradient to the encoder through z"
+    if path in ("both", "s"):
+        assert all(_nonzero(grads[n]) for n in below_s if n.endswith("weight"))
+    else:
+        assert not any(_nonzero(grads[n]) for n in below_s), "path=z: no gradient to the layers below s"
+
+
+def test_paths_add_up_to_both() -> None:
+    """The logit is a function of (z, s): its gradient with both paths open is the sum of the
+    z-path and the s-path gradients (on the tiny model, to float precision)."""
+    grads = {path: _critic_term_grads(*_setup(path)) for path in CRITIC_PATHS}
+    for name, both in grads["both"].items():
+        parts = [g for g in (grads["z"][name], grads["s"][name]) if g is not None]
+        if both is None:
+            assert not parts
+            continue
+        assert torch.allclose(both, sum(parts), atol=1e-6), name
+
+
+@pytest.mark.parametrize("path", CRITIC_PATHS)
+def test_path_changes_the_gradient_not_the_value(path: str) -> None:
+    model, objective, x = _setup(path)
+    out = model(x)
+    reference = build_objective("cmi", model, gamma=0.5, critic_hidden_dim=16)
+    reference.load_state_dict(objective.state_dict())
+    reference.eval()
+    assert torch.allclose(objective.loss(out, x).total, reference.loss(out, x).total)
+
+
+@pytest.mark.parametrize("path", CRITIC_PATHS)
+def test_critic_step_sees_no_model_gradient_and_model_step_no_critic_gradient(path: str) -> None:
+    model, objective, x = _setup(path)
+    objective.train()
+    out = model(x)
+    objective.critic_loss(out).total.backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert any(_nonzero(p.grad) for p in objective.critic.parameters())
+    objective.critic.zero_grad(set_to_none=True)
+    objective.loss(model(x), x).total.backward()
+    assert all(p.grad is None for p in objective.critic.parameters())
+
+
+def test_critic_path_config_is_validated_and_hash_neutral() -> None:
+    assert HASH_NEUTRAL_DEFAULTS[("objective", "critic_path")] == "both"
+    default = load_config("pixelcnn-cpu")
+    explicit = load_config("pixelcnn-cpu", ["objective.critic_path=both"])
+    assert default.config_hash() == explicit.config_hash()
+    assert load_config("pixelcnn-cpu", ["objective.critic_path=s"]).config_hash() != default.config_hash()
+    with pytest.raises(ConfigError, match="critic_path must be one of both, z, s"):
+        load_config("pixelcnn-cpu", ["objective.critic_path=x"])
+    with pytest.raises(ConfigError, match="applies to the cmi objective only"):
+        load_config("pixelcnn-cpu", ["objective.name=beta", "objective.critic_path=s"])
+
+
+def test_critic_diagnostics_separate_positives_and_negatives() -> None:
+    real = torch.tensor([2.0, 1.0, -1.0, 3.0])  # 3 of 4 positives right
+    fake = torch.tensor([-2.0, 1.0])  # 1 of 2 negatives right
+    terms = binary_critic_loss(real, fake).as_floats()
+    assert terms["critic_acc_pos"] == pytest.approx(0.75)
+    assert terms["critic_acc_neg"] == pytest.approx(0.5)
+    assert terms["critic_acc"] == pytest.approx(0.625)
+    assert terms["critic_logit_pos"] == pytest.approx(1.25)
+    assert terms["critic_logit_neg"] == pytest.approx(-0.5)
+
+
+def test_training_logs_critic_diagnostics_per_epoch(tmp_path) -> None:
+    import json
+
+    from cmivae.training.loop import fit
+    from tests.helpers import tiny_config, tiny_images
+
+    fit(tiny_config("cmi"), tmp_path / "run", progress=False, data=tiny_images())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    for record in records:
+        train = record["train"]
+        for key in ("critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg"):
+            assert key in train, key
+        assert train["critic_acc"] == pytest.approx(0.5 * (train["critic_acc_pos"] + train["critic_acc_neg"]))

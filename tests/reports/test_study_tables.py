@@ -1,0 +1,71 @@
+"""Report pieces of the study (issue 13): method variants stay apart, the critic diagnostics
+table and the raw-vs-standardized probe table appear, the matched-KL table gains the
+standardized probes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cmivae.reports.collect import collect_runs, method_key, method_label
+from cmivae.reports.report import build_report
+from cmivae.reports.tables import aggregate
+
+
+def _run(root: Path, run_id: str, objective: dict, seed: int, evaluation: dict, train: dict | None = None) -> None:
+    run_dir = root / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    config = {"data": {"name": "fashion-mnist"}, "model": {"name": "pixelcnn_vae"}, "objective": objective,
+              "train": {"seed": seed}}
+    (run_dir / "config.json").write_text(json.dumps({"config": config}))
+    (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": evaluation["kl_z"]}))
+    (run_dir / "eval.json").write_text(json.dumps({**evaluation, "probe_protocols": {"aolr": {"scaling": "raw"}}}))
+    if train is not None:
+        lines = [{"epoch": 1, "train": {"critic_acc": 0.1}}, {"epoch": 2, "train": train}]
+        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+
+
+def _sweep(tmp_path: Path) -> Path:
+    root = tmp_path / "sweep"
+    critic = {"critic_acc": 0.74, "critic_acc_pos": 0.98, "critic_acc_neg": 0.5, "critic_logit_pos": 2.0,
+              "critic_logit_neg": -0.01, "recon": 99.0}
+    for seed in (0, 1):
+        for gamma, kl in ((0.5, 5.0), (0.9, 15.0)):
+            _run(root, f"b{gamma}{seed}", {"name": "beta", "gamma": gamma}, seed,
+                 {"kl_z": kl, "aolr": 0.70, "aolr_std": 0.72})
+        for path in ("both", "s"):
+            _run(root, f"c{path}{seed}", {"name": "cmi", "gamma": 0.9, "critic_path": path}, seed,
+                 {"kl_z": 10.0 if path == "both" else 12.0, "aolr": 0.60 if path == "both" else 0.70,
+                  "aolr_std": 0.69}, train=critic)
+    return root
+
+
+def test_method_variants_are_kept_apart(tmp_path: Path) -> None:
+    assert method_key({"name": "cmi", "critic_path": "both", "alpha": 1.0}) == "cmi"
+    assert method_key({"name": "cmi", "critic_path": "s", "alpha": 0.5}) == "cmi+critic_path=s+alpha=0.5"
+    assert method_label("cmi+critic_path=s") == "CMI-VAE (critic_path=s)"
+    groups = aggregate(collect_runs(_sweep(tmp_path)))
+    cmi = {g.method: g for g in groups if g.method.startswith("cmi")}
+    assert set(cmi) == {"cmi", "cmi+critic_path=s"}
+    assert cmi["cmi"].mean["aolr"] == 0.60 and cmi["cmi+critic_path=s"].mean["aolr"] == 0.70
+    assert cmi["cmi"].mean["critic_acc_neg"] == 0.5, "the last epoch's training means"
+
+
+def test_report_shows_critic_diagnostics_and_both_probe_protocols(tmp_path: Path) -> None:
+    text = build_report(_sweep(tmp_path), tmp_path / "report", with_paper=False).read_text()
+    critic = text[text.index("### Critic diagnostics"):]
+    assert "| 0.9 | CMI-VAE (critic_path=s) | ours | 2 | 12.00 ± 0.00 | 0.740 ± 0.000 | 0.980 ± 0.000 | 0.500" in critic
+    probes = text[text.index("### Probe protocols"):text.index("### Critic diagnostics")]
+    assert "AoLR (raw)" in probes and "AoLR (std)" in probes
+    matched = text[text.index("### At the same KL(z)"):text.index("### Probe protocols")]
+    assert "AoLR (std)" in matched
+    # cmi at KL 10 against beta interpolated between KL 5 and 15: aolr 0.70, aolr_std 0.72
+    assert "| 0.9 | CMI-VAE | 2 | 10.00 ± 0.00 |" in matched and "-0.1000" in matched and "-0.0300" in matched
+    assert (tmp_path / "report" / "critic_fashion-mnist_pixelcnn_vae.csv").exists()
+
+
+def test_report_without_study_metrics_has_no_probe_table(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    _run(root, "b0", {"name": "beta", "gamma": 0.5}, 0, {"kl_z": 5.0, "aolr": 0.7})
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    assert "Probe protocols" not in text and "Critic diagnostics" not in text
