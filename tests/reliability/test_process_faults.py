@@ -24,7 +24,7 @@ from cmivae.training.loop import fit
 from tests.reliability.runs import cli_env, tiny_raw_config, train_command
 
 
-def _wait_for(predicate: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+def _wait_for(predicate: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -127,7 +127,7 @@ def test_a_file_as_out_is_one_line(tmp_path: Path, write_config, capsys) -> None
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_a_checkpoint_prints_one_line_and_the_rerun_is_bit_identical(
         tmp_path: Path, write_config, signum: int) -> None:
-    config = write_config("mi", num_train=256, epochs=30)  # 240 steps; checkpoints only at epoch ends
+    config = write_config("mi", num_train=256, epochs=16)  # 128 steps; checkpoints only at epoch ends
     out = tmp_path / "run"
     process = subprocess.Popen(train_command(config, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=cli_env())
@@ -181,7 +181,7 @@ def _sweep_file(tmp_path: Path, data_dir: str, epochs: int) -> Path:
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_killing_a_sweep_parent_stops_its_workers_and_the_rerun_finishes(
         tmp_path: Path, fashion_mnist_dir: str, signum: int) -> None:
-    sweep, out = _sweep_file(tmp_path, fashion_mnist_dir, epochs=60), tmp_path / "out"
+    sweep, out = _sweep_file(tmp_path, fashion_mnist_dir, epochs=40), tmp_path / "out"
     command = [sys.executable, "-m", "cmivae", "sweep", str(sweep), "--out", str(out), "--jobs", "2"]
     parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
