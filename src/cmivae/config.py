@@ -114,9 +114,11 @@ class ObjectiveConfig:
     """The training objective (Sec. 3.2, appendix H).
 
     Attributes:
-        name: ``elbo`` (Eqs. 2-3), ``beta`` (Eqs. 5-6), ``mi`` (Eq. 26) or ``cmi`` (Eqs. 13-14).
+        name: ``elbo`` (Eqs. 2-3), ``beta`` (Eqs. 5-6), ``mi`` (Eq. 26), ``cmi`` (Eqs. 13-14) or
+            ``mmd`` (Eq. 14 with the critic term replaced by a kernel MMD, no critic).
         gamma: weight in [0, 1); beta = 1 - gamma.
-        alpha: weight of I(z; s) in CMI-VAE (Eq. 8); 1 in the paper.
+        alpha: weight of I(z; s) in CMI-VAE (Eq. 8); 1 in the paper. The critic term of
+            ``cmi`` (and the MMD term of ``mmd``) is weighted ``gamma * alpha``.
         critic_lr: Adam learning rate of the discriminator (1e-3 PixelCNN, 2e-3 DSAE).
         critic_steps: discriminator updates per VAE update (2 in the paper).
         critic_hidden_dim: width of the critic's hidden layers; default the paper's
@@ -126,6 +128,12 @@ class ObjectiveConfig:
             ``z`` (s detached: the term reaches only the encoder, through z) or ``s`` (z
             detached: it reaches only the layers that produce s; for the PixelCNN-VAE the
             decoder layers 1..inject_after). The critic's own update is unchanged.
+        critic: CMI-VAE only: the discriminator family: ``paper`` (appendix I: inner
+            product / scaled cosine of z with a pooled embedding of s, linear in z) or
+            ``mlp`` (the paper's logit plus an MLP over ``[z, embedding]``, able to represent
+            a Gaussian log density ratio; :mod:`cmivae.objectives.critics`).
+        kernel_scale: ``mmd`` only: the MMD^2 (a number in [0, 2], not nats) is multiplied
+            by this before the weight ``gamma * alpha`` (:mod:`cmivae.objectives.kernel_mmd`).
     """
 
     name: str = "cmi"
@@ -135,9 +143,11 @@ class ObjectiveConfig:
     critic_steps: int = 2
     critic_hidden_dim: int | None = None
     critic_path: str = "both"
+    critic: str = "paper"
+    kernel_scale: float = 100.0
 
     def __post_init__(self) -> None:
-        from cmivae.objectives import CRITIC_PATHS, OBJECTIVES
+        from cmivae.objectives import CRITIC_FAMILIES, CRITIC_PATHS, OBJECTIVES
 
         if self.name not in OBJECTIVES:
             raise ConfigError(f"unknown objective {self.name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
@@ -152,9 +162,15 @@ class ObjectiveConfig:
         if self.critic_path not in CRITIC_PATHS:
             raise ConfigError(f"objective.critic_path must be one of {', '.join(CRITIC_PATHS)}, "
                               f"got {self.critic_path!r}")
-        if self.critic_path != "both" and self.name != "cmi":
-            raise ConfigError(f"objective.critic_path={self.critic_path} applies to the cmi objective only, "
-                              f"not {self.name!r}; drop it or set objective.name=cmi")
+        if self.critic_path != "both" and self.name not in ("cmi", "mmd"):
+            raise ConfigError(f"objective.critic_path={self.critic_path} applies to the cmi and mmd objectives "
+                              f"only, not {self.name!r}; drop it or set objective.name=cmi")
+        if self.critic not in CRITIC_FAMILIES:
+            raise ConfigError(f"objective.critic must be one of {', '.join(CRITIC_FAMILIES)}, got {self.critic!r}")
+        if self.critic != "paper" and self.name != "cmi":
+            raise ConfigError(f"objective.critic={self.critic} applies to the cmi objective only, not "
+                              f"{self.name!r}; drop it or set objective.name=cmi")
+        _positive("objective", "kernel_scale", self.kernel_scale)
 
 
 @dataclass
@@ -286,6 +302,8 @@ class ExperimentConfig:
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "critic_path"): "both",
+    ("objective", "critic"): "paper",
+    ("objective", "kernel_scale"): 100.0,
     ("train", "max_skipped_fraction"): 0.1,
 }
 

@@ -28,7 +28,7 @@ def test_gamma_zero_reduces_to_the_elbo(name: str) -> None:
         assert float(terms.terms["critic_term"]) == 0.0
 
 
-@pytest.mark.parametrize("name", ["beta", "mi", "cmi"])
+@pytest.mark.parametrize("name", ["beta", "mi", "cmi", "mmd"])
 def test_beta_weights_kl_by_one_minus_gamma(name: str) -> None:
     model, objective, x = _setup(name, gamma=0.3)
     out = model(x)
@@ -119,6 +119,6 @@ def test_critic_separates_dependent_pairs_only(dependent: bool) -> None:
 
 
 def test_registry_lists_known_names() -> None:
-    with pytest.raises(ValueError, match="known objectives: beta, cmi, elbo, mi"):
+    with pytest.raises(ValueError, match="known objectives: beta, cmi, elbo, mi, mmd"):
         build_objective("info", build_model("pixelcnn_vae", SMALL))
     assert "pixelcnn_vae" in MODELS

@@ -69,3 +69,27 @@ def test_report_without_study_metrics_has_no_probe_table(tmp_path: Path) -> None
     _run(root, "b0", {"name": "beta", "gamma": 0.5}, 0, {"kl_z": 5.0, "aolr": 0.7})
     text = build_report(root, tmp_path / "report", with_paper=False).read_text()
     assert "Probe protocols" not in text and "Critic diagnostics" not in text
+
+
+def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> None:
+    root = tmp_path / "budget"
+    for channels, kernels in ((32, [7, 5]), (64, [7, 7, 3])):
+        for seed in (0, 1):
+            run_dir = root / "runs" / f"r{channels}{seed}"
+            run_dir.mkdir(parents=True)
+            config = {"data": {"name": "fashion-mnist", "data_dir": f"/tmp/{seed}"},
+                      "model": {"name": "pixelcnn_vae", "channels": channels, "kernel_sizes": kernels},
+                      "objective": {"name": "beta", "gamma": 0.5}, "train": {"seed": seed, "device": "cpu"}}
+            (run_dir / "config.json").write_text(json.dumps({"config": config}))
+            (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": float(channels)}))
+    rows = collect_runs(root)
+    assert {r.dataset for r in rows} == {"fashion-mnist@channels=32,kernel_sizes=7x5",
+                                         "fashion-mnist@channels=64,kernel_sizes=7x7x3"}
+    groups = aggregate(rows)
+    assert sorted(g.mean["kl_z"] for g in groups) == [32.0, 64.0] and all(g.n == 2 for g in groups)
+    # a field added later (critic_path) missing from old configs is not a difference
+    (root / "runs" / "r320" / "config.json").write_text(json.dumps({"config": {
+        "data": {"name": "fashion-mnist"}, "model": {"name": "pixelcnn_vae", "channels": 32, "kernel_sizes": [7, 5]},
+        "objective": {"name": "beta", "gamma": 0.5, "critic_path": "both", "kernel_scale": 100.0},
+        "train": {"seed": 0}}}))
+    assert len({r.dataset for r in collect_runs(root)}) == 2

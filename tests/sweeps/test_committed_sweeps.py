@@ -36,3 +36,40 @@ def test_study_paths_sweep_reruns_the_committed_beta_and_cmi_points() -> None:
     assert len(study.runs) == 27 and len(same) == 15
     assert {s.run_id for s in same} <= committed
     assert not {s.run_id for s in study.runs if s.config.objective.critic_path != "both"} & committed
+
+
+def test_study_mnist_sweep_reruns_the_committed_beta_and_cmi_points() -> None:
+    study = load_sweep(ROOT / "experiments" / "study-mnist.yaml")
+    committed = {p.name for p in (ROOT / "results" / "cpu-mnist" / "runs").iterdir()}
+    assert len(study.runs) == 27
+    assert len({s.run_id for s in study.runs} & committed) == 15
+
+
+def test_budget_sweep_uses_both_presets() -> None:
+    from cmivae.config import load_config
+
+    study = load_sweep(ROOT / "experiments" / "study-budget.yaml")
+    assert len(study.runs) == 24
+    layers = sorted(len(s.config.model.params["kernel_sizes"]) for s in study.runs)
+    assert layers == [7] * 12 + [13] * 12
+    for spec in study.runs:  # each point is its preset with the point's values
+        point = {k: v for k, v in spec.overrides.items() if k != "base"}
+        expected = load_config(spec.overrides["base"], [f"{k}={v}" for k, v in point.items()])
+        assert spec.run_id == expected.config_hash()
+
+
+def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
+    from cmivae.errors import ConfigError
+
+    path = tmp_path / "s.yaml"
+    path.write_text("base: pixelcnn-cpu\nset: {train.epochs: 1}\ngrid:\n  - base: [pixelcnn-cpu-long]\n"
+                    "    train.seed: [0]\n  - train.seed: [0]\n")
+    sweep = load_sweep(path)
+    assert [s.config.data.num_train for s in sweep.runs] == [12000, 6000]
+    assert all(s.config.train.epochs == 1 for s in sweep.runs), "the file's set applies to every base"
+    path.write_text("base: pixelcnn-cpu\ngrid:\n  - base: [no-such-preset]\n    train.seed: [0]\n")
+    with pytest.raises(ConfigError, match=r"grid\[0\]\.base: no config file or preset named 'no-such-preset'"):
+        load_sweep(path)
+    path.write_text("base: pixelcnn-cpu\nevaluate: [all, aolr_sdt]\n")
+    with pytest.raises(ConfigError, match="evaluate: unknown metric.*aolr_sdt"):
+        load_sweep(path)

@@ -22,27 +22,39 @@ import torch
 
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import Objective, binary_critic_loss
-from cmivae.objectives.critics import Similarity, ZSCritic
+from cmivae.objectives.critics import CriticFamily, Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
 CriticPath = Literal["both", "z", "s"]
 CRITIC_PATHS: tuple[str, ...] = ("both", "z", "s")
 
 
+def check_critic_path(critic_path: str) -> CriticPath:
+    """``critic_path`` if it is one of :data:`CRITIC_PATHS`, else ValueError."""
+    if critic_path not in CRITIC_PATHS:
+        raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
+    return critic_path  # type: ignore[return-value]
+
+
+def path_latents(out: VAEOutput, critic_path: CriticPath) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, s) of ``out`` with the latent outside ``critic_path`` detached: ``(B, D)``, ``(B, *s_shape)``."""
+    z = out.z if critic_path in ("both", "z") else out.z.detach()
+    s = out.s if critic_path in ("both", "s") else out.s.detach()
+    return z, s
+
+
 class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
-                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both") -> None:
+                 similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both",
+                 critic: CriticFamily = "paper") -> None:
         super().__init__(gamma=gamma, alpha=alpha)
-        if critic_path not in CRITIC_PATHS:
-            raise ValueError(f"critic_path must be one of {', '.join(CRITIC_PATHS)}, got {critic_path!r}")
-        self.critic_path = critic_path
-        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim)
+        self.critic_path = check_critic_path(critic_path)
+        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim, family=critic)
 
     def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
-        z = out.z if self.critic_path in ("both", "z") else out.z.detach()  # (B, D)
-        s = out.s if self.critic_path in ("both", "s") else out.s.detach()  # (B, *s_shape)
+        z, s = path_latents(out, self.critic_path)
         logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
         return {"critic_term": self.gamma * self.alpha * logit}
 

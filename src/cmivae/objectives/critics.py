@@ -11,6 +11,14 @@ of Eqs. 11 and 24 is read off directly and stays finite.
   1-D over time for sequences ``(B, T, D_s)``; a flat ``(B, D_s)`` s gets an MLP.
   Appendix I lists the *data* shapes (28, 28, 1) and (20, 201) as its input; we feed the
   local latents s themselves, which is what D(z, s) is defined on.
+
+Critic family (``objective.critic``). ``paper``: the logit above, linear in z. On negatives
+z ~ N(0, I) a logit linear in z is symmetric about 0 whatever s is, so at most half of them
+are classified right on average (accuracy <= 75 %), and it cannot represent the density
+ratio q(z,s) / (p(z)q(s)), whose log is quadratic in z even for Gaussians
+(log N(z; mu(s), S) - log N(z; 0, I)). ``mlp``: the paper's logit plus an MLP over
+``[z, embedding of s]`` (:data:`MLP_WIDTH` wide, two ReLU hidden layers) that can represent
+such a ratio; ``tests/objectives/test_critic_family.py`` checks it against the closed form.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 Similarity = Literal["dot", "cosine"]
+CriticFamily = Literal["paper", "mlp"]
+CRITIC_FAMILIES: tuple[str, ...] = ("paper", "mlp")
+MLP_WIDTH = 256  # hidden width of the mlp critic's head over [z, embedding]
 
 
 class ZCritic(nn.Module):
@@ -53,13 +64,21 @@ class ZSCritic(nn.Module):
             ``(T, D_s)`` or ``(D_s,)``.
         similarity: ``"dot"`` (PixelCNN-VAE) or ``"cosine"`` with a learnable scale (DSAE).
         hidden_dim: channels of the two hidden convolutions (256 in the paper).
+        family: ``paper`` (the logit of appendix I) or ``mlp`` (plus an MLP head over
+            ``[z, embedding]``: ``Linear(2D, W) - ReLU - Linear(W, W) - ReLU - Linear(W, 1)``).
+        head_width: W of the mlp head (:data:`MLP_WIDTH`).
     """
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], similarity: Similarity = "dot",
-                 hidden_dim: int = 256) -> None:
+                 hidden_dim: int = 256, family: CriticFamily = "paper", head_width: int = MLP_WIDTH) -> None:
         super().__init__()
         if similarity not in ("dot", "cosine"):
             raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+        if family not in CRITIC_FAMILIES:
+            raise ValueError(f"critic family must be one of {', '.join(CRITIC_FAMILIES)}, got {family!r}")
+        self.family = family
+        self.head = nn.Sequential(nn.Linear(2 * z_dim, head_width), nn.ReLU(), nn.Linear(head_width, head_width),
+                                  nn.ReLU(), nn.Linear(head_width, 1)) if family == "mlp" else None
         self.s_rank = len(s_shape)
         if self.s_rank == 3:
             self.encoder = _conv_encoder(nn.Conv2d, nn.BatchNorm2d, s_shape[0], z_dim, hidden_dim)
@@ -89,8 +108,13 @@ class ZSCritic(nn.Module):
         """Logit for pairs (embedding of s, z), ``(B,)``, in fp32."""
         embedding, z = embedding.float(), z.float()
         if self.similarity == "dot":
-            return (embedding * z).sum(dim=-1)
-        return self.log_scale.exp() * F.cosine_similarity(embedding, z, dim=-1)
+            logit = (embedding * z).sum(dim=-1)
+        else:
+            logit = self.log_scale.exp() * F.cosine_similarity(embedding, z, dim=-1)
+        if self.head is not None:
+            with torch.autocast(z.device.type, enabled=False):  # the head in fp32, like the paper's logit
+                logit = logit + self.head(torch.cat([z, embedding], dim=-1)).squeeze(-1)  # (B, 2D) -> (B,)
+        return logit
 
     def forward(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         return self.score(self.embed(s), z)

@@ -19,7 +19,7 @@ METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
 # so variants are never averaged together. Defaults are read from ObjectiveConfig.
-VARIANT_KEYS = ("critic", "critic_path", "alpha")
+VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale")
 # Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
 CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
 
@@ -175,9 +175,57 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("config.json"))
 
 
+# Config keys that do not change what a run measures (where it runs, how often it saves).
+NOT_A_SETTING = {"data.data_dir", "train.seed", "train.device", "train.checkpoint_every_steps",
+                 "train.checkpoint_every_minutes", "train.eval_batch_size", "train.compile",
+                 "objective.name", "objective.gamma", *(f"objective.{k}" for k in VARIANT_KEYS)}
+
+
+def _setting(config: dict[str, Any]) -> dict[str, str]:
+    """The run's settings besides method, gamma and seed: ``section.key -> value`` as text,
+    with fields added after a run was made filled in with their (hash-neutral) defaults."""
+    from cmivae.config import HASH_NEUTRAL_DEFAULTS
+
+    flat: dict[str, str] = {}
+    for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
+        flat[f"{section}.{key}"] = json.dumps(default)
+    for section, values in config.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                flat[f"{section}.{key}"] = json.dumps(value, sort_keys=True)
+    return {k: v for k, v in flat.items() if k not in NOT_A_SETTING}
+
+
+def _tag(setting: dict[str, str], keys: list[str]) -> str:
+    """``key=value`` of the varying keys, file-name safe: ``channels=64,kernel_sizes=7x7x5``."""
+    parts = []
+    for key in keys:
+        value = json.loads(setting.get(key, "null"))
+        text = "x".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(f"{key.split('.', 1)[1]}={text}")
+    return ",".join(parts)
+
+
+def _separate_settings(rows: list[RunRow]) -> None:
+    """Runs of one data set and model that differ in anything but method, gamma and seed
+    (e.g. two presets in one sweep) must not be averaged together: their ``dataset`` becomes
+    ``<name>@<the differing key=value pairs>`` (a single setting is left as it is)."""
+    by_family: dict[tuple[str, str], list[RunRow]] = {}
+    for row in rows:
+        by_family.setdefault((row.dataset, row.model), []).append(row)
+    for members in by_family.values():
+        settings = [_setting(r.config) for r in members]
+        keys = sorted({k for s in settings for k in s if len({t.get(k) for t in settings}) > 1})
+        if keys:
+            for row, setting in zip(members, settings, strict=True):
+                row.dataset = f"{row.dataset}@{_tag(setting, keys)}"
+
+
 def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     """Every run under the given sweep or run directories, sorted by
-    (dataset, model, method, gamma, seed); a run reached twice is listed once."""
+    (dataset, model, method, gamma, seed); a run reached twice is listed once. Runs of the
+    same data set and model with different settings get distinct ``dataset`` labels
+    (:func:`_separate_settings`)."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows: dict[Path, RunRow] = {}
     for root in roots:
@@ -185,6 +233,7 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
             row = read_run(path)
             if row is not None:
                 rows.setdefault(path.resolve(), row)
+    _separate_settings(list(rows.values()))
     return sorted(rows.values(), key=lambda r: (r.dataset, r.model, _method_rank(r.method), r.gamma, r.seed,
                                                 r.run_id))
 

@@ -13,7 +13,10 @@ YAML file, or a Python file exposing ``SWEEP = {...}`` with the same keys::
     description: one line shown by `cmivae sweep --dry-run`
 
 ``grid`` may be a list of mappings; the runs are the union of their products, in file
-order. The paper's grids use that to have gamma = 0 only for beta-VAE (beta-VAE at
+order. A grid mapping may also have a ``base`` axis, a list of presets or config paths
+(``base: [pixelcnn-cpu-long, pixelcnn-mid]``): its points start from each of those instead
+of the file's ``base`` (the file's ``set`` and ``--set`` still apply on top).
+The paper's grids use the union to have gamma = 0 only for beta-VAE (beta-VAE at
 gamma = 0 *is* the ELBO, Tables 1, 4, 5), instead of also running MI-VAE and CMI-VAE at
 gamma = 0. Runs are identified by the hash of their resolved config
 (:meth:`ExperimentConfig.config_hash`); grid points that resolve to the same config are
@@ -144,7 +147,8 @@ def _parse_grids(path: Path, raw: Any) -> list[dict[str, list[Any]]]:
             raise ConfigError(f"{path}: {where} must be a mapping section.key: [values], got {grid!r}")
         axes: dict[str, list[Any]] = {}
         for key, values in grid.items():
-            _check_key(path, where, key)
+            if key != "base":
+                _check_key(path, where, key)
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{path}: {where}.{key} must be a non-empty list of values, got {values!r} "
                                   f"(write [{values}] for a single value, or move it to `set`)")
@@ -208,13 +212,26 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     evaluate, metrics = _parse_evaluate(path, raw.get("evaluate"))
     description = str(raw.get("description") or "")
 
-    start = copy.deepcopy(base_raw)
-    for key, value in fixed.items():
-        _set_value(start, key, value)
-    try:
-        start = apply_overrides(start, overrides or [])
-    except ConfigError as err:
-        raise ConfigError(f"{path}: --set: {err}") from err
+    def starting_point(raw_base: dict[str, Any]) -> dict[str, Any]:
+        start = copy.deepcopy(raw_base)
+        for key, value in fixed.items():
+            _set_value(start, key, value)
+        try:
+            return apply_overrides(start, overrides or [])
+        except ConfigError as err:
+            raise ConfigError(f"{path}: --set: {err}") from err
+
+    starts = {base: starting_point(base_raw)}
+    for i, grid in enumerate(grids):
+        for name in grid.get("base", []):
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{path}: grid[{i}].base must list presets or config files, got {name!r}")
+            if name not in starts:
+                source = str(path.parent / name) if (path.parent / name).is_file() else name
+                try:
+                    starts[name] = starting_point(read_config_file(source))
+                except ConfigError as err:
+                    raise ConfigError(f"{path}: grid[{i}].base: {err}") from err
     cli_fixed = {item.split("=", 1)[0]: yaml.safe_load(item.split("=", 1)[1]) for item in overrides or []}
     sweep = Sweep(path=path, base=str(raw["base"]), fixed={**fixed, **cli_fixed}, grids=grids, evaluate=evaluate,
                   metrics=metrics, description=description)
@@ -223,9 +240,10 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
         keys = list(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
             point = dict(zip(keys, values, strict=True))
-            resolved = copy.deepcopy(start)
+            resolved = copy.deepcopy(starts[point.get("base", base)])
             for key, value in point.items():
-                _set_value(resolved, key, value)
+                if key != "base":
+                    _set_value(resolved, key, value)
             try:
                 config = load_config(resolved)
             except ConfigError as err:

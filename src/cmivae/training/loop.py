@@ -83,7 +83,8 @@ def build_trainer(config: ExperimentConfig) -> Trainer:
     model = build_model(config.model.name, config.model.params)
     objective = build_objective(config.objective.name, model, config.objective.gamma, config.objective.alpha,
                                 critic_hidden_dim=config.objective.critic_hidden_dim,
-                                critic_path=config.objective.critic_path)
+                                critic_path=config.objective.critic_path, critic=config.objective.critic,
+                                kernel_scale=config.objective.kernel_scale)
     # channels_last only where it is fast: the stride-1 masked convolutions of the PixelCNN.
     # oneDNN's strided bf16 convolutions (encoder, critic) are many times slower in it.
     channels_last = precision == "bf16" and hasattr(model, "decoder") and len(model.s_shape) == 3
