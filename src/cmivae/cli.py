@@ -7,6 +7,7 @@ with what to do, exiting 2 for bad input and 1 for failures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -57,21 +58,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cmivae.locking import directory_lock
     from cmivae.metrics.evaluate import evaluate_run, read_eval_json
 
     run_dir = Path(args.run_dir)
-    metrics = args.metrics
-    if args.missing and (run_dir / "config.json").exists():  # only what eval.json lacks (as cmivae sweep does)
-        from cmivae.sweeps.runner import metrics_to_evaluate
+    exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
+    with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
+        metrics = args.metrics
+        if args.missing and (run_dir / "config.json").exists():  # only what eval.json lacks (as cmivae sweep does)
+            from cmivae.sweeps.runner import metrics_to_evaluate
 
-        read_eval_json(run_dir / "eval.json")  # a damaged file is one error line
-        metrics = metrics_to_evaluate(run_dir, args.metrics)
-        if not metrics:
-            print(f"{run_dir / 'eval.json'} already holds every requested metric; nothing to compute")
-            if not args.quiet:
-                _print_evaluation(run_dir.name, read_eval_json(run_dir / "eval.json"))
-            return 0
-    results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
+            read_eval_json(run_dir / "eval.json")  # a damaged file is one error line
+            metrics = metrics_to_evaluate(run_dir, args.metrics)
+            if not metrics:
+                print(f"{run_dir / 'eval.json'} already holds every requested metric; nothing to compute")
+                if not args.quiet:
+                    _print_evaluation(run_dir.name, read_eval_json(run_dir / "eval.json"))
+                return 0
+        results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
     print(f"wrote {run_dir / 'eval.json'}")
     if not args.quiet:
         _print_evaluation(run_dir.name, results)
@@ -239,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except OSError as err:  # a file operation no module turned into a CmivaeError: still one line
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: could not access{where}: {err.strerror or err}; check that the path exists, is a "
+              f"directory where one is expected, and is writable (and that the disk is not full)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -229,6 +229,8 @@ class TrainConfig:
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
         nonfinite: ``stop`` (clean stop with a record) or ``skip`` (drop the batch, count it)
             when a loss or gradient is not finite.
+        max_skipped_fraction: with ``nonfinite=skip``, the run fails (exit 1, ``failure.json``)
+            once more than this fraction of its batches was skipped.
         compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
             eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
         compile_mode: ``torch.compile`` mode when ``compile`` is true: ``default``,
@@ -252,6 +254,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     checkpoint_every_minutes: float = 10.0
     nonfinite: str = "stop"
+    max_skipped_fraction: float = 0.1
     compile: bool = False
     compile_mode: str = "default"
     eval_batch_size: int = 500
@@ -281,6 +284,10 @@ class TrainConfig:
                               f"got {self.compile_mode!r}")
         if self.nonfinite not in ("stop", "skip"):
             raise ConfigError(f"train.nonfinite must be stop or skip, got {self.nonfinite!r}")
+        if not (isinstance(self.max_skipped_fraction, (int, float)) and not isinstance(self.max_skipped_fraction, bool)
+                and 0 <= self.max_skipped_fraction <= 1):
+            raise ConfigError(f"train.max_skipped_fraction must be a number from 0 to 1, "
+                              f"got {self.max_skipped_fraction!r}")
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ConfigError(f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
         if self.checkpoint_every_steps < 0 or self.checkpoint_every_minutes < 0:
@@ -374,6 +381,7 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("train", "data_on_device"): "auto",
     ("train", "channels_last"): "auto",
     ("train", "tensorboard"): False,
+    ("train", "max_skipped_fraction"): 0.1,
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from cmivae.data import speech_features
+from cmivae.data import audio_checks, speech_features
 from cmivae.errors import DataError
 
 __all__ = ["AUDIO_EXTENSIONS", "read_audio", "read_audio_with_rate"]
@@ -34,8 +34,10 @@ def read_audio_with_rate(path: str | Path, sample_rate: int = 16000) -> tuple[np
         DataError: unreadable, empty (0 samples) or silent file, naming the file.
     """
     path = Path(path)
+    audio_checks.check_header(path, sample_rate)  # before any decode or resampling: rate, duration, memory
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)  # (num_samples, channels)
+        source = audio_checks.sound_source(path)  # opened through Python: non-UTF-8 names work
+        data, rate = sf.read(source, dtype="float64", always_2d=True)  # (num_samples, channels)
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
         hint = "Check that it is a WAV, FLAC or NIST SPHERE file, or remove it."
         try:

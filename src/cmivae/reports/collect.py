@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cmivae import json_files
+
 METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
@@ -62,6 +64,9 @@ class RunRow:
         error: the message of ``sweep_error.json`` if the last sweep attempt failed.
         samples: ``samples.png`` if present.
         config: the resolved config.
+        damaged: ``"<file>: <reason>"`` for each run file that is unreadable or malformed
+            (not UTF-8, not JSON, wrong types); a run whose ``config.json`` is damaged is
+            still listed (with ``?`` fields), never dropped.
     """
 
     run_id: str
@@ -77,28 +82,60 @@ class RunRow:
     error: str | None = None
     samples: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    damaged: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Its ``config.json`` was read (it can be placed in a table)."""
+        return not any(d.startswith("config.json:") for d in self.damaged)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path, damaged: list[str]) -> dict[str, Any] | None:
+    """The object in ``path``; ``None`` if absent, or damaged (then ``"<name>: <reason>"`` is
+    appended to ``damaged``)."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return json_files.read_json_or_none(path)
+    except json_files.DamagedFile as err:
+        damaged.append(f"{path.name}: {err.reason}")
         return None
-    return value if isinstance(value, dict) else None
+
+
+def _field(config: dict[str, Any], section: str, key: str, kind: type, default: Any, damaged: list[str]) -> Any:
+    values = config.get(section, {})
+    value = values.get(key, default) if isinstance(values, dict) else None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        damaged.append(f"config.json: {section}.{key} is {value!r}, expected a {kind.__name__}")
+        return default
+    return value
 
 
 def read_run(path: str | Path) -> RunRow | None:
-    """One run directory as a row (``None`` if it has no readable ``config.json``)."""
+    """One run directory as a row (``None`` only if it has no ``config.json``). Damaged
+    files are named in :attr:`RunRow.damaged`, never raised."""
     path = Path(path)
-    saved = _read_json(path / "config.json")
-    if saved is None or not isinstance(saved.get("config"), dict):
+    damaged: list[str] = []
+    if not (path / "config.json").exists():
         return None
-    config = saved["config"]
-    objective = config.get("objective", {})
-    method = method_key(objective)
+    saved = _read_json(path / "config.json", damaged)
+    config = saved.get("config") if saved is not None else None
+    if saved is not None and not isinstance(config, dict):
+        damaged.append("config.json: no 'config' object")
+    config = config if isinstance(config, dict) else {}
+    n_damaged = len(damaged)
+    name = _field(config, "objective", "name", str, "?", damaged)
+    gamma = _field(config, "objective", "gamma", float, 0.0, damaged)
+    dataset = _field(config, "data", "name", str, "?", damaged)
+    model = _field(config, "model", "name", str, "?", damaged)
+    seed = _field(config, "train", "seed", int, 0, damaged)
+    if n_damaged and len(damaged) > n_damaged:
+        del damaged[n_damaged:]  # the file itself is named; not every field again
+    objective = config.get("objective")
+    method = method_key({**objective, "name": name}) if isinstance(objective, dict) else name
     metrics: dict[str, float] = {}
-    results = _read_json(path / "results.json")
-    evaluation = _read_json(path / "eval.json")
+    results = _read_json(path / "results.json", damaged)
+    evaluation = _read_json(path / "eval.json", damaged)
     for values in (results, evaluation):
         for key, value in (values or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -106,14 +143,13 @@ def read_run(path: str | Path) -> RunRow | None:
     if "elbo" in metrics and "neg_elbo" not in metrics:
         metrics["neg_elbo"] = -metrics["elbo"]
     metrics.update(_final_critic_diagnostics(path / "metrics.jsonl"))
-    error = _read_json(path / "sweep_error.json")
+    error = _read_json(path / "sweep_error.json", damaged)
     return RunRow(
-        run_id=path.name, path=path, dataset=str(config.get("data", {}).get("name", "?")),
-        model=str(config.get("model", {}).get("name", "?")), method=method,
-        gamma=0.0 if objective.get("name") == "elbo" else float(objective.get("gamma", 0.0)),
-        seed=int(config.get("train", {}).get("seed", 0)), metrics=metrics, finished=results is not None,
+        run_id=path.name, path=path, dataset=dataset, model=model, method=method,
+        gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
-        samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config)
+        samples=path / "samples.png" if (path / "samples.png").exists() else None, config=config,
+        damaged=damaged)
 
 
 def _final_critic_diagnostics(path: Path) -> dict[str, float]:
@@ -122,7 +158,7 @@ def _final_critic_diagnostics(path: Path) -> dict[str, float]:
     try:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         train = json.loads(lines[-1]).get("train", {}) if lines else {}
-    except (OSError, json.JSONDecodeError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # ValueError: not UTF-8, not JSON
         return {}
     if not isinstance(train, dict):
         return {}

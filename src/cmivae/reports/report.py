@@ -62,7 +62,8 @@ def _status_lines(rows: list[RunRow]) -> list[str]:
     return [f"- run directories: {len(rows)}", f"- finished training (results.json): {finished}",
             f"- evaluated (eval.json): {evaluated}",
             f"- last sweep attempt failed (sweep_error.json): {len(failed)}",
-            f"- unfinished: {len(rows) - finished}"]
+            f"- unfinished: {len(rows) - finished}",
+            f"- with damaged files (listed below): {sum(bool(r.damaged) for r in rows)}"]
 
 
 def _section(groups: list[Group], dataset: str, model: str, out_dir: Path, with_paper: bool) -> list[str]:
@@ -113,7 +114,7 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                           f"give a sweep directory (cmivae sweep --out) or run directories")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups = aggregate(rows)
+    groups = aggregate([r for r in rows if r.usable])  # damaged config.json: listed below, not in tables
     write_runs_csv(rows, out_dir / "runs.csv")
     write_summary_csv(groups, out_dir / "summary.csv")
 
@@ -130,13 +131,15 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
             lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",
                       f"![Figure 5]({page.name})", ""]
 
-    failed = [r for r in rows if r.error]
-    unfinished = [r for r in rows if not r.finished and not r.error]
+    failed = [r for r in rows if r.error or r.damaged]
+    unfinished = [r for r in rows if not r.finished and not r.error and not r.damaged]
     if failed or unfinished:
         lines += ["## Failed and unfinished runs", "", "| run | dataset | method | γ | seed | state |",
                   "|---|---|---|---|---|---|"]
         for r in failed + unfinished:
             state = f"failed: {(r.error or '').splitlines()[0][:160]}" if r.error else "unfinished"
+            if r.damaged:
+                state = "damaged: " + "; ".join(r.damaged)[:300] + (f" ({state})" if r.error else "")
             state = state.replace("|", "\\|")
             lines.append(f"| `{r.run_id}` | {r.dataset} | {method_label(r.method)} | {r.gamma:g} | {r.seed} | "
                          f"{state} |")

@@ -39,6 +39,7 @@ from cmivae.training.checkpoint import load_checkpoint, load_latest
 from cmivae.training.device import apply_backend_settings, backend_settings, optimizer_options, use_channels_last
 from cmivae.training.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
 from cmivae.training.run_dir import RunDirectory
+from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
 from cmivae.training.tensorboard import open_event_writer
 
 PROGRESS_SECONDS = 60.0  # one progress line per minute when no bar is shown
@@ -312,6 +313,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
+    Holds the run directory's lock throughout (:mod:`cmivae.locking`; a second process is
+    refused) and stops cleanly on SIGTERM/SIGINT at the next step boundary, after writing a
+    checkpoint (:mod:`cmivae.training.signals`).
+
     Args:
         config: the validated experiment config.
         run_dir: the run directory (created; an unfinished run there is resumed).
@@ -320,6 +325,25 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
+    from cmivae.locking import directory_lock
+
+    lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
+    with lock, stop_on_signals() as signals:
+        return _fit(config, Path(run_dir), force=force, resume=resume, progress=progress, data=data, signals=signals)
+
+
+def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[str, Any] | None, step: int) -> None:
+    """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
+    if stop.signum is None:
+        return
+    if checkpoint is not None:
+        run.save_last(checkpoint)
+    raise Interrupted(stop.signum, f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; "
+                                   f"rerun the same command to resume")
+
+
+def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, progress: bool, data: Any,
+         signals: StopRequest) -> dict[str, Any]:
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     fresh = not (run.path / "config.json").exists() or force
     run.prepare(config, force=force, resume=resume)
@@ -331,6 +355,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         if fresh and run.is_main:  # a failed load leaves no run behind, so the corrected rerun needs no --force
             forget_unstarted_run(run.path)
         raise
+    run.start(config, [])  # the data loaded: the run exists now (config.json; the history comes below)
     if run.is_main and getattr(splits, "corpus", None):
         record_corpus(run.path, splits.corpus, getattr(splits, "skipped_files", []))
         c = splits.corpus
@@ -343,10 +368,15 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                 + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
     trainer = build_trainer(config)
     state = TrainState()
-    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
+
+    def restore(checkpoint: dict[str, Any], path: Path) -> TrainState:
+        run.check_checkpoint_config(checkpoint, path, config)
+        return _restore(trainer, checkpoint)
+
+    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device, warn=run.log, restore=restore,
+                         set_aside_failed=run.is_main)
     if latest is not None:
-        checkpoint, path = latest
-        state = _restore(trainer, checkpoint)
+        state, path = latest
         run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
     elif resume:
         from cmivae.errors import CheckpointError
@@ -373,6 +403,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
     ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
                            unit="updates") if not (progress and sys.stderr.isatty()) else None)
+    run.start(config, state.history)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
@@ -382,6 +413,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                    disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
+            _stop_if_requested(signals, run, _checkpoint_state(trainer, state) if signals.signum else None, state.step)
             idx = order[b * batch_size:(b + 1) * batch_size][shard]
             x = trainer.to_device(source.batch(idx))
             logged, problem = train_step(trainer, x, state.step)
@@ -392,7 +424,9 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                     run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
                 else:
                     run.record_failure(problem, state.step)
-                    raise TrainingError(f"{problem}; the last good checkpoint is kept in {run.path}. "
+                    kept = (f"the last good checkpoint is kept in {run.path}" if run.has_checkpoint() else
+                            f"no checkpoint was written yet ({run.path})")
+                    raise TrainingError(f"{problem}; {kept}. "
                                         f"Lower train.lr, or set train.nonfinite=skip to drop such batches")
             else:
                 for name, value in logged.items():
@@ -427,6 +461,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         state.history.append(record)
         if events is not None:
             events.write_epoch(record)
+        _fail_if_diverged(config, run, state, val)
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
@@ -435,12 +470,13 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         state.epoch += 1 if epoch_done else 0
         state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
         state.sums, state.count, state.train_seconds = {}, 0, 0.0
+        run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
         run.save_last(_checkpoint_state(trainer, state))
         last_save = time.monotonic()
-        run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
                 f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
+    _stop_if_requested(signals, run, None, state.step)  # the checkpoint of the last epoch is written
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
@@ -449,6 +485,24 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         events.close()
     distributed.barrier()
     return results
+
+
+def _fail_if_diverged(config: ExperimentConfig, run: RunDirectory, state: TrainState, val: dict[str, float]) -> None:
+    """Stop with ``failure.json`` (exit 1) when validation is not finite, or when
+    ``train.nonfinite=skip`` dropped more than ``train.max_skipped_fraction`` of the batches:
+    a diverged run must not pass for a finished one."""
+    problem = None
+    bad = sorted(k for k, v in val.items() if not math.isfinite(v))
+    if bad:
+        problem = f"validation is not finite after epoch {state.epoch + 1} ({', '.join(bad)})"
+    elif state.step and state.skipped / state.step > config.train.max_skipped_fraction:
+        problem = (f"{state.skipped} of {state.step} batches were skipped for non-finite values "
+                   f"(more than train.max_skipped_fraction={config.train.max_skipped_fraction})")
+    if problem:
+        run.record_failure(problem, state.step)
+        kept = f"checkpoints before it are kept in {run.path}" if run.has_checkpoint() else \
+            f"no checkpoint was written ({run.path})"
+        raise TrainingError(f"{problem}; the run diverged ({kept}). Lower train.lr and rerun with --force")
 
 
 def test_results(trainer: Trainer, run: RunDirectory, splits: Any) -> dict[str, float]:

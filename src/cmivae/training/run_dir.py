@@ -4,7 +4,9 @@
 epoch), ``results.json`` (test results at the best checkpoint; its presence marks a
 finished run), ``best.pt``, ``checkpoints/last.pt`` and ``checkpoints/previous.pt``
 (the fallback if the last is damaged), ``failure.json`` (why a run stopped),
-``train.log``. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
+``train.log``. ``config.json`` is written only once training really starts
+(:meth:`RunDirectory.start`), so a run that fails before (bad data, batch too large) leaves
+nothing that refuses the corrected rerun. Only rank 0 writes; :meth:`RunDirectory.prepare` ends with a barrier, so
 no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
 """
 
@@ -18,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cmivae import __version__
-from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cmivae import __version__, json_files
+from cmivae.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.config import ExperimentConfig, without_neutral_defaults
 from cmivae.errors import ConfigError
 from cmivae.training import distributed
-from cmivae.training.checkpoint import save_checkpoint
+from cmivae.training.checkpoint import save_checkpoint, save_rotating
 
 RUN_FILES = ("config.json", "metrics.jsonl", "results.json", "best.pt", "failure.json", "train.log", "eval.json")
 
@@ -57,6 +59,12 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return diffs
 
 
+def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for every value where a saved config dict differs from ``config``
+    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
+    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+
+
 class RunDirectory:
     """Reads and writes one run's files; refuses to mix two configs in one directory."""
 
@@ -83,7 +91,7 @@ class RunDirectory:
             results = json.loads(self.results_path.read_text())
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        same = not _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+        same = not config_differences(saved, config)
         return results if same and isinstance(results, dict) else None
 
     def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
@@ -93,12 +101,20 @@ class RunDirectory:
         large as a checkpoint each). All ranks must call it.
         """
         config_path = self.path / "config.json"
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {self.path} is a file, expected a run directory; give another path")
         if config_path.exists() and not force:
             try:
-                saved = json.loads(config_path.read_text())["config"]
-            except (json.JSONDecodeError, KeyError) as err:
-                raise ConfigError(f"{config_path} is unreadable ({err}); use --force to start this run over") from err
-            diffs = _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+                saved = json_files.read_json(config_path)["config"]
+                if not isinstance(saved, dict):
+                    raise json_files.DamagedFile(config_path, "'config' is not an object")
+            except KeyError as err:
+                raise ConfigError(f"{config_path} is unreadable (no 'config' key); use --force to start this "
+                                  f"run over") from err
+            except json_files.DamagedFile as err:
+                raise ConfigError(f"{config_path} is unreadable ({err.reason}); use --force to start this "
+                                  f"run over") from err
+            diffs = config_differences(saved, config)
             if diffs:
                 raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
                                   f"use another --out, or --force to discard that run")
@@ -110,26 +126,50 @@ class RunDirectory:
                 (self.path / name).unlink(missing_ok=True)
             shutil.rmtree(self.path / "checkpoints", ignore_errors=True)
         if self.is_main:
-            self.path.mkdir(parents=True, exist_ok=True)
-            if not config_path.exists():
-                atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
-                                                "python": sys.version.split()[0], "created": time.time(),
-                                                **runtime_metadata()})
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise _write_error(self.path, err) from err
             stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / "checkpoints")
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
                          f"{', '.join(p.name for p in stale)}")
         distributed.barrier()
 
+    def start(self, config: ExperimentConfig, history: list[dict[str, Any]]) -> None:
+        """Training really starts: write ``config.json`` (if new) and rebuild
+        ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
+        the history write loses no line)."""
+        if not self.is_main:
+            return
+        config_path = self.path / "config.json"
+        if not config_path.exists():
+            atomic_write_json(config_path, {"config": config.to_dict(), "code_version": code_version(),
+                                            "python": sys.version.split()[0], "created": time.time(),
+                                            **runtime_metadata()})
+        if history:
+            self.write_history(history)
+
+    def has_checkpoint(self) -> bool:
+        return any(p.exists() for p in self.checkpoint_paths())
+
+    def check_checkpoint_config(self, checkpoint: dict[str, Any], path: Path, config: ExperimentConfig) -> None:
+        """Refuse to resume from a checkpoint written by another config (one line)."""
+        saved = checkpoint.get("config")
+        if not isinstance(saved, dict):
+            raise ValueError("it holds no config")
+        diffs = config_differences(saved, config)
+        if diffs:
+            raise ConfigError(f"checkpoint {path} was written by a different config ({'; '.join(diffs[:5])}); "
+                              f"use another --out, or --force to discard that run")
+
     def save_last(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""
+        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt`` if it
+        verifies (:func:`~cmivae.training.checkpoint.save_rotating`)."""
         if not self.is_main:
             return
         last, previous = self.checkpoint_paths()
-        last.parent.mkdir(parents=True, exist_ok=True)
-        if last.exists():
-            last.replace(previous)
-        save_checkpoint(last, state)
+        save_rotating(last, previous, state, warn=self.log)
 
     def save_best(self, state: dict[str, Any]) -> None:
         if self.is_main:
@@ -139,11 +179,13 @@ class RunDirectory:
         """Rewrite ``metrics.jsonl`` from the checkpointed history (so a resumed run has
         exactly one line per finished epoch)."""
         if self.is_main:
-            atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(self.path / "metrics.jsonl", "".join(json_files.dumps(r) + "\n" for r in history))
 
     def write_results(self, results: dict[str, Any]) -> None:
+        """Write ``results.json`` (the run is finished) and drop a stale ``failure.json``."""
         if self.is_main:
             atomic_write_json(self.results_path, results)
+            (self.path / "failure.json").unlink(missing_ok=True)
 
     def record_failure(self, message: str, step: int) -> None:
         if self.is_main:
@@ -156,5 +198,9 @@ class RunDirectory:
         from tqdm.auto import tqdm
 
         tqdm.write(message, file=sys.stderr)
-        with open(self.path / "train.log", "a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        log_path = self.path / "train.log"
+        try:
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError as err:
+            raise _write_error(log_path, err) from err
