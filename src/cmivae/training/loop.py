@@ -355,6 +355,13 @@ def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, 
         if fresh and run.is_main:  # a failed load leaves no run behind, so the corrected rerun needs no --force
             forget_unstarted_run(run.path)
         raise
+    if splits.train_x.shape[0] < config.train.batch_size:  # before the run exists: nothing blocks the rerun
+        from cmivae.errors import ConfigError
+
+        if fresh and run.is_main:
+            forget_unstarted_run(run.path)
+        raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
+                          f"({splits.train_x.shape[0]} examples); lower the batch size or use more data")
     run.start(config, [])  # the data loaded: the run exists now (config.json; the history comes below)
     if run.is_main and getattr(splits, "corpus", None):
         record_corpus(run.path, splits.corpus, getattr(splits, "skipped_files", []))
@@ -387,12 +394,7 @@ def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, 
     unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
     shard = distributed.shard_bounds(trainer.config.train.batch_size)
     batch_size = config.train.batch_size
-    num_batches = train_x.shape[0] // batch_size
-    if num_batches == 0:
-        from cmivae.errors import ConfigError
-
-        raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
-                          f"examples); lower the batch size or use more data")
+    num_batches = train_x.shape[0] // batch_size  # >= 1, checked before the run started
     source = BatchSource(train_x, trainer.device, keep_on_device(  # the whole set on the GPU when it fits
         train_x.numel() * train_x.element_size(), trainer.device, config.train.data_on_device))
     if config.train.epochs is None:  # a budget in updates (train.max_steps), whatever the data size
