@@ -362,17 +362,6 @@ def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, 
             forget_unstarted_run(run.path)
         raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
                           f"({splits.train_x.shape[0]} examples); lower the batch size or use more data")
-    run.start(config, [])  # the data loaded: the run exists now (config.json; the history comes below)
-    if run.is_main and getattr(splits, "corpus", None):
-        record_corpus(run.path, splits.corpus, getattr(splits, "skipped_files", []))
-        c = splits.corpus
-        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
-                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
-                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
-                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
-                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
-                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
-                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
     trainer = build_trainer(config)
     state = TrainState()
 
@@ -390,6 +379,17 @@ def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, 
 
         raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
 
+    run.start(config, state.history)  # data loaded, checkpoint accepted: the run exists now (config.json)
+    if run.is_main and getattr(splits, "corpus", None):
+        record_corpus(run.path, splits.corpus, getattr(splits, "skipped_files", []))
+        c = splits.corpus
+        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
+                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
+                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
+                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
+                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
+                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
+                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
     train_x = splits.train_x
     unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
     shard = distributed.shard_bounds(trainer.config.train.batch_size)
@@ -405,7 +405,6 @@ def _fit(config: ExperimentConfig, run_dir: Path, *, force: bool, resume: bool, 
     # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
     ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
                            unit="updates") if not (progress and sys.stderr.isatty()) else None)
-    run.start(config, state.history)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
