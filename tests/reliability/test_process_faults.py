@@ -127,7 +127,7 @@ def test_a_file_as_out_is_one_line(tmp_path: Path, write_config, capsys) -> None
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_a_checkpoint_prints_one_line_and_the_rerun_is_bit_identical(
         tmp_path: Path, write_config, signum: int) -> None:
-    config = write_config("mi", num_train=256, epochs=16)  # 128 steps; checkpoints only at epoch ends
+    config = write_config("mi", num_train=256, epochs=160)  # 1,280 steps: still training at the signal
     out = tmp_path / "run"
     process = subprocess.Popen(train_command(config, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=cli_env())
