@@ -118,11 +118,18 @@ def pixelcnn_vae_step_flops(config: PixelCNNVAEConfig, batch_size: int, *, criti
             h, w = conv_output_size(h, 4, 2, 1), conv_output_size(w, 4, 2, 1)
             layers.append(2.0 * b * h * w * c_out * c_in * 16)
             c_in = c_out
-        critic_update = sum(fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True))
-                            for i, fwd in enumerate(layers))  # s is detached: no input grad for layer 1
-        vae_step = sum(fwd * (1 + _backward_factor(input_grad=True, weight_grad=False)) for fwd in layers)
-        flops.add("critic", critic_steps * critic_update + vae_step)
+        flops.add("critic", _critic_flops(layers, critic_steps))
     return flops
+
+
+def _critic_flops(layers: list[float], critic_steps: int) -> float:
+    """FLOPs of the critic D(z, s) in one step, from its convolutions' forward FLOPs: ``critic_steps``
+    critic updates (s detached: no input gradient for the first layer) plus the VAE step's pass
+    through the frozen critic (input gradients only)."""
+    critic_update = sum(fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True))
+                        for i, fwd in enumerate(layers))
+    vae_step = sum(fwd * (1 + _backward_factor(input_grad=True, weight_grad=False)) for fwd in layers)
+    return critic_steps * critic_update + vae_step
 
 
 def dsae_step_flops(config: DSAEConfig, batch_size: int, *, critic_hidden_dim: int = 256,
@@ -155,8 +162,5 @@ def dsae_step_flops(config: DSAEConfig, batch_size: int, *, critic_hidden_dim: i
         steps = conv_output_size(steps, 4, 2, 1)
         layers.append(2.0 * b * steps * c_out * c_in * 4)
         c_in = c_out
-    critic_update = sum(fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True))
-                        for i, fwd in enumerate(layers))  # s is detached: no input grad for layer 1
-    vae_step = sum(fwd * (1 + _backward_factor(input_grad=True, weight_grad=False)) for fwd in layers)
-    flops.add("critic", critic_steps * critic_update + vae_step)
+    flops.add("critic", _critic_flops(layers, critic_steps))
     return flops
