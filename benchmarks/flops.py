@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cmivae.models.dsae import DSAEConfig
 from cmivae.models.pixelcnn_vae import PixelCNNVAEConfig
 
 
@@ -117,8 +118,49 @@ def pixelcnn_vae_step_flops(config: PixelCNNVAEConfig, batch_size: int, *, criti
             h, w = conv_output_size(h, 4, 2, 1), conv_output_size(w, 4, 2, 1)
             layers.append(2.0 * b * h * w * c_out * c_in * 16)
             c_in = c_out
-        critic_update = sum(fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True))
-                            for i, fwd in enumerate(layers))  # s is detached: no input grad for layer 1
-        vae_step = sum(fwd * (1 + _backward_factor(input_grad=True, weight_grad=False)) for fwd in layers)
-        flops.add("critic", critic_steps * critic_update + vae_step)
+        flops.add("critic", _critic_flops(layers, critic_steps))
+    return flops
+
+
+def _critic_flops(layers: list[float], critic_steps: int) -> float:
+    """FLOPs of the critic D(z, s) in one step, from its convolutions' forward FLOPs: ``critic_steps``
+    critic updates (s detached: no input gradient for the first layer) plus the VAE step's pass
+    through the frozen critic (input gradients only)."""
+    critic_update = sum(fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True))
+                        for i, fwd in enumerate(layers))
+    vae_step = sum(fwd * (1 + _backward_factor(input_grad=True, weight_grad=False)) for fwd in layers)
+    return critic_steps * critic_update + vae_step
+
+
+def dsae_step_flops(config: DSAEConfig, batch_size: int, *, critic_hidden_dim: int = 256,
+                    critic_steps: int = 2) -> StepFlops:
+    """Useful FLOPs of one CMI-VAE training step of the DSAE (paper Sec. 2.1, appendices G.1, I).
+
+    Counted (2 FLOPs per multiply-add): the three LSTMs' input and recurrent products at every
+    step (4 gates each), the dynamic encoder's input-gate and recurrent products and its head,
+    the prior's head, the decoder MLP, the static head; backward = 2 x forward for the VAE
+    (input and weight gradients; the input x needs none, not subtracted). The critic D(z, s)
+    (three 1-D convolutions, kernel 4, stride 2 over the T axis): as for the PixelCNN critic.
+    Element-wise gate arithmetic, the Gaussian terms and Adam are not counted.
+    """
+    b, t = batch_size, config.num_steps
+    f, z, s, h, r, p, d = (config.x_dim, config.z_dim, config.s_dim, config.hidden_dim, config.rnn_dim,
+                           config.prior_dim, config.decoder_hidden_dim)
+    flops = StepFlops()
+
+    def mm(rows: int, n_in: int, n_out: int) -> float:
+        return 2.0 * rows * n_in * n_out * 3  # forward + input grad + weight grad
+
+    flops.add("encoder", 2 * mm(b * t, f + h, 4 * h) + mm(b, 2 * h, 2 * z))  # static BiLSTM + head
+    flops.add("encoder", 2 * mm(b * t, f + z + h, 4 * h))  # dynamic BiLSTM over [x, z]
+    flops.add("encoder", mm(b * t, 2 * h, 4 * r) + mm(b * t, s + r, 4 * r) + mm(b * t, r, 2 * s))  # the s_t cell
+    flops.add("prior", mm(b * t, s + p, 4 * p) + mm(b * t, p, 2 * s))
+    widths = [z + s] + [d] * config.num_decoder_layers + [f]
+    flops.add("decoder", sum(mm(b * t, a, c) for a, c in zip(widths[:-1], widths[1:], strict=True)))
+    layers, c_in, steps = [], s, t
+    for c_out in (critic_hidden_dim, critic_hidden_dim, z):
+        steps = conv_output_size(steps, 4, 2, 1)
+        layers.append(2.0 * b * steps * c_out * c_in * 4)
+        c_in = c_out
+    flops.add("critic", _critic_flops(layers, critic_steps))
     return flops

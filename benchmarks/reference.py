@@ -99,3 +99,45 @@ def build_reference_trainer(config: ExperimentConfig) -> Trainer:
     trainer.optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     trainer.channels_last = False
     return trainer
+
+
+class ReferenceDynamicEncoder(nn.Module):
+    """The DSAE's q(s_t | x, z, s_{t-1}) cell loop as it was before the speed-up (issue 16):
+    ``gates_in[:, t].float()`` indexed inside the loop (autograd zero-fills and accumulates a
+    full ``(B, T, 4H')`` gradient per step). Same parameters as
+    :class:`cmivae.models.dsae.DynamicEncoder` (:meth:`from_encoder` shares them)."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    @classmethod
+    def from_encoder(cls, encoder: nn.Module) -> ReferenceDynamicEncoder:
+        return cls(encoder)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor, sample: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from cmivae.models.dsae import split_gaussian_stats
+
+        enc = self.encoder
+        batch, steps, _ = x.shape
+        z_seq = z.unsqueeze(1).expand(batch, steps, z.shape[-1]).to(x.dtype)  # (B, D) -> (B, T, D)
+        features, _ = enc.bilstm(torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
+        gates_in = enc.input_gates(features)  # (B, T, 4H')
+        s_prev = x.new_zeros(batch, enc.s_dim, dtype=torch.float32)  # (B, D_s)
+        g = x.new_zeros(batch, enc.rnn_dim, dtype=torch.float32)  # (B, H')
+        c = torch.zeros_like(g)
+        noise = torch.randn(batch, steps, enc.s_dim, device=x.device) if sample else None  # (B, T, D_s)
+        means, logvars, samples = [], [], []
+        for t in range(steps):
+            recurrent = enc.recurrent_gates(torch.cat([s_prev, g], dim=-1))  # (B, 4H')
+            gates = gates_in[:, t].float() + recurrent.float()
+            i, f, u, o = gates.chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
+            g = torch.sigmoid(o) * torch.tanh(c)
+            mean, logvar = split_gaussian_stats(enc.head(g))  # 2 x (B, D_s)
+            s_prev = mean if noise is None else mean + (0.5 * logvar).exp() * noise[:, t]
+            means.append(mean)
+            logvars.append(logvar)
+            samples.append(s_prev)
+        return torch.stack(means, dim=1), torch.stack(logvars, dim=1), torch.stack(samples, dim=1)

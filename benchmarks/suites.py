@@ -346,6 +346,47 @@ def bench_dsae(opts: Options) -> list[Row]:
     ]
 
 
+def bench_dsae_ceiling(opts: Options) -> list[Row]:
+    """The DSAE CMI-VAE step (paper model, B=256, T=20, F=201, bf16) as a share of the bf16
+    matmul rate timed in the same rounds, with the cell loop of today and of before (issue 16)."""
+    import copy
+
+    from benchmarks.flops import dsae_step_flops
+    from benchmarks.reference import ReferenceDynamicEncoder
+    from cmivae.config import load_config
+    from cmivae.training.loop import build_trainer, train_step
+
+    batch = 32 if opts.quick else 256
+    torch.manual_seed(0)
+    now = build_trainer(load_config("dsae-paper", [f"train.batch_size={batch}", "train.precision=bf16"]))
+    before = copy.deepcopy(now)
+    before.model.dynamic_encoder.forward = ReferenceDynamicEncoder(before.model.dynamic_encoder).forward
+    model_config = now.model.config
+    x = torch.randn(batch, model_config.num_steps, model_config.x_dim, generator=torch.Generator().manual_seed(0))
+    size = 1024 if opts.quick else 2048
+    matmul, matmul_flops = matmul_call(size, torch.bfloat16)
+    t = interleaved({"now": lambda: train_step(now, x, 0), "before": lambda: train_step(before, x, 0),
+                     "bf16 matmul": matmul}, rounds=opts.rounds(5, 1))
+    flops = dsae_step_flops(model_config, batch, critic_hidden_dim=now.config.objective.critic_hidden_dim or 256,
+                            critic_steps=now.config.objective.critic_steps)
+    ceiling_wall, ceiling_cpu = _per_second(matmul_flops / 1e9, t["bf16 matmul"])
+    rows = []
+    for label in ("before", "now"):
+        wall, cpu = _per_second(flops.total_useful / 1e9, t[label])
+        rows.append(Row("dsae ceiling", f"{label}: share of bf16 matmul rate", f"{100 * cpu / ceiling_cpu:.0f}%",
+                        f"per CPU-second ({100 * wall / ceiling_wall:.0f}% wall); {cpu:.1f} useful GFLOP/s, "
+                        f"{batch / t[label].median_cpu:.0f} segments per CPU-second"))
+    parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in flops.useful.items())
+    rows += [
+        Row("dsae ceiling", "now / before", _ratio(t["before"].median_cpu, t["now"].median_cpu), "CPU time"),
+        Row("dsae ceiling", "useful GFLOP per step", f"{flops.total_useful / 1e9:.1f}",
+            f"B={batch}, T={model_config.num_steps}, F={model_config.x_dim}: {parts}"),
+        Row("dsae ceiling", "bf16 matmul GFLOP/s", f"{ceiling_cpu:.1f}",
+            f"{size}x{size}, per CPU-second, {threads_label(torch.get_num_threads())}"),
+    ]
+    return rows
+
+
 # --------------------------------------------------------------------------------------------- (5) sampling
 
 def bench_sampling(opts: Options) -> list[Row]:
@@ -449,6 +490,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "pixelcnn": bench_pixelcnn,
     "steps": bench_steps,
     "dsae": bench_dsae,
+    "dsae-ceiling": bench_dsae_ceiling,
     "sampling": bench_sampling,
     "evaluate": bench_evaluate,
 }

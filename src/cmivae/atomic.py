@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cmivae import json_files
 from cmivae.errors import CmivaeError
 
 TEMP_SUFFIX = ".tmp"
@@ -99,8 +99,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Atomically replace a JSON file (indented, keys sorted for readable diffs)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """Atomically replace a JSON file (indented, keys sorted for readable diffs); strict
+    JSON: a NaN or infinite value is written as ``null`` and flagged (:mod:`cmivae.json_files`)."""
+    atomic_write_text(path, json_files.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

@@ -86,6 +86,19 @@ class DataConfig:
         num_train: optional cap on training examples (CPU presets, tests).
         num_test: optional cap on test examples.
         num_speakers: synthetic-speech only: how many speakers to synthesize.
+        synthetic_version: synthetic-speech only: 1 (clean fixed voices, the committed
+            results) or 2 (per-utterance rate/pitch/loudness/channel/noise, the corpus with headroom).
+        split: speech-folder / synthetic-speech: ``speaker`` (speaker-disjoint train/val/test,
+            for verification of unseen speakers) or ``utterance`` (every speaker in every split).
+        test_fraction: speech-folder: share of speakers (or utterances) held out for testing.
+        on_bad_file: speech: ``error`` (stop at the first unreadable or too-short file, naming it)
+            or ``skip`` (leave it out; one summary line, the list in the run directory).
+        last_segment: speech: ``drop`` the last partial 200 ms segment of an utterance or
+            ``pad`` it (edge-repeat of the last frame); the dropped share is reported.
+        sample_rate: speech: Hz of the features (16000: G.1's 201 bins; 8000: 101 bins, see
+            :mod:`cmivae.data.speech_features`); ``None`` = 16000, refusing corpora recorded
+            below it (their top bins would hold only the resampler's mirror image).
+        max_frequency_hz: speech: keep only the bins up to this frequency (an explicit band limit).
     """
 
     name: str = "fashion-mnist"
@@ -98,6 +111,13 @@ class DataConfig:
     num_train: int | None = None
     num_test: int | None = None
     num_speakers: int | None = None
+    synthetic_version: int = 1
+    split: str = "speaker"
+    test_fraction: float = 0.25
+    on_bad_file: str = "error"
+    last_segment: str = "drop"
+    sample_rate: int | None = None
+    max_frequency_hz: float | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
@@ -105,7 +125,7 @@ class DataConfig:
         if self.name not in known:
             raise ConfigError(f"unknown data set {self.name!r}; known data sets: {', '.join(known)}")
         in_range("data.val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
-        for name in ("num_train", "num_test", "num_speakers"):
+        for name in ("num_train", "num_test", "num_speakers", "sample_rate", "max_frequency_hz"):
             positive(f"data.{name}", getattr(self, name))
         _non_negative_int("data.split_seed", self.split_seed, MAX_SEED)
         for name in ("data_dir", "root", "speaker_pattern", "gender_table"):
@@ -116,6 +136,17 @@ class DataConfig:
             except re.error as err:
                 raise ConfigError(f"data.speaker_pattern is not a valid regular expression ({err}); "
                                   f"e.g. --set 'data.speaker_pattern=(?P<speaker>[^_]+)_'") from None
+        if self.synthetic_version not in (1, 2):
+            raise ConfigError(f"data.synthetic_version must be 1 (clean voices) or 2 (per-utterance variation), "
+                              f"got {self.synthetic_version!r}")
+        one_of("data.split", self.split, ("speaker", "utterance"))
+        one_of("data.on_bad_file", self.on_bad_file, ("error", "skip"))
+        one_of("data.last_segment", self.last_segment, ("drop", "pad"))
+        if not 0.0 < self.test_fraction < 1.0 or self.test_fraction + self.val_fraction >= 1.0:
+            raise ConfigError(f"data.test_fraction must be in (0, 1) with test_fraction + val_fraction < 1, "
+                              f"got {self.test_fraction} (val_fraction {self.val_fraction})")
+        if self.name != "synthetic-speech":  # a preset's synthetic-only setting means nothing here: not recorded
+            self.num_speakers = None
         if self.name in DATASETS_NEEDING_ROOT and not self.root:
             raise ConfigError(f"data set {self.name!r} needs data.root: the folder holding it "
                               f"(e.g. --set data.root=/path/to/TIMIT)")
@@ -199,7 +230,8 @@ class TrainConfig:
     """Optimization and run-time settings.
 
     Attributes:
-        epochs: passes over the training set (300 PixelCNN-VAE, 6000 DSAE in the paper).
+        epochs: passes over the training set (300 PixelCNN-VAE, 6000 DSAE in the paper);
+            ``None``: as many as ``max_steps`` needs (a budget in updates, whatever the corpus size).
         batch_size: examples per VAE update.
         lr: Adam learning rate of the VAE (1e-4 PixelCNN-VAE, 2e-4 DSAE).
         seed: seeds every random generator; same seed, same run.
@@ -208,11 +240,15 @@ class TrainConfig:
             (:mod:`cmivae.precision`).
         device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``
             (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.device`).
-        max_steps: optional cap on VAE updates (smoke runs).
+        max_steps: cap on VAE updates: training stops after this many, mid-epoch if need be
+            (validated and checkpointed there). With ``epochs: null`` it is the whole budget,
+            so a preset means "N updates" on any corpus (the dsae-*-v2 presets).
         checkpoint_every_steps: also checkpoint every N steps (0 = only at epoch ends).
         checkpoint_every_minutes: also checkpoint every N minutes (0 = off).
         nonfinite: ``stop`` (clean stop with a record) or ``skip`` (drop the batch, count it)
             when a loss or gradient is not finite.
+        max_skipped_fraction: with ``nonfinite=skip``, the run fails (exit 1, ``failure.json``)
+            once more than this fraction of its batches was skipped.
         compile: wrap the model's forward in ``torch.compile`` (measured 25% slower than
             eager oneDNN on a 2-core CPU, plus minutes of compilation: BENCHMARKS.md; may help on GPUs).
         compile_mode: ``torch.compile`` mode when ``compile`` is true: ``default``,
@@ -221,9 +257,12 @@ class TrainConfig:
         deterministic: deterministic algorithms (cuDNN autotuning off): bit-identical resume on CUDA.
         data_on_device: keep the training set on the device (``auto``: on CUDA when it fits), true or false.
         channels_last: the PixelCNN decoder in channels_last: ``auto`` (per device), true or false.
+        tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
+            per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
+            ``pip install 'cmivae[tensorboard]'``.
     """
 
-    epochs: int = 10
+    epochs: int | None = 10
     batch_size: int = 64
     lr: float = 1e-4
     seed: int = 0
@@ -233,12 +272,14 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     checkpoint_every_minutes: float = 10.0
     nonfinite: str = "stop"
+    max_skipped_fraction: float = 0.1
     compile: bool = False
     compile_mode: str = "default"
     eval_batch_size: int = 500
     deterministic: bool = False
     data_on_device: bool | str = "auto"
     channels_last: bool | str = "auto"
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("data_on_device", "channels_last"):
@@ -249,10 +290,14 @@ class TrainConfig:
         check_fields(self, "train")
         for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
             positive(f"train.{name}", getattr(self, name))
+        if self.epochs is None and self.max_steps is None:
+            raise ConfigError("train.epochs is null (train by updates) but train.max_steps is not set; give "
+                              "train.max_steps=N updates, or a number of epochs")
         _non_negative_int("train.seed", self.seed, MAX_SEED)
         one_of("train.precision", self.precision, ("auto", "bf16", "fp16", "tf32", "fp32"))
         one_of("train.nonfinite", self.nonfinite, ("stop", "skip"))
         one_of("train.compile_mode", self.compile_mode, ("default", "reduce-overhead", "max-autotune"))
+        in_range("train.max_skipped_fraction", self.max_skipped_fraction, 0.0, 1.0)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         _non_negative_int("train.checkpoint_every_steps", self.checkpoint_every_steps)
@@ -318,6 +363,13 @@ class ExperimentConfig:
 # field is dropped from the hashed dict while it equals this value. Add every new config field
 # here with its default; tests/test_config_hash.py re-hashes every committed run.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("data", "synthetic_version"): 1,
+    ("data", "split"): "speaker",
+    ("data", "test_fraction"): 0.25,
+    ("data", "on_bad_file"): "error",
+    ("data", "last_segment"): "drop",
+    ("data", "sample_rate"): None,
+    ("data", "max_frequency_hz"): None,
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,
@@ -325,17 +377,26 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("train", "deterministic"): False,
     ("train", "data_on_device"): "auto",
     ("train", "channels_last"): "auto",
+    ("train", "tensorboard"): False,
+    ("train", "max_skipped_fraction"): 0.1,
 }
 
 
-def config_hash(resolved: dict[str, Any]) -> str:
-    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+def without_neutral_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a resolved config dict without the :data:`HASH_NEUTRAL_DEFAULTS` fields that
+    hold their default: what is hashed, and what is compared with a run's saved config (so a
+    run saved before a field existed still matches)."""
     hashed = {section: dict(values) if isinstance(values, dict) else values for section, values in resolved.items()}
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
         values = hashed.get(section)
         if isinstance(values, dict) and key in values and values[key] == default:
             del values[key]
-    text = json.dumps(hashed, sort_keys=True, default=list)
+    return hashed
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
+    text = json.dumps(without_neutral_defaults(resolved), sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

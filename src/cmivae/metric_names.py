@@ -114,3 +114,41 @@ def unknown_metrics(metrics: Sequence[str] | None, is_image: bool) -> str | None
         return None
     probes = "; and probe protocols <aolr|mcas|baseline>[_std][_c<C>]" if is_image else ""
     return f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(metrics_for(is_image))}{probes}"
+
+
+# Every key of results.json / eval.json in the order tables and `cmivae evaluate` print them:
+# likelihood terms, I(z; s), then the representation metrics of each family, the baseline last.
+DISPLAY_ORDER = ("elbo", "neg_elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm",
+                 "baseline", "eer_z", "eer_s", "vc_mcas")
+
+# Which way is better, per metric: "higher", "lower", or None where neither is (KL(z) and KL(s)
+# measure how much information a latent holds, and the baseline does not depend on the model).
+DIRECTION: dict[str, str | None] = {
+    "elbo": "higher", "neg_elbo": "lower", "recon": "lower", "kl_z": None, "kl_s": None,
+    "mi_zs": "lower",  # CMI-VAE minimizes I(z; s) (Eq. 8)
+    "aolr": "higher", "aosvm": "higher", "mcas": "higher", "mcas_svm": "higher", "baseline": None,
+    "eer_z": "lower", "eer_s": "higher", "vc_mcas": "higher",
+}
+
+# The metrics that measure the global representation (what the paper's claims are about).
+REPRESENTATION_METRICS = ("aolr", "aosvm", "mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas")
+
+
+def metric_direction(key: str) -> str | None:
+    """``"higher"`` or ``"lower"`` (which is better) or ``None``; probe protocol variants
+    (``aolr_std``, ``mcas_c100``) are accuracies like their base probe."""
+    if key in DIRECTION:
+        return DIRECTION[key]
+    protocol = probe_protocol(key)
+    return None if protocol is None or protocol.probe == "baseline" else "higher"
+
+
+def display_order(keys: Sequence[str]) -> list[str]:
+    """``keys`` in :data:`DISPLAY_ORDER`, unknown keys after them alphabetically."""
+    known = [k for k in DISPLAY_ORDER if k in keys]
+    return known + sorted(k for k in keys if k not in DISPLAY_ORDER)
+
+
+LABELS = {"elbo": "ELBO", "neg_elbo": "-ELBO", "recon": "Recon", "kl_z": "KL(z)", "kl_s": "KL(s)",
+          "mi_zs": "I(z;s)", "aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)",
+          "baseline": "baseline", "eer_z": "EER(z)", "eer_s": "EER(s)", "vc_mcas": "VC-mCAS"}

@@ -179,6 +179,37 @@ def _segments(path: str | Path, features: FeatureParams) -> np.ndarray:
     return segments
 
 
+def _checked_inputs(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path
+                    ) -> tuple[np.ndarray, np.ndarray, FeatureParams]:
+    """Both inputs' segments ``(N, T, F)``, ``(M, T, F)`` with the run's feature settings, from
+    ``config.json`` alone (no model, no corpus): a missing, unreadable or too-short input fails fast."""
+    from cmivae.config import ExperimentConfig
+    from cmivae.data.speech_features import band_limit_bins, features_for_rate
+    from cmivae.errors import CheckpointError, CmivaeError
+    from cmivae.runs import files
+    from cmivae.runs.readers import read_config
+
+    config_path = Path(run_dir) / files.CONFIG
+    if config_path.exists() and not (Path(run_dir) / files.BEST).exists():
+        raise CheckpointError(f"{run_dir} is not a trained run directory: {files.BEST} is missing; finish training "
+                              f"it first (rerun `cmivae train` with --out {run_dir})")
+    try:
+        config = ExperimentConfig.from_dict(read_config(run_dir))
+    except CmivaeError as err:
+        raise ConfigError(f"{config_path} is missing or unreadable ({err}); expected a trained DSAE run directory "
+                          f"(cmivae train dsae-cpu-v2 --out RUN_DIR)") from err
+    if config.data.is_image:
+        raise ConfigError(f"{run_dir} holds a model trained on {config.data.name}; voice conversion needs a DSAE "
+                          f"trained on speech (e.g. the dsae-cpu-v2 preset)")
+    for role, path in (("source", source_wav), ("target", target_wav)):
+        if not Path(path).is_file():
+            raise DataError(f"{role} audio {path} does not exist; expected a WAV/FLAC file")
+    features = features_for_rate(config.data.sample_rate)
+    bins = band_limit_bins(features, config.data.max_frequency_hz)
+    source, target = _segments(source_wav, features), _segments(target_wav, features)
+    return source[..., :bins], target[..., :bins], features
+
+
 def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path, out_wav: str | Path,
             png_path: str | Path | None = None, *, num_iters: int = GRIFFIN_LIM_ITERS, seed: int = 0,
             device: str | torch.device = "cpu") -> Path:
@@ -201,11 +232,15 @@ def convert(run_dir: str | Path, source_wav: str | Path, target_wav: str | Path,
     """
     from cmivae.data.registry import load_dataset
 
+    for role, path in (("source", source_wav), ("target", target_wav)):  # before loading anything
+        if not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "does not exist"
+            raise DataError(f"the {role} audio {path} {what}; give a WAV or FLAC file")
+    # The inputs are checked first (seconds), before the model and the corpus statistics load (a minute).
+    source, target, features = _checked_inputs(run_dir, source_wav, target_wav)  # (N, T, F), (M, T, F)
     model, config = load_dsae_run(run_dir, device)
     splits = load_dataset(config.data)  # mean/std of the full training split, as in training
-    features: FeatureParams = splits.features
     mean, std = splits.mean.numpy(), splits.std.numpy()  # (F,), (F,)
-    source, target = _segments(source_wav, features), _segments(target_wav, features)  # (N, T, F), (M, T, F)
     if source.shape[2] != model.config.x_dim:
         raise ConfigError(f"the run's model expects {model.config.x_dim} frequency bins, the audio gives "
                           f"{source.shape[2]}")

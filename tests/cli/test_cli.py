@@ -40,7 +40,7 @@ def test_presets_are_listed(capsys) -> None:
     (["train", "pixelcnn-cpu", "--set", "model.zdim=3"], "model.zdim of model 'pixelcnn_vae'; known keys:"),
     (["train", "pixelcnn-cpu", "--set", "gamma=0.3"], "--set key 'gamma' must be section.key"),
     (["train", "pixelcnn-cpu", "--set", "objective.gamma"], "--set expects section.key=value"),
-    (["train", "pixelcnn-cpu", "--set", "train.precision=fp16"], "train.precision must be auto, bf16 or fp32"),
+    (["train", "pixelcnn-cpu", "--set", "train.precision=fp8"], "train.precision must be auto, bf16, fp16"),
     (["train", "pixelcnn-cpu", "--set", "data.name=timit"], "needs data.root"),
 ])
 def test_bad_input_exits_2_with_a_message(capsys, args: list[str], message: str) -> None:

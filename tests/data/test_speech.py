@@ -251,13 +251,13 @@ def test_feature_cache_is_reused_and_written_atomically(tmp_path: Path, monkeypa
     _nested(root, {"a": 2, "b": 2, "c": 2})
     cache = tmp_path / "cache"
     calls = []
-    original = speech_features.segment_utterance
+    original = speech_features.log_spectrogram
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(speech_features, "segment_utterance", counting)
+    monkeypatch.setattr(speech_features, "log_spectrogram", counting)
     first = load_speech("folder", root, cache_dir=cache)
     assert len(calls) == 6
     files = list(cache.iterdir())
@@ -324,3 +324,17 @@ def test_load_data_config(tmp_path: Path) -> None:
     assert data.val_x.shape[0] >= 1 and data.train_speaker.shape == (5,) and data.test_utterance.shape == (3,)
     assert len(set(data.train_speaker.tolist())) == 3  # 6 speakers: 3 train, 1 val, 2 test; all 3 kept
     assert len(list((tmp_path / "data" / "cache").glob("speech-*.npz"))) == 1
+
+
+def test_speech_modules_have_no_import_loop() -> None:
+    """The synthetic-speaker builder imports only the split module, never the loader or the
+    corpus discovery that imports it (issue 11: no data/speech <-> synthetic_speakers loop)."""
+    import ast
+
+    import cmivae.data.synthetic_speakers as builder
+
+    tree = ast.parse(Path(builder.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "cmivae.data.speech_splits" in imported
+    assert not imported & {"cmivae.data.speech", "cmivae.data.speech_corpora", "cmivae.data.speech_cache"}

@@ -164,3 +164,33 @@ def test_load_data_config_builds_and_reuses(tmp_path: Path, monkeypatch: pytest.
     assert torch.equal(load_data_config(config).test_x, data.test_x)
     with pytest.raises(DataError, match="num_speakers=3 .asked 4."):
         load_speech("synthetic", tmp_path / "synthetic-speech-3", num_speakers=4)
+
+
+def test_version_2_records_every_factor_is_deterministic_and_varies_each_utterance(tmp_path: Path) -> None:
+    from cmivae.data import synthetic_variation
+
+    lines: list[str] = []
+    first = make_synthetic_speech(tmp_path / "a", **TINY, corpus_version=2, progress=lines.append)
+    assert lines and lines[-1].startswith("synthesized 4/4 speakers")
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["settings"]["corpus_version"] == 2
+    assert manifest["settings"]["variation"] == synthetic_variation.DEFAULT_VARIATION.to_dict()
+    factors = manifest["factors"]
+    assert sorted(factors) == ["F0000", "F0002", "M0001", "M0003"]
+    assert all(sorted(factors[s]) == ["s00.wav", "s01.wav"] for s in factors)
+    one = factors["F0000"]["s00.wav"]
+    assert set(one) == {"words_per_minute", "pitch_base_hz", "pitch_top_hz", "gain_db", "highpass_hz", "lowpass_hz",
+                        "eq", "noise", "snr_db"}
+    rates = {factors[s][u]["words_per_minute"] for s in factors for u in factors[s]}
+    snrs = {factors[s][u]["snr_db"] for s in factors for u in factors[s]}
+    assert len(rates) > 4 and len(snrs) == 8  # drawn per utterance
+    second = make_synthetic_speech(tmp_path / "b", **TINY, corpus_version=2)
+    assert _files(first) == _files(second)  # byte-identical rebuild
+    clean = make_synthetic_speech(tmp_path / "c", **TINY)  # version 1 by default: unchanged corpus
+    audio_v1, _ = sf.read(clean / "F0000" / "s00.wav")
+    audio_v2, _ = sf.read(first / "F0000" / "s00.wav")
+    assert np.mean(audio_v1 == 0.0) > 0.05 and np.mean(audio_v2 == 0.0) < 0.01  # pauses now hold noise
+    with pytest.raises(DataError, match="corpus_version"):
+        load_speech("synthetic", clean, corpus_version=2)
+    data = load_speech("synthetic", first, corpus_version=2)
+    assert data.train.x.shape[1:] == (20, 201)

@@ -13,6 +13,7 @@ from cmivae.data.speech import SpeechSplits, SpeechSubset
 from cmivae.data.speech_features import DEFAULT_FEATURES
 from cmivae.metrics.speech_eval import (
     draw_conversion_pairs,
+    draw_speaker_pairs,
     evaluate_speech,
     speaker_verification_eers,
     utterance_embeddings,
@@ -155,3 +156,41 @@ def test_pure_functions_take_arrays() -> None:
     real[:3, :, 0] = 1.0
     labels = np.array(["F", "F", "M", "M"])
     assert vc_mcas(converted, labels, real, np.array(["F"] * 3 + ["M"] * 3)) == pytest.approx(100.0)
+
+
+class SpeakerOracle(nn.Module):
+    """Toy spectra ``table[speaker] + noise``; z = one-hot of the nearest table row, s = the same
+    one-hot per frame; decode writes the table row of z's speaker (``reads="z"``) or of s's."""
+
+    def __init__(self, table: torch.Tensor, reads: str = "z") -> None:
+        super().__init__()
+        self.table, self.reads = table, reads  # (K, F)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        speaker = torch.cdist(x.mean(dim=1), self.table).argmin(dim=1)  # (B, T, F) -> (B, F) -> (B,)
+        z = nn.functional.one_hot(speaker, self.table.shape[0]).float()  # (B, K)
+        return z, z.unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, K), (B, T, K)
+
+    def decode(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        who = z.argmax(dim=1) if self.reads == "z" else s[:, 0].argmax(dim=1)  # (B,)
+        return self.table[who].unsqueeze(1).expand(-1, s.shape[1], -1) + 0.05 * torch.randn(s.shape[0], s.shape[1],
+                                                                                            self.table.shape[1])
+
+
+def test_vc_mcas_on_a_single_gender_corpus_pairs_by_speaker() -> None:
+    torch.manual_seed(0)
+    splits = make_splits(num_speakers=24, utterances=4, segments=3, genders=["F"] * 24)
+    table = 3.0 * torch.randn(24, F)  # (K, F) one spectrum per speaker
+    for part in (splits.train, splits.val, splits.test):
+        part.x = table[part.speaker].unsqueeze(1).expand(-1, T, -1) + 0.1 * torch.randn(len(part), T, F)
+    with pytest.warns(RuntimeWarning, match="single-gender corpus.*vc_mcas_speaker"):
+        good = evaluate_speech(SpeakerOracle(table), splits, num_pairs=10)
+    assert math.isnan(good["vc_mcas"])
+    assert good["vc_mcas_speaker"] == pytest.approx(100.0)  # every conversion carries its z speaker's voice
+    with pytest.warns(RuntimeWarning, match="single-gender"):
+        bad = evaluate_speech(SpeakerOracle(table, reads="s"), splits, num_pairs=10)
+    assert bad["vc_mcas_speaker"] < 20.0  # the content speaker's voice: wrong by construction (pairs differ)
+    speaker = splits.test.speaker.numpy()
+    first, second = draw_speaker_pairs(speaker, 10, np.random.default_rng(0))
+    assert first.shape == second.shape and np.all(speaker[first] != speaker[second])
+    assert not set(first.tolist()) & set(second.tolist())

@@ -58,7 +58,8 @@ def skip_nan_worker(rank: int, world: int, port: int, run_dir: str, poisoned: in
         data = tiny_images()
         data.train_x = data.train_x.float()
         data.train_x[poisoned] = float("nan")
-        results = loop.fit(tiny_config("mi", nonfinite="skip"), run_dir, data=data, progress=False)
+        config = tiny_config("mi", nonfinite="skip", max_skipped_fraction=0.5)
+        results = loop.fit(config, run_dir, data=data, progress=False)
         Path(report_dir, f"rank{rank}.json").write_text(json.dumps(results))
     finally:
         torch.distributed.destroy_process_group()

@@ -69,7 +69,7 @@ def test_training_failure_exits_1_with_what_to_do(tmp_path: Path, write_config: 
     out = tmp_path / "run"
     assert _train(write_config("mi", num_train=64), out, "--set", "train.lr=1.0e+30") == 1  # diverges at once
     line = _error_line(capsys)
-    assert "is nan at step" in line and f"the last good checkpoint is kept in {out}" in line
+    assert "is nan at step" in line and f"no checkpoint was written yet ({out})" in line
     assert "Lower train.lr, or set train.nonfinite=skip" in line
     assert "is nan at step" in json.loads((out / "failure.json").read_text())["error"]
 
@@ -82,7 +82,9 @@ def test_damaged_checkpoints_exit_1_suggesting_force(tmp_path: Path, write_confi
     for name in ("last.pt", "previous.pt"):
         (out / "checkpoints" / name).write_bytes(b"CMIVAE1\n" + b"0" * 64 + b"garbage")
     assert _train(config, out) == 1
-    line = _error_line(capsys)
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split(":")[0] for e in err] == ["warning", "error"], err  # the fallback warning, then one error
+    line = err[-1]
     assert "no usable checkpoint" in line and "checksum mismatch" in line and "use --force to start over" in line
     assert _train(config, out, "--force") == 0
 
@@ -95,6 +97,17 @@ def test_resume_without_a_checkpoint_exits_1(tmp_path: Path, write_config: Calla
 def test_batch_larger_than_the_data_exits_2(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
     assert _train(write_config(num_train=16), tmp_path / "run") == 2
     assert "train.batch_size=32 is larger than the training set (16 examples)" in _error_line(capsys)
+
+
+def test_a_run_that_failed_before_training_does_not_block_the_corrected_rerun(
+        tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
+    """Issue 12 item 5: config.json is written only once training starts."""
+    out = tmp_path / "run"
+    assert _train(write_config(num_train=16), out) == 2  # batch larger than the data
+    assert _train(write_config("beta", num_train=20), out) == 2  # another config failing the same way
+    capsys.readouterr()
+    assert not (out / "config.json").exists() and not (out / "checkpoints").exists()
+    assert _train(write_config(num_train=64, epochs=1), out) == 0  # another config, no --force needed
 
 
 def test_number_without_a_dot_is_accepted_or_named(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:

@@ -11,15 +11,20 @@ user error (:class:`cmivae.errors.CmivaeError`, and argparse's usage errors) as 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmivae import __version__
 from cmivae.cli import speech, sweeps
 from cmivae.errors import CmivaeError, ConfigError
 from cmivae.runs import files
+
+DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
+               "train, evaluate, sample, compare, sweep and report. `cmivae COMMAND --help` for each command.")
 
 
 def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> None:
@@ -39,28 +44,59 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cmivae.metric_names import display_order
     from cmivae.registry import load_resolved
+    from cmivae.runs.directory import RunDirectory
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
     config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
     distributed.init_from_environment()
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
-    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
+    if results is not None:
+        print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
+    else:
+        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
-        _print_table({out.name: results})
+        _print_table({out.name: results}, display_order(list(results)))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmivae.metrics.evaluate import evaluate_run
+    from cmivae.locking import directory_lock
+    from cmivae.metrics.evaluate import evaluate_run, read_eval_json
 
-    results = evaluate_run(args.run_dir, args.metrics, seed=args.seed, quiet=args.quiet)
-    print(f"wrote {Path(args.run_dir) / files.EVAL}")
+    run_dir = Path(args.run_dir)
+    exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
+    eval_path = run_dir / files.EVAL
+    with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
+        metrics = args.metrics
+        if args.missing and (run_dir / files.CONFIG).exists():  # only what eval.json lacks (as cmivae sweep does)
+            from cmivae.sweeps.runner import metrics_to_evaluate
+
+            read_eval_json(eval_path)  # a damaged file is one error line
+            metrics = metrics_to_evaluate(run_dir, args.metrics)
+            if not metrics:
+                print(f"{eval_path} already holds every requested metric; nothing to compute")
+                if not args.quiet:
+                    _print_evaluation(run_dir.name, read_eval_json(eval_path))
+                return 0
+        results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
+    print(f"wrote {eval_path}")
     if not args.quiet:
-        _print_table({Path(args.run_dir).name: results})
+        _print_evaluation(run_dir.name, results)
+        print(f"(this evaluation took {results.get('eval_seconds', 0.0):.0f} s)")
     return 0
+
+
+def _print_evaluation(name: str, results: dict[str, Any]) -> None:
+    """eval.json's numbers in the fixed display order, without the timing."""
+    from cmivae.metric_names import display_order
+
+    _print_table({name: results}, display_order([k for k, v in results.items() if isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) and k != "eval_seconds"]))
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -81,7 +117,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     real = splits.test_x[idx].float()  # (R, C, H, W)
     with torch.no_grad():
         samples = decode_samples(model, real, num_samples=args.num_samples, seed=args.seed).cpu()
-    out = Path(args.out) if args.out else Path(args.run_dir) / files.SAMPLES
+    # Not samples.png: that is the grid `cmivae evaluate` draws (from training images).
+    default = f"samples-{args.rows}x{args.num_samples}-seed{args.seed}.png"
+    out = Path(args.out) if args.out else Path(args.run_dir) / default
     save_sample_grid(out, real, samples, title=f"{config.objective.name} gamma={config.objective.gamma}")
     print(f"wrote {out}")
     return 0
@@ -136,21 +174,9 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
-    from cmivae.runs.readers import read_config, read_eval, read_results
+    from cmivae.reports.compare import compare_runs
 
-    rows = {}
-    for run in args.runs:
-        path = Path(run)
-        config = read_config(path)
-        values: dict[str, Any] = {**(read_results(path) or {}), **(read_eval(path) or {})}
-        if not values:
-            raise ConfigError(f"{path} has no {files.RESULTS} or {files.EVAL}; train (and evaluate) it first")
-        label = args.labels[len(rows)] if args.labels and len(args.labels) > len(rows) else \
-            f"{config['objective']['name']} g={config['objective']['gamma']}"
-        rows[label] = values
-    keys = [k for k in ("elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline",
-                        "eer_z", "eer_s", "vc_mcas") if any(k in r for r in rows.values())]
-    _print_table(rows, keys)
+    print(compare_runs(args.runs, args.labels))
     return 0
 
 
@@ -184,8 +210,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="cmivae", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = ArgumentParser(prog="cmivae", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"cmivae {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one model (a YAML config or a preset name)")
     p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
@@ -194,30 +222,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<objective>-<config hash>)")
     p.add_argument("--resume", action="store_true", help="require an existing checkpoint and continue from it")
     p.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--reuse-finished", action="store_true",
+                   help="if --out already holds a finished run of this same config, print its results and exit 0 "
+                        "(instead of refusing); another config there is still refused")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (a one-line progress with an ETA is logged every minute instead)")
     p.set_defaults(func=COMMANDS["train"])
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
-    p.add_argument("run_dir")
-    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("run_dir", help="a trained run directory (config.json, best.pt)")
+    p.add_argument("--metrics", nargs="*", help="subset of metrics (default: all for the model family): images "
+                   "elbo mi_zs aolr aosvm mcas mcas_svm baseline; speech elbo mi_zs eer_z eer_s vc_mcas")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the evaluation (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
+    p.add_argument("--missing", action="store_true",
+                   help="compute only the requested metrics that RUN_DIR/eval.json does not hold yet")
     p.set_defaults(func=COMMANDS["evaluate"])
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")
-    p.add_argument("run_dir")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/samples.png)")
+    p.add_argument("run_dir", help="a trained image run directory (config.json, best.pt)")
+    p.add_argument("--out", help="PNG path (default RUN_DIR/samples-<rows>x<num-samples>-seed<seed>.png; "
+                                 "RUN_DIR/samples.png is the grid `cmivae evaluate` draws)")
     p.add_argument("--rows", type=int, default=10, help="real images (one per class)")
     p.add_argument("--num-samples", type=int, default=10, help="samples per real image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of images and of the samples")
     p.set_defaults(func=COMMANDS["sample"])
 
     p = sub.add_parser("presets", help="list the shipped config presets")
     p.set_defaults(func=COMMANDS["presets"])
 
     p = sub.add_parser("show-config", help="print the resolved config of a preset/file with overrides")
-    p.add_argument("config")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("config", help="YAML file or preset name (see `cmivae presets`)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set data.name=mnist (repeatable)")
     p.set_defaults(func=COMMANDS["show-config"])
 
     p = sub.add_parser("compare", help="print several runs' results side by side")
@@ -225,14 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="*", help="column labels (default: objective and gamma)")
     p.set_defaults(func=COMMANDS["compare"])
 
-    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="get data sets").add_subparsers(dest="data_command", required=True,
+                                                                      metavar="DATA_COMMAND")
     p = data.add_parser("fetch", help="fetch MNIST or Fashion-MNIST into the data directory")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
     p.set_defaults(func=COMMANDS["data fetch"])
     p = data.add_parser("pack", help="write a compact verified copy of a binarized image set (for offline machines)")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"])
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
     p.add_argument("--out", required=True, help="the .npz file to write")
     p.add_argument("--data-dir", help="where the IDX files are (default: $CMIVAE_DATA or ~/.cache/cmivae)")
     p.set_defaults(func=COMMANDS["data pack"])
@@ -256,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except OSError as err:  # a file operation no module turned into a CmivaeError: still one line
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: could not access{where}: {err.strerror or err}; check that the path exists, is a "
+              f"directory where one is expected, and is writable (and that the disk is not full)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 * ``cmivae convert RUN_DIR SOURCE.wav TARGET.wav --out OUT.wav [--png OUT.png]``: voice
   conversion with a trained DSAE (the z swap of appendix J), see :mod:`cmivae.voice_conversion`.
-* ``cmivae data make-speech [--out DIR] [--num-speakers N] [--jobs J]``: build the synthetic
+* ``cmivae data make-speech [--out DIR] [--num-speakers N] [--corpus-version 2|1] [--jobs J]``: build the synthetic
   espeak-ng speaker corpus (the TIMIT stand-in of Sec. 5.2), see
   :mod:`cmivae.data.synthetic_speakers`.
 """
@@ -23,13 +23,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_data_make_speech(args: argparse.Namespace) -> int:
-    from cmivae.data.fetch import resolve_data_dir
-    from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS, make_synthetic_speech
+    import sys
 
-    num_speakers = args.num_speakers or DEFAULT_NUM_SPEAKERS
-    out = Path(args.out) if args.out else resolve_data_dir(None) / f"synthetic-speech-{num_speakers}"
-    path = make_synthetic_speech(out, num_speakers=num_speakers, jobs=args.jobs)
-    print(f"synthetic-speech ({num_speakers} speakers): {path}")
+    from cmivae.data.fetch import resolve_data_dir
+    from cmivae.data.synthetic_speakers import (
+        DEFAULT_NUM_SPEAKERS,
+        DEFAULT_NUM_SPEAKERS_V2,
+        corpus_folder_name,
+        make_synthetic_speech,
+    )
+
+    version = args.corpus_version
+    num_speakers = args.num_speakers or (DEFAULT_NUM_SPEAKERS_V2 if version == 2 else DEFAULT_NUM_SPEAKERS)
+    out = Path(args.out) if args.out else resolve_data_dir(None) / corpus_folder_name(num_speakers, version)
+    path = make_synthetic_speech(out, num_speakers=num_speakers, jobs=args.jobs, corpus_version=version,
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"synthetic-speech v{version} ({num_speakers} speakers): {path}")
     return 0
 
 
@@ -47,6 +56,10 @@ def register(sub: Any, data: Any) -> None:
 
     p = data.add_parser("make-speech", help="build the synthetic espeak-ng speaker corpus (needs espeak-ng)")
     p.add_argument("--out", help="corpus folder (default: <data dir>/synthetic-speech-<N>, where training finds it)")
-    p.add_argument("--num-speakers", type=int, help="speakers to synthesize (default 100)")
+    p.add_argument("--num-speakers", type=int, help="speakers to synthesize (default 200 for v2, 100 for v1)")
+    p.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
+                   help="2 (default): per-utterance rate, pitch, loudness, channel and noise, off the EER ceiling; "
+                        "1: the clean fixed-voice corpus of the committed results (train with "
+                        "data.synthetic_version=1)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(func=cmd_data_make_speech)

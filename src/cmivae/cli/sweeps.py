@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -49,32 +48,60 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep_status(args: argparse.Namespace) -> int:
     """The state of every run of a sweep directory, read from its run directories (so a
     killed sweep shows its interrupted runs as ``started``, not as ``running``)."""
+    from cmivae import json_files
     from cmivae.errors import ConfigError
-    from cmivae.sweeps.runner import ERROR_FILE, run_state
+    from cmivae.sweeps.runner import _read_error, damage, run_state
 
     sweep_dir = Path(args.sweep_dir)
     index_path = sweep_dir / files.SWEEP_INDEX
     if not index_path.exists():
         raise ConfigError(f"{index_path} does not exist; run `cmivae sweep FILE --out {args.sweep_dir}` first")
-    index = json.loads(index_path.read_text())
+    index = json_files.read_json(index_path)  # damaged: one `error:` line naming the file
+    sweep = index.get("sweep") if isinstance(index.get("sweep"), dict) else {}
+    entries = index.get("runs") if isinstance(index.get("runs"), list) else []
+    if not sweep or not isinstance(index.get("runs"), list):
+        raise json_files.DamagedFile(index_path, "no 'sweep' object or 'runs' list; rerun the sweep command to "
+                                                 "rewrite it")
+    evaluate, metrics = bool(sweep.get("evaluate", True)), sweep.get("metrics")
+    metrics = metrics if isinstance(metrics, list) and all(isinstance(m, str) for m in metrics) else None
     counts: dict[str, int] = {}
     lines: list[tuple[str, str]] = []
-    for entry in index["runs"]:
-        run_dir = sweep_dir / entry["run_dir"]
-        state = run_state(run_dir, bool(index["sweep"].get("evaluate", True)), index["sweep"].get("metrics"))
+    for n, entry in enumerate(entries):
+        run_id = entry.get("run_id") if isinstance(entry, dict) else None
+        run_rel = entry.get("run_dir") if isinstance(entry, dict) else None
+        if not isinstance(run_id, str) or not isinstance(run_rel, str):
+            state, detail, point = "damaged", f": {index_path} run entry {n} is malformed", ""
+            run_id = str(run_id)
+        else:
+            run_dir = sweep_dir / run_rel
+            state = run_state(run_dir, evaluate, metrics)
+            detail = ""
+            if state == "failed":
+                error = _error_record(run_dir)
+                detail = f" ({error.get('stage', '?')}): {str(error.get('error', ''))[:200]}" if error else \
+                    f": {_read_error(run_dir)[:200]}"
+            elif state == "damaged":
+                detail = f": {damage(run_dir, evaluate, metrics)}"
+            overrides = entry.get("overrides")
+            point = " ".join(f"{k}={v}" for k, v in overrides.items()) if isinstance(overrides, dict) else ""
         counts[state] = counts.get(state, 0) + 1
-        detail = ""
-        if state == "failed":
-            error = json.loads((run_dir / ERROR_FILE).read_text())
-            detail = f" ({error.get('stage', '?')}): {str(error.get('error', ''))[:200]}"
-        point = " ".join(f"{k}={v}" for k, v in entry["overrides"].items())
-        lines.append((state, f"{entry['run_id']}  {state:8s} {point}{detail}"))
-    print(f"{index['sweep']['file']}: {len(index['runs'])} runs: "
+        lines.append((state, f"{run_id}  {state:8s} {point}{detail}"))
+    print(f"{sweep.get('file', index_path)}: {len(entries)} runs: "
           + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
     for state, line in lines:
-        if args.verbose or state == "failed":
+        if args.verbose or state in ("failed", "damaged"):
             print(line)
     return 0
+
+
+def _error_record(run_dir: Path) -> dict[str, Any] | None:
+    from cmivae import json_files
+    from cmivae.sweeps.runner import ERROR_FILE
+
+    try:
+        return json_files.read_json(run_dir / ERROR_FILE)
+    except (OSError, json_files.DamagedFile):
+        return None
 
 
 def register(sub: Any, data: Any) -> None:
@@ -94,8 +121,9 @@ def register(sub: Any, data: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the expanded runs (and their state in --out)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("sweep-status", help="summarize a sweep directory's sweep.json")
-    p.add_argument("sweep_dir")
+    p = sub.add_parser("sweep-status", help="each run's state (new, started, trained, done, failed), read from "
+                       "the run directories")
+    p.add_argument("sweep_dir", help="a sweep directory (cmivae sweep --out)")
     p.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the failed ones")
     p.set_defaults(func=cmd_sweep_status)
 

@@ -135,6 +135,18 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     return Path("~/.cache/cmivae").expanduser()
 
 
+def make_data_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and its parents) under the data directory, or raise a one-line
+    :class:`DataError` saying it cannot be created and how to choose another data directory."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the data folder {folder} ({err.strerror or err}); set $CMIVAE_DATA, "
+                        f"--data-dir or --set data.data_dir=DIR to a folder you can write") from err
+    return folder
+
+
 def get_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` called ``name``; unknown names fail with the list of known ones."""
     try:
@@ -171,7 +183,7 @@ def fetch_dataset(
         return target
 
     created = not target.exists()
-    target.mkdir(parents=True, exist_ok=True)
+    make_data_folder(target)
     failures: list[str] = []
     try:
         for source_name in ("data_dir_gz", *spec.sources):

@@ -25,34 +25,37 @@ Sources and their splits:
   (built on first use); a folder corpus whose speaker-disjoint split comes from its
   ``manifest.json`` and genders from ``speakers.csv``.
 
-Features are cached under ``cache_dir`` in one ``.npz`` per corpus, keyed by a hash of
-the file list (paths, sizes, mtimes), the feature parameters and the segment cap; the file
-is written atomically (temporary file, fsync, ``os.replace``), so a second load reads it
-instead of recomputing and an interrupted write leaves nothing behind.
+Features are cached under ``cache_dir`` (:mod:`cmivae.data.speech_cache`).
+
+The pieces live in modules named after their concept: :mod:`~cmivae.data.speech_audio`
+(reading files), :mod:`~cmivae.data.speech_corpora` (which files, which speaker),
+:mod:`~cmivae.data.speech_splits`, :mod:`~cmivae.data.speech_cache`; this module assembles
+them into :class:`SpeechSplits`.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import logging
-import math
-import re
-import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 
-from cmivae.atomic import atomic_writer
-from cmivae.data import speech_features
-from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams
+from cmivae.data.speech_audio import AUDIO_EXTENSIONS, read_audio
+from cmivae.data.speech_cache import SampleRateError, cached_segments
+from cmivae.data.speech_corpora import (
+    Utterance,
+    find_folder_utterances,
+    find_timit_utterances,
+    read_gender_table,
+    subsample_per_speaker,
+    synthetic_corpus,
+)
+from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, band_limit_bins, features_for_rate
+from cmivae.data.speech_splits import split_speakers, split_utterances, split_utterances_within_speakers
 from cmivae.errors import DataError
 
 __all__ = [
@@ -69,249 +72,13 @@ __all__ = [
     "load_data_config",
 ]
 
-log = logging.getLogger(__name__)
-
-AUDIO_EXTENSIONS = (".wav", ".flac")
 SOURCES = {"timit": "timit", "folder": "folder", "synthetic": "synthetic",
            # the names used by cmivae.config.DataConfig
            "speech-folder": "folder", "synthetic-speech": "synthetic"}
-_CACHE_FORMAT = 1
 _MIN_STD = 1e-5  # floor of the per-bin std used for normalization (a constant bin stays finite)
-
-
-# --------------------------------------------------------------------------- audio
-
-
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Read a sound file as mono float32 in [-1, 1] at ``sample_rate`` Hz.
-
-    Any format libsndfile reads (WAV, FLAC, NIST SPHERE as in TIMIT's ``.WAV`` files; the
-    format is detected from the header, not the name). Channels are averaged; other rates
-    are resampled with ``scipy.signal.resample_poly`` (polyphase, Kaiser-windowed FIR).
-
-    Raises:
-        DataError: unreadable, empty (0 samples) or silent file, naming the file.
-    """
-    path = Path(path)
-    try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)  # (num_samples, channels)
-    except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
-        hint = "Check that it is a WAV, FLAC or NIST SPHERE file, or remove it."
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(1024)
-        except OSError:
-            head = b""
-        if head.startswith(b"NIST_1A") and b"shorten" in head:
-            hint = "It is shorten-compressed SPHERE: decompress it first, e.g. `sph2pipe -f wav in.WAV out.wav`."
-        raise DataError(f"cannot read audio file {path}: {err}. {hint}") from err
-    if data.shape[0] == 0:
-        raise DataError(f"audio file {path} is empty (0 samples); expected speech. Remove or replace it.")
-    audio = data.mean(axis=1)  # (num_samples,) mono mixdown
-    if rate != sample_rate:
-        gcd = math.gcd(int(rate), int(sample_rate))
-        audio = resample_poly(audio, sample_rate // gcd, int(rate) // gcd)
-    speech_features.check_not_silent(audio, name=f"audio file {path}")
-    return audio.astype(np.float32)
-
-
-# --------------------------------------------------------------------------- corpora
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """One audio file: its path, speaker id and a name unique in the corpus (``speaker/utt``)."""
-
-    path: Path
-    speaker: str
-    name: str
-
-
-def _casefold_child(parent: Path, name: str) -> Path | None:
-    for child in sorted(parent.iterdir()):
-        if child.is_dir() and child.name.lower() == name.lower():
-            return child
-    return None
-
-
-def _find_timit_root(root: Path) -> Path | None:
-    """The folder holding TRAIN and TEST: ``root`` itself or up to two levels below it."""
-    level = [root]
-    for _ in range(3):
-        for folder in level:
-            if _casefold_child(folder, "train") and _casefold_child(folder, "test"):
-                return folder
-        level = [child for folder in level for child in sorted(folder.iterdir())
-                 if child.is_dir() and not child.name.startswith(".")]
-    return None
-
-
-def _audio_files(folder: Path, recursive: bool) -> list[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
-
-
-def find_timit_utterances(root: str | Path) -> tuple[list[Utterance], list[Utterance]]:
-    """List TIMIT's training and test utterances under ``root``.
-
-    Expects ``root/{TRAIN,TEST}/DR*/<speaker>/<utterance>.WAV`` (any letter case; ``root``
-    may also be one or two folders above ``TRAIN``/``TEST``, as on the LDC disc). When one
-    utterance has several files (e.g. ``SA1.WAV`` and a converted ``SA1.WAV.wav``), the
-    first in sorted order is used.
-
-    Returns:
-        ``(train, test)`` utterances sorted by speaker then name.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"TIMIT path {root} is not a folder; expected the TIMIT folder holding TRAIN/ and TEST/ "
-                        f"(pass data.root=/path/to/TIMIT)")
-    base = _find_timit_root(root)
-    if base is None:
-        found = ", ".join(sorted(p.name for p in root.iterdir())[:10]) or "nothing"
-        raise DataError(f"{root} is not a TIMIT tree: expected TRAIN/ and TEST/ folders (any case) laid out as "
-                        f"TRAIN/DR1/FCJF0/SA1.WAV, found {found}. Point data.root at the TIMIT folder from LDC.")
-    splits: list[list[Utterance]] = []
-    for split in ("train", "test"):
-        folder = _casefold_child(base, split)
-        assert folder is not None
-        utterances: dict[tuple[str, str], Utterance] = {}
-        for region in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.lower().startswith("dr")):
-            for speaker_dir in sorted(p for p in region.iterdir() if p.is_dir()):
-                speaker = speaker_dir.name.upper()
-                for path in _audio_files(speaker_dir, recursive=False):
-                    utt = path.name.split(".")[0].upper()
-                    utterances.setdefault((speaker, utt), Utterance(path, speaker, f"{speaker}/{utt}"))
-        if not utterances:
-            raise DataError(f"no audio found in TIMIT folder {folder}: expected {folder.name}/DR*/<speaker>/*.WAV "
-                            f"(NIST SPHERE or WAV). Check that the corpus was copied completely.")
-        splits.append([utterances[key] for key in sorted(utterances)])
-    bad = sorted({u.speaker for split in splits for u in split if u.speaker[:1] not in ("F", "M")})
-    if bad:
-        raise DataError(f"TIMIT speaker folders must start with F or M (the gender), found {', '.join(bad[:5])}; "
-                        f"is {root} really TIMIT? Use source='folder' for other corpora.")
-    return splits[0], splits[1]
-
-
-def find_folder_utterances(root: str | Path, speaker_pattern: str | None = None) -> list[Utterance]:
-    """List a generic corpus: ``root/<speaker>/**/*.wav|flac``, or a flat folder with ``speaker_pattern``.
-
-    Args:
-        root: the corpus folder.
-        speaker_pattern: regex with a named group ``speaker`` searched in each file name of
-            the flat folder ``root/*.wav|flac`` (e.g. ``r"^(?P<speaker>[a-z]+\\d+)_"``); every
-            file must match. ``None`` means one sub-folder per speaker.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"speech folder {root} does not exist or is not a folder; expected root/<speaker>/*.wav "
-                        f"or a flat folder of .wav files with data.speaker_pattern")
-    if speaker_pattern is None:
-        utterances = []
-        for speaker_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for path in _audio_files(speaker_dir, recursive=True):
-                rel = path.relative_to(speaker_dir).with_suffix("").as_posix()
-                utterances.append(Utterance(path, speaker_dir.name, f"{speaker_dir.name}/{rel}"))
-        if not utterances:
-            flat = _audio_files(root, recursive=False)
-            hint = (f" It holds {len(flat)} audio files directly: pass a speaker_pattern (data.speaker_pattern) "
-                    f"with a (?P<speaker>...) group to read the speaker from each file name.") if flat else ""
-            raise DataError(f"no audio found in {root}: expected one folder per speaker with .wav/.flac files "
-                            f"inside (root/<speaker>/*.wav).{hint}")
-        return utterances
-    try:
-        regex = re.compile(speaker_pattern)
-    except re.error as err:
-        raise DataError(f"speaker_pattern {speaker_pattern!r} is not a valid regular expression: {err}") from err
-    if "speaker" not in regex.groupindex:
-        raise DataError(f"speaker_pattern {speaker_pattern!r} has no named group 'speaker'; expected e.g. "
-                        f"r'^(?P<speaker>[^_]+)_' to take the text before the first underscore")
-    files = _audio_files(root, recursive=False)
-    if not files:
-        raise DataError(f"no audio found in {root}: expected .wav/.flac files directly in it "
-                        f"(a flat folder, since a speaker_pattern was given)")
-    utterances, unmatched = [], []
-    for path in files:
-        match = regex.search(path.name)
-        if match is None or not match.group("speaker"):
-            unmatched.append(path.name)
-            continue
-        speaker = match.group("speaker")
-        utterances.append(Utterance(path, speaker, f"{speaker}/{path.stem}"))
-    if not utterances:
-        raise DataError(f"speaker_pattern {speaker_pattern!r} matches none of the {len(files)} file names in {root} "
-                        f"(e.g. {files[0].name!r}); fix the pattern so its (?P<speaker>...) group finds the speaker")
-    if unmatched:
-        raise DataError(f"speaker_pattern {speaker_pattern!r} does not match {len(unmatched)} of {len(files)} files "
-                        f"in {root} (e.g. {', '.join(unmatched[:3])}); every file needs a speaker: fix the pattern "
-                        f"or move those files out")
-    return sorted(utterances, key=lambda u: (u.speaker, u.name))
-
-
-_GENDERS = {"f": "F", "female": "F", "w": "F", "woman": "F", "m": "M", "male": "M", "man": "M"}
-
-
-def read_gender_table(path: str | Path) -> dict[str, str]:
-    """Read a CSV or TSV table with a header holding columns ``speaker`` and ``gender``.
-
-    Gender values F/M (also female/male, any case); other columns are ignored.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read gender table {path}: {err}; expected a CSV/TSV file "
-                        f"with a header 'speaker,gender'") from err
-    lines = text.splitlines()
-    delimiter = "\t" if lines and "\t" in lines[0] else ","
-    rows = list(csv.DictReader(lines, delimiter=delimiter))
-    header = [h.strip().lower() for h in (rows[0].keys() if rows else (lines[0].split(delimiter) if lines else []))]
-    if "speaker" not in header or "gender" not in header:
-        raise DataError(f"gender table {path} must have a header with columns 'speaker' and 'gender', "
-                        f"found {header}; e.g. first line 'speaker,gender' then 'p225,F'")
-    table: dict[str, str] = {}
-    for line_no, row in enumerate(rows, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-        gender = _GENDERS.get(row["gender"].lower())
-        if gender is None:
-            raise DataError(f"gender table {path} line {line_no}: gender {row['gender']!r} of speaker "
-                            f"{row['speaker']!r} is not F or M (female/male)")
-        table[row["speaker"]] = gender
-    return table
-
-
-def split_speakers(speakers: Sequence[str], genders: Sequence[str | None], *, val_fraction: float,
-                   test_fraction: float, seed: int) -> dict[str, list[str]]:
-    """Seeded speaker-disjoint train/val/test split, stratified by gender.
-
-    Speakers of each gender (unknown counts as one more group) are shuffled, then
-    interleaved in proportion to the group sizes; test takes the first
-    ``round(test_fraction * n)`` (at least 1), val the next ``round(val_fraction * n)`` (at
-    least 1), train the rest, so every split has about the corpus's gender ratio.
-    """
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise DataError(f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in (0, 1) "
-                        f"with a sum below 1")
-    if len(speakers) < 3:
-        raise DataError(f"a speaker-disjoint train/val/test split needs at least 3 speakers, found {len(speakers)} "
-                        f"({', '.join(speakers)}); add speakers to the corpus")
-    rng = np.random.default_rng(seed)
-    groups: dict[str, list[str]] = {}
-    for speaker, gender in sorted(zip(speakers, genders, strict=True), key=lambda sg: sg[0]):
-        groups.setdefault(gender or "?", []).append(speaker)
-    keyed = []
-    for gender in sorted(groups):
-        members = [groups[gender][i] for i in rng.permutation(len(groups[gender]))]
-        keyed.extend(((i + 0.5) / len(members), gender, speaker) for i, speaker in enumerate(members))
-    order = [speaker for _, _, speaker in sorted(keyed)]
-    num_test = max(1, round(test_fraction * len(order)))
-    num_val = max(1, round(val_fraction * len(order)))
-    if num_test + num_val >= len(order):
-        raise DataError(f"{len(order)} speakers leave none for training with test_fraction={test_fraction} and "
-                        f"val_fraction={val_fraction}; add speakers or lower the fractions")
-    return {"train": sorted(order[num_test + num_val:]), "val": sorted(order[num_test: num_test + num_val]),
-            "test": sorted(order[:num_test])}
+# Below this many test speakers a speaker-verification EER measures which speakers were drawn
+# more than the model (issue 16: 2 test speakers gave EER(z) 10 % or 28 % by split seed).
+MIN_TEST_SPEAKERS = 10
 
 
 # --------------------------------------------------------------------------- splits
@@ -349,6 +116,11 @@ class SpeechSplits:
         features: the :class:`FeatureParams` used.
         source: ``timit``, ``folder`` or ``synthetic``.
         root: the corpus folder.
+        corpus: what was actually loaded (:func:`corpus_summary`): speakers, utterances and
+            segments per split, native sample rates, files skipped, share of audio dropped,
+            split kind, whether too few test speakers make EER unreliable. Run metadata:
+            written to the run's ``config.json`` under ``corpus``, never hashed.
+        skipped_files: ``(path, reason)`` of every file left out (``on_bad_file="skip"``).
     """
 
     train: SpeechSubset
@@ -362,6 +134,8 @@ class SpeechSplits:
     features: FeatureParams
     source: str
     root: str
+    corpus: dict[str, Any] = field(default_factory=dict)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
     def split(self, name: str) -> SpeechSubset:
         """The split called ``train``, ``val`` or ``test``."""
@@ -411,60 +185,6 @@ class SpeechSplits:
         return self.test.utterance
 
 
-def _cache_key(utterances: Sequence[Utterance], params: FeatureParams, max_segments: int | None) -> str:
-    files = []
-    for utt in utterances:
-        stat = utt.path.stat()
-        files.append([str(utt.path.resolve()), stat.st_size, stat.st_mtime_ns])
-    blob = json.dumps({"format": _CACHE_FORMAT, "files": files, "features": params.to_dict(),
-                       "max_segments_per_utterance": max_segments}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _compute_segments(utterances: Sequence[Utterance], params: FeatureParams,
-                      max_segments: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """All utterances' segments ``(N, T, F)`` and the utterance index of each ``(N,)``."""
-    parts, owners = [], []
-    for index, utt in enumerate(utterances):
-        audio = read_audio(utt.path, params.sample_rate)
-        if audio.shape[0] < params.min_samples:
-            raise DataError(f"audio file {utt.path} is too short: {1000 * audio.shape[0] / params.sample_rate:.0f} ms, "
-                            f"a 20-frame segment needs {1000 * params.min_samples / params.sample_rate:.0f} ms; "
-                            f"remove it from the corpus")
-        segments = speech_features.segment_utterance(audio, params.sample_rate, params, max_segments)  # (n, T, F)
-        parts.append(segments)
-        owners.append(np.full(segments.shape[0], index, dtype=np.int64))
-        if (index + 1) % 500 == 0:
-            log.info("features: %d/%d utterances", index + 1, len(utterances))
-    return np.concatenate(parts), np.concatenate(owners)
-
-
-def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``path`` atomically (temporary sibling, fsync, ``os.replace``)."""
-    with atomic_writer(path) as handle:
-        np.savez(handle, **arrays)
-
-
-def _cached_segments(utterances: Sequence[Utterance], params: FeatureParams, max_segments: int | None,
-                     cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    if cache_dir is None:
-        return _compute_segments(utterances, params, max_segments)
-    key = _cache_key(utterances, params, max_segments)
-    path = Path(cache_dir) / f"speech-{key[:20]}.npz"
-    names = np.array([u.name for u in utterances])
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if data["key"].item() == key and np.array_equal(data["names"], names):
-                    return data["segments"], data["utterance"]
-            log.warning("feature cache %s belongs to another corpus; recomputing", path)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            log.warning("feature cache %s is unreadable (%s); recomputing", path, err)
-    segments, owners = _compute_segments(utterances, params, max_segments)
-    _atomic_save_npz(path, key=np.array(key), names=names, segments=segments, utterance=owners)
-    return segments, owners
-
-
 def _bin_statistics(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-bin mean and std (floored at ``_MIN_STD``) of ``x`` ``(N, T, F)``, in float64 chunks."""
     total = np.zeros(x.shape[-1])
@@ -477,64 +197,6 @@ def _bin_statistics(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.nd
     mean = total / count
     return mean, np.maximum(np.sqrt(np.maximum(squares / count - mean**2, 0.0)), _MIN_STD)
 
-
-def _subsample(utterances: list[Utterance], max_per_speaker: int | None) -> list[Utterance]:
-    if max_per_speaker is None:
-        return utterances
-    if max_per_speaker < 1:
-        raise DataError(f"max_utterances_per_speaker must be a positive integer or None, got {max_per_speaker!r}")
-    kept, counts = [], {}
-    for utt in utterances:  # sorted by speaker then name: keeps each speaker's first ones
-        counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
-        if counts[utt.speaker] <= max_per_speaker:
-            kept.append(utt)
-    return kept
-
-
-def _split_utterances_within_speakers(utterances: Sequence[Utterance], val_fraction: float,
-                                      seed: int) -> tuple[list[Utterance], list[Utterance]]:
-    """TIMIT G.1: hold out ``round(val_fraction * n)`` (>= 1 if n >= 2) utterances per training speaker."""
-    if not 0 < val_fraction < 1:
-        raise DataError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    by_speaker: dict[str, list[Utterance]] = {}
-    for utt in utterances:
-        by_speaker.setdefault(utt.speaker, []).append(utt)
-    train, val = [], []
-    for speaker in sorted(by_speaker):
-        own = by_speaker[speaker]
-        num_val = max(1, round(val_fraction * len(own))) if len(own) >= 2 else 0
-        held = set(rng.permutation(len(own))[:num_val].tolist())
-        for i, utt in enumerate(own):
-            (val if i in held else train).append(utt)
-    return train, val
-
-
-def _synthetic_corpus(root: Path, num_speakers: int | None, seed: int | None) -> tuple[dict[str, list[str]], Path]:
-    """The split and speaker table of the synthetic corpus in ``root``, built first if missing.
-
-    An existing corpus is used as it is (no espeak-ng needed) unless it contradicts an
-    explicitly asked ``num_speakers`` or ``seed``.
-    """
-    from cmivae.data import synthetic_speakers  # lazy: synthetic_speakers imports this module
-
-    manifest_path = root / synthetic_speakers.MANIFEST
-    wanted = {key: value for key, value in (("num_speakers", num_speakers), ("seed", seed)) if value is not None}
-    if not manifest_path.exists():
-        synthetic_speakers.make_synthetic_speech(root, **wanted)
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        settings = manifest["settings"]
-        split = {name: list(manifest["split"][name]) for name in ("train", "val", "test")}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"synthetic corpus manifest {manifest_path} is unreadable or incomplete ({err}); "
-                        f"delete {root} and it is rebuilt on the next load") from err
-    clash = {key: value for key, value in wanted.items() if settings.get(key) != value}
-    if clash:
-        found = ", ".join(f"{key}={settings.get(key)!r} (asked {value!r})" for key, value in clash.items())
-        raise DataError(f"{root} holds a synthetic corpus built with other settings: {found}; delete it to "
-                        f"rebuild, or choose another folder")
-    return split, root / synthetic_speakers.SPEAKER_TABLE
 
 
 def load_speech(
@@ -551,7 +213,12 @@ def load_speech(
     max_segments_per_utterance: int | None = None,
     num_speakers: int | None = None,
     synthetic_seed: int | None = None,
+    corpus_version: int | None = None,
     features: FeatureParams = DEFAULT_FEATURES,
+    split: str = "speaker",
+    on_bad_file: str = "error",
+    last_segment: str = "drop",
+    max_frequency_hz: float | None = None,
 ) -> SpeechSplits:
     """Load a speech corpus as normalized 200 ms segments split train/val/test (paper Sec. 5.2, G.1).
 
@@ -572,7 +239,18 @@ def load_speech(
         max_segments_per_utterance: keep at most k evenly spaced segments per utterance.
         num_speakers: synthetic only: speakers to build (``None``: the existing corpus or the default).
         synthetic_seed: synthetic only: voice seed of the build (``None``: existing or 0).
-        features: spectrogram settings (defaults: G.1).
+        features: spectrogram settings (defaults: G.1; :func:`~cmivae.data.speech_features.features_for_rate`
+            for other rates). A file recorded below ``features.sample_rate`` (below twice the
+            band limit) is refused: its top bins would hold only the resampler's mirror image.
+        split: folder/synthetic: ``"speaker"`` (speaker-disjoint; synthetic: its manifest's
+            split) or ``"utterance"`` (every speaker's utterances split train/val/test, so the
+            test speakers are training speakers). TIMIT keeps its official split.
+        on_bad_file: ``"error"`` (the first unreadable, silent or too-short file stops the
+            load, naming it) or ``"skip"`` (such files are left out: one warning line, and
+            :attr:`SpeechSplits.skipped_files` lists them).
+        last_segment: ``"drop"`` or ``"pad"`` the last partial segment of each utterance
+            (:mod:`cmivae.data.speech_features`); the share of frames dropped is in ``corpus``.
+        max_frequency_hz: keep only the bins up to this frequency (an explicit band limit).
 
     Returns:
         :class:`SpeechSplits` with ``x`` of shape ``(N, 20, 201)`` per split.
@@ -581,30 +259,34 @@ def load_speech(
         raise DataError(f"unknown speech source {source!r}; known sources: timit, folder, synthetic")
     kind = SOURCES[source]
     root = Path(root).expanduser()
+    if split not in ("speaker", "utterance"):
+        raise DataError(f"split must be 'speaker' or 'utterance', got {split!r}")
     if kind != "folder" and (speaker_pattern is not None or gender_table is not None):
         raise DataError(f"speaker_pattern and gender_table apply to source='folder' only, not {kind!r}")
 
     genders: dict[str, str] = {}
     if kind == "timit":
         train_pool, test_utts = find_timit_utterances(root)
-        train_pool = _subsample(train_pool, max_utterances_per_speaker)
-        test_utts = _subsample(test_utts, max_utterances_per_speaker)
-        train_utts, val_utts = _split_utterances_within_speakers(train_pool, val_fraction, split_seed)
+        train_pool = subsample_per_speaker(train_pool, max_utterances_per_speaker)
+        test_utts = subsample_per_speaker(test_utts, max_utterances_per_speaker)
+        train_utts, val_utts = split_utterances_within_speakers(train_pool, val_fraction, split_seed)
         genders = {u.speaker: u.speaker[0] for u in train_pool + test_utts}
     else:
         if kind == "synthetic":
-            fixed_split, table_path = _synthetic_corpus(root, num_speakers, synthetic_seed)
+            fixed_split, table_path = synthetic_corpus(root, num_speakers, synthetic_seed, corpus_version)
             utterances = find_folder_utterances(root)
         else:
-            if num_speakers is not None or synthetic_seed is not None:
-                raise DataError("num_speakers and synthetic_seed apply to source='synthetic' only")
+            if num_speakers is not None or synthetic_seed is not None or corpus_version is not None:
+                raise DataError("num_speakers, synthetic_seed and corpus_version apply to source='synthetic' only")
             fixed_split, table_path = None, Path(gender_table) if gender_table is not None else None
             utterances = find_folder_utterances(root, speaker_pattern)
-        utterances = _subsample(utterances, max_utterances_per_speaker)
+        utterances = subsample_per_speaker(utterances, max_utterances_per_speaker)
         if table_path is not None:
             genders = read_gender_table(table_path)
         speakers = sorted({u.speaker for u in utterances})
-        if fixed_split is None:
+        if split == "utterance":
+            fixed_split = None
+        elif fixed_split is None:
             fixed_split = split_speakers(speakers, [genders.get(s) for s in speakers], val_fraction=val_fraction,
                                          test_fraction=test_fraction, seed=split_seed)
         else:
@@ -612,18 +294,40 @@ def load_speech(
             if missing:
                 raise DataError(f"the synthetic corpus in {root} does not match its manifest (speakers "
                                 f"{', '.join(missing[:5])}); delete {root} and it is rebuilt on the next load")
-        which = {s: name for name, part in fixed_split.items() for s in part}
-        train_utts = [u for u in utterances if which[u.speaker] == "train"]
-        val_utts = [u for u in utterances if which[u.speaker] == "val"]
-        test_utts = [u for u in utterances if which[u.speaker] == "test"]
+        if fixed_split is None:  # split == "utterance"
+            train_utts, val_utts, test_utts = split_utterances(utterances, val_fraction=val_fraction,
+                                                               test_fraction=test_fraction, seed=split_seed)
+        else:
+            which = {s: name for name, part in fixed_split.items() for s in part}
+            train_utts = [u for u in utterances if which[u.speaker] == "train"]
+            val_utts = [u for u in utterances if which[u.speaker] == "val"]
+            test_utts = [u for u in utterances if which[u.speaker] == "test"]
     if not train_utts:
         raise DataError(f"no training utterances in {root}; the corpus needs more speakers or utterances")
 
     ordered = train_utts + val_utts + test_utts
     speaker_names = sorted({u.speaker for u in ordered})
     speaker_index = {s: i for i, s in enumerate(speaker_names)}
-    segments, owner = _cached_segments(ordered, features, max_segments_per_utterance,
-                                       Path(cache_dir).expanduser() if cache_dir is not None else None)
+    top_hz = features.sample_rate / 2 if max_frequency_hz is None else min(max_frequency_hz, features.sample_rate / 2)
+    num_bins = band_limit_bins(features, max_frequency_hz)
+
+    def check_rate(path: Path, rate: int) -> None:
+        if rate / 2 < top_hz * 0.999:
+            native = features_for_rate(rate).num_bins if rate >= 640 else 0
+            raise SampleRateError(
+                f"audio file {path} is recorded at {rate} Hz, so it holds nothing above {rate / 2:.0f} Hz, but the "
+                f"features cover 0-{top_hz:.0f} Hz: the bins above {rate / 2:.0f} Hz would hold only the "
+                f"resampler's mirror image. Compute the features at the native rate (data.sample_rate={rate}: "
+                f"{native} bins, so also model.x_dim={native}) or limit the band (data.max_frequency_hz="
+                f"{rate // 2}: {band_limit_bins(features, rate / 2)} bins, model.x_dim="
+                f"{band_limit_bins(features, rate / 2)})")
+
+    found = cached_segments(ordered, features, max_segments_per_utterance,
+                            Path(cache_dir).expanduser() if cache_dir is not None else None,
+                            on_bad_file=on_bad_file, last_segment=last_segment, check_rate=check_rate)
+    segments, owner = found.segments, found.owner
+    if num_bins < segments.shape[-1]:
+        segments = np.ascontiguousarray(segments[..., :num_bins])  # (N_all, T, F) -> (N_all, T, F'), band limit
     # segments: (N_all, T, F) float32; owner: (N_all,) index into `ordered`
 
     # Utterances are ordered train, val, test and `owner` is sorted, so each split is a slice of rows.
@@ -637,13 +341,50 @@ def load_speech(
         return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[lo:hi]]),
                             utterance=torch.from_numpy(owner[lo:hi].copy()))
 
-    return SpeechSplits(
+    splits = SpeechSplits(
         train=subset(bounds[0], bounds[1]), val=subset(bounds[1], bounds[2]), test=subset(bounds[2], bounds[3]),
         speaker_names=speaker_names, speaker_gender=[genders.get(s) for s in speaker_names],
         utterance_names=[u.name for u in ordered],
         mean=torch.from_numpy(mean.astype(np.float32)), std=torch.from_numpy(std.astype(np.float32)),
         features=features, source=kind, root=str(root),
+        skipped_files=[(str(ordered[i].path), reason) for i, reason in sorted(found.skipped.items())],
     )
+    if found.skipped:
+        first = splits.skipped_files[0]
+        warnings.warn(f"skipped {len(found.skipped)} of {len(ordered)} audio files (data.on_bad_file=skip), e.g. "
+                      f"{first[1]}; the list is written to the run directory (skipped_files.txt)",
+                      RuntimeWarning, stacklevel=2)
+    rates = Counter(int(r) for r in found.native_rate.tolist() if r)
+    splits.corpus = corpus_summary(splits, split_kind="official" if kind == "timit" else split,
+                                   native_rates=dict(sorted(rates.items())), num_bins=num_bins,
+                                   max_frequency_hz=max_frequency_hz, last_segment=last_segment,
+                                   total_frames=found.total_frames, dropped_frames=found.dropped_frames)
+    if splits.corpus["few_test_speakers"]:
+        warnings.warn(f"only {splits.corpus['speakers']['test']} test speakers (fewer than {MIN_TEST_SPEAKERS}): "
+                      f"EER(z) and EER(s) then measure which speakers were drawn more than the model; add speakers, "
+                      f"raise data.test_fraction, or use data.split=utterance (recorded as corpus.few_test_speakers "
+                      f"in config.json)", RuntimeWarning, stacklevel=2)
+    return splits
+
+
+def corpus_summary(splits: SpeechSplits, *, split_kind: str, native_rates: dict[int, int], num_bins: int,
+                   max_frequency_hz: float | None, last_segment: str, total_frames: int, dropped_frames: int
+                   ) -> dict[str, Any]:
+    """What a load actually produced, as plain JSON data (:attr:`SpeechSplits.corpus`)."""
+    parts = {name: splits.split(name) for name in ("train", "val", "test")}
+    return {
+        "source": splits.source, "root": splits.root, "split": split_kind,
+        "speakers": {name: int(torch.unique(part.speaker).numel()) for name, part in parts.items()},
+        "utterances": {name: int(torch.unique(part.utterance).numel()) for name, part in parts.items()},
+        "segments": {name: len(part) for name, part in parts.items()},
+        "genders": dict(sorted(Counter(g or "unknown" for g in splits.speaker_gender).items())),
+        "native_sample_rates": {str(rate): count for rate, count in native_rates.items()},
+        "feature_sample_rate": splits.features.sample_rate, "num_bins": num_bins,
+        "max_frequency_hz": max_frequency_hz, "last_segment": last_segment,
+        "dropped_frame_fraction": round(dropped_frames / total_frames, 6) if total_frames else 0.0,
+        "skipped_files": len(splits.skipped_files),
+        "few_test_speakers": int(torch.unique(splits.test.speaker).numel()) < MIN_TEST_SPEAKERS,
+    }
 
 
 def _evenly_spaced(subset: SpeechSubset, count: int | None) -> SpeechSubset:
@@ -670,22 +411,32 @@ def load_data_config(config: Any) -> SpeechSplits:
         raise DataError(f"{config.name!r} is not a speech data set; known: {', '.join(sorted(SOURCES))}")
     kwargs: dict[str, Any] = {}
     if kind == "synthetic":
-        from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS
+        from cmivae.data.synthetic_speakers import DEFAULT_NUM_SPEAKERS, DEFAULT_NUM_SPEAKERS_V2, corpus_folder_name
 
-        num_speakers = config.num_speakers or DEFAULT_NUM_SPEAKERS
-        root = Path(config.root) if config.root else data_dir / f"synthetic-speech-{num_speakers}"
-        kwargs["num_speakers"] = num_speakers
+        version = config.synthetic_version
+        num_speakers = config.num_speakers or (DEFAULT_NUM_SPEAKERS_V2 if version == 2 else DEFAULT_NUM_SPEAKERS)
+        root = Path(config.root) if config.root else data_dir / corpus_folder_name(num_speakers, version)
+        kwargs.update(num_speakers=num_speakers, corpus_version=version)
     else:
         if config.root is None:
             raise DataError(f"data set {config.name!r} needs data.root, the folder holding the corpus")
         root = Path(config.root)
         if kind == "folder":
             kwargs.update(speaker_pattern=config.speaker_pattern, gender_table=config.gender_table)
+    if kind == "timit" and config.split != "speaker":
+        raise DataError("TIMIT keeps its official speaker-disjoint TRAIN/TEST split; data.split=utterance applies "
+                        "to speech-folder and synthetic-speech")
+    if kind != "timit":
+        kwargs.update(split=config.split, test_fraction=config.test_fraction)
     splits = load_speech(kind, root, cache_dir=data_dir / "cache", val_fraction=config.val_fraction,
-                         split_seed=config.split_seed, **kwargs)
+                         split_seed=config.split_seed, features=features_for_rate(config.sample_rate),
+                         on_bad_file=config.on_bad_file, last_segment=config.last_segment,
+                         max_frequency_hz=config.max_frequency_hz, **kwargs)
     if config.num_train is not None and config.num_train < len(splits.train):
         num_val = max(1, round(len(splits.val) * config.num_train / len(splits.train)))
         splits.train = _evenly_spaced(splits.train, config.num_train)
         splits.val = _evenly_spaced(splits.val, num_val)
     splits.test = _evenly_spaced(splits.test, config.num_test)
+    if config.num_train is not None or config.num_test is not None:
+        splits.corpus["segments"] = {name: len(splits.split(name)) for name in ("train", "val", "test")}
     return splits

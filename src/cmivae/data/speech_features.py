@@ -25,6 +25,19 @@ zero-padded: zero padding would put an artificial energy drop into frames 18-19 
 the whole utterance uses real audio throughout and is how the prior work cuts its
 spectrograms into 20-frame segments (features first, then segmentation).
 
+**The last partial segment.** ``last_segment="drop"`` (the default, as above) drops the
+leftover frames; ``"pad"`` keeps a leftover of at least ``T // 2`` frames (100 ms) as one
+more segment, filled up to T frames by mirroring its own frames backwards (reflection at
+the end, so the padding has the utterance's own spectra, not an artificial silence); a
+shorter leftover is still dropped. :func:`segment_frames` reports the frames dropped, so a
+loader can say what share of the audio it did not use.
+
+**Other sample rates.** :func:`features_for_rate` keeps the 25 ms / 10 ms framing at any
+rate: at 8 kHz a 200-sample window, an 80-sample hop and a 200-point FFT give **101 bins**
+(0-4 kHz, 40 Hz apart, the same spacing as G.1's 201 bins at 16 kHz), and one segment
+needs ``19 * 80 + 200 = 1720`` samples (215 ms). ``max_frequency_hz`` instead keeps the
+16 kHz framing and only the bins up to a frequency (4000 Hz: bins 0-100, again 101).
+
 **Window and log.** A periodic Hann window of 400 samples (``scipy.signal.get_window``,
 the same as ``torch.hann_window``); ``log(|X| + eps)`` with ``eps = 1e-5`` for audio in
 [-1, 1]. With this window a full-scale sine peaks at ``|X| = 100``, and 16-bit
@@ -49,6 +62,9 @@ __all__ = [
     "SILENT_RMS",
     "log_spectrogram",
     "segment_utterance",
+    "segment_frames",
+    "features_for_rate",
+    "band_limit_bins",
     "num_segments",
     "check_not_silent",
 ]
@@ -193,3 +209,45 @@ def segment_utterance(
         keep = np.unique(np.round(np.linspace(0, count - 1, max_segments)).astype(np.int64))
         segments = segments[keep]  # (max_segments, T, F)
     return np.ascontiguousarray(segments)
+
+
+def features_for_rate(sample_rate: int | None) -> FeatureParams:
+    """G.1's framing (25 ms windows, 10 ms hop, FFT of the window length) at ``sample_rate``.
+
+    ``None`` or 16000 is :data:`DEFAULT_FEATURES` (201 bins); 8000 gives 101 bins (module docstring).
+    """
+    if sample_rate is None or sample_rate == DEFAULT_FEATURES.sample_rate:
+        return DEFAULT_FEATURES
+    window = int(round(0.025 * sample_rate))
+    if window < 16:
+        raise DataError(f"sample rate {sample_rate} Hz is too low for 25 ms speech frames; expected e.g. 8000 or 16000")
+    return FeatureParams(sample_rate=int(sample_rate), window_length=window, hop_length=int(round(0.01 * sample_rate)),
+                         n_fft=window)
+
+
+def band_limit_bins(params: FeatureParams, max_frequency_hz: float | None) -> int:
+    """How many of the lowest bins lie at or below ``max_frequency_hz`` (all of them for ``None``)."""
+    if max_frequency_hz is None:
+        return params.num_bins
+    if not 0 < max_frequency_hz:
+        raise DataError(f"max_frequency_hz must be positive, got {max_frequency_hz!r}")
+    return min(params.num_bins, int(max_frequency_hz * params.n_fft / params.sample_rate) + 1)
+
+
+def segment_frames(spec: np.ndarray, params: FeatureParams = DEFAULT_FEATURES, last_segment: str = "drop"
+                   ) -> tuple[np.ndarray, int]:
+    """Cut a log spectrogram ``(num_frames, F)`` into T-frame segments ``(n, T, F)``.
+
+    Returns the segments and the number of frames dropped (the leftover at the end, see the
+    module docstring for ``last_segment`` ``"drop"`` / ``"pad"``).
+    """
+    if last_segment not in ("drop", "pad"):
+        raise DataError(f"last_segment must be 'drop' or 'pad', got {last_segment!r}")
+    steps = params.segment_frames
+    count, leftover = divmod(spec.shape[0], steps)
+    segments = spec[: count * steps].reshape(count, steps, spec.shape[1])  # (n, T, F)
+    if last_segment == "pad" and leftover >= max(1, steps // 2):
+        tail = spec[count * steps:]  # (leftover, F)
+        mirrored = np.pad(tail, ((0, steps - leftover), (0, 0)), mode="symmetric")  # (T, F), mirrored backwards
+        return np.concatenate([segments, mirrored[None]]), 0
+    return segments, leftover

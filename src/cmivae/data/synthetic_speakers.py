@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -48,8 +49,8 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -59,7 +60,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from cmivae.data.speech import split_speakers
+from cmivae.data import synthetic_variation
+from cmivae.data.speech_splits import split_speakers
 from cmivae.errors import DataError
 
 __all__ = [
@@ -91,6 +93,9 @@ SENTENCES: tuple[str, ...] = (
 )
 
 DEFAULT_NUM_SPEAKERS = 100
+DEFAULT_NUM_SPEAKERS_V2 = 200  # version 2: more speakers, so EER is measured over 50 test speakers
+DEFAULT_VERSION = 2  # what `cmivae data make-speech` and `make demo-speech` build
+_BATCH_SPEAKERS = 10  # speakers per worker task (a progress line after each)
 MANIFEST = "manifest.json"
 SPEAKER_TABLE = "speakers.csv"
 SAMPLE_RATE = 16000
@@ -158,11 +163,21 @@ class VoiceParams:
         return row
 
 
-def make_voice(index: int, seed: int = 0) -> VoiceParams:
-    """Speaker ``index`` of the corpus with ``seed`` (independent of the corpus size)."""
+def make_voice(index: int, seed: int = 0, overlapping_genders: bool = False) -> VoiceParams:
+    """Speaker ``index`` of the corpus with ``seed`` (independent of the corpus size).
+
+    ``overlapping_genders`` (corpus version 2): pitch and formant ranges of the two genders
+    overlap as in real speech (F base ``U(135, 230)`` Hz, scale ``U(0.98, 1.16)``; M base
+    ``U(85, 165)`` Hz, scale ``U(0.88, 1.06)``) instead of being disjoint, so neither gender
+    (VC-mCAS) nor speaker identity is read off one number.
+    """
     rng = np.random.default_rng([seed, index])
     female = index % 2 == 0
-    if female:
+    if overlapping_genders:
+        base = rng.uniform(135, 230) if female else rng.uniform(85, 165)
+        top = base + (rng.uniform(40, 100) if female else rng.uniform(25, 70))
+        scale = rng.uniform(0.98, 1.16) if female else rng.uniform(0.88, 1.06)
+    elif female:
         base = rng.uniform(150, 235)
         top = base + rng.uniform(40, 100)
         scale = rng.uniform(1.03, 1.20)
@@ -215,11 +230,12 @@ def find_espeak() -> tuple[str, str, Path]:
                     f"reinstall espeak-ng: `sudo apt-get install -y --reinstall espeak-ng`")
 
 
-def _speak(exe: str, workdir: Path, variant: str | None, text: str) -> bytes:
+def _speak(exe: str, workdir: Path, variant: str | None, text: str, words_per_minute: int = WORDS_PER_MINUTE
+           ) -> bytes:
     """espeak-ng's 22050 Hz WAV bytes for ``text`` with ``en-us`` (+ ``variant``) from ``workdir``'s data."""
     out = workdir / "utterance.wav"
     voice = "en-us" if variant is None else f"en-us+{variant}"
-    cmd = [exe, f"--path={workdir}", "-v", voice, "-s", str(WORDS_PER_MINUTE), "-z", "-w", str(out), "--stdin"]
+    cmd = [exe, f"--path={workdir}", "-v", voice, "-s", str(words_per_minute), "-z", "-w", str(out), "--stdin"]
     proc = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0 or not out.is_file():
         raise DataError(f"espeak-ng failed (exit {proc.returncode}) on {text!r}: {proc.stderr.strip()}; "
@@ -240,8 +256,10 @@ def _to_16k(wav_bytes: bytes) -> np.ndarray:
 
 
 def _synthesize_group(exe: str, data_dir: str, partial: str, worker: int, voices: list[VoiceParams],
-                      sentences: list[str]) -> None:
-    """One worker: a private copy of espeak-ng-data, one rewritten variant file per speaker."""
+                      sentences: list[str], seed: int = 0, variation: dict[str, Any] | None = None) -> int:
+    """One worker: a private copy of espeak-ng-data, one rewritten variant file per speaker
+    (version 1) or per utterance (version 2, ``variation`` given: per-utterance factors of
+    :mod:`cmivae.data.synthetic_variation`). Returns the number of speakers synthesized."""
     partial_dir = Path(partial)
     workdir = partial_dir / f".work-{worker}"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -250,6 +268,8 @@ def _synthesize_group(exe: str, data_dir: str, partial: str, worker: int, voices
     variant_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         reference = _speak(exe, workdir, None, sentences[0])
+        params = None if variation is None else synthetic_variation.VariationParams(**variation)
+        done = 0
         for voice in voices:
             final = partial_dir / voice.name
             if final.is_dir():  # finished by an earlier, interrupted build
@@ -258,14 +278,32 @@ def _synthesize_group(exe: str, data_dir: str, partial: str, worker: int, voices
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             variant_path.write_text(voice.variant_file())
-            for j, text in enumerate(sentences):
-                raw = _speak(exe, workdir, _VARIANT, text)
-                if j == 0 and raw == reference:
+            if params is not None and done == 0:  # the fallback check, once per batch, at the default rate
+                if _speak(exe, workdir, _VARIANT, sentences[0]) == reference:
                     raise DataError(f"espeak-ng ignored the voice variant of speaker {voice.name} (it spoke with "
                                     f"the default voice); check that {variant_path} is readable and that "
                                     f"espeak-ng supports `--path`")
-                sf.write(tmp / f"s{j:02d}.wav", _to_16k(raw), SAMPLE_RATE, subtype="PCM_16")
+            for j, text in enumerate(sentences):
+                if params is None:
+                    raw = _speak(exe, workdir, _VARIANT, text)
+                    if j == 0 and raw == reference:
+                        raise DataError(f"espeak-ng ignored the voice variant of speaker {voice.name} (it spoke "
+                                        f"with the default voice); check that {variant_path} is readable and that "
+                                        f"espeak-ng supports `--path`")
+                    samples = _to_16k(raw)
+                else:
+                    index = voice_index(voice)
+                    factors = synthetic_variation.draw_factors(voice.pitch_base_hz, voice.pitch_top_hz, index, j,
+                                                               seed, params)
+                    variant_path.write_text(dataclasses.replace(
+                        voice, pitch_base_hz=factors.pitch_base_hz, pitch_top_hz=factors.pitch_top_hz).variant_file())
+                    audio = _to_16k(_speak(exe, workdir, _VARIANT, text, factors.words_per_minute)) / 32768.0
+                    audio = synthetic_variation.apply_channel(audio, factors, SAMPLE_RATE, [seed, index, 2000 + j])
+                    samples = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+                sf.write(tmp / f"s{j:02d}.wav", samples, SAMPLE_RATE, subtype="PCM_16")
             os.replace(tmp, final)
+            done += 1
+        return done
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -290,10 +328,25 @@ def _build_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _settings(num_speakers: int, sentences: list[str], seed: int, version: str) -> dict[str, Any]:
-    return {"format": _FORMAT, "num_speakers": num_speakers, "sentences": sentences, "seed": seed,
-            "espeak_ng_version": version, "sample_rate": SAMPLE_RATE, "words_per_minute": WORDS_PER_MINUTE,
-            "val_fraction": VAL_FRACTION, "test_fraction": TEST_FRACTION}
+def _settings(num_speakers: int, sentences: list[str], seed: int, version: str, corpus_version: int = 1,
+              variation: synthetic_variation.VariationParams | None = None) -> dict[str, Any]:
+    settings = {"format": _FORMAT, "num_speakers": num_speakers, "sentences": sentences, "seed": seed,
+                "espeak_ng_version": version, "sample_rate": SAMPLE_RATE, "words_per_minute": WORDS_PER_MINUTE,
+                "val_fraction": VAL_FRACTION, "test_fraction": TEST_FRACTION}
+    if corpus_version == 2:  # version 1's settings stay exactly as they were, so its corpora stay valid
+        assert variation is not None
+        settings.update(corpus_version=2, variation=variation.to_dict())
+    return settings
+
+
+def voice_index(voice: VoiceParams) -> int:
+    """The speaker index of ``voice`` (its name is the gender letter then the index)."""
+    return int(voice.name[1:])
+
+
+def corpus_folder_name(num_speakers: int, corpus_version: int = DEFAULT_VERSION) -> str:
+    """Where training looks for the corpus under the data folder: ``synthetic-speech[-v2]-<N>``."""
+    return f"synthetic-speech-{num_speakers}" if corpus_version == 1 else f"synthetic-speech-v2-{num_speakers}"
 
 
 def _resolve_sentences(sentences: int | Sequence[str]) -> list[str]:
@@ -346,6 +399,9 @@ def make_synthetic_speech(
     sentences: int | Sequence[str] = len(SENTENCES),
     seed: int = 0,
     jobs: int = 1,
+    corpus_version: int = 1,
+    variation: synthetic_variation.VariationParams = synthetic_variation.DEFAULT_VARIATION,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Build (or find) the synthetic multi-speaker corpus in ``out_dir`` (TIMIT stand-in, Sec. 5.2).
 
@@ -353,8 +409,13 @@ def make_synthetic_speech(
         out_dir: the corpus folder; returned at once if it already holds this corpus.
         num_speakers: speakers to synthesize (default 100; hundreds work, e.g. 630 as TIMIT).
         sentences: how many of :data:`SENTENCES` each speaker reads, or the sentences themselves.
-        seed: voice-parameter and split seed.
+        seed: voice-parameter, per-utterance factor and split seed.
         jobs: worker processes (each with its own copy of espeak-ng-data).
+        corpus_version: 1, the fixed-voice clean corpus (every DSAE at a ceiling), or 2, the
+            same speakers with per-utterance rate, pitch contour, loudness, channel and noise
+            (:mod:`cmivae.data.synthetic_variation`; ``cmivae data make-speech``'s default).
+        variation: version 2 only: the ranges of the per-utterance factors.
+        progress: called with one line per finished batch of speakers (the CLI prints it).
 
     Returns:
         ``out_dir`` as a :class:`Path`, holding ``<speaker>/sNN.wav``, ``speakers.csv`` and ``manifest.json``.
@@ -365,12 +426,18 @@ def make_synthetic_speech(
                         f"got {num_speakers!r}")
     if int(jobs) != jobs or jobs < 1:
         raise DataError(f"jobs must be a positive integer, got {jobs!r}")
+    if corpus_version not in (1, 2):
+        raise DataError(f"corpus_version must be 1 (clean, fixed voices) or 2 (per-utterance variation), "
+                        f"got {corpus_version!r}")
     texts = _resolve_sentences(sentences)
     exe, version, data_dir = find_espeak()
-    settings = _settings(int(num_speakers), texts, int(seed), version)
+    settings = _settings(int(num_speakers), texts, int(seed), version, corpus_version, variation)
+    variation_dict = variation.to_dict() if corpus_version == 2 else None
     if _existing_corpus(out_dir, settings):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    from cmivae.data.fetch import make_data_folder
+
+    make_data_folder(out_dir.parent)
     with _build_lock(out_dir):
         if _existing_corpus(out_dir, settings):  # built by another process while we waited
             return out_dir
@@ -386,21 +453,33 @@ def make_synthetic_speech(
         partial.mkdir(exist_ok=True)
         _write_text_atomic(build_file, json.dumps(settings, indent=1, sort_keys=True))
 
-        voices = [make_voice(i, int(seed)) for i in range(int(num_speakers))]
+        overlap = corpus_version == 2 and variation.overlapping_genders
+        voices = [make_voice(i, int(seed), overlap) for i in range(int(num_speakers))]
         todo = [v for v in voices if not (partial / v.name).is_dir()]
         start = time.perf_counter()
         log.info("synthesizing %d speakers x %d sentences with espeak-ng %s into %s (%d jobs)",
                  len(todo), len(texts), version, out_dir, jobs)
-        groups = [todo[w::jobs] for w in range(jobs) if todo[w::jobs]]
-        if len(groups) <= 1:
+        # Batches of speakers (each worker copies espeak-ng-data once per batch), so progress can be shown.
+        size = max(1, min(_BATCH_SPEAKERS, -(-len(todo) // jobs)))
+        groups = [todo[k:k + size] for k in range(0, len(todo), size)]
+        finished = len(voices) - len(todo)
+
+        def report(count: int) -> None:
+            nonlocal finished
+            finished += count
+            if progress is not None:
+                progress(f"synthesized {finished}/{len(voices)} speakers ({time.perf_counter() - start:.0f} s)")
+
+        if jobs == 1 or len(groups) <= 1:
             for worker, group in enumerate(groups):
-                _synthesize_group(exe, str(data_dir), str(partial), worker, group, texts)
+                report(_synthesize_group(exe, str(data_dir), str(partial), worker, group, texts, int(seed),
+                                         variation_dict))
         else:
-            with ProcessPoolExecutor(max_workers=len(groups), mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_synthesize_group, exe, str(data_dir), str(partial), worker, group, texts)
-                           for worker, group in enumerate(groups)]
-                for future in futures:
-                    future.result()
+            with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_synthesize_group, exe, str(data_dir), str(partial), worker, group, texts,
+                                       int(seed), variation_dict) for worker, group in enumerate(groups)]
+                for future in as_completed(futures):
+                    report(future.result())
         log.info("synthesized in %.1f s", time.perf_counter() - start)
 
         split = split_speakers([v.name for v in voices], [v.gender for v in voices], val_fraction=VAL_FRACTION,
@@ -412,8 +491,13 @@ def make_synthetic_speech(
         writer.writeheader()
         writer.writerows(rows)
         _write_text_atomic(partial / SPEAKER_TABLE, table.getvalue())
-        manifest = {"settings": settings, "split": split,
-                    "files": {v.name: [f"s{j:02d}.wav" for j in range(len(texts))] for v in voices}}
+        manifest: dict[str, Any] = {"settings": settings, "split": split,
+                                    "files": {v.name: [f"s{j:02d}.wav" for j in range(len(texts))] for v in voices}}
+        if corpus_version == 2:  # every factor of every utterance (recomputed: draw_factors is pure)
+            manifest["factors"] = {
+                v.name: {f"s{j:02d}.wav": synthetic_variation.draw_factors(
+                    v.pitch_base_hz, v.pitch_top_hz, voice_index(v), j, int(seed), variation).to_dict()
+                    for j in range(len(texts))} for v in voices}
         build_file.unlink()
         for leftover in partial.glob(".*"):  # worker copies or speaker folders of an interrupted run
             if leftover.is_dir():

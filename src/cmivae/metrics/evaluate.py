@@ -23,6 +23,7 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +33,11 @@ import numpy as np
 import torch
 
 from cmivae.atomic import atomic_write_json
-from cmivae.errors import ConfigError
+from cmivae.errors import ConfigError, DataError
 from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
 from cmivae.precision import autocast
 from cmivae.runs import files
-from cmivae.runs.readers import read_eval
+from cmivae.runs.readers import read_results
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
 
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
@@ -76,23 +77,35 @@ def _subset(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, k), replace=False))
 
 
-def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_steps: int = MI_STEPS) -> float:
-    """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs."""
+def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_steps: int | None = None,
+                          log: Callable[[str], None] | None = None) -> float:
+    """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs;
+    progress lines with an ETA through ``log``."""
     from cmivae.metrics.mutual_information import estimate_mutual_information
+    from cmivae.progress import ProgressLine
+
+    num_steps = MI_STEPS if num_steps is None else num_steps
+    progress = ProgressLine(num_steps, "I(z;s) critic", log, unit="steps") if log else None
 
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CPU and every GPU: the same pairs for the same seed
         z_tr, s_tr = latent_pairs(trainer, splits.train_x[_subset(splits.train_x.shape[0], MI_TRAIN_PAIRS, rng)])
         z_te, s_te = latent_pairs(trainer, splits.test_x[_subset(splits.test_x.shape[0], MI_TEST_PAIRS, rng)])
+    if log:
+        log(f"estimating I(z;s): a critic of {num_steps} steps on {z_tr.shape[0]} training pairs, "
+            f"{z_te.shape[0]} test pairs")
     return float(estimate_mutual_information(z_tr, s_tr, z_test=z_te, s_test=s_te, seed=seed, num_steps=num_steps,
-                                             device=trainer.device))
+                                             device=trainer.device, on_step=progress.update if progress else None))
 
 
 def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: int, run_dir: Path,
-                  log: Callable[[str], None]) -> dict[str, float]:
+                  log: Callable[[str], None], record: Callable[[dict[str, float]], None] | None = None
+                  ) -> dict[str, float]:
     """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2), each
-    under the probe protocol its name gives (:func:`cmivae.metric_names.probe_protocol`)."""
+    under the probe protocol its name gives (:func:`cmivae.metric_names.probe_protocol`) and
+    handed to ``record`` as soon as it is computed."""
+    record = record or (lambda values: None)
     from cmivae.metrics.latent_probe import balanced_subset, probe_accuracy
 
     results: dict[str, float] = {}
@@ -102,6 +115,7 @@ def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: in
         p = protocols[name]
         results[name] = probe_accuracy(train_x, train_y, test_x, test_y, classifier=p.classifier,  # type: ignore[arg-type]
                                        seed=seed, standardize=p.standardized, C=p.C)
+        record({name: results[name]})
 
     def of(features: str) -> list[str]:
         return [name for name, p in protocols.items() if p.features == features]
@@ -117,6 +131,8 @@ def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: in
     if of("generated") or of("real"):
         from cmivae.sampling import decode_samples, save_sample_grid
 
+        if wanted & {"mcas", "mcas_svm"}:
+            log("sampling 1000 images (10 from each of 100 real training images) for mCAS")
         idx = balanced_subset(train_y, 10, np.random.default_rng(seed + 1))
         real = splits.train_x[idx].float()  # (100, C, H, W)
         labels = train_y[idx]
@@ -125,7 +141,8 @@ def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: in
             start = time.monotonic()
             with torch.no_grad():
                 samples = decode_samples(trainer.model, real, num_samples=10, seed=seed).cpu()  # (100, 10, C, H, W)
-            log(f"sampled {samples.shape[0] * samples.shape[1]} images in {time.monotonic() - start:.1f}s")
+            log(f"sampled {samples.shape[0] * samples.shape[1]} images in {time.monotonic() - start:.1f}s; "
+                f"training the mCAS classifiers")
             generated = samples.flatten(2).flatten(0, 1).numpy()  # (100, 10, C, H, W) -> (1000, C*H*W)
             generated_y = np.repeat(labels, samples.shape[1])  # (1000,)
             for name in of("generated"):
@@ -146,10 +163,35 @@ def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: i
     return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_METRICS}
 
 
+def read_eval_json(path: Path) -> dict[str, Any]:
+    """The metrics an earlier evaluation wrote (``{}`` if none), checked before any work.
+
+    Raises:
+        DataError: the file is unreadable, not JSON, or not an object of numbers.
+    """
+    if not path.exists():
+        return {}
+    fix = "move it away (or delete it) and rerun to evaluate from scratch"
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {fix}") from err
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k == "probe_protocols")
+            for k, v in value.items()) or not isinstance(value.get("probe_protocols", {}), dict):
+        raise DataError(f"{path} is not an object of metric names and numbers; {fix}")
+    return value
+
+
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed: int = 0,
                  quiet: bool = False, data: Any = None) -> dict[str, float]:
     """Evaluate a run's best checkpoint and write ``RUN_DIR/eval.json`` (merged with what
     is already there, so metrics can be added one at a time).
+
+    The old ``eval.json`` is read and checked first, then every requested metric is checked
+    to be computable for this run (:mod:`cmivae.metrics.preflight`), all before any metric is
+    computed; each metric is written to ``eval.json`` (atomically) as soon as it is computed,
+    so a failure late in the evaluation keeps the earlier ones.
 
     Args:
         run_dir: a finished (or at least checkpointed) run directory.
@@ -160,9 +202,12 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         data: already-loaded splits (tests).
     """
     from cmivae.data.registry import load_dataset
+    from cmivae.metrics.preflight import check_image_metrics
 
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
+    eval_path = run_dir / files.EVAL
+    previous = read_eval_json(eval_path) if (run_dir / files.CONFIG).exists() else {}  # damaged: before any work
     trainer = open_trained(run_dir)
     config = trainer.config
     wanted = set(requested_metrics(metrics, config.data.is_image))
@@ -170,25 +215,52 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     if problem:
         raise ConfigError(f"{problem} (this run's data set: {config.data.name})")
     splits = data if data is not None else load_dataset(config.data)
+    if config.data.is_image:
+        check_image_metrics(requested_metrics(metrics, True), splits.train_y.numpy(), config.data.num_train)
     start = time.monotonic()
     results: dict[str, float] = {}
+
+    def record(values: dict[str, float]) -> None:
+        results.update(values)
+        previous.update(values)
+        protocols = {name: p.to_dict() for name in values if (p := probe_protocol(name)) is not None}
+        if protocols:
+            previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
+        previous["eval_seconds"] = time.monotonic() - start
+        atomic_write_json(eval_path, previous)
+
     if "elbo" in wanted:
+        log("test ELBO")
         values = objective_means(trainer, splits.test_x, seed=seed + 29)
-        results.update({k: values[k] for k in ("elbo", "recon", "kl_z", "kl_s") if k in values})
+        terms = ("elbo", "recon", "kl_z") if config.data.is_image else ("elbo", "recon", "kl_z", "kl_s")
+        record({k: values[k] for k in terms if k in values})  # image models have no KL(s) term
         log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
     if "mi_zs" in wanted:
-        results["mi_zs"] = mutual_information_zs(trainer, splits, seed)
+        record({"mi_zs": mutual_information_zs(trainer, splits, seed, log=log)})
         log(f"mi_zs {results['mi_zs']:.3f} nats")
+        if results["mi_zs"] < -0.05:  # I(z; s) >= 0: a negative estimate is the estimator's error, not a value
+            import warnings
+
+            warnings.warn(f"the estimated I(z; s) is negative ({results['mi_zs']:.2f} nats): the critic of the "
+                          f"estimate (app. A) does not transfer to these test examples (e.g. unseen speakers); read "
+                          f"it as 'about 0, with an error of that size', not as a difference between methods",
+                          RuntimeWarning, stacklevel=2)
     if config.data.is_image:
-        results.update(image_metrics(trainer, splits, wanted, seed, run_dir, log))
+        image_metrics(trainer, splits, wanted, seed, run_dir, log, record)
     else:
-        results.update(speech_metrics(trainer, splits, wanted, seed))
-    eval_path = run_dir / files.EVAL
-    previous = read_eval(run_dir) or {}
-    previous.update(results)
-    protocols = {name: p.to_dict() for name in results if (p := probe_protocol(name)) is not None}
-    if protocols:
-        previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
-    previous["eval_seconds"] = time.monotonic() - start
-    atomic_write_json(eval_path, previous)
+        log("speaker verification (EER) and voice conversion (VC-mCAS)")
+        record(speech_metrics(trainer, splits, wanted, seed))
+    record({})
+    if config.train.tensorboard:
+        write_evaluation_events(run_dir, previous)
     return previous
+
+
+def write_evaluation_events(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """``eval.json``'s metrics and ``samples.png`` into the run's TensorBoard events, at its last step."""
+    from cmivae.tensorboard import EventWriter
+
+    step = int((read_results(run_dir) or {}).get("steps", 0))
+    writer = EventWriter(run_dir)
+    writer.write_evaluation(metrics, step, run_dir / files.SAMPLES)
+    writer.close()

@@ -37,6 +37,7 @@ roughly 0.1 s per step, because every batch reads 256 x 50k values.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -149,7 +150,7 @@ def _bce(critic: _Critic, z: torch.Tensor, s: torch.Tensor, rows: torch.Tensor, 
 
 def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *, generator: torch.Generator,
                   num_steps: int, batch_size: int, learning_rate: float, hidden_dim: int, embed_dim: int,
-                  eval_every: int) -> _Critic:
+                  eval_every: int, on_step: Callable[[int], None] | None = None) -> _Critic:
     """Fit D(z, s) on the pairs ``train_rows``: q(z, s) (y = 1) against q(z) q(s) (y = 0), Eq. 15.
 
     Rows are indexed rather than copied, so a large s (PixelCNN feature maps) is held once.
@@ -189,6 +190,8 @@ def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *,
             val_loss = _bce(critic, z, s, val_rows, val_shuffled_rows)
             if val_loss < best_loss:
                 best_loss, best_state = val_loss, copy.deepcopy(critic.state_dict())
+        if on_step is not None:
+            on_step(step)
     critic.load_state_dict(best_state)
     return critic
 
@@ -208,6 +211,7 @@ def estimate_mutual_information(
     embed_dim: int = 32,
     eval_every: int = 50,
     device: str | torch.device = "cpu",
+    on_step: Callable[[int], None] | None = None,
 ) -> float:
     """Î(z; s) in nats, Eqs. 15-16 of appendix A (reported in Tables 3-5).
 
@@ -229,6 +233,7 @@ def estimate_mutual_information(
         embed_dim: channels of the convolutional s encoder (sequence and image s only).
         eval_every: steps between validation checks for early stopping.
         device: where the critic is trained.
+        on_step: called with the step number after every critic step (progress lines).
     """
     generator = torch.Generator().manual_seed(seed)
     z_train, s_train = _as_tensor(z, "z"), _as_tensor(s, "s")
@@ -270,5 +275,5 @@ def estimate_mutual_information(
 
     critic = _train_critic(z_all, s_all, train_rows, generator=generator, num_steps=num_steps,
                            batch_size=batch_size, learning_rate=learning_rate, hidden_dim=hidden_dim,
-                           embed_dim=embed_dim, eval_every=eval_every)
+                           embed_dim=embed_dim, eval_every=eval_every, on_step=on_step)
     return _mean_logit(critic, z_all, s_all, test_rows)

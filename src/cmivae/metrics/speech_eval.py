@@ -32,6 +32,16 @@ gender, the number of pairs shrinks to what it has (a :class:`RuntimeWarning` sa
 when a gender is missing or unknown there, or the test split has no segment of known
 gender, ``vc_mcas`` is NaN (with a warning) and the EERs are still reported.
 
+**VC-mCAS by speaker** (``vc_mcas_speaker``, ours, for corpora where cross-gender pairs do
+not exist: a single-gender corpus, or genders unknown). Appendix J's question -- does the
+converted segment carry the voice of its z source? -- asked with the speaker as the label:
+up to ``2 * 250`` test segments are drawn (seeded), zipped into pairs of *different
+speakers*, converted both ways (``decode(z_i, s_j)`` labelled with i's speaker), a
+logistic classifier is fitted on the time-averaged conversions and scored on the *other*
+real test segments of those speakers (never the segments converted). Chance is one over
+the number of test speakers, not 50 %; it is reported next to ``vc_mcas`` (NaN then), never
+in its place.
+
 The pure functions (arrays in, numbers out) are :func:`utterance_embeddings`,
 :func:`speaker_verification_eers`, :func:`draw_conversion_pairs` and :func:`vc_mcas`;
 :func:`encode_means`, :func:`decode_swapped` and :func:`evaluate_speech` are the thin
@@ -56,6 +66,7 @@ __all__ = [
     "utterance_embeddings",
     "speaker_verification_eers",
     "draw_conversion_pairs",
+    "draw_speaker_pairs",
     "vc_mcas",
     "encode_means",
     "decode_swapped",
@@ -140,6 +151,26 @@ def draw_conversion_pairs(gender: Sequence[Any] | np.ndarray, num_pairs: int, rn
     return rng.choice(female, num_pairs, replace=False), rng.choice(male, num_pairs, replace=False)
 
 
+def draw_speaker_pairs(speaker: np.ndarray, num_pairs: int, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``num_pairs`` pairs of segments of different speakers, each segment used once.
+
+    Args:
+        speaker: ``(N,)`` speaker of each segment.
+        num_pairs: pairs wanted (fewer if ``N < 2 * num_pairs`` or a drawn pair shares a speaker).
+        rng: e.g. ``np.random.default_rng(seed)``.
+
+    Returns:
+        ``(first, second)``, two ``(P,)`` index arrays with ``speaker[first] != speaker[second]``.
+    """
+    speaker = np.asarray(speaker)
+    rows = rng.permutation(speaker.shape[0])[: 2 * num_pairs]  # (<= 2P,) distinct segments
+    half = rows.shape[0] // 2
+    first, second = rows[:half], rows[half: 2 * half]
+    keep = speaker[first] != speaker[second]
+    return first[keep], second[keep]
+
+
 def vc_mcas(converted: np.ndarray, converted_gender: np.ndarray, real: np.ndarray, real_gender: np.ndarray,
             seed: int = 0) -> float:
     """VC-mCAS in percent (appendix J, Table 2): logistic classifier fitted on time-averaged
@@ -222,9 +253,36 @@ def evaluate_speech(model: torch.nn.Module, splits: Any, *, seed: int = 0, devic
         results = speaker_verification_eers(z, s, test.utterance.numpy(), test.speaker.numpy())
         results["vc_mcas"] = _vc_mcas_of_model(model, splits, encoded_test=(z, s), seed=seed, device=device,
                                                batch_size=batch_size, num_pairs=num_pairs, source_split=source_split)
+        if math.isnan(results["vc_mcas"]):
+            results["vc_mcas_speaker"] = vc_mcas_by_speaker(model, z, s, test, seed=seed, device=device,
+                                                            batch_size=batch_size, num_pairs=num_pairs)
     finally:
         model.train(was_training)
     return results
+
+
+def vc_mcas_by_speaker(model: torch.nn.Module, z: np.ndarray, s: np.ndarray, test: Any, *, seed: int,
+                       device: str | torch.device, batch_size: int, num_pairs: int = VC_PAIRS) -> float:
+    """VC-mCAS with speakers as labels (module docstring), percent; NaN (warned) under 2 test speakers.
+
+    Args:
+        model: the DSAE (``decode``).
+        z, s: encoder means of the test segments, ``(N, D)`` and ``(N, T, D_s)``.
+        test: the test :class:`~cmivae.data.speech.SpeechSubset` (``x``, ``speaker``).
+    """
+    speaker = test.speaker.numpy()  # (N,)
+    first, second = draw_speaker_pairs(speaker, num_pairs, np.random.default_rng(seed))  # 2 x (P,)
+    used = np.zeros(speaker.shape[0], dtype=bool)
+    used[first], used[second] = True, True
+    scored = np.flatnonzero(~used & np.isin(speaker, speaker[np.concatenate([first, second])]))  # (M,)
+    if first.shape[0] == 0 or scored.shape[0] == 0 or np.unique(speaker).shape[0] < 2:
+        warnings.warn("vc_mcas_speaker needs at least 2 test speakers with segments left over for scoring; NaN",
+                      RuntimeWarning, stacklevel=3)
+        return math.nan
+    z_rows = np.concatenate([first, second])  # z of each pair's first segment, then of its second
+    s_rows = np.concatenate([second, first])  # s of the other one
+    converted = decode_swapped(model, z, s, z_rows, s_rows, batch_size=batch_size, device=device)  # (2P, T, F)
+    return vc_mcas(converted, speaker[z_rows], test.x[torch.from_numpy(scored)].numpy(), speaker[scored], seed=seed)
 
 
 def _vc_mcas_of_model(model: torch.nn.Module, splits: Any, *, encoded_test: tuple[np.ndarray, np.ndarray],
@@ -236,9 +294,18 @@ def _vc_mcas_of_model(model: torch.nn.Module, splits: Any, *, encoded_test: tupl
     available = min(int(np.sum(source_gender == "F")), int(np.sum(source_gender == "M")))
     known_test = np.flatnonzero((test_gender == "F") | (test_gender == "M"))  # (M,)
     if available == 0 or known_test.shape[0] == 0:
-        warnings.warn(f"VC-mCAS needs gender labels: the {source_split} split has {available} segments of its "
-                      f"rarer gender and the test split {known_test.shape[0]} segments of known gender; "
-                      "vc_mcas is NaN (give the corpus a gender table)", RuntimeWarning, stacklevel=3)
+        known = sorted({g for g in splits.speaker_gender if g in ("F", "M")})
+        if len(known) == 1:
+            why = (f"every speaker with a known gender is {known[0]} (a single-gender corpus), so there are no "
+                   f"cross-gender pairs")
+        elif not known:
+            why = "no speaker's gender is known (give the corpus a gender table: data.gender_table)"
+        else:
+            why = (f"the {source_split} split has {available} segments of its rarer gender and the test split "
+                   f"{known_test.shape[0]} segments of known gender")
+        warnings.warn(f"VC-mCAS (appendix J) is undefined here: {why}; vc_mcas is NaN, and vc_mcas_speaker "
+                      f"(the same test with speakers as labels, chance 1/number of test speakers) is reported "
+                      f"instead", RuntimeWarning, stacklevel=3)
         return math.nan
     if available < num_pairs:
         warnings.warn(f"VC-mCAS: the {source_split} split has only {available} segments of one gender, so "

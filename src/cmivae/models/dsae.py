@@ -156,19 +156,22 @@ class DynamicEncoder(nn.Module):
         z_seq = z.unsqueeze(1).expand(batch, steps, z.shape[-1]).to(x.dtype)  # (B, D) -> (B, T, D)
         features, _ = self.bilstm(torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
         gates_in = self.input_gates(features)  # (B, T, 2H) -> (B, T, 4H'), all steps at once
+        # One fp32 cast and one unbind for all steps: indexing gates_in[:, t] inside the loop would
+        # make autograd zero-fill and accumulate a full (B, T, 4H') gradient once per step.
+        gates_per_step = gates_in.float().unbind(dim=1)  # T x (B, 4H')
         s_prev = x.new_zeros(batch, self.s_dim, dtype=torch.float32)  # s_0 = 0, (B, D_s)
         g = x.new_zeros(batch, self.rnn_dim, dtype=torch.float32)  # (B, H')
         c = torch.zeros_like(g)  # (B, H')
-        noise = torch.randn(batch, steps, self.s_dim, device=x.device) if sample else None  # (B, T, D_s)
+        noise = torch.randn(batch, steps, self.s_dim, device=x.device).unbind(dim=1) if sample else None  # T x (B, D_s)
         means, logvars, samples = [], [], []
         for t in range(steps):  # T = 20 in the paper; s_t needs s_{t-1}, so this loop is inherent
             recurrent = self.recurrent_gates(torch.cat([s_prev, g], dim=-1))  # (B, D_s + H') -> (B, 4H')
-            gates = gates_in[:, t].float() + recurrent.float()  # (B, 4H'), summed in fp32 under autocast
+            gates = gates_per_step[t] + recurrent.float()  # (B, 4H'), summed in fp32 under autocast
             i, f, u, o = gates.chunk(4, dim=-1)  # (B, 4H') -> 4 x (B, H')
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
             g = torch.sigmoid(o) * torch.tanh(c)  # (B, H')
             mean, logvar = split_gaussian_stats(self.head(g))  # (B, H') -> (B, 2D_s) -> 2 x (B, D_s)
-            s_prev = mean if noise is None else mean + (0.5 * logvar).exp() * noise[:, t]  # (B, D_s)
+            s_prev = mean if noise is None else mean + (0.5 * logvar).exp() * noise[t]  # (B, D_s)
             means.append(mean)
             logvars.append(logvar)
             samples.append(s_prev)

@@ -9,7 +9,11 @@ maximum mean discrepancy between the *same two distributions*, q(z, s) and p(z)q
 
 MMD^2 is zero exactly when q(z, s) = p(z)q(s), i.e. when z is independent of s *and* its
 aggregate posterior q(z) is the prior: the two parts of Eq. 10's I(z;s) + D_KL(q(z)||p(z)).
-It is a discrepancy in [0, 2], not nats, hence ``objective.kernel_scale`` (default 100).
+It is a discrepancy in [0, 2], not nats, hence ``objective.kernel_scale`` (default 100):
+measured on a pixelcnn-cpu CMI-VAE after 150 updates at gamma 0.5 (Fashion-MNIST, 10 validation
+batches of 64), MMD^2 was 0.020-0.035 (mean 0.027) per batch while the critic's mean logit, the
+adversarial estimate of the same term, was 2.96 nats: 100 x MMD^2 is of the same size there.
+The scale is a choice, not a calibration; compare the two objectives at the same KL(z).
 
 Estimator, per batch of B examples. Positives ``(z_i, u_i)`` and negatives ``(z'_i, u_i)``
 with ``z_i ~ q(z|x_i)``, ``z'_i ~ p(z)`` and ``u_i`` the mean-pooled s of example i (s

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cmivae.json_files import DamagedFile
 from cmivae.runs import files
 from cmivae.runs.readers import read_json_or_none
 
@@ -63,6 +64,9 @@ class RunRow:
         error: the message of ``sweep_error.json`` if the last sweep attempt failed.
         samples: ``samples.png`` if present.
         config: the resolved config.
+        damaged: ``"<file>: <reason>"`` for each run file that is unreadable or malformed
+            (not UTF-8, not JSON, wrong types); a run whose ``config.json`` is damaged is
+            still listed (with ``?`` fields), never dropped.
     """
 
     run_id: str
@@ -78,23 +82,60 @@ class RunRow:
     error: str | None = None
     samples: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    damaged: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Its ``config.json`` was read (it can be placed in a table)."""
+        return not any(d.startswith(f"{files.CONFIG}:") for d in self.damaged)
 
 
-_read_json = read_json_or_none
+def _read_json(path: Path, damaged: list[str]) -> dict[str, Any] | None:
+    """The object in ``path``; ``None`` if absent, or damaged (then ``"<name>: <reason>"`` is
+    appended to ``damaged``)."""
+    try:
+        return read_json_or_none(path)
+    except DamagedFile as err:
+        damaged.append(f"{path.name}: {err.reason}")
+        return None
+
+
+def _field(config: dict[str, Any], section: str, key: str, kind: type, default: Any, damaged: list[str]) -> Any:
+    values = config.get(section, {})
+    value = values.get(key, default) if isinstance(values, dict) else None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        damaged.append(f"{files.CONFIG}: {section}.{key} is {value!r}, expected a {kind.__name__}")
+        return default
+    return value
 
 
 def read_run(path: str | Path) -> RunRow | None:
-    """One run directory as a row (``None`` if it has no readable ``config.json``)."""
+    """One run directory as a row (``None`` only if it has no ``config.json``). Damaged
+    files are named in :attr:`RunRow.damaged`, never raised."""
     path = Path(path)
-    saved = _read_json(path / files.CONFIG)
-    if saved is None or not isinstance(saved.get("config"), dict):
+    damaged: list[str] = []
+    if not (path / files.CONFIG).exists():
         return None
-    config = saved["config"]
-    objective = config.get("objective", {})
-    method = method_key(objective)
+    saved = _read_json(path / files.CONFIG, damaged)
+    config = saved.get("config") if saved is not None else None
+    if saved is not None and not isinstance(config, dict):
+        damaged.append(f"{files.CONFIG}: no 'config' object")
+    config = config if isinstance(config, dict) else {}
+    n_damaged = len(damaged)
+    name = _field(config, "objective", "name", str, "?", damaged)
+    gamma = _field(config, "objective", "gamma", float, 0.0, damaged)
+    dataset = _field(config, "data", "name", str, "?", damaged)
+    model = _field(config, "model", "name", str, "?", damaged)
+    seed = _field(config, "train", "seed", int, 0, damaged)
+    if n_damaged and len(damaged) > n_damaged:
+        del damaged[n_damaged:]  # the file itself is named; not every field again
+    objective = config.get("objective")
+    method = method_key({**objective, "name": name}) if isinstance(objective, dict) else name
     metrics: dict[str, float] = {}
-    results = _read_json(path / files.RESULTS)
-    evaluation = _read_json(path / files.EVAL)
+    results = _read_json(path / files.RESULTS, damaged)
+    evaluation = _read_json(path / files.EVAL, damaged)
     for values in (results, evaluation):
         for key, value in (values or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -102,14 +143,13 @@ def read_run(path: str | Path) -> RunRow | None:
     if "elbo" in metrics and "neg_elbo" not in metrics:
         metrics["neg_elbo"] = -metrics["elbo"]
     metrics.update(_final_critic_diagnostics(path / files.METRICS))
-    error = _read_json(path / files.SWEEP_ERROR)
+    error = _read_json(path / files.SWEEP_ERROR, damaged)
     return RunRow(
-        run_id=path.name, path=path, dataset=str(config.get("data", {}).get("name", "?")),
-        model=str(config.get("model", {}).get("name", "?")), method=method,
-        gamma=0.0 if objective.get("name") == "elbo" else float(objective.get("gamma", 0.0)),
-        seed=int(config.get("train", {}).get("seed", 0)), metrics=metrics, finished=results is not None,
+        run_id=path.name, path=path, dataset=dataset, model=model, method=method,
+        gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
-        samples=path / files.SAMPLES if (path / files.SAMPLES).exists() else None, config=config)
+        samples=path / files.SAMPLES if (path / files.SAMPLES).exists() else None, config=config,
+        damaged=damaged)
 
 
 def _final_critic_diagnostics(path: Path) -> dict[str, float]:
@@ -118,12 +158,52 @@ def _final_critic_diagnostics(path: Path) -> dict[str, float]:
     try:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         train = json.loads(lines[-1]).get("train", {}) if lines else {}
-    except (OSError, json.JSONDecodeError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # ValueError: not UTF-8, not JSON
         return {}
     if not isinstance(train, dict):
         return {}
     return {key: float(train[key]) for key in CRITIC_DIAGNOSTICS
             if isinstance(train.get(key), (int, float)) and not isinstance(train.get(key), bool)}
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 1}}`` -> ``{"train.seed": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def difference_labels(settings: list[dict[str, Any]]) -> list[str]:
+    """For flat dicts (``section.key -> value``), each one's values of the keys in which they
+    differ, ``key=value`` joined by spaces (the full ``section.key`` where the short name is
+    ambiguous); empty strings when all agree."""
+    keys = sorted({k for d in settings for k in d})
+    differing = [k for k in keys if len({repr(d.get(k)) for d in settings}) > 1]
+    short = [k.rsplit(".", 1)[-1] for k in differing]
+    names = [s if short.count(s) == 1 else k for s, k in zip(short, differing, strict=True)]
+    return [" ".join(f"{n}={d.get(k)}" for n, k in zip(names, differing, strict=True)) for d in settings]
+
+
+def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
+    """The training budget of a run: training examples, epochs, VAE updates, model size
+    (only what config.json records; ``default`` where the model's defaults apply)."""
+    data, train, model = config.get("data", {}), config.get("train", {}), config.get("model", {})
+    parts = [f"{data.get('num_train') or 'all'} train", f"{train.get('epochs', '?')} epochs"]
+    if train.get("max_steps"):
+        parts.append(f"max {train['max_steps']} updates")
+    if steps is not None:
+        parts.append(f"{steps:.0f} updates")
+    if model.get("name") == "pixelcnn_vae":
+        layers = len(model["kernel_sizes"]) if isinstance(model.get("kernel_sizes"), list) else "default"
+        parts.append(f"{layers} layers x {model.get('channels', 'default')} maps")
+    else:
+        sizes = [f"{k}={model[k]}" for k in ("hidden_dim", "rnn_dim", "z_dim", "s_dim") if k in model]
+        parts.append(" ".join(sizes) if sizes else "default size")
+    return " · ".join(parts)
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:

@@ -25,9 +25,11 @@ from cmivae.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
 from cmivae.reports.diagnostics import CRITIC_NOTE, PROBE_NOTE, critic_table, extra_matched_metrics, probe_table
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
+from cmivae.reports.paper_results import PAPER_BUDGET
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4
 from cmivae.reports.tables import (
     DATASET_LABELS,
+    Group,
     aggregate,
     paper_table,
     tables_for,
@@ -60,7 +62,40 @@ def _status_lines(rows: list[RunRow]) -> list[str]:
     return [f"- run directories: {len(rows)}", f"- finished training (results.json): {finished}",
             f"- evaluated (eval.json): {evaluated}",
             f"- last sweep attempt failed (sweep_error.json): {len(failed)}",
-            f"- unfinished: {len(rows) - finished}"]
+            f"- unfinished: {len(rows) - finished}",
+            f"- with damaged files (listed below): {sum(bool(r.damaged) for r in rows)}"]
+
+
+def _section(groups: list[Group], dataset: str, model: str, out_dir: Path, with_paper: bool) -> list[str]:
+    """The budget, tables, the matched-KL comparison and Figures 3-4 of one (dataset, model)."""
+    budgets = sorted({g.budget for g in groups})
+    lines = [f"Budget of these runs: {'; '.join(budgets)}." + (
+        f" The paper's: {PAPER_BUDGET[model]}." if model in PAPER_BUDGET else ""), ""]
+    for table in tables_for(groups):
+        table.write_csv(out_dir / f"{table.name}.csv")
+        lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
+    extra = extra_matched_metrics(groups, dataset, model)
+    matched = matched_comparison(groups, dataset, model, extra)
+    if matched:
+        name = f"matched_kl_{dataset}_{model}.csv"
+        write_matched_csv(matched, model, out_dir / name, extra)
+        lines += ["### At the same KL(z): each method against the β-VAE curve", "", MATCHED_NOTE, "",
+                  matched_markdown(matched, model, extra), "", f"CSV: `{name}`", ""]
+    for table, note in ((probe_table(groups, dataset, model), PROBE_NOTE),
+                        (critic_table(groups, dataset, model), CRITIC_NOTE)):
+        if table is not None:
+            table.write_csv(out_dir / f"{table.name}.csv")
+            lines += [f"### {table.title}", "", note, "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
+    if model == "pixelcnn_vae":
+        figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
+                              with_paper=with_paper)
+        if figure is not None:
+            lines += ["### Figure 3: AoLR and mCAS against KL(z)", "", f"![Figure 3]({figure.name})", ""]
+    figure = plot_figure4(groups, dataset, model, out_dir / f"figure4_{dataset}_{model}.png",
+                          with_paper=with_paper)
+    if figure is not None:
+        lines += ["### Figure 4: Î(z; s) against β = 1 − γ", "", f"![Figure 4]({figure.name})", ""]
+    return lines
 
 
 def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, with_paper: bool = True) -> Path:
@@ -79,7 +114,7 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                           f"give a sweep directory (cmivae sweep --out) or run directories")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups = aggregate(rows)
+    groups = aggregate([r for r in rows if r.usable])  # damaged config.json: listed below, not in tables
     write_runs_csv(rows, out_dir / "runs.csv")
     write_summary_csv(groups, out_dir / "summary.csv")
 
@@ -87,45 +122,24 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
              f"Built {time.strftime('%Y-%m-%d %H:%M')} from {', '.join(f'`{r}`' for r in roots)}.", "",
              *_status_lines(rows), "", CONVENTIONS, "",
              "Files: `summary.csv` (every group and metric), `runs.csv` (every run), one CSV per table.", ""]
-    tables = tables_for(groups)
     for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
         lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
-        for table in (t for t in tables if t.name.endswith(f"_{dataset}_{model}")):
-            table.write_csv(out_dir / f"{table.name}.csv")
-            lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
-        extra = extra_matched_metrics(groups, dataset, model)
-        matched = matched_comparison(groups, dataset, model, extra)
-        if matched:
-            name = f"matched_kl_{dataset}_{model}.csv"
-            write_matched_csv(matched, model, out_dir / name, extra)
-            lines += ["### At the same KL(z): each method against the β-VAE curve", "", MATCHED_NOTE, "",
-                      matched_markdown(matched, model, extra), "", f"CSV: `{name}`", ""]
-        for table, note in ((probe_table(groups, dataset, model), PROBE_NOTE),
-                            (critic_table(groups, dataset, model), CRITIC_NOTE)):
-            if table is not None:
-                table.write_csv(out_dir / f"{table.name}.csv")
-                lines += [f"### {table.title}", "", note, "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
-        if model == "pixelcnn_vae":
-            figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
-                                  with_paper=with_paper)
-            if figure is not None:
-                lines += ["### Figure 3: AoLR and mCAS against KL(z)", "", f"![Figure 3]({figure.name})", ""]
-        figure = plot_figure4(groups, dataset, model, out_dir / f"figure4_{dataset}_{model}.png",
-                              with_paper=with_paper)
-        if figure is not None:
-            lines += ["### Figure 4: Î(z; s) against β = 1 − γ", "", f"![Figure 4]({figure.name})", ""]
+        mine = [g for g in groups if g.dataset == dataset and g.model == model]
+        lines += _section(mine, dataset, model, out_dir, with_paper)
         page = gather_samples([r for r in rows if r.model == model], dataset, out_dir)
         if page is not None:
             lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",
                       f"![Figure 5]({page.name})", ""]
 
-    failed = [r for r in rows if r.error]
-    unfinished = [r for r in rows if not r.finished and not r.error]
+    failed = [r for r in rows if r.error or r.damaged]
+    unfinished = [r for r in rows if not r.finished and not r.error and not r.damaged]
     if failed or unfinished:
         lines += ["## Failed and unfinished runs", "", "| run | dataset | method | γ | seed | state |",
                   "|---|---|---|---|---|---|"]
         for r in failed + unfinished:
             state = f"failed: {(r.error or '').splitlines()[0][:160]}" if r.error else "unfinished"
+            if r.damaged:
+                state = "damaged: " + "; ".join(r.damaged)[:300] + (f" ({state})" if r.error else "")
             state = state.replace("|", "\\|")
             lines.append(f"| `{r.run_id}` | {r.dataset} | {method_label(r.method)} | {r.gamma:g} | {r.seed} | "
                          f"{state} |")

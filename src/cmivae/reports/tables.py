@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, method_label
-from cmivae.reports.paper_results import TABLES, paper_row
+from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, budget_text, method_label
+from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Group:
         mean, se, max: per metric over the seeds that have it (SE nan for one seed).
         count: per metric, how many seeds have it.
         seeds: the seeds of the finished runs.
+        budget: the training budget (:func:`cmivae.reports.collect.budget_text`).
     """
 
     dataset: str
@@ -43,6 +44,7 @@ class Group:
     se: dict[str, float] = field(default_factory=dict)
     max: dict[str, float] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
+    budget: str = ""
 
     @property
     def n(self) -> int:
@@ -59,7 +61,9 @@ def standard_error(values: list[float]) -> float:
 
 
 def aggregate(rows: list[RunRow]) -> list[Group]:
-    """Groups of finished runs (those with metrics), in (dataset, model, method, gamma) order."""
+    """Groups of finished runs (those with metrics), in (dataset, model, method, gamma) order,
+    each with its training budget. Runs of different settings were given distinct ``dataset``
+    labels by :func:`cmivae.reports.collect.collect_runs`, so they are never pooled."""
     buckets: dict[tuple[str, str, str, float], list[RunRow]] = {}
     for row in rows:
         if row.metrics:
@@ -67,6 +71,8 @@ def aggregate(rows: list[RunRow]) -> list[Group]:
     groups = []
     for (dataset, model, method, gamma), members in buckets.items():
         group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members))
+        steps = [r.metrics["steps"] for r in members if "steps" in r.metrics]
+        group.budget = budget_text(members[0].config, sum(steps) / len(steps) if steps else None)
         for key in sorted({k for r in members for k in r.metrics}):
             values = [r.metrics[key] for r in members if key in r.metrics and math.isfinite(r.metrics[key])]
             if not values:
@@ -116,20 +122,21 @@ class Table:
     rows: list[dict[str, Any]] = field(default_factory=list)  # gamma, method, source, n, values, se
 
     def to_markdown(self) -> str:
-        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se)."""
-        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns]
+        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se) | budget."""
+        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns] + ["budget"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             cells = [f"{row['gamma']:g}", method_label(row["method"]) if row["method"] != "reference"
                      else "DSAE* (Li & Mandt 2018)", row["source"], str(row["n"]) if row["n"] else ""]
             for column in self.columns:
                 cells.append(_cell(row, column))
+            cells.append(row.get("budget", ""))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def write_csv(self, path: str | Path) -> None:
         """One line per row: gamma, method, source, n, then ``<key>_<stat>`` and ``<key>_se`` per column."""
-        fields = ["gamma", "method", "source", "n"]
+        fields = ["gamma", "method", "source", "n", "budget"]
         for column in self.columns:
             fields.append(f"{column.key}_{column.stat}")
             if column.stat == "mean":
@@ -139,7 +146,7 @@ class Table:
             writer.writeheader()
             for row in self.rows:
                 line: dict[str, Any] = {"gamma": row["gamma"], "method": row["method"], "source": row["source"],
-                                        "n": row["n"]}
+                                        "n": row["n"], "budget": row.get("budget", "")}
                 for column in self.columns:
                     line[f"{column.key}_{column.stat}"] = _number(row[column.stat].get(column.key))
                     if column.stat == "mean":
@@ -196,17 +203,19 @@ def build_table(groups: list[Group], number: int, dataset: str, model: str) -> T
         if not any(k in group.mean for k in wanted):
             continue
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
-                           "mean": group.mean, "se": group.se, "max": group.max})
+                           "mean": group.mean, "se": group.se, "max": group.max, "budget": group.budget})
         published = paper_row(number, _paper_method(group.method), group.gamma)
         if published is not None:
             values = dict(published.values)
             if number == 2:
                 values = {"vc_mcas": published.values["vc_mcas"]}
                 table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
-                                   "mean": values, "se": {}, "max": {"vc_mcas": published.values["vc_mcas_max"]}})
+                                   "mean": values, "se": {}, "max": {"vc_mcas": published.values["vc_mcas_max"]},
+                                   "budget": PAPER_BUDGET.get(model, "")})
                 continue
             table.rows.append({"gamma": published.gamma, "method": group.method, "source": source, "n": 0,
-                               "mean": values, "se": dict(published.se), "max": {}})
+                               "mean": values, "se": dict(published.se), "max": {},
+                               "budget": PAPER_BUDGET.get(model, "")})
     return table
 
 
@@ -220,7 +229,8 @@ def paper_table(number: int) -> Table:
         mean = dict(row.values)
         maxima = {"vc_mcas": mean.pop("vc_mcas_max")} if number == 2 else {}
         table.rows.append({"gamma": row.gamma, "method": row.method, "source": "paper", "n": 0, "mean": mean,
-                           "se": dict(row.se), "max": maxima})
+                           "se": dict(row.se), "max": maxima,
+                           "budget": PAPER_BUDGET["dsae" if number <= 3 else "pixelcnn_vae"]})
     return table
 
 

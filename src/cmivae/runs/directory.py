@@ -1,16 +1,20 @@
 """Writing a run directory (the files are listed in :mod:`cmivae.runs.files`).
 
-``config.json`` (hashed config, resolved model/objective configs, code version),
-``metrics.jsonl`` (one line per epoch), ``results.json`` (test results at the best
-checkpoint; its presence marks a finished run), ``best.pt``, ``checkpoints/last.pt`` and
-``checkpoints/previous.pt`` (the fallback if the last is damaged), ``failure.json`` (why a
-run stopped), ``train.log``. Only rank 0 writes; the caller of :meth:`RunDirectory.prepare`
-(:func:`cmivae.training.loop.fit`) holds a barrier after it, so no other rank reads a
-checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
+``config.json`` (hashed config, resolved model/objective configs, code version, and for
+speech the corpus actually loaded), ``metrics.jsonl`` (one line per epoch), ``results.json``
+(test results at the best checkpoint; its presence marks a finished run), ``best.pt``,
+``checkpoints/last.pt`` and ``checkpoints/previous.pt`` (the fallback if the last is
+damaged), ``failure.json`` (why a run stopped), ``train.log``. ``config.json`` is written
+only once training really starts (:meth:`RunDirectory.start`), so a run that fails before
+(bad data, batch too large) leaves nothing that refuses the corrected rerun
+(:meth:`RunDirectory.forget_unstarted` removes the rest). Only rank 0 writes; the caller of
+:meth:`RunDirectory.prepare` (:func:`cmivae.training.loop.fit`) holds a barrier after it, so
+no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidied the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -19,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cmivae import __version__
-from cmivae.atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
-from cmivae.config import ExperimentConfig
+from cmivae import __version__, json_files
+from cmivae.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cmivae.config import ExperimentConfig, without_neutral_defaults
 from cmivae.errors import ConfigError
 from cmivae.runs import files
-from cmivae.runs.checkpoint import save_checkpoint
+from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
 
 
@@ -38,6 +42,14 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+def runtime_metadata() -> dict[str, Any]:
+    """What config.json records beside the (hashed) config: results differ with the torch
+    version and thread count, so both are written down (not part of the run id)."""
+    import torch
+
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
@@ -47,6 +59,12 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
         elif a != b:
             diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return diffs
+
+
+def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for every value where a saved config dict differs from ``config``
+    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
+    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
 
 
 class RunDirectory:
@@ -68,22 +86,38 @@ class RunDirectory:
         """Newest first."""
         return [self.path / files.CHECKPOINTS / files.LAST, self.path / files.CHECKPOINTS / files.PREVIOUS]
 
-    def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool,
-                resolved: dict[str, Any] | None = None) -> None:
+    def finished_results(self, config: ExperimentConfig) -> dict[str, Any] | None:
+        """``results.json`` if this directory holds a finished run of exactly ``config``, else ``None``."""
+        try:
+            saved = json.loads((self.path / files.CONFIG).read_text())["config"]
+            results = json.loads(self.results_path.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        same = not config_differences(saved, config)
+        return results if same and isinstance(results, dict) else None
+
+    def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
         """Create the directory or check it holds this config; ``force`` clears it.
 
-        ``resolved`` (the model and objective configs with every default,
-        :meth:`cmivae.registry.Resolved.to_dict`) is saved beside the hashed config. Also
-        deletes the temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as large as
-        a checkpoint each). All ranks must call it, then meet at a barrier.
+        Writes no ``config.json`` (:meth:`start` does, once the data loaded). Also deletes the
+        temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as large as a checkpoint
+        each). All ranks must call it, then meet at a barrier.
         """
         config_path = self.path / files.CONFIG
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {self.path} is a file, expected a run directory; give another path")
         if config_path.exists() and not force:
             try:
-                saved = json.loads(config_path.read_text())["config"]
-            except (json.JSONDecodeError, KeyError) as err:
-                raise ConfigError(f"{config_path} is unreadable ({err}); use --force to start this run over") from err
-            diffs = _differences(saved, config.to_dict())
+                saved = json_files.read_json(config_path)["config"]
+                if not isinstance(saved, dict):
+                    raise json_files.DamagedFile(config_path, "'config' is not an object")
+            except KeyError as err:
+                raise ConfigError(f"{config_path} is unreadable (no 'config' key); use --force to start this "
+                                  f"run over") from err
+            except json_files.DamagedFile as err:
+                raise ConfigError(f"{config_path} is unreadable ({err.reason}); use --force to start this "
+                                  f"run over") from err
+            diffs = config_differences(saved, config)
             if diffs:
                 raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
                                   f"use another --out, or --force to discard that run")
@@ -95,25 +129,72 @@ class RunDirectory:
                 (self.path / name).unlink(missing_ok=True)
             shutil.rmtree(self.path / files.CHECKPOINTS, ignore_errors=True)
         if self.is_main:
-            self.path.mkdir(parents=True, exist_ok=True)
-            if not config_path.exists():
-                saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
-                         "code_version": code_version(), "python": sys.version.split()[0], "created": time.time()}
-                atomic_write_json(config_path, saved)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise _write_error(self.path, err) from err
             stale = remove_stale_temporaries(self.path) + remove_stale_temporaries(self.path / files.CHECKPOINTS)
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write: "
                          f"{', '.join(p.name for p in stale)}")
 
+    def start(self, config: ExperimentConfig, history: list[dict[str, Any]], *,
+              resolved: dict[str, Any] | None = None, corpus: dict[str, Any] | None = None,
+              skipped_files: list[tuple[str, str]] | None = None) -> None:
+        """Training really starts: write ``config.json`` (if new) and rebuild
+        ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
+        the history write loses no line).
+
+        ``resolved`` (the model and objective configs with every default,
+        :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
+        loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
+        (path, reason) go to ``skipped_files.txt``.
+        """
+        if not self.is_main:
+            return
+        config_path = self.path / files.CONFIG
+        saved = json_files.read_json(config_path) if config_path.exists() else None
+        if saved is None:
+            saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+                     "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
+                     **runtime_metadata(), **({"corpus": corpus} if corpus else {})}
+            atomic_write_json(config_path, saved)
+        elif corpus and saved.get("corpus") != corpus:  # a resumed run that predates the corpus record
+            atomic_write_json(config_path, {**saved, "corpus": corpus})
+        if skipped_files:
+            atomic_write_text(self.path / files.SKIPPED_FILES, "".join(f"{p}\t{r}\n" for p, r in skipped_files))
+        if history:
+            self.write_history(history)
+
+    def forget_unstarted(self) -> None:
+        """Remove what :meth:`prepare` left in a run that never started (its data did not
+        load): the log lines and, when nothing else is there, the directory itself."""
+        if not self.is_main or (self.path / files.CONFIG).exists():
+            return
+        (self.path / files.LOG).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()  # only if nothing else is there
+
+    def has_checkpoint(self) -> bool:
+        return any(p.exists() for p in self.checkpoint_paths())
+
+    def check_checkpoint_config(self, checkpoint: dict[str, Any], path: Path, config: ExperimentConfig) -> None:
+        """Refuse to resume from a checkpoint written by another config (one line)."""
+        saved = checkpoint.get("config")
+        if not isinstance(saved, dict):
+            raise ValueError("it holds no config")
+        diffs = config_differences(saved, config)
+        if diffs:
+            raise ConfigError(f"checkpoint {path} was written by a different config ({'; '.join(diffs[:5])}); "
+                              f"use another --out, or --force to discard that run")
+
     def save_last(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt``."""
+        """Write ``checkpoints/last.pt``, keeping the one before as ``previous.pt`` if it
+        verifies (:func:`~cmivae.runs.checkpoint.save_rotating`)."""
         if not self.is_main:
             return
         last, previous = self.checkpoint_paths()
-        last.parent.mkdir(parents=True, exist_ok=True)
-        if last.exists():
-            last.replace(previous)
-        save_checkpoint(last, state)
+        save_rotating(last, previous, state, warn=self.log)
 
     def save_best(self, state: dict[str, Any]) -> None:
         if self.is_main:
@@ -123,11 +204,13 @@ class RunDirectory:
         """Rewrite ``metrics.jsonl`` from the checkpointed history (so a resumed run has
         exactly one line per finished epoch)."""
         if self.is_main:
-            atomic_write_text(self.path / files.METRICS, "".join(json.dumps(r) + "\n" for r in history))
+            atomic_write_text(self.path / files.METRICS, "".join(json_files.dumps(r) + "\n" for r in history))
 
     def write_results(self, results: dict[str, Any]) -> None:
+        """Write ``results.json`` (the run is finished) and drop a stale ``failure.json``."""
         if self.is_main:
             atomic_write_json(self.results_path, results)
+            (self.path / files.FAILURE).unlink(missing_ok=True)
 
     def record_failure(self, message: str, step: int) -> None:
         if self.is_main:
@@ -140,5 +223,9 @@ class RunDirectory:
         from tqdm.auto import tqdm
 
         tqdm.write(message, file=sys.stderr)
-        with open(self.path / files.LOG, "a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        log_path = self.path / files.LOG
+        try:
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError as err:
+            raise _write_error(log_path, err) from err

@@ -12,7 +12,10 @@
     RUN_DIR/checkpoints/previous.pt  the one before (fallback if last.pt is damaged)
     RUN_DIR/failure.json             why training stopped
     RUN_DIR/train.log                progress lines
-    RUN_DIR/samples.png              ``cmivae sample`` / evaluate's sample grid
+    RUN_DIR/samples.png              evaluate's sample grid (``cmivae sample`` writes samples-<seed>.png)
+    RUN_DIR/skipped_files.txt        speech files a loader left out (path, tab, reason)
+    RUN_DIR/tensorboard/             TensorBoard event files (``train.tensorboard=true``)
+    RUN_DIR/.cmivae.lock             flock held by the one process writing the run (cmivae.locking)
     RUN_DIR/sweep_error.json         why the last sweep attempt failed
     SWEEP_DIR/sweep.json             a sweep's index
     SWEEP_DIR/runs/<run_id>/         a sweep's run directories
@@ -32,6 +35,8 @@ FAILURE = "failure.json"
 LOG = "train.log"
 SAMPLES = "samples.png"
 SWEEP_ERROR = "sweep_error.json"
+SKIPPED_FILES = "skipped_files.txt"
+EVENTS = "tensorboard"
 SWEEP_INDEX = "sweep.json"
 SWEEP_RUNS = "runs"
 

@@ -1,8 +1,11 @@
 """Torch-free readers of a run directory's JSON files (sweeps, reports, ``compare``).
 
-Each reader raises :class:`cmivae.errors.ConfigError` (one line, exit 2) when a file is
-missing where it is required or is not the JSON object it should be; the ``read_*_or_none``
-forms return ``None`` instead, for listings that skip what they cannot read.
+Every reader parses through :mod:`cmivae.json_files` (strict JSON): a file that exists but
+is unreadable, not UTF-8, not JSON or of the wrong shape raises
+:class:`cmivae.json_files.DamagedFile` (one line naming the file and the reason, exit 2),
+never a silent ``None``. The ``read_*_or_none`` forms return ``None`` only for a file that
+does not exist; listings (``report``, ``sweep-status``) catch :class:`DamagedFile` and list
+the run as damaged.
 """
 
 from __future__ import annotations
@@ -11,40 +14,50 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cmivae import json_files
 from cmivae.errors import ConfigError
+from cmivae.json_files import DamagedFile
 from cmivae.modality import is_image_dataset
 from cmivae.runs import files
 
+CONFIG_SECTIONS = ("data", "model", "objective", "train")
+
 
 def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON file holding an object; :class:`ConfigError` naming the file otherwise."""
+    """A JSON file holding an object.
+
+    Raises:
+        ConfigError: the file does not exist.
+        DamagedFile: it exists but is not a readable JSON object.
+    """
     try:
-        value = json.loads(Path(path).read_text())
+        return json_files.read_json(path)
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path} is unreadable ({err}); rerun the step that writes it") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path} must hold a JSON object, got {type(value).__name__}")
-    return value
 
 
 def read_json_or_none(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or ``None`` when it is missing or unreadable."""
-    try:
-        return read_json_object(path)
-    except ConfigError:
-        return None
+    """A JSON object file, or ``None`` when it does not exist (damage raises :class:`DamagedFile`)."""
+    return json_files.read_json_or_none(path)
 
 
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
-    """The whole ``config.json`` of a run (``config``, ``resolved``, ``code_version``, ...)."""
+    """The whole ``config.json`` of a run (``config``, ``resolved``, ``code_version``, ...).
+
+    Raises:
+        ConfigError: no ``config.json`` (not a run directory).
+        DamagedFile: ``config.json`` is unreadable or its ``config`` is not an object of the
+            four sections.
+    """
     path = Path(run_dir) / files.CONFIG
     if not path.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no {files.CONFIG}); train one with `cmivae train`")
     saved = read_json_object(path)
-    if not isinstance(saved.get("config"), dict):
-        raise ConfigError(f"{path} has no 'config' object; it was not written by `cmivae train`")
+    config = saved.get("config")
+    if not isinstance(config, dict):
+        raise DamagedFile(path, "no 'config' object; it was not written by `cmivae train`")
+    if not all(isinstance(config.get(section), dict) for section in CONFIG_SECTIONS):
+        raise DamagedFile(path, f"'config' must map {', '.join(CONFIG_SECTIONS)} to objects")
     return saved
 
 
@@ -54,20 +67,19 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_config_or_none(run_dir: str | Path) -> dict[str, Any] | None:
-    """:func:`read_config`, or ``None`` when the run has no readable config."""
-    try:
-        return read_config(run_dir)
-    except ConfigError:
+    """:func:`read_config`, or ``None`` when the run has no ``config.json`` (damage raises)."""
+    if not (Path(run_dir) / files.CONFIG).exists():
         return None
+    return read_config(run_dir)
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any] | None:
-    """``results.json`` (test results of a finished run), ``None`` if absent or unreadable."""
+    """``results.json`` (test results of a finished run), ``None`` if absent (damage raises)."""
     return read_json_or_none(Path(run_dir) / files.RESULTS)
 
 
 def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
-    """``eval.json`` (``cmivae evaluate``'s metrics), ``None`` if absent or unreadable."""
+    """``eval.json`` (``cmivae evaluate``'s metrics), ``None`` if absent (damage raises)."""
     return read_json_or_none(Path(run_dir) / files.EVAL)
 
 
@@ -92,7 +104,14 @@ def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / files.RESULTS).exists()
 
 
-def is_image_run(config: dict[str, Any]) -> bool:
-    """Whether a hashed config dict trains on images (decides the metric family)."""
+def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
+    """Whether a hashed config dict trains on images (decides the metric family).
+
+    Raises:
+        DamagedFile: ``config`` names no data set (``path``: the file it was read from).
+    """
     data = config.get("data")
-    return isinstance(data, dict) and is_image_dataset(str(data.get("name")))
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        raise DamagedFile(path or Path(files.CONFIG), "no string config.data.name")
+    return is_image_dataset(name)

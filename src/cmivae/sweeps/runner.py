@@ -31,11 +31,12 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
+from cmivae import json_files
 from cmivae.atomic import atomic_write_json
 from cmivae.errors import ConfigError
 from cmivae.metric_names import requested_metrics
 from cmivae.runs import files
-from cmivae.runs.readers import is_image_run, read_config, read_eval
+from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results
 from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
@@ -75,7 +76,11 @@ def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
     """The metrics a trained run still lacks: the requested ones (all of its model family
     for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet. Reads the
     data set name from ``config.json`` only (no config validation, no torch import)."""
-    is_image = is_image_run(read_config(run_dir))
+    config_path = run_dir / files.CONFIG
+    if not config_path.exists():
+        raise json_files.DamagedFile(config_path, "missing beside results.json; rerun the sweep with the run's "
+                                                  "directory moved away to train it again")
+    is_image = is_image_run(read_config(run_dir), config_path)
     evaluation = read_eval(run_dir) or {}
     return [name for name in requested_metrics(metrics, is_image) if name not in evaluation]
 
@@ -83,8 +88,12 @@ def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
 def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> bool:
     """A run is finished when it has ``results.json`` and, if evaluating, an ``eval.json``
     holding every requested metric (a sweep that asks for more metrics later evaluates
-    just those)."""
-    if not (run_dir / files.RESULTS).exists():
+    just those).
+
+    Raises:
+        DamagedFile: ``results.json``, ``config.json`` or ``eval.json`` is unreadable or malformed.
+    """
+    if read_results(run_dir) is None:
         return False
     return not evaluate or not metrics_to_evaluate(run_dir, metrics)
 
@@ -92,14 +101,27 @@ def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None)
 def run_state(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> str:
     """What the files of a run directory say: ``done``, ``failed`` (last attempt, see
     ``sweep_error.json``), ``trained`` (evaluation missing), ``started`` (no results yet:
-    running, or interrupted and resumable) or ``new``."""
-    if is_finished(run_dir, evaluate, metrics):
-        return "done"
+    running, or interrupted and resumable), ``damaged`` (a run file is unreadable or
+    malformed: :func:`damage`) or ``new``."""
+    try:
+        if is_finished(run_dir, evaluate, metrics):
+            return "done"
+    except json_files.DamagedFile:
+        return "damaged"
     if (run_dir / ERROR_FILE).exists():
         return "failed"
     if (run_dir / files.RESULTS).exists():
         return "trained"
     return "started" if run_dir.exists() else "new"
+
+
+def damage(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> str:
+    """Which run file is damaged and why (``""`` if none)."""
+    try:
+        is_finished(run_dir, evaluate, metrics)
+    except json_files.DamagedFile as err:
+        return str(err)
+    return ""
 
 
 _DATA_CACHE: dict[str, Any] = {}
@@ -146,8 +168,24 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     Returns:
         ``{"run_id", "status": "done" | "failed", "seconds", ["stage", "error"]}``.
     """
+    from cmivae.locking import directory_lock
+    from cmivae.training.signals import Interrupted
+
     start = time.monotonic()
     run_dir = Path(task.run_dir)
+    stage = "setup"
+    try:
+        with directory_lock(run_dir):
+            return _execute_locked(task, run_dir, start)
+    except Interrupted:
+        raise  # SIGTERM/SIGINT stop the sweep, not just this run
+    except Exception as err:  # e.g. another process holds the run directory
+        return _failure(task, stage, f"{type(err).__name__}: {err}", traceback.format_exc(), start)
+
+
+def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any]:
+    from cmivae.training.signals import Interrupted
+
     stage = "setup"
     try:
         import torch
@@ -159,7 +197,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             torch.set_num_threads(task.threads)
         config = load_config(task.config)
         splits = None
-        if not (run_dir / files.RESULTS).exists():
+        if read_results(run_dir) is None:  # damaged: DamagedFile, recorded
             stage = "data"
             splits = _load_splits(config, task.data_loader)
             stage = "train"
@@ -171,6 +209,8 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             stage = "evaluate"
             evaluator = task.evaluator or _default_evaluator()
             evaluator(run_dir, missing, quiet=True, data=splits)
+    except Interrupted:
+        raise
     except Exception as err:  # one failing run must not stop the sweep: record it, go on
         return _failure(task, stage, f"{type(err).__name__}: {err}", traceback.format_exc(), start)
     (run_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -191,9 +231,19 @@ def _run_sequential(tasks: list[RunTask], jobs: int, address: str | None, on_sta
         on_finish(execute_run(task))
 
 
-def _process_entry(task: RunTask, conn: Any) -> None:
-    """Body of a spawned worker: run one task, send its outcome back."""
-    outcome = execute_run(task)
+def _process_entry(task: RunTask, conn: Any, parent_pid: int | None = None) -> None:
+    """Body of a spawned worker: run one task, send its outcome back. The worker gets
+    SIGTERM when the sweep process dies (checkpointing at its next step) and exits
+    ``128 + signum`` without a traceback when stopped by a signal."""
+    from cmivae.training.signals import Interrupted, die_with_parent
+
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    try:
+        outcome = execute_run(task)
+    except Interrupted as err:
+        conn.close()
+        raise SystemExit(err.exit_code) from None
     conn.send(outcome)
     conn.close()
 
@@ -210,7 +260,8 @@ def _run_processes(tasks: list[RunTask], jobs: int, address: str | None, on_star
             while queue and len(running) < jobs:
                 task = queue.pop(0)
                 receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_process_entry, args=(task, send), name=f"cmivae-run-{task.run_id}")
+                process = context.Process(target=_process_entry, args=(task, send, os.getpid()),
+                                          name=f"cmivae-run-{task.run_id}")
                 process.start()
                 send.close()
                 running[process.sentinel] = (process, receive, task, time.monotonic())
@@ -245,6 +296,17 @@ def _import_ray() -> Any:
     return ray
 
 
+def connect_ray(ray: Any, address: str) -> None:
+    """``ray.init(address=address)``, or one :class:`ConfigError` line when no cluster answers."""
+    try:
+        ray.init(address=address)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise ConfigError(f"no Ray cluster at --address {address} ({reason}); start one with `ray start --head` "
+                          f"(then --address auto), or drop --address to run a local Ray for this sweep only, or use "
+                          f"--executor local --jobs N") from err
+
+
 def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: StartHook,
              on_finish: FinishHook) -> None:
     """Each run a Ray remote task; ``jobs`` runs in flight (default: one per cluster CPU),
@@ -254,7 +316,7 @@ def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: Sta
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address)
+            connect_ray(ray, address)
         else:  # a local instance for this sweep only
             ray.init(include_dashboard=False)
     try:
@@ -327,8 +389,19 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    say = log or (lambda message: print(message, flush=True))
+    from cmivae.locking import directory_lock
+    from cmivae.training.signals import raise_on_signals
+
     sweep = load_sweep(sweep_path, overrides)
+    with directory_lock(out_dir, what="sweep directory"), raise_on_signals("sweep"):
+        return _run_sweep(sweep, Path(out_dir), executor=executor, jobs=jobs, address=address, evaluate=evaluate,
+                          data_loader=data_loader, evaluator=evaluator, log=log)
+
+
+def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, address: str | None, evaluate: bool,
+               data_loader: DataLoader | None, evaluator: Evaluator | None,
+               log: Callable[[str], None] | None) -> dict[str, Any]:
+    say = log or (lambda message: print(message, flush=True))
     evaluate = evaluate and sweep.evaluate
     out_dir = Path(out_dir)
     runs_dir = out_dir / files.SWEEP_RUNS
@@ -343,12 +416,16 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         run_dir = runs_dir / spec.run_id
         entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"{files.SWEEP_RUNS}/{spec.run_id}",
                                  "overrides": spec.overrides}
-        if is_finished(run_dir, evaluate, sweep.metrics):
+        try:
+            finished, damaged = is_finished(run_dir, evaluate, sweep.metrics), ""
+        except json_files.DamagedFile as err:  # one damaged file must not stop the sweep: that run reports it
+            finished, damaged = False, str(err)
+        if finished:
             entry["status"] = "done"
         else:
             entry["status"] = "pending"
-            if (run_dir / ERROR_FILE).exists():
-                entry["previous_error"] = _read_error(run_dir)
+            if damaged or (run_dir / ERROR_FILE).exists():
+                entry["previous_error"] = damaged or _read_error(run_dir)
             tasks.append(RunTask(run_id=spec.run_id, config=spec.config.to_dict(), run_dir=str(run_dir),
                                  evaluate=evaluate, metrics=sweep.metrics, data_loader=data_loader,
                                  evaluator=evaluator, overrides=spec.overrides))
@@ -403,6 +480,6 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
 
 def _read_error(run_dir: Path) -> str:
     try:
-        return str(json.loads((run_dir / ERROR_FILE).read_text()).get("error", ""))[:2000]
-    except (OSError, json.JSONDecodeError):
-        return "unreadable sweep_error.json"
+        return str(json_files.read_json(run_dir / ERROR_FILE).get("error", ""))[:2000]
+    except (OSError, json_files.DamagedFile) as err:
+        return f"unreadable {ERROR_FILE}: {err}"

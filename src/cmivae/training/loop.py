@@ -14,7 +14,9 @@ of every random generator are in it.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +32,18 @@ from cmivae.errors import TrainingError
 from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
 from cmivae.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
+from cmivae.progress import ProgressLine
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory
 from cmivae.runs.trained import batch_to_device, place
 from cmivae.runs.trained import objective_means as evaluate_objective
+from cmivae.tensorboard import open_event_writer
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
+from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
+
+PROGRESS_SECONDS = 60.0  # one progress line per minute when no bar is shown
 
 
 @dataclass
@@ -229,8 +236,16 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any]) -> TrainState:
 def done_after(config: ExperimentConfig, state: TrainState, epoch_done: bool) -> bool:
     """Whether training ends after the current (possibly partial) epoch."""
     epochs = state.epoch + (1 if epoch_done else 0)
-    return epochs >= config.train.epochs or (config.train.max_steps is not None
-                                             and state.step >= config.train.max_steps)
+    return (config.train.epochs is not None and epochs >= config.train.epochs) or \
+        (config.train.max_steps is not None and state.step >= config.train.max_steps)
+
+
+def _progress_label(config: ExperimentConfig, epoch: int, num_batches: int) -> str:
+    """``epoch k/N``, or with a budget in updates ``epoch k/~N (M updates)``."""
+    if config.train.epochs is not None:
+        return f"epoch {epoch + 1}/{config.train.epochs}"
+    assert config.train.max_steps is not None
+    return f"epoch {epoch + 1}/~{-(-config.train.max_steps // num_batches)} ({config.train.max_steps} updates)"
 
 
 def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
@@ -244,6 +259,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
+    Holds the run directory's lock throughout (:mod:`cmivae.locking`; a second process is
+    refused) and stops cleanly on SIGTERM/SIGINT at the next step boundary, after writing a
+    checkpoint (:mod:`cmivae.training.signals`).
+
     Args:
         config: the validated experiment config.
         run_dir: the run directory (created; an unfinished run there is resumed).
@@ -252,44 +271,99 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
+    from cmivae.locking import directory_lock
+
     resolved = resolve(config)  # every name and param checked before the directory is touched
+    lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
+    with lock, stop_on_signals() as signals:
+        return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
+                    signals=signals)
+
+
+def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[str, Any] | None, step: int) -> None:
+    """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
+    if stop.signum is None:
+        return
+    if checkpoint is not None:
+        run.save_last(checkpoint)
+    raise Interrupted(stop.signum, f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; "
+                                   f"rerun the same command to resume")
+
+
+def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progress: bool, data: Any,
+         signals: StopRequest) -> dict[str, Any]:
+    config = resolved.config
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
-    run.prepare(config, force=force, resume=resume, resolved=resolved.to_dict())
+    run.prepare(config, force=force, resume=resume)
     distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
+    events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
-    splits = data if data is not None else load_dataset(config.data)
+    try:
+        splits = data if data is not None else load_dataset(config.data)
+    except Exception:
+        run.forget_unstarted()  # a failed load leaves no run behind, so the corrected rerun needs no --force
+        raise
+    if splits.train_x.shape[0] < config.train.batch_size:  # before the run exists: nothing blocks the rerun
+        from cmivae.errors import ConfigError
+
+        run.forget_unstarted()
+        raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
+                          f"({splits.train_x.shape[0]} examples); lower the batch size or use more data")
     trainer = build_trainer(resolved)
     state = TrainState()
-    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device)
+
+    def restore(checkpoint: dict[str, Any], path: Path) -> TrainState:
+        run.check_checkpoint_config(checkpoint, path, config)
+        return _restore(trainer, checkpoint)
+
+    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device, warn=run.log, restore=restore,
+                         set_aside_failed=run.is_main)
     if latest is not None:
-        checkpoint, path = latest
-        state = _restore(trainer, checkpoint)
+        state, path = latest
         run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
     elif resume:
         from cmivae.errors import CheckpointError
 
         raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
 
+    corpus = getattr(splits, "corpus", None)
+    # data loaded, checkpoint accepted: the run exists now (config.json, with the corpus a speech loader read)
+    run.start(config, state.history, resolved=resolved.to_dict(), corpus=corpus,
+              skipped_files=getattr(splits, "skipped_files", []) if corpus else None)
+    if run.is_main and corpus:
+        c = corpus
+        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
+                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
+                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
+                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
+                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
+                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
+                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
     train_x = splits.train_x
+    unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
     shard = distributed.shard_bounds(trainer.config.train.batch_size)
     batch_size = config.train.batch_size
-    num_batches = train_x.shape[0] // batch_size
-    if num_batches == 0:
-        from cmivae.errors import ConfigError
-
-        raise ConfigError(f"train.batch_size={batch_size} is larger than the training set ({train_x.shape[0]} "
-                          f"examples); lower the batch size or use more data")
+    num_batches = train_x.shape[0] // batch_size  # >= 1, checked before the run started
     source = BatchSource(train_x, trainer.device, keep_on_device(  # the whole set on the GPU when it fits
         train_x.numel() * train_x.element_size(), trainer.device, config.train.data_on_device))
+    if config.train.epochs is None:  # a budget in updates (train.max_steps), whatever the data size
+        total_steps = int(config.train.max_steps)
+    else:
+        total_steps = config.train.epochs * num_batches
+        total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
+    # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
+    ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
+                           unit="updates") if not (progress and sys.stderr.isatty()) else None)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
         epoch = state.epoch
         order = epoch_order(config.train.seed, epoch, train_x.shape[0])
-        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.train.epochs}",
+        bar = tqdm(total=num_batches, initial=state.batch_in_epoch, desc=_progress_label(config, epoch, num_batches),
                    disable=not progress or not run.is_main, leave=False, dynamic_ncols=True)
         start = time.monotonic()
         for b in range(state.batch_in_epoch, num_batches):
+            _stop_if_requested(signals, run, _checkpoint_state(trainer, state) if signals.signum else None, state.step)
             idx = order[b * batch_size:(b + 1) * batch_size][shard]
             x = trainer.to_device(source.batch(idx))
             logged, problem = train_step(trainer, x, state.step)
@@ -300,7 +374,9 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                     run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
                 else:
                     run.record_failure(problem, state.step)
-                    raise TrainingError(f"{problem}; the last good checkpoint is kept in {run.path}. "
+                    kept = (f"the last good checkpoint is kept in {run.path}" if run.has_checkpoint() else
+                            f"no checkpoint was written yet ({run.path})")
+                    raise TrainingError(f"{problem}; {kept}. "
                                         f"Lower train.lr, or set train.nonfinite=skip to drop such batches")
             else:
                 for name, value in logged.items():
@@ -309,6 +385,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
             state.step += 1
             state.batch_in_epoch = b + 1
             bar.update(1)
+            if ticker is not None:
+                ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
                 bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
                                  ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
@@ -331,6 +409,9 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
                   "val": val, "skipped": state.skipped,
                   "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
         state.history.append(record)
+        if events is not None:
+            events.write_epoch(record)
+        _fail_if_diverged(config, run, state, val)
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
@@ -339,18 +420,39 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         state.epoch += 1 if epoch_done else 0
         state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
         state.sums, state.count, state.train_seconds = {}, 0, 0.0
+        run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
         run.save_last(_checkpoint_state(trainer, state))
         last_save = time.monotonic()
-        run.write_history(state.history)
         run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
-                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} images/s")
+                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
+    _stop_if_requested(signals, run, None, state.step)  # the checkpoint of the last epoch is written
     distributed.barrier()  # best.pt is written by rank 0 and read by all
     results = test_results(trainer, run, splits)
     results.update({"best_epoch": state.best_epoch, "steps": state.step, "skipped_batches": state.skipped})
     run.write_results(results)
+    if events is not None:
+        events.close()
     distributed.barrier()
     return results
+
+
+def _fail_if_diverged(config: ExperimentConfig, run: RunDirectory, state: TrainState, val: dict[str, float]) -> None:
+    """Stop with ``failure.json`` (exit 1) when validation is not finite, or when
+    ``train.nonfinite=skip`` dropped more than ``train.max_skipped_fraction`` of the batches:
+    a diverged run must not pass for a finished one."""
+    problem = None
+    bad = sorted(k for k, v in val.items() if not math.isfinite(v))
+    if bad:
+        problem = f"validation is not finite after epoch {state.epoch + 1} ({', '.join(bad)})"
+    elif state.step and state.skipped / state.step > config.train.max_skipped_fraction:
+        problem = (f"{state.skipped} of {state.step} batches were skipped for non-finite values "
+                   f"(more than train.max_skipped_fraction={config.train.max_skipped_fraction})")
+    if problem:
+        run.record_failure(problem, state.step)
+        kept = f"checkpoints before it are kept in {run.path}" if run.has_checkpoint() else \
+            f"no checkpoint was written ({run.path})"
+        raise TrainingError(f"{problem}; the run diverged ({kept}). Lower train.lr and rerun with --force")
 
 
 def test_results(trainer: Trainer, run: RunDirectory, splits: Any) -> dict[str, float]:
