@@ -32,3 +32,35 @@ def test_neutral_defaults_match_the_dataclasses() -> None:
     for (section, key), value in HASH_NEUTRAL_DEFAULTS.items():
         if section != "model":
             assert defaults[section][key] == value, (section, key)
+
+
+@pytest.mark.parametrize("overrides", [
+    (["objective.alpha=2"], ["objective.alpha=2.0"]),
+    (["objective.gamma=1"], ["objective.gamma=1.0"]),
+    (["train.lr=1"], ["train.lr=1.0"]),
+])
+def test_an_integer_for_a_float_field_is_the_same_run(overrides: tuple[list[str], list[str]]) -> None:
+    """``alpha: 2`` in a YAML file and ``alpha: 2.0`` written by a sweep are one config, one run id."""
+    from cmivae.config import load_config
+
+    as_int, as_float = (load_config("pixelcnn-cpu", [*o, "objective.name=cmi"]) for o in overrides)
+    assert as_int.config_hash() == as_float.config_hash()
+    assert as_int.to_dict() == as_float.to_dict()
+    key = overrides[1][0].split("=")[0].split(".")
+    assert isinstance(as_int.to_dict()[key[0]][key[1]], float)
+
+
+def test_a_broken_pipe_is_no_traceback() -> None:
+    """``cmivae sweep --dry-run | head``: the reader leaves before the listing is written; a quiet
+    exit 141 (as ``yes | head``), no traceback and no misleading "could not access" line."""
+    import subprocess
+    import sys
+
+    sweep = Path(__file__).resolve().parents[1] / "experiments" / "cpu-fashion.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "cmivae", "sweep", str(sweep), "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child (still importing) writes its first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == "", err

@@ -210,6 +210,10 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         _check_named("objective", self.name, self.params)
+        # `alpha: 2` and `alpha: 2.0` are one config and one run id (the committed runs hold floats).
+        self.params = {key: float(value) if isinstance(LEGACY_OBJECTIVE_DEFAULTS.get(key), float)
+                       and isinstance(value, int) and not isinstance(value, bool) else value
+                       for key, value in self.params.items()}
 
     def value(self, key: str) -> Any:
         """A param as given, else its legacy default (``None`` for an unknown key)."""

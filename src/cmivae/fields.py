@@ -46,7 +46,8 @@ def field_types(klass: type) -> dict[str, Any]:
 
 
 def coerce_numbers(klass: type, values: dict[str, Any], section: str | None = None) -> dict[str, Any]:
-    """Turn numeric strings into the declared ``float``/``int`` of ``klass``'s fields.
+    """Turn numeric strings into the declared ``float``/``int`` of ``klass``'s fields, and an
+    integer given for a ``float`` field into that float (so ``2`` and ``2.0`` hash alike).
 
     YAML 1.1 (PyYAML) reads ``1e-3`` (no dot) and ``1.0e30`` as strings; a user writing
     ``lr: 1e-3`` means a number. Anything that is not a numeric string is left for
@@ -56,9 +57,14 @@ def coerce_numbers(klass: type, values: dict[str, Any], section: str | None = No
     hints = field_types(klass)
     out = dict(values)
     for name, value in values.items():
-        if not isinstance(value, str) or name not in hints:
+        if name not in hints:
             continue
         kinds = _members(hints[name])
+        if isinstance(value, int) and not isinstance(value, bool) and float in kinds and int not in kinds:
+            out[name] = float(value)  # `lr: 1` and `lr: 1.0` are one config (and one run id)
+            continue
+        if not isinstance(value, str):
+            continue
         for kind, cast in ((float, float), (int, int)):
             if kind in kinds and str not in kinds:
                 try:

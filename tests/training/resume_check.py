@@ -28,6 +28,7 @@ def straight_and_resumed(config: Any, data: Any, tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(loop, "train_step", crashing_step)
     with pytest.raises(KeyboardInterrupt):
         loop.fit(config, tmp_path / "resumed", data=data, progress=False)
+    assert not (tmp_path / "resumed" / "results.json").exists()  # the killed run is not finished
     monkeypatch.setattr(loop, "train_step", real_step)
     loop.fit(config, tmp_path / "resumed", data=data, progress=False, resume=True)
     return (load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt"),

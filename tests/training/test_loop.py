@@ -45,28 +45,10 @@ def _params(path):
 
 @pytest.mark.parametrize("stop_after", [3, 5])
 def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, stop_after: int) -> None:
-    data = tiny_images()
-    config = tiny_config(checkpoint_every_steps=1)
-    loop.fit(config, tmp_path / "straight", data=data, progress=False)
+    from tests.training.resume_check import straight_and_resumed
 
-    real_step = loop.train_step
-    calls = {"n": 0}
-
-    def crashing_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > stop_after:
-            raise KeyboardInterrupt  # the process dies mid-run
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(config, tmp_path / "resumed", data=data, progress=False)
-    assert not (tmp_path / "resumed" / "results.json").exists()
-    monkeypatch.setattr(loop, "train_step", real_step)
-    loop.fit(config, tmp_path / "resumed", data=data, progress=False, resume=True)
-
-    a = _params(tmp_path / "straight" / "checkpoints" / "last.pt")
-    b = _params(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    a, b = (ckpt["model"] for ckpt in straight_and_resumed(tiny_config(checkpoint_every_steps=1), tiny_images(),
+                                                           tmp_path, monkeypatch, stop_after))
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name

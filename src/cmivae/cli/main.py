@@ -294,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cmivae sweep --dry-run | head`: the reader left; no traceback, as `yes | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 141
     except OSError as err:  # a file operation no module turned into a CmivaeError: still one line
         where = f" {err.filename}" if err.filename else ""
         print(f"error: could not access{where}: {err.strerror or err}; check that the path exists, is a "
