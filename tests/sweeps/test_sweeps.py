@@ -201,6 +201,34 @@ def test_local_sweep_trains_evaluates_and_a_rerun_skips_everything(tmp_path: Pat
     assert any("4 already finished, 0 to run" in line for line in lines)
 
 
+def test_only_runs_a_part_with_the_whole_sweeps_ids_and_the_rest_later(tmp_path: Path, monkeypatch) -> None:
+    """``--only`` trains a part first; the whole sweep later finds those runs finished."""
+    path, out = write_sweep(tmp_path), tmp_path / "sweep"
+    whole = {r.run_id: r for r in expand_sweep(path)}
+    part = load_sweep(path, only=["objective.gamma=0.4", "objective.name=[cmi, beta]"])
+    assert part.left_out == 2 and [r.config.objective.gamma for r in part.runs] == [0.4, 0.4]
+    assert {r.run_id for r in part.runs} <= set(whole)  # the same ids as the whole sweep
+    index = run_sweep(path, out, only=["objective.gamma=0.4"], data_loader=tiny_data, evaluator=fake_evaluate,
+                      log=lambda line: None)
+    assert len(index["runs"]) == 2 and index["sweep"]["only"] == {"objective.gamma": 0.4}
+    calls: list[Any] = []
+    real_fit = loop.fit
+    monkeypatch.setattr(loop, "fit", lambda config, *a, **k: calls.append(config.objective.gamma) or
+                        real_fit(config, *a, **k))
+    rest = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda line: None)
+    assert statuses(rest) == ["done"] * 4 and calls == [0.2, 0.2]  # only the two left out are trained
+
+
+@pytest.mark.parametrize("only, message", [
+    (["gamma=0.4"], "expected SECTION.KEY=VALUE"),
+    (["objective.nothing=1"], "no run of this sweep has that key"),
+    (["objective.gamma=0.9"], "matches none of its 4 runs"),
+])
+def test_only_errors_say_what_to_give(tmp_path: Path, only: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_sweep(write_sweep(tmp_path), only=only)
+
+
 def test_trained_but_unevaluated_run_is_only_evaluated(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "sweep"
     path = write_sweep(tmp_path, grid={"objective.gamma": [0.3]})

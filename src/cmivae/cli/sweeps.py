@@ -15,16 +15,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from cmivae.sweeps.runner import run_state, run_sweep
 
     if args.dry_run:
-        sweep = load_sweep(args.file, args.set)
+        sweep = load_sweep(args.file, args.set, args.only)
         evaluate = sweep.evaluate and not args.no_evaluate
         metrics = "all metrics" if sweep.metrics is None else ", ".join(sweep.metrics)
         print(f"{sweep.path}: {len(sweep.runs)} runs from base {sweep.base}"
               + (f" ({sweep.duplicates} duplicate grid points dropped)" if sweep.duplicates else "")
+              + (f" ({sweep.left_out} left out by --only)" if sweep.left_out else "")
               + f"; evaluate: {metrics if evaluate else 'no'}")
         if sweep.description:
             print(sweep.description)
         for spec in sweep.runs:
-            state = run_state(Path(args.out) / "runs" / spec.run_id, evaluate, sweep.metrics) if args.out else ""
+            run_dir = Path(args.out or ".") / files.SWEEP_RUNS / spec.run_id
+            state = run_state(run_dir, evaluate, sweep.metrics) if args.out else ""
             print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
         return 0
     if not args.out:
@@ -32,7 +34,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         raise ConfigError("cmivae sweep needs --out SWEEP_DIR (where runs/<run_id>/ and sweep.json go)")
     index = run_sweep(args.file, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
-                      evaluate=not args.no_evaluate, overrides=args.set)
+                      evaluate=not args.no_evaluate, overrides=args.set, only=args.only)
     return 1 if index["counts"].get("failed") else 0
 
 
@@ -111,6 +113,10 @@ def register(sub: Any, data: Any) -> None:
     p.add_argument("--out", help="sweep directory: runs/<run_id>/ and sweep.json (required unless --dry-run)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value in every run, e.g. --set data.root=/data/TIMIT (repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="run only the runs whose config holds this value (repeatable; a YAML list for any of "
+                        "several), e.g. --only objective.gamma=0.9 --only 'train.seed=[0, 1]': same run ids as "
+                        "the whole sweep, so the rest runs later without retraining")
     p.add_argument("--jobs", type=int, default=None,
                    help="runs at once (local: N spawned processes, torch threads = cores // N; "
                         "ray: default one per cluster CPU)")

@@ -78,8 +78,11 @@ class Sweep:
         evaluate: whether each run is evaluated after training.
         metrics: which metrics (``None`` = all metrics of the model family).
         description: free text from the file.
-        runs: the expanded runs (duplicates removed).
+        runs: the expanded runs (duplicates removed), only those matching ``only``.
         duplicates: how many grid points resolved to an already listed config.
+        only: ``{section.key: value}`` filters (``cmivae sweep --only``): a run is kept when its
+            config holds each value (or one of a list of values); empty = every run.
+        left_out: how many runs ``only`` left out.
     """
 
     path: Path
@@ -91,11 +94,41 @@ class Sweep:
     description: str = ""
     runs: list[RunSpec] = field(default_factory=list)
     duplicates: int = 0
+    only: dict[str, Any] = field(default_factory=dict)
+    left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The sweep's settings as plain data (saved in ``sweep.json``)."""
         return {"file": str(self.path), "base": self.base, "set": self.fixed, "grid": self.grids,
-                "evaluate": self.evaluate, "metrics": self.metrics, "description": self.description}
+                "evaluate": self.evaluate, "metrics": self.metrics, "description": self.description,
+                **({"only": self.only, "left_out": self.left_out} if self.only else {})}
+
+
+def parse_only(items: list[str] | None) -> dict[str, Any]:
+    """``["objective.gamma=0.9", "train.seed=[0, 1]"]`` -> ``{"objective.gamma": 0.9, "train.seed": [0, 1]}``.
+
+    Raises:
+        ConfigError: an item is not ``section.key=value``.
+    """
+    only: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key.count(".") != 1 or not all(key.split(".")):
+            raise ConfigError(f"--only {item!r}: expected SECTION.KEY=VALUE (e.g. --only objective.gamma=0.9, "
+                              f"or a list: --only 'train.seed=[0, 1]')")
+        only[key] = yaml.safe_load(value)
+    return only
+
+
+def _matches(config: ExperimentConfig, only: dict[str, Any]) -> bool:
+    """Whether ``config`` holds every value of ``only`` (a list: any of its values)."""
+    hashed = config.to_dict()
+    for key, wanted in only.items():
+        section, name = key.split(".")
+        value = hashed.get(section, {}).get(name)
+        if value not in (wanted if isinstance(wanted, list) else [wanted]):
+            return False
+    return True
 
 
 def _read_sweep_file(path: Path) -> dict[str, Any]:
@@ -175,13 +208,16 @@ def _set_value(raw: dict[str, Any], key: str, value: Any) -> None:
     raw[section][name] = copy.deepcopy(value)
 
 
-def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
+def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[str] | None = None) -> Sweep:
     """Parse and expand a sweep file.
 
     Args:
         path: the YAML or Python sweep file.
         overrides: ``section.key=value`` strings (``cmivae sweep --set``) applied after the
             file's ``set`` and before the grid.
+        only: ``section.key=value`` filters (``cmivae sweep --only``): keep the runs whose
+            config holds these values (:func:`parse_only`); the run ids are those of the whole
+            sweep, so running a part first and the whole later trains nothing twice.
 
     Raises:
         ConfigError: naming the file and the offending key or grid point.
@@ -261,6 +297,19 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
         problem = unknown_metrics(metrics, spec.config.data.is_image)
         if problem:
             raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
+    sweep.only = parse_only(only)
+    if sweep.only:
+        for key in sweep.only:
+            section, name = key.split(".")
+            if not any(name in spec.config.to_dict().get(section, {}) for spec in sweep.runs):
+                raise ConfigError(f"{path}: --only {key}: no run of this sweep has that key; give a config key "
+                                  f"such as objective.gamma or train.seed")
+        kept = [spec for spec in sweep.runs if _matches(spec.config, sweep.only)]
+        if not kept:
+            shown = " ".join(f"{k}={v}" for k, v in sweep.only.items())
+            raise ConfigError(f"{path}: --only {shown} matches none of its {len(sweep.runs)} runs; "
+                              f"`cmivae sweep {path} --dry-run` lists them")
+        sweep.left_out, sweep.runs = len(sweep.runs) - len(kept), kept
     return sweep
 
 

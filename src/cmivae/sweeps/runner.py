@@ -362,8 +362,8 @@ def _write_index(path: Path, sweep_info: dict[str, Any], entries: dict[str, dict
 
 def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "local", jobs: int | None = None,
               address: str | None = None, evaluate: bool = True, overrides: list[str] | None = None,
-              data_loader: DataLoader | None = None, evaluator: Evaluator | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              only: list[str] | None = None, data_loader: DataLoader | None = None,
+              evaluator: Evaluator | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train and evaluate every run of a sweep file into ``out_dir/runs/<run_id>/``.
 
     Args:
@@ -375,6 +375,8 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         address: Ray cluster address (``auto``, ``ray://host:10001``); default a local Ray.
         evaluate: evaluate after training (also off when the sweep file says ``evaluate: false``).
         overrides: ``section.key=value`` overrides applied to every run (e.g. ``data.root=...``).
+        only: keep just the runs whose config holds these ``section.key=value`` (``--only``;
+            :func:`cmivae.sweeps.grid.parse_only`); ``sweep.json`` lists only those.
         data_loader: ``(config) -> splits`` instead of the data registry (tests); must be
             picklable (a module-level function) for the process and Ray executors.
         evaluator: instead of :func:`cmivae.metrics.evaluate.evaluate_run` (tests), called
@@ -392,7 +394,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     from cmivae.locking import directory_lock
     from cmivae.training.signals import raise_on_signals
 
-    sweep = load_sweep(sweep_path, overrides)
+    sweep = load_sweep(sweep_path, overrides, only)
     with directory_lock(out_dir, what="sweep directory"), raise_on_signals("sweep"):
         return _run_sweep(sweep, Path(out_dir), executor=executor, jobs=jobs, address=address, evaluate=evaluate,
                           data_loader=data_loader, evaluator=evaluator, log=log)
