@@ -51,3 +51,13 @@ def test_table_rows_show_our_budget_beside_the_papers(tmp_path: Path) -> None:
     paper = next(line for line in table.splitlines() if "| paper |" in line)
     assert ours.endswith("| 6000 train · 8 epochs · 744 updates · 3 layers x 32 maps |")
     assert "300 epochs" in paper and "13 layers x 64 maps" in paper
+
+
+def test_a_budget_in_updates_reads_as_updates_not_none_epochs() -> None:
+    from cmivae.reports.collect import budget_text
+
+    by_updates = {"data": {}, "train": {"epochs": None, "max_steps": 3380}, "model": {"name": "dsae"}}
+    assert budget_text(by_updates, steps=3380) == "all train · 3380 updates · default size"
+    assert budget_text(by_updates) == "all train · budget 3380 updates · default size"
+    by_epochs = {"data": {"num_train": 6000}, "train": {"epochs": 8, "max_steps": 100}, "model": {"name": "dsae"}}
+    assert budget_text(by_epochs, steps=100) == "6000 train · 8 epochs · max 100 updates · 100 updates · default size"

@@ -192,9 +192,13 @@ def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
     """The training budget of a run: training examples, epochs, VAE updates, model size
     (only what config.json records; ``default`` where the model's defaults apply)."""
     data, train, model = config.get("data", {}), config.get("train", {}), config.get("model", {})
-    parts = [f"{data.get('num_train') or 'all'} train", f"{train.get('epochs', '?')} epochs"]
-    if train.get("max_steps"):
-        parts.append(f"max {train['max_steps']} updates")
+    parts = [f"{data.get('num_train') or 'all'} train"]
+    if train.get("epochs", "?") is not None:
+        parts.append(f"{train.get('epochs', '?')} epochs")
+        if train.get("max_steps"):
+            parts.append(f"max {train['max_steps']} updates")
+    elif train.get("max_steps") and (steps is None or round(steps) != train["max_steps"]):
+        parts.append(f"budget {train['max_steps']} updates")  # epochs: null, a budget in updates
     if steps is not None:
         parts.append(f"{steps:.0f} updates")
     if model.get("name") == "pixelcnn_vae":
