@@ -93,3 +93,32 @@ def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> 
         "objective": {"name": "beta", "gamma": 0.5, "critic_path": "both", "kernel_scale": 100.0},
         "train": {"seed": 0}}}))
     assert len({r.dataset for r in collect_runs(root)}) == 2
+
+
+def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.axes
+
+    from cmivae.reports import plots
+
+    drawn: list[tuple[list[float], list[float]]] = []
+    real_plot = matplotlib.axes.Axes.plot
+
+    def spy(self, xs, ys, *args, **kwargs):  # noqa: ANN001 - matplotlib's signature
+        drawn.append((list(xs), list(ys)))
+        return real_plot(self, xs, ys, *args, **kwargs)
+
+    root = _sweep(tmp_path)
+    for run_dir in sorted((root / "runs").glob("c*")):  # two epochs of (KL(z), logit) per adversarial run
+        lines = [{"epoch": 1, "train": {"kl_z": 4.0, "critic_logit_pos": 1.0}},
+                 {"epoch": 2, "train": {"kl_z": 8.0, "critic_logit_pos": 2.0, "critic_acc": 0.74}}]
+        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    path = plots.plot_critic_logits(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "c.png")
+    assert path is not None and path.stat().st_size > 0
+    trajectories = [d for d in drawn if d == ([4.0, 8.0], [1.0, 2.0])]
+    assert len(trajectories) == 4  # 4 adversarial runs (2 paths x 2 seeds); the beta-VAE runs have no critic
+    assert ([0, 8.0], [0, 8.0]) in drawn  # the exact-critic line logit = KL(z)
+    monkeypatch.undo()
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    assert "![critic logit](critic_logit_fashion-mnist_pixelcnn_vae.png)" in text
+    assert plots.plot_critic_logits(collect_runs(root), "mnist", "pixelcnn_vae", tmp_path / "none.png") is None

@@ -130,6 +130,52 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
     return path
 
 
+def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str | Path) -> Path | None:
+    """The critic's mean logit on positives against KL(z), epoch by epoch, one line per
+    adversarial run (``metrics.jsonl``: training means of each epoch), beside the line
+    logit = KL(z).
+
+    With an exact critic the positive mean logit is D_KL(q(z,s) || p(z)q(s)) = I(z;s) +
+    D_KL(q(z)||p(z)), which equals KL(z) when s is sufficient for x: an expressive critic
+    (``objective.critic=mlp``) should follow that line as KL(z) changes, the paper's critic
+    (linear in z, capped at 75 % accuracy) stays flat. ``None`` if no run logged the logit.
+    """
+    from cmivae.runs.readers import read_history
+
+    mine = [r for r in rows if r.dataset == dataset and r.model == model and "critic_logit_pos" in r.metrics]
+    if not mine:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    methods = sorted({r.method for r in mine}, key=lambda m: (_method_rank(m), m))
+    palette = plt.get_cmap("tab10")
+    top, highest = 0.0, 0.0
+    for i, method in enumerate(methods):
+        color = palette(i % 10)
+        for j, row in enumerate(sorted((r for r in mine if r.method == method), key=lambda r: (r.gamma, r.seed))):
+            points = [(h["train"]["kl_z"], h["train"]["critic_logit_pos"]) for h in read_history(row.path)
+                      if isinstance(h.get("train"), dict) and {"kl_z", "critic_logit_pos"} <= set(h["train"])]
+            if not points:
+                continue
+            xs, ys = zip(*points, strict=True)
+            top, highest = max(top, *xs, *ys), max(highest, *ys)
+            ax.plot(xs, ys, color=color, alpha=0.35, linewidth=1)
+            ax.plot(xs[-1:], ys[-1:], color=color, marker=MARKERS.get(method.split("+")[0], "o"), linestyle="",
+                    label=method_label(method) if j == 0 else None)
+    ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="logit = KL(z) (exact critic)")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(2.0 * highest, 1.0))  # the logits, not the line, fill the panel
+    ax.set_xlabel("KL(z) (nats; training mean of each epoch)")
+    ax.set_ylabel("critic mean logit on positives (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Critic logit against KL(z): {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
+                 "\n(lines: epochs of one run; marker: its last epoch)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Path | None:
     """Copy every run's ``samples.png`` of one data set to ``out_dir/samples/`` and draw one
     page (methods in rows, gammas in columns, the lowest seed of each); ``None`` if none."""

@@ -26,7 +26,7 @@ from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_la
 from cmivae.reports.diagnostics import CRITIC_NOTE, PROBE_NOTE, critic_table, extra_matched_metrics, probe_table
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.paper_results import PAPER_BUDGET
-from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4
+from cmivae.reports.plots import gather_samples, plot_critic_logits, plot_figure3, plot_figure4
 from cmivae.reports.tables import (
     DATASET_LABELS,
     Group,
@@ -126,6 +126,13 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
         lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
         mine = [g for g in groups if g.dataset == dataset and g.model == model]
         lines += _section(mine, dataset, model, out_dir, with_paper)
+        figure = plot_critic_logits([r for r in rows if r.usable], dataset, model,
+                                    out_dir / f"critic_logit_{dataset}_{model}.png")
+        if figure is not None:
+            lines += ["### The critic's mean logit against KL(z), epoch by epoch", "",
+                      "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
+                      "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
+                      "stays off it.", "", f"![critic logit]({figure.name})", ""]
         page = gather_samples([r for r in rows if r.model == model], dataset, out_dir)
         if page is not None:
             lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",
