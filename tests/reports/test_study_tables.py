@@ -122,3 +122,16 @@ def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp
     text = build_report(root, tmp_path / "report", with_paper=False).read_text()
     assert "![critic logit](critic_logit_fashion-mnist_pixelcnn_vae.png)" in text
     assert plots.plot_critic_logits(collect_runs(root), "mnist", "pixelcnn_vae", tmp_path / "none.png") is None
+
+
+def test_one_config_in_two_sweep_directories_counts_once(tmp_path: Path) -> None:
+    """A deterministic rerun of a committed config in a second sweep directory is not a second seed."""
+    import shutil
+
+    first = _sweep(tmp_path)
+    second = tmp_path / "again"
+    (second / "runs").mkdir(parents=True)
+    shutil.copytree(first / "runs" / "b0.90", second / "runs" / "b0.90")
+    groups = aggregate(collect_runs([first, second]))
+    beta = next(g for g in groups if g.method == "beta" and g.gamma == 0.9)
+    assert beta.n == 2 and sorted(beta.seeds) == [0, 1]  # seeds 0 and 1, seed 0 not twice

@@ -267,16 +267,25 @@ def _separate_settings(rows: list[RunRow]) -> None:
 
 def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     """Every run under the given sweep or run directories, sorted by
-    (dataset, model, method, gamma, seed); a run reached twice is listed once. Runs of the
-    same data set and model with different settings get distinct ``dataset`` labels
+    (dataset, model, method, gamma, seed); a run reached twice is listed once, and so is one
+    config trained in two places (the same config hash in two sweep directories: a
+    deterministic rerun, not another seed; the first root's copy is kept). Runs of the same
+    data set and model with different settings get distinct ``dataset`` labels
     (:func:`_separate_settings`)."""
+    from cmivae.config import config_hash
+
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-    rows: dict[Path, RunRow] = {}
+    rows: dict[Path | str, RunRow] = {}
     for root in roots:
         for path in find_run_dirs(root):
             row = read_run(path)
-            if row is not None:
-                rows.setdefault(path.resolve(), row)
+            if row is None:
+                continue
+            try:
+                key: Path | str = config_hash(row.config) if row.usable and row.config else path.resolve()
+            except (TypeError, ValueError):  # a config.json too damaged to hash: keyed by its place
+                key = path.resolve()
+            rows.setdefault(key, row)
     _separate_settings(list(rows.values()))
     return sorted(rows.values(), key=lambda r: (r.dataset, r.model, _method_rank(r.method), r.gamma, r.seed,
                                                 r.run_id))
