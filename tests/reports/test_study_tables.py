@@ -135,3 +135,8 @@ def test_one_config_in_two_sweep_directories_counts_once(tmp_path: Path) -> None
     groups = aggregate(collect_runs([first, second]))
     beta = next(g for g in groups if g.method == "beta" and g.gamma == 0.9)
     assert beta.n == 2 and sorted(beta.seeds) == [0, 1]  # seeds 0 and 1, seed 0 not twice
+    (second / "runs" / "b0.90" / "results.json").unlink()  # a rerun still training there
+    (second / "runs" / "b0.90" / "eval.json").unlink()
+    for roots in ([first, second], [second, first]):  # the finished copy wins, whichever root comes first
+        rows = [r for r in collect_runs(roots) if r.method == "beta" and r.gamma == 0.9 and r.seed == 0]
+        assert len(rows) == 1 and rows[0].finished and rows[0].path.parent.parent == first

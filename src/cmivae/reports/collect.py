@@ -269,7 +269,8 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     """Every run under the given sweep or run directories, sorted by
     (dataset, model, method, gamma, seed); a run reached twice is listed once, and so is one
     config trained in two places (the same config hash in two sweep directories: a
-    deterministic rerun, not another seed; the first root's copy is kept). Runs of the same
+    deterministic rerun, not another seed; the first root's copy is kept unless a later one is
+    further along: finished beats still training, evaluated beats not evaluated). Runs of the same
     data set and model with different settings get distinct ``dataset`` labels
     (:func:`_separate_settings`)."""
     from cmivae.config import config_hash
@@ -285,7 +286,9 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
                 key: Path | str = config_hash(row.config) if row.usable and row.config else path.resolve()
             except (TypeError, ValueError):  # a config.json too damaged to hash: keyed by its place
                 key = path.resolve()
-            rows.setdefault(key, row)
+            kept = rows.get(key)
+            if kept is None or (row.finished, row.evaluated) > (kept.finished, kept.evaluated):
+                rows[key] = row  # a finished (evaluated) copy wins over one still training
     _separate_settings(list(rows.values()))
     return sorted(rows.values(), key=lambda r: (r.dataset, r.model, _method_rank(r.method), r.gamma, r.seed,
                                                 r.run_id))
