@@ -120,9 +120,9 @@ def parse_only(items: list[str] | None) -> dict[str, Any]:
     return only
 
 
-def _matches(config: ExperimentConfig, only: dict[str, Any]) -> bool:
-    """Whether ``config`` holds every value of ``only`` (a list: any of its values)."""
-    hashed = config.to_dict()
+def _matches(hashed: dict[str, Any], only: dict[str, Any]) -> bool:
+    """Whether a hashed config dict (``ExperimentConfig.to_dict()``) holds every value of
+    ``only`` (a list: any of its values)."""
     for key, wanted in only.items():
         section, name = key.split(".")
         value = hashed.get(section, {}).get(name)
@@ -299,12 +299,13 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
             raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
     sweep.only = parse_only(only)
     if sweep.only:
+        hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter
         for key in sweep.only:
             section, name = key.split(".")
-            if not any(name in spec.config.to_dict().get(section, {}) for spec in sweep.runs):
+            if not any(name in config.get(section, {}) for config in hashed):
                 raise ConfigError(f"{path}: --only {key}: no run of this sweep has that key; give a config key "
                                   f"such as objective.gamma or train.seed")
-        kept = [spec for spec in sweep.runs if _matches(spec.config, sweep.only)]
+        kept = [spec for spec, config in zip(sweep.runs, hashed, strict=True) if _matches(config, sweep.only)]
         if not kept:
             shown = " ".join(f"{k}={v}" for k, v in sweep.only.items())
             raise ConfigError(f"{path}: --only {shown} matches none of its {len(sweep.runs)} runs; "
