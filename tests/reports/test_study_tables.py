@@ -140,3 +140,18 @@ def test_one_config_in_two_sweep_directories_counts_once(tmp_path: Path) -> None
     for roots in ([first, second], [second, first]):  # the finished copy wins, whichever root comes first
         rows = [r for r in collect_runs(roots) if r.method == "beta" and r.gamma == 0.9 and r.seed == 0]
         assert len(rows) == 1 and rows[0].finished and rows[0].path.parent.parent == first
+
+
+def test_a_metric_on_fewer_seeds_than_the_row_says_so(tmp_path: Path) -> None:
+    """A run trained but not evaluated yet: the row counts 2 seeds, its AoLR mean is over 1 and is marked."""
+    root = _sweep(tmp_path)
+    eval_file = root / "runs" / "b0.51" / "eval.json"
+    evaluation = json.loads(eval_file.read_text())
+    del evaluation["aolr"]
+    eval_file.write_text(json.dumps(evaluation))
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| 0.5 | β-VAE | ours | 2 |"))
+    assert "0.7000 (n=1)" in row, row
+    assert "(n=1)" not in row.replace("0.7000 (n=1)", ""), "only the metric with fewer seeds is marked"
+    full = next(line for line in text.splitlines() if line.startswith("| 0.9 | β-VAE | ours | 2 |"))
+    assert "(n=" not in full

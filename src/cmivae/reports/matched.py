@@ -119,7 +119,8 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, e
             if m is None:
                 cells += ["", "", ""]
                 continue
-            cells.append(f"{m.value:.{digits}f}")
+            count = group.count.get(key, group.n)
+            cells.append(f"{m.value:.{digits}f}" + (f" (n={count})" if count < group.n else ""))
             if m.beta is None:
                 cells += ["outside the β-VAE curve", ""]
             else:

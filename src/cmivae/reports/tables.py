@@ -166,7 +166,14 @@ def _cell(row: dict[str, Any], column: Column) -> str:
     se = row["se"].get(column.key) if column.stat == "mean" else None
     if se is not None and not math.isnan(se):
         text += f" ± {se:.{column.digits}f}"
-    return text
+    return text + _fewer_seeds(row, column.key)
+
+
+def _fewer_seeds(row: dict[str, Any], key: str) -> str:
+    """`` (n=k)`` when only k of the row's n seeds have this metric (e.g. one run not evaluated yet),
+    so a mean over fewer seeds is never read as a mean over the row's n."""
+    count = row.get("count", {}).get(key)
+    return f" (n={count})" if count is not None and row["n"] and count < row["n"] else ""
 
 
 def _paper_method(method: str) -> str:
@@ -203,7 +210,8 @@ def build_table(groups: list[Group], number: int, dataset: str, model: str) -> T
         if not any(k in group.mean for k in wanted):
             continue
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
-                           "mean": group.mean, "se": group.se, "max": group.max, "budget": group.budget})
+                           "mean": group.mean, "se": group.se, "max": group.max, "count": group.count,
+                           "budget": group.budget})
         published = paper_row(number, _paper_method(group.method), group.gamma)
         if published is not None:
             values = dict(published.values)
@@ -262,7 +270,7 @@ def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
     table = Table(0, f"metrics_{dataset}_{model}", title, columns)
     for group in mine:
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
-                           "mean": group.mean, "se": group.se, "max": group.max})
+                           "mean": group.mean, "se": group.se, "max": group.max, "count": group.count})
     return table
 
 
