@@ -155,3 +155,29 @@ def test_a_metric_on_fewer_seeds_than_the_row_says_so(tmp_path: Path) -> None:
     assert "(n=1)" not in row.replace("0.7000 (n=1)", ""), "only the metric with fewer seeds is marked"
     full = next(line for line in text.splitlines() if line.startswith("| 0.9 | β-VAE | ours | 2 |"))
     assert "(n=" not in full
+
+
+def test_kl_by_update_figure_draws_each_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.axes
+
+    from cmivae.reports import plots
+
+    drawn: list[tuple[list[float], list[float]]] = []
+    real_plot = matplotlib.axes.Axes.plot
+
+    def spy(self, xs, ys, *args, **kwargs):  # noqa: ANN001 - matplotlib's signature
+        drawn.append((list(xs), list(ys)))
+        return real_plot(self, xs, ys, *args, **kwargs)
+
+    root = _sweep(tmp_path)
+    for run_dir in sorted((root / "runs").glob("*")):
+        lines = [{"epoch": 1, "step": 10, "val": {"kl_z": 3.0}}, {"epoch": 2, "step": 20, "val": {"kl_z": 5.0}}]
+        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    path = plots.plot_kl_by_update(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "k.png")
+    assert path is not None and path.stat().st_size > 0
+    assert drawn.count(([10, 20], [3.0, 5.0])) == 8  # every run: 2 seeds x (2 beta gammas + 2 cmi paths)
+    monkeypatch.undo()
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    assert "![KL(z) by update](kl_by_update_fashion-mnist_pixelcnn_vae.png)" in text
+    assert plots.plot_kl_by_update(collect_runs(root), "mnist", "pixelcnn_vae", tmp_path / "none.png") is None

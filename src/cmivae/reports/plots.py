@@ -4,6 +4,8 @@
   annotated with its gamma (Sec. 5.3); the baseline score as a black horizontal line.
 - Figure 4: the estimated I(z; s) against beta = 1 - gamma, one curve per method
   (appendix A; the paper's figure is DSAE with beta-VAE).
+- KL(z) by update: each run's validation KL(z) epoch by epoch (is training settled, does a
+  method's KL(z) gap to beta-VAE close with more updates).
 - Figure 5: each run's ``samples.png`` gathered into one page per data set, methods in
   rows and gammas in columns (appendix K.3).
 
@@ -27,6 +29,7 @@ from cmivae.reports.paper_results import TABLES  # noqa: E402
 from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
 
 COLORS = {"elbo": "tab:gray", "beta": "tab:blue", "mi": "tab:green", "cmi": "tab:red"}
+VARIANT_COLORS = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]  # cmi+..., beta+...
 MARKERS = {"elbo": "s", "beta": "o", "mi": "^", "cmi": "D"}
 
 
@@ -169,6 +172,52 @@ def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str |
     ax.legend(fontsize=7)
     ax.set_title(f"Critic logit against KL(z): {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
                  "\n(lines: epochs of one run; marker: its last epoch)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | Path) -> Path | None:
+    """Validation KL(z) against VAE updates, one line per run (``metrics.jsonl``: each epoch's
+    ``val.kl_z`` at its ``step``), colored by method, one line style per gamma.
+
+    Shows whether KL(z) had settled when training stopped and whether a method's KL(z) gap
+    to beta-VAE at the same gamma closes with more updates (study question 4). ``None`` if no
+    run logged a validation KL(z).
+    """
+    from cmivae.runs.readers import read_history
+
+    mine = sorted((r for r in rows if r.dataset == dataset and r.model == model),
+                  key=lambda r: (_method_rank(r.method), r.method, r.gamma, r.seed))
+    styles = ["-", "--", ":", "-."]
+    gammas = sorted({round(r.gamma, 6) for r in mine})
+    methods = sorted({r.method for r in mine}, key=lambda m: (_method_rank(m), m))
+    variants = iter(VARIANT_COLORS * (1 + len(methods) // len(VARIANT_COLORS)))
+    colors = {m: COLORS[m] if m in COLORS else next(variants) for m in methods}  # a variant never takes red
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    labelled: set[tuple[str, float]] = set()
+    for row in mine:
+        points = [(h["step"], h["val"]["kl_z"]) for h in read_history(row.path)
+                  if isinstance(h.get("val"), dict) and "kl_z" in h["val"] and "step" in h]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        key = (row.method, round(row.gamma, 6))
+        ax.plot(xs, ys, color=colors[row.method], linestyle=styles[gammas.index(key[1]) % len(styles)],
+                marker=MARKERS.get(row.method.split("+")[0], "o"), markersize=3, alpha=0.8,
+                label=f"{method_label(row.method)}, γ {row.gamma:g}" if key not in labelled else None)
+        labelled.add(key)
+    if not labelled:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("VAE updates")
+    ax.set_ylabel("KL(z) on the validation set (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"KL(z) during training: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
+                 "\n(one line per run, one point per epoch)", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -26,7 +26,7 @@ from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_la
 from cmivae.reports.diagnostics import CRITIC_NOTE, PROBE_NOTE, critic_table, extra_matched_metrics, probe_table
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.paper_results import PAPER_BUDGET
-from cmivae.reports.plots import gather_samples, plot_critic_logits, plot_figure3, plot_figure4
+from cmivae.reports.plots import gather_samples, plot_critic_logits, plot_figure3, plot_figure4, plot_kl_by_update
 from cmivae.reports.tables import (
     DATASET_LABELS,
     Group,
@@ -133,6 +133,13 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                       "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
                       "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
+        figure = plot_kl_by_update([r for r in rows if r.usable], dataset, model,
+                                   out_dir / f"kl_by_update_{dataset}_{model}.png")
+        if figure is not None:
+            lines += ["### KL(z) during training", "",
+                      "Validation KL(z) at the end of each epoch, one line per run: whether KL(z) had settled when "
+                      "training stopped, and whether a method's gap to β-VAE at the same γ closes with more updates.",
+                      "", f"![KL(z) by update]({figure.name})", ""]
         page = gather_samples([r for r in rows if r.model == model], dataset, out_dir)
         if page is not None:
             lines += ["### Figure 5: samples (one seed per method and γ; all in `samples/`)", "",
