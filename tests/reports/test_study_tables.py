@@ -40,6 +40,21 @@ def _sweep(tmp_path: Path) -> Path:
     return root
 
 
+def _spy_on_plot(monkeypatch) -> list[tuple[list[float], list[float]]]:  # noqa: ANN001 - pytest fixture
+    """Record the (xs, ys) of every ``Axes.plot`` call (still drawing them) until ``monkeypatch.undo()``."""
+    import matplotlib.axes
+
+    drawn: list[tuple[list[float], list[float]]] = []
+    real_plot = matplotlib.axes.Axes.plot
+
+    def spy(self, xs, ys, *args, **kwargs):  # noqa: ANN001 - matplotlib's signature
+        drawn.append((list(xs), list(ys)))
+        return real_plot(self, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    return drawn
+
+
 def test_method_variants_are_kept_apart(tmp_path: Path) -> None:
     assert method_key({"name": "cmi", "critic_path": "both", "alpha": 1.0}) == "cmi"
     assert method_key({"name": "cmi", "critic_path": "s", "alpha": 0.5}) == "cmi+critic_path=s+alpha=0.5"
@@ -96,23 +111,14 @@ def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> 
 
 
 def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
-    import matplotlib.axes
-
     from cmivae.reports import plots
 
-    drawn: list[tuple[list[float], list[float]]] = []
-    real_plot = matplotlib.axes.Axes.plot
-
-    def spy(self, xs, ys, *args, **kwargs):  # noqa: ANN001 - matplotlib's signature
-        drawn.append((list(xs), list(ys)))
-        return real_plot(self, xs, ys, *args, **kwargs)
-
+    drawn = _spy_on_plot(monkeypatch)
     root = _sweep(tmp_path)
     for run_dir in sorted((root / "runs").glob("c*")):  # two epochs of (KL(z), logit) per adversarial run
         lines = [{"epoch": 1, "train": {"kl_z": 4.0, "critic_logit_pos": 1.0}},
                  {"epoch": 2, "train": {"kl_z": 8.0, "critic_logit_pos": 2.0, "critic_acc": 0.74}}]
         (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
-    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
     path = plots.plot_critic_logits(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "c.png")
     assert path is not None and path.stat().st_size > 0
     trajectories = [d for d in drawn if d == ([4.0, 8.0], [1.0, 2.0])]
@@ -158,22 +164,13 @@ def test_a_metric_on_fewer_seeds_than_the_row_says_so(tmp_path: Path) -> None:
 
 
 def test_kl_by_update_figure_draws_each_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
-    import matplotlib.axes
-
     from cmivae.reports import plots
 
-    drawn: list[tuple[list[float], list[float]]] = []
-    real_plot = matplotlib.axes.Axes.plot
-
-    def spy(self, xs, ys, *args, **kwargs):  # noqa: ANN001 - matplotlib's signature
-        drawn.append((list(xs), list(ys)))
-        return real_plot(self, xs, ys, *args, **kwargs)
-
+    drawn = _spy_on_plot(monkeypatch)
     root = _sweep(tmp_path)
     for run_dir in sorted((root / "runs").glob("*")):
         lines = [{"epoch": 1, "step": 10, "val": {"kl_z": 3.0}}, {"epoch": 2, "step": 20, "val": {"kl_z": 5.0}}]
         (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
-    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
     path = plots.plot_kl_by_update(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "k.png")
     assert path is not None and path.stat().st_size > 0
     assert drawn.count(([10, 20], [3.0, 5.0])) == 8  # every run: 2 seeds x (2 beta gammas + 2 cmi paths)

@@ -166,12 +166,24 @@ def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str |
                     label=method_label(method) if j == 0 else None)
     ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="logit = KL(z) (exact critic)")
     ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(2.0 * highest, 1.0))  # the logits, not the line, fill the panel
-    ax.set_xlabel("KL(z) (nats; training mean of each epoch)")
-    ax.set_ylabel("critic mean logit on positives (nats)")
+    return _save_epoch_figure(fig, ax, path, xlabel="KL(z) (nats; training mean of each epoch)",
+                              ylabel="critic mean logit on positives (nats)",
+                              title=f"Critic logit against KL(z): {_where(dataset, model)}"
+                                    "\n(lines: epochs of one run; marker: its last epoch)")
+
+
+def _where(dataset: str, model: str) -> str:
+    return f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
+
+
+def _save_epoch_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str, ylabel: str,
+                       title: str) -> Path:
+    """Label, grid and legend one of the per-epoch figures, write it to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"Critic logit against KL(z): {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
-                 "\n(lines: epochs of one run; marker: its last epoch)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
@@ -212,17 +224,9 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     if not labelled:
         plt.close(fig)
         return None
-    ax.set_xlabel("VAE updates")
-    ax.set_ylabel("KL(z) on the validation set (nats)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(f"KL(z) during training: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
-                 "\n(one line per run, one point per epoch)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_epoch_figure(fig, ax, path, xlabel="VAE updates", ylabel="KL(z) on the validation set (nats)",
+                              title=f"KL(z) during training: {_where(dataset, model)}"
+                                    "\n(one line per run, one point per epoch)")
 
 
 def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Path | None:
