@@ -49,9 +49,11 @@ def test_budget_sweep_uses_both_presets() -> None:
     from cmivae.config import load_config
 
     study = load_sweep(ROOT / "experiments" / "study-budget.yaml")
-    assert len(study.runs) == 24
+    assert len(study.runs) == 27  # 12 per preset + the s-path alone on pixelcnn-mid at gamma 0.9, 3 seeds
     layers = sorted(len(s.config.model.params["kernel_sizes"]) for s in study.runs)
-    assert layers == [7] * 12 + [13] * 12
+    assert layers == [7] * 12 + [13] * 15
+    s_path = [s for s in study.runs if s.config.objective.params.get("critic_path") == "s"]
+    assert sorted(s.config.train.seed for s in s_path) == [0, 1, 2]
     for spec in study.runs:  # each point is its preset with the point's values
         point = {k: v for k, v in spec.overrides.items() if k != "base"}
         expected = load_config(spec.overrides["base"], [f"{k}={v}" for k, v in point.items()])
