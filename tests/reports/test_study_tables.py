@@ -108,6 +108,10 @@ def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> 
         "objective": {"name": "beta", "gamma": 0.5, "critic_path": "both", "kernel_scale": 100.0},
         "train": {"seed": 0}}}))
     assert len({r.dataset for r in collect_runs(root)}) == 2
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| γ | method | source | n |"))
+    assert "KL(z)" in header and "-ELBO" in header
+    assert "KL(s)" not in header and "ELBO = -(" not in header, "the DSAE's columns are not an image model's"
 
 
 def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.reports.collect import MODEL_LABELS, RunRow, _method_rank, budget_text, method_label
+from cmivae.reports.collect import (
+    CRITIC_DIAGNOSTICS,
+    MODEL_LABELS,
+    RunRow,
+    _method_rank,
+    budget_text,
+    method_label,
+)
 from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
 
 
@@ -259,11 +266,20 @@ def tables_for(groups: list[Group]) -> list[Table]:
 
 
 def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
-    """Our groups of (dataset, model), one column per metric key present (known keys first, with
-    their paper headers; any other key as it is named), for models without a paper table."""
-    known = {c.key: c for c in IMAGE_COLUMNS + DSAE_COLUMNS}
+    """Our groups of (dataset, model), one column per metric key present (the model family's
+    known keys first, with their paper headers; any other key as it is named), for runs no paper
+    table describes (another model family, or a data set label with settings, ``fashion-mnist@...``).
+
+    Left out: bookkeeping keys, the critic diagnostics (their own table), and for an image model
+    the DSAE's ``elbo`` and ``kl_s`` (always -(-ELBO) and 0 there).
+    """
+    family = {"pixelcnn_vae": IMAGE_COLUMNS, "dsae": DSAE_COLUMNS}.get(model, IMAGE_COLUMNS + DSAE_COLUMNS)
+    known = {c.key: c for c in family}
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
-    present = {key for g in mine for key in g.mean} - {"best_epoch", "steps", "skipped_batches", "eval_seconds"}
+    unshown = {"best_epoch", "steps", "skipped_batches", "eval_seconds", *CRITIC_DIAGNOSTICS}
+    if model == "pixelcnn_vae":
+        unshown |= {"elbo", "kl_s"}
+    present = {key for g in mine for key in g.mean} - unshown
     columns = tuple(known[k] for k in known if k in present) + \
         tuple(Column(k, k, 4) for k in sorted(present - set(known)))
     title = f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)} — ours (mean ± SE over seeds)"
