@@ -182,3 +182,29 @@ def test_kl_by_update_figure_draws_each_run_and_is_in_the_report(tmp_path: Path,
     text = build_report(root, tmp_path / "report", with_paper=False).read_text()
     assert "![KL(z) by update](kl_by_update_fashion-mnist_pixelcnn_vae.png)" in text
     assert plots.plot_kl_by_update(collect_runs(root), "mnist", "pixelcnn_vae", tmp_path / "none.png") is None
+
+
+def test_kl_gap_table_pairs_each_run_with_beta_vae_at_its_gamma_and_seed(tmp_path: Path) -> None:
+    from cmivae.reports.diagnostics import kl_gap_table
+
+    root = _sweep(tmp_path)
+
+    def history(run_id: str, kls: list[float]) -> None:
+        lines = [{"epoch": e, "step": 10 * e, "val": {"kl_z": kl}} for e, kl in enumerate(kls, start=1)]
+        lines.insert(1, {"epoch": 2, "step": 20, "val": {"kl_z": 999.0}})  # resumed: epoch 2 written again, last wins
+        (root / "runs" / run_id / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+
+    for seed in (0, 1):
+        history(f"b0.9{seed}", [10.0, 10.0, 20.0, 20.0])
+        history(f"cboth{seed}", [2.0, 5.0, 10.0, 15.0 + seed])  # ratios 0.2, 0.5, 0.5, 0.75 / 0.8
+    table = kl_gap_table(collect_runs(root), "fashion-mnist", "pixelcnn_vae")
+    assert table is not None
+    assert [c.header for c in table.columns] == [f"epoch {e} ({10 * e} updates)" for e in (1, 2, 3, 4)]
+    row = next(r for r in table.rows if r["method"] == "cmi")
+    assert row["gamma"] == 0.9 and row["n"] == 2
+    assert row["mean"]["kl_ratio_e1"] == 0.2 and row["mean"]["kl_ratio_e2"] == 0.5
+    assert abs(row["mean"]["kl_ratio_e4"] - 0.775) < 1e-12 and abs(row["se"]["kl_ratio_e4"] - 0.025) < 1e-12
+    assert all(r["method"] != "beta" for r in table.rows)
+    text = build_report(root, tmp_path / "report", with_paper=False).read_text()
+    assert "### KL(z) gap to β-VAE during training" in text and (tmp_path / "report" /
+                                                                 "kl_gap_fashion-mnist_pixelcnn_vae.csv").exists()

@@ -1,4 +1,4 @@
-"""Two study tables of the report (issue 13): critic diagnostics and probe protocols.
+"""Three study tables of the report (issue 13): critic diagnostics and probe protocols.
 
 - **Critic diagnostics**: per adversarial group, the final-epoch training means of the
   discriminator's accuracy on positives (pairs from q(z, s), or q(z) for MI-VAE) and on
@@ -8,6 +8,9 @@
   CMI-VAE's paper critic is linear in z, so on prior negatives its logit is symmetric about
   0: negatives sit at 50 % and the accuracy at <= 75 % whatever it learns; the table makes
   that ceiling visible.
+- **KL(z) gap during training**: per method and gamma, its validation KL(z) over beta-VAE's at
+  the same gamma and seed, at each quarter of training (study question 4: does the gap close
+  with more updates?).
 - **Probe protocols**: every probe metric a group has, raw beside standardized
   (``aolr`` / ``aolr_std`` ...; :mod:`cmivae.metric_names`), shown only when some group has a
   non-raw probe.
@@ -15,9 +18,11 @@
 
 from __future__ import annotations
 
+import math
+
 from cmivae.metric_names import probe_protocol
-from cmivae.reports.collect import CRITIC_DIAGNOSTICS
-from cmivae.reports.tables import Column, Group, Table
+from cmivae.reports.collect import CRITIC_DIAGNOSTICS, RunRow, _method_rank
+from cmivae.reports.tables import Column, Group, Table, standard_error
 
 CRITIC_COLUMNS = (
     Column("kl_z", "KL(z)", 2), Column("critic_acc", "critic acc", 3), Column("critic_acc_pos", "acc (positives)", 3),
@@ -83,3 +88,61 @@ def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tupl
     keys = sorted({k for g in mine for k in g.mean if (p := probe_protocol(k)) is not None
                    and p.probe in ("aolr", "mcas") and k not in PROBE_HEADERS})
     return tuple((k, _probe_header(k), 4, "higher") for k in keys)
+
+
+KL_GAP_NOTE = """\
+Each cell: the method's validation KL(z) divided by β-VAE's at the same γ and seed, at the end of
+that epoch (mean ± SE over the seeds both have; 1 = no gap). A ratio rising toward 1 as training
+goes on says the method's lower KL(z) is a slower climb, not a different optimum."""
+
+
+def _val_kl_by_epoch(row: RunRow) -> dict[int, tuple[int, float]]:
+    """``{epoch: (step, validation KL(z))}`` from ``metrics.jsonl``; a repeated epoch (a resumed
+    run) keeps its last record."""
+    from cmivae.runs.readers import read_history
+
+    out: dict[int, tuple[int, float]] = {}
+    for record in read_history(row.path):
+        val = record.get("val")
+        if isinstance(val, dict) and isinstance(val.get("kl_z"), (int, float)) and isinstance(record.get("epoch"), int):
+            out[record["epoch"]] = (int(record.get("step", 0)), float(val["kl_z"]))
+    return out
+
+
+def kl_gap_table(rows: list[RunRow], dataset: str, model: str) -> Table | None:
+    """KL(z) of each non-β-VAE method over β-VAE's at the same γ and seed, at each quarter of
+    training (the epochs ceil(E/4), ceil(E/2), ceil(3E/4), E of β-VAE's runs); ``None`` if no
+    method has a β-VAE partner with the same epochs."""
+    mine = [r for r in rows if r.dataset == dataset and r.model == model and r.finished]
+    histories = {id(r): _val_kl_by_epoch(r) for r in mine}
+    beta = {(round(r.gamma, 6), r.seed): histories[id(r)] for r in mine if r.method == "beta" and histories[id(r)]}
+    if not beta:
+        return None
+    epochs = max(max(h) for h in beta.values())
+    marks = sorted({math.ceil(epochs * q / 4) for q in (1, 2, 3, 4)})
+    steps = {e: next(h[e][0] for h in beta.values() if e in h) for e in marks}
+    columns = tuple(Column(f"kl_ratio_e{e}", f"epoch {e} ({steps[e]} updates)", 2) for e in marks)
+    table = Table(0, f"kl_gap_{dataset}_{model}", "KL(z) gap to β-VAE during training (validation KL(z) ratio)",
+                  columns)
+    groups: dict[tuple[str, float], list[RunRow]] = {}
+    for r in mine:
+        if r.method not in ("beta", "elbo"):
+            groups.setdefault((r.method, round(r.gamma, 6)), []).append(r)
+    for (method, gamma), members in sorted(groups.items(), key=lambda kv: (kv[0][1], _method_rank(kv[0][0]),
+                                                                               kv[0][0])):
+        mean, se, count, seeds = {}, {}, {}, set()
+        for e, column in zip(marks, columns, strict=True):
+            ratios = []
+            for r in members:
+                partner = beta.get((gamma, r.seed), {})
+                own = histories[id(r)]
+                if e in own and e in partner and partner[e][1] > 0:
+                    ratios.append(own[e][1] / partner[e][1])
+                    seeds.add(r.seed)
+            if ratios:
+                mean[column.key], se[column.key] = sum(ratios) / len(ratios), standard_error(ratios)
+                count[column.key] = len(ratios)
+        if mean:
+            table.rows.append({"gamma": gamma, "method": method, "source": "ours", "n": len(seeds), "mean": mean,
+                               "se": se, "max": {}, "count": count})
+    return table if table.rows else None

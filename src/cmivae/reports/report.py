@@ -23,7 +23,15 @@ from pathlib import Path
 from cmivae.atomic import atomic_write_text
 from cmivae.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
-from cmivae.reports.diagnostics import CRITIC_NOTE, PROBE_NOTE, critic_table, extra_matched_metrics, probe_table
+from cmivae.reports.diagnostics import (
+    CRITIC_NOTE,
+    KL_GAP_NOTE,
+    PROBE_NOTE,
+    critic_table,
+    extra_matched_metrics,
+    kl_gap_table,
+    probe_table,
+)
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.paper_results import PAPER_BUDGET
 from cmivae.reports.plots import gather_samples, plot_critic_logits, plot_figure3, plot_figure4, plot_kl_by_update
@@ -135,6 +143,10 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
         figure = plot_kl_by_update([r for r in rows if r.usable], dataset, model,
                                    out_dir / f"kl_by_update_{dataset}_{model}.png")
+        gap = kl_gap_table([r for r in rows if r.usable], dataset, model)
+        if gap is not None:
+            gap.write_csv(out_dir / f"{gap.name}.csv")
+            lines += [f"### {gap.title}", "", KL_GAP_NOTE, "", gap.to_markdown(), "", f"CSV: `{gap.name}.csv`", ""]
         if figure is not None:
             lines += ["### KL(z) during training", "",
                       "Validation KL(z) at the end of each epoch, one line per run: whether KL(z) had settled when "
