@@ -21,8 +21,7 @@ def _run(root: Path, run_id: str, objective: dict, seed: int, evaluation: dict, 
     (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": evaluation["kl_z"]}))
     (run_dir / "eval.json").write_text(json.dumps({**evaluation, "probe_protocols": {"aolr": {"scaling": "raw"}}}))
     if train is not None:
-        lines = [{"epoch": 1, "train": {"critic_acc": 0.1}}, {"epoch": 2, "train": train}]
-        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+        _write_history(run_dir, [{"epoch": 1, "train": {"critic_acc": 0.1}}, {"epoch": 2, "train": train}])
 
 
 def _sweep(tmp_path: Path) -> Path:
@@ -38,6 +37,11 @@ def _sweep(tmp_path: Path) -> Path:
                  {"kl_z": 10.0 if path == "both" else 12.0, "aolr": 0.60 if path == "both" else 0.70,
                   "aolr_std": 0.69}, train=critic)
     return root
+
+
+def _write_history(run_dir: Path, records: list[dict]) -> None:
+    """A run's ``metrics.jsonl``: one JSON record per line."""
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
 
 
 def _spy_on_plot(monkeypatch) -> list[tuple[list[float], list[float]]]:  # noqa: ANN001 - pytest fixture
@@ -120,9 +124,8 @@ def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp
     drawn = _spy_on_plot(monkeypatch)
     root = _sweep(tmp_path)
     for run_dir in sorted((root / "runs").glob("c*")):  # two epochs of (KL(z), logit) per adversarial run
-        lines = [{"epoch": 1, "train": {"kl_z": 4.0, "critic_logit_pos": 1.0}},
-                 {"epoch": 2, "train": {"kl_z": 8.0, "critic_logit_pos": 2.0, "critic_acc": 0.74}}]
-        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+        _write_history(run_dir, [{"epoch": 1, "train": {"kl_z": 4.0, "critic_logit_pos": 1.0}},
+                                 {"epoch": 2, "train": {"kl_z": 8.0, "critic_logit_pos": 2.0, "critic_acc": 0.74}}])
     path = plots.plot_critic_logits(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "c.png")
     assert path is not None and path.stat().st_size > 0
     trajectories = [d for d in drawn if d == ([4.0, 8.0], [1.0, 2.0])]
@@ -173,8 +176,9 @@ def test_kl_by_update_figure_draws_each_run_and_is_in_the_report(tmp_path: Path,
     drawn = _spy_on_plot(monkeypatch)
     root = _sweep(tmp_path)
     for run_dir in sorted((root / "runs").glob("*")):
-        lines = [{"epoch": 1, "step": 10, "val": {"kl_z": 3.0}}, {"epoch": 2, "step": 20, "val": {"kl_z": 5.0}}]
-        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+        _write_history(run_dir, [{"epoch": 1, "step": 10, "val": {"kl_z": 3.0}},
+                                 {"epoch": 2, "step": 20, "val": {"kl_z": 999.0}},  # resumed: epoch 2 again
+                                 {"epoch": 2, "step": 20, "val": {"kl_z": 5.0}}])
     path = plots.plot_kl_by_update(collect_runs(root), "fashion-mnist", "pixelcnn_vae", tmp_path / "k.png")
     assert path is not None and path.stat().st_size > 0
     assert drawn.count(([10, 20], [3.0, 5.0])) == 8  # every run: 2 seeds x (2 beta gammas + 2 cmi paths)
@@ -192,7 +196,7 @@ def test_kl_gap_table_pairs_each_run_with_beta_vae_at_its_gamma_and_seed(tmp_pat
     def history(run_id: str, kls: list[float]) -> None:
         lines = [{"epoch": e, "step": 10 * e, "val": {"kl_z": kl}} for e, kl in enumerate(kls, start=1)]
         lines.insert(1, {"epoch": 2, "step": 20, "val": {"kl_z": 999.0}})  # resumed: epoch 2 written again, last wins
-        (root / "runs" / run_id / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+        _write_history(root / "runs" / run_id, lines)
 
     for seed in (0, 1):
         history(f"b0.9{seed}", [10.0, 10.0, 20.0, 20.0])

@@ -265,6 +265,20 @@ def _separate_settings(rows: list[RunRow]) -> None:
                 row.dataset = f"{row.dataset}@{_tag(setting, keys)}"
 
 
+def val_kl_by_epoch(row: RunRow) -> dict[int, tuple[int, float]]:
+    """``{epoch: (step, validation KL(z))}`` from the run's ``metrics.jsonl``, in epoch order;
+    a repeated epoch (a run resumed after that epoch was logged) keeps its last record."""
+    from cmivae.runs.readers import read_history
+
+    out: dict[int, tuple[int, float]] = {}
+    for record in read_history(row.path):
+        val, epoch, step = record.get("val"), record.get("epoch"), record.get("step")
+        if isinstance(val, dict) and isinstance(val.get("kl_z"), (int, float)) and isinstance(epoch, int) \
+                and isinstance(step, int):
+            out[epoch] = (step, float(val["kl_z"]))
+    return dict(sorted(out.items()))
+
+
 def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     """Every run under the given sweep or run directories, sorted by
     (dataset, model, method, gamma, seed); a run reached twice is listed once, and so is one

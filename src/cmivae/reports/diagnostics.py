@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from cmivae.metric_names import probe_protocol
-from cmivae.reports.collect import CRITIC_DIAGNOSTICS, RunRow, _method_rank
+from cmivae.reports.collect import CRITIC_DIAGNOSTICS, RunRow, _method_rank, val_kl_by_epoch
 from cmivae.reports.tables import Column, Group, Table, standard_error
 
 CRITIC_COLUMNS = (
@@ -96,25 +96,12 @@ that epoch (mean ± SE over the seeds both have; 1 = no gap). A ratio rising tow
 goes on says the method's lower KL(z) is a slower climb, not a different optimum."""
 
 
-def _val_kl_by_epoch(row: RunRow) -> dict[int, tuple[int, float]]:
-    """``{epoch: (step, validation KL(z))}`` from ``metrics.jsonl``; a repeated epoch (a resumed
-    run) keeps its last record."""
-    from cmivae.runs.readers import read_history
-
-    out: dict[int, tuple[int, float]] = {}
-    for record in read_history(row.path):
-        val = record.get("val")
-        if isinstance(val, dict) and isinstance(val.get("kl_z"), (int, float)) and isinstance(record.get("epoch"), int):
-            out[record["epoch"]] = (int(record.get("step", 0)), float(val["kl_z"]))
-    return out
-
-
 def kl_gap_table(rows: list[RunRow], dataset: str, model: str) -> Table | None:
     """KL(z) of each non-β-VAE method over β-VAE's at the same γ and seed, at each quarter of
     training (the epochs ceil(E/4), ceil(E/2), ceil(3E/4), E of β-VAE's runs); ``None`` if no
     method has a β-VAE partner with the same epochs."""
     mine = [r for r in rows if r.dataset == dataset and r.model == model and r.finished]
-    histories = {id(r): _val_kl_by_epoch(r) for r in mine}
+    histories = {id(r): val_kl_by_epoch(r) for r in mine}
     beta = {(round(r.gamma, 6), r.seed): histories[id(r)] for r in mine if r.method == "beta" and histories[id(r)]}
     if not beta:
         return None

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cmivae.reports.collect import _method_rank, method_label
-from cmivae.reports.tables import Group, _number
+from cmivae.reports.tables import Group, _number, fewer_seeds_mark
 
 MATCHED_METRICS = {
     "pixelcnn_vae": (("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher")),
@@ -119,8 +119,7 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, e
             if m is None:
                 cells += ["", "", ""]
                 continue
-            count = group.count.get(key, group.n)
-            cells.append(f"{m.value:.{digits}f}" + (f" (n={count})" if count < group.n else ""))
+            cells.append(f"{m.value:.{digits}f}" + fewer_seeds_mark(group.count.get(key), group.n))
             if m.beta is None:
                 cells += ["outside the β-VAE curve", ""]
             else:

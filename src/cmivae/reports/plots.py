@@ -24,7 +24,14 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cmivae.reports.collect import METHOD_ORDER, MODEL_LABELS, RunRow, _method_rank, method_label  # noqa: E402
+from cmivae.reports.collect import (  # noqa: E402
+    METHOD_ORDER,
+    MODEL_LABELS,
+    RunRow,
+    _method_rank,
+    method_label,
+    val_kl_by_epoch,
+)
 from cmivae.reports.paper_results import TABLES  # noqa: E402
 from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
 
@@ -192,15 +199,13 @@ def _save_epoch_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabe
 
 
 def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | Path) -> Path | None:
-    """Validation KL(z) against VAE updates, one line per run (``metrics.jsonl``: each epoch's
-    ``val.kl_z`` at its ``step``), colored by method, one line style per gamma.
+    """Validation KL(z) against VAE updates, one line per run (:func:`val_kl_by_epoch`: each
+    epoch's ``val.kl_z`` at its ``step``), colored by method, one line style per gamma.
 
     Shows whether KL(z) had settled when training stopped and whether a method's KL(z) gap
     to beta-VAE at the same gamma closes with more updates (study question 4). ``None`` if no
     run logged a validation KL(z).
     """
-    from cmivae.runs.readers import read_history
-
     mine = sorted((r for r in rows if r.dataset == dataset and r.model == model),
                   key=lambda r: (_method_rank(r.method), r.method, r.gamma, r.seed))
     styles = ["-", "--", ":", "-."]
@@ -211,8 +216,7 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     labelled: set[tuple[str, float]] = set()
     for row in mine:
-        points = [(h["step"], h["val"]["kl_z"]) for h in read_history(row.path)
-                  if isinstance(h.get("val"), dict) and "kl_z" in h["val"] and "step" in h]
+        points = list(val_kl_by_epoch(row).values())  # (step, KL(z)) per epoch, a resumed epoch once
         if not points:
             continue
         xs, ys = zip(*points, strict=True)

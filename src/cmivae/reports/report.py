@@ -122,7 +122,8 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                           f"give a sweep directory (cmivae sweep --out) or run directories")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups = aggregate([r for r in rows if r.usable])  # damaged config.json: listed below, not in tables
+    usable = [r for r in rows if r.usable]  # damaged config.json: listed below, not in tables or figures
+    groups = aggregate(usable)
     write_runs_csv(rows, out_dir / "runs.csv")
     write_summary_csv(groups, out_dir / "summary.csv")
 
@@ -134,16 +135,16 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
         lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
         mine = [g for g in groups if g.dataset == dataset and g.model == model]
         lines += _section(mine, dataset, model, out_dir, with_paper)
-        figure = plot_critic_logits([r for r in rows if r.usable], dataset, model,
+        figure = plot_critic_logits(usable, dataset, model,
                                     out_dir / f"critic_logit_{dataset}_{model}.png")
         if figure is not None:
             lines += ["### The critic's mean logit against KL(z), epoch by epoch", "",
                       "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
                       "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
-        figure = plot_kl_by_update([r for r in rows if r.usable], dataset, model,
+        figure = plot_kl_by_update(usable, dataset, model,
                                    out_dir / f"kl_by_update_{dataset}_{model}.png")
-        gap = kl_gap_table([r for r in rows if r.usable], dataset, model)
+        gap = kl_gap_table(usable, dataset, model)
         if gap is not None:
             gap.write_csv(out_dir / f"{gap.name}.csv")
             lines += [f"### {gap.title}", "", KL_GAP_NOTE, "", gap.to_markdown(), "", f"CSV: `{gap.name}.csv`", ""]

@@ -173,14 +173,13 @@ def _cell(row: dict[str, Any], column: Column) -> str:
     se = row["se"].get(column.key) if column.stat == "mean" else None
     if se is not None and not math.isnan(se):
         text += f" ± {se:.{column.digits}f}"
-    return text + _fewer_seeds(row, column.key)
+    return text + fewer_seeds_mark(row.get("count", {}).get(column.key), row["n"])
 
 
-def _fewer_seeds(row: dict[str, Any], key: str) -> str:
-    """`` (n=k)`` when only k of the row's n seeds have this metric (e.g. one run not evaluated yet),
-    so a mean over fewer seeds is never read as a mean over the row's n."""
-    count = row.get("count", {}).get(key)
-    return f" (n={count})" if count is not None and row["n"] and count < row["n"] else ""
+def fewer_seeds_mark(count: int | None, n: int) -> str:
+    """`` (n=k)`` when only ``count`` = k of a row's n seeds have a metric (e.g. one run not
+    evaluated yet), so a mean over fewer seeds is never read as a mean over the row's n."""
+    return f" (n={count})" if count is not None and n and count < n else ""
 
 
 def _paper_method(method: str) -> str:
