@@ -186,8 +186,14 @@ def test_killing_a_sweep_parent_stops_its_workers_and_the_rerun_finishes(
     parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         runs = out / "runs"
-        _wait_for(lambda: runs.is_dir() and len(list(runs.glob("*/config.json"))) == 2, parent, "both runs trained")
-        workers = [_holder_pid(d) for d in runs.iterdir()]
+        workers: list[int | None] = []
+
+        def both_locked() -> bool:  # both runs training at once, each run directory locked by its worker
+            # (a run that already finished has released its lock: wait on the locks, not on config.json)
+            workers[:] = [_holder_pid(d) for d in runs.iterdir()] if runs.is_dir() else []
+            return len(list(runs.glob("*/config.json"))) == 2 and len(workers) == 2 and all(workers)
+
+        _wait_for(both_locked, parent, "both runs trained")
         assert all(workers) and parent.pid not in workers
         parent.send_signal(signum)
         parent.wait(timeout=60)
