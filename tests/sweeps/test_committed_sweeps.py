@@ -49,15 +49,25 @@ def test_budget_sweep_uses_both_presets() -> None:
     from cmivae.config import load_config
 
     study = load_sweep(ROOT / "experiments" / "study-budget.yaml")
-    assert len(study.runs) == 27  # 12 per preset + the s-path alone on pixelcnn-mid at gamma 0.9, 3 seeds
+    assert len(study.runs) == 30  # 12 per preset + the s-path alone on each preset at gamma 0.9, 3 seeds
     layers = sorted(len(s.config.model.params["kernel_sizes"]) for s in study.runs)
-    assert layers == [7] * 12 + [13] * 15
+    assert layers == [7] * 15 + [13] * 15
     s_path = [s for s in study.runs if s.config.objective.params.get("critic_path") == "s"]
-    assert sorted(s.config.train.seed for s in s_path) == [0, 1, 2]
+    assert sorted(s.config.train.seed for s in s_path) == [0, 0, 1, 1, 2, 2]
+    assert {len(s.config.model.params["kernel_sizes"]) for s in s_path} == {7, 13}
     for spec in study.runs:  # each point is its preset with the point's values
         point = {k: v for k, v in spec.overrides.items() if k != "base"}
         expected = load_config(spec.overrides["base"], [f"{k}={v}" for k, v in point.items()])
         assert spec.run_id == expected.config_hash()
+
+
+def test_mnist_budget_sweep_covers_both_presets_with_the_long_one_first() -> None:
+    study = load_sweep(ROOT / "experiments" / "study-budget-mnist.yaml")
+    assert len(study.runs) == 18 and {s.config.data.name for s in study.runs} == {"mnist"}
+    layers = [len(s.config.model.params["kernel_sizes"]) for s in study.runs]
+    assert layers == [7] * 9 + [13] * 9, "pixelcnn-cpu-long's 9 runs come first"
+    fashion = {s.run_id for s in load_sweep(ROOT / "experiments" / "study-budget.yaml").runs}
+    assert not {s.run_id for s in study.runs} & fashion
 
 
 def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
