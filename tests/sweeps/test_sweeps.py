@@ -208,19 +208,42 @@ def test_only_runs_a_part_with_the_whole_sweeps_ids_and_the_rest_later(tmp_path:
     part = load_sweep(path, only=["objective.gamma=0.4", "objective.name=[cmi, beta]"])
     assert part.left_out == 2 and [r.config.objective.gamma for r in part.runs] == [0.4, 0.4]
     assert {r.run_id for r in part.runs} <= set(whole)  # the same ids as the whole sweep
+    lines: list[str] = []
     index = run_sweep(path, out, only=["objective.gamma=0.4"], data_loader=tiny_data, evaluator=fake_evaluate,
-                      log=lambda line: None)
-    assert len(index["runs"]) == 2 and index["sweep"]["only"] == {"objective.gamma": 0.4}
+                      log=lines.append)
+    assert index["sweep"]["only"] == {"objective.gamma": 0.4}
+    # the index keeps the whole sweep, in file order: a partial invocation does not shrink it
+    assert [e["run_id"] for e in index["runs"]] == list(whole)
+    assert {e["overrides"]["objective.gamma"]: e["status"] for e in index["runs"]} == {0.4: "done", 0.2: "left out"}
+    assert "2/2 done, 0 failed; 2 runs left out by --only (0 of them done)" in lines[-1]
+    assert json.loads((out / "sweep.json").read_text())["total"] == 4
     calls: list[Any] = []
     real_fit = loop.fit
     monkeypatch.setattr(loop, "fit", lambda config, *a, **k: calls.append(config.objective.gamma) or
                         real_fit(config, *a, **k))
     rest = run_sweep(path, out, data_loader=tiny_data, evaluator=fake_evaluate, log=lambda line: None)
     assert statuses(rest) == ["done"] * 4 and calls == [0.2, 0.2]  # only the two left out are trained
+    again = run_sweep(path, out, only=["objective.gamma=0.2"], data_loader=tiny_data, evaluator=fake_evaluate,
+                      log=lines.append)
+    assert statuses(again) == ["done"] * 4 and "(2 of them done)" in lines[-1]
+
+
+def test_only_base_selects_the_runs_of_one_preset_of_a_base_axis(tmp_path: Path) -> None:
+    longer = {**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 3}}
+    (tmp_path / "other-base.yaml").write_text(yaml.safe_dump(longer))
+    path = write_sweep(tmp_path, grid=[{"base": ["other-base.yaml"], "train.seed": [0, 1]}, {"train.seed": [0]}])
+    assert [r.config.train.epochs for r in load_sweep(path, only=["base=other-base.yaml"]).runs] == [3, 3]
+    kept = load_sweep(path, only=["base=tiny-base.yaml"])
+    assert [r.config.train.epochs for r in kept.runs] == [TINY_BASE["train"]["epochs"]] and kept.left_out == 2
+    both = load_sweep(path, only=["base=[tiny-base.yaml, other-base.yaml]", "train.seed=0"])
+    assert len(both.runs) == 2 and len(both.all_runs) == 3
+    with pytest.raises(ConfigError, match="matches none of its 3 runs"):
+        load_sweep(path, only=["base=pixelcnn-mid"])
 
 
 @pytest.mark.parametrize("only, message", [
-    (["gamma=0.4"], "expected SECTION.KEY=VALUE"),
+    (["gamma=0.4"], "expected SECTION.KEY=VALUE.*or base=PRESET"),
+    (["base="], "expected SECTION.KEY=VALUE"),
     (["objective.nothing=1"], "no run of this sweep has that key"),
     (["objective.gamma=0.9"], "matches none of its 4 runs"),
 ])

@@ -115,8 +115,9 @@ def register(sub: Any, data: Any) -> None:
                    help="override a config value in every run, e.g. --set data.root=/data/TIMIT (repeatable)")
     p.add_argument("--only", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="run only the runs whose config holds this value (repeatable; a YAML list for any of "
-                        "several), e.g. --only objective.gamma=0.9 --only 'train.seed=[0, 1]': same run ids as "
-                        "the whole sweep, so the rest runs later without retraining")
+                        "several), e.g. --only objective.gamma=0.9 --only 'train.seed=[0, 1]', or base=PRESET for "
+                        "the points of one preset of a grid's base axis: same run ids as the whole sweep, so the "
+                        "rest runs later without retraining; sweep.json keeps listing the whole sweep")
     p.add_argument("--jobs", type=int, default=None,
                    help="runs at once (local: N spawned processes, torch threads = cores // N; "
                         "ray: default one per cluster CPU)")

@@ -79,9 +79,12 @@ class Sweep:
         metrics: which metrics (``None`` = all metrics of the model family).
         description: free text from the file.
         runs: the expanded runs (duplicates removed), only those matching ``only``.
+        all_runs: every run of the file (duplicates removed), in file order, whatever ``only``
+            keeps: ``sweep.json`` lists them all, so a partial invocation keeps the whole index.
         duplicates: how many grid points resolved to an already listed config.
         only: ``{section.key: value}`` filters (``cmivae sweep --only``): a run is kept when its
-            config holds each value (or one of a list of values); empty = every run.
+            config holds each value (or one of a list of values), and, for the key ``base``, when
+            its grid point starts from that preset; empty = every run.
         left_out: how many runs ``only`` left out.
     """
 
@@ -93,6 +96,7 @@ class Sweep:
     metrics: list[str] | None
     description: str = ""
     runs: list[RunSpec] = field(default_factory=list)
+    all_runs: list[RunSpec] = field(default_factory=list)
     duplicates: int = 0
     only: dict[str, Any] = field(default_factory=dict)
     left_out: int = 0
@@ -104,28 +108,40 @@ class Sweep:
                 **({"only": self.only, "left_out": self.left_out} if self.only else {})}
 
 
+BASE_KEY = "base"  # the one --only key that is not a config key: the preset a grid point starts from
+
+
 def parse_only(items: list[str] | None) -> dict[str, Any]:
     """``["objective.gamma=0.9", "train.seed=[0, 1]"]`` -> ``{"objective.gamma": 0.9, "train.seed": [0, 1]}``.
 
+    ``base=NAME`` (or a list of names) selects the runs whose grid point starts from that
+    preset or config file (a grid mapping's ``base`` axis; the file's ``base`` otherwise).
+
     Raises:
-        ConfigError: an item is not ``section.key=value``.
+        ConfigError: an item is not ``section.key=value`` or ``base=NAME``.
     """
     only: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        if key == BASE_KEY and sep and value:
+            only[key] = yaml.safe_load(value)
+            continue
         if not sep or key.count(".") != 1 or not all(key.split(".")):
             raise ConfigError(f"--only {item!r}: expected SECTION.KEY=VALUE (e.g. --only objective.gamma=0.9, "
-                              f"or a list: --only 'train.seed=[0, 1]')")
+                              f"or a list: --only 'train.seed=[0, 1]') or base=PRESET (e.g. --only base=pixelcnn-mid)")
         only[key] = yaml.safe_load(value)
     return only
 
 
-def _matches(hashed: dict[str, Any], only: dict[str, Any]) -> bool:
-    """Whether a hashed config dict (``ExperimentConfig.to_dict()``) holds every value of
-    ``only`` (a list: any of its values)."""
+def _matches(hashed: dict[str, Any], base: str, only: dict[str, Any]) -> bool:
+    """Whether a run, given as its hashed config dict (``ExperimentConfig.to_dict()``) and the
+    base its grid point starts from, holds every value of ``only`` (a list: any of its values)."""
     for key, wanted in only.items():
-        section, name = key.split(".")
-        value = hashed.get(section, {}).get(name)
+        if key == BASE_KEY:
+            value: Any = base
+        else:
+            section, name = key.split(".")
+            value = hashed.get(section, {}).get(name)
         if value not in (wanted if isinstance(wanted, list) else [wanted]):
             return False
     return True
@@ -297,15 +313,18 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
         problem = unknown_metrics(metrics, spec.config.data.is_image)
         if problem:
             raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
-    sweep.only = parse_only(only)
+    sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
     if sweep.only:
         hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter
         for key in sweep.only:
+            if key == BASE_KEY:
+                continue
             section, name = key.split(".")
             if not any(name in config.get(section, {}) for config in hashed):
                 raise ConfigError(f"{path}: --only {key}: no run of this sweep has that key; give a config key "
                                   f"such as objective.gamma or train.seed")
-        kept = [spec for spec, config in zip(sweep.runs, hashed, strict=True) if _matches(config, sweep.only)]
+        kept = [spec for spec, config in zip(sweep.runs, hashed, strict=True)
+                if _matches(config, str(spec.overrides.get(BASE_KEY, sweep.base)), sweep.only)]
         if not kept:
             shown = " ".join(f"{k}={v}" for k, v in sweep.only.items())
             raise ConfigError(f"{path}: --only {shown} matches none of its {len(sweep.runs)} runs; "

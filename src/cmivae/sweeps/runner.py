@@ -41,6 +41,7 @@ from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
 ERROR_FILE = files.SWEEP_ERROR
+LEFT_OUT = "left out"  # sweep.json status of a run that --only left out and that is not finished
 DataLoader = Callable[[Any], Any]  # (ExperimentConfig) -> splits, as fit(data=...) takes them
 Evaluator = Callable[..., dict[str, float]]  # (run_dir, metrics, *, quiet, data) -> metrics
 
@@ -376,7 +377,9 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         evaluate: evaluate after training (also off when the sweep file says ``evaluate: false``).
         overrides: ``section.key=value`` overrides applied to every run (e.g. ``data.root=...``).
         only: keep just the runs whose config holds these ``section.key=value`` (``--only``;
-            :func:`cmivae.sweeps.grid.parse_only`); ``sweep.json`` lists only those.
+            :func:`cmivae.sweeps.grid.parse_only`); ``sweep.json`` still lists every run of
+            the file, those left out with status ``done`` when finished and ``left out``
+            otherwise, so a partial invocation does not shrink the index.
         data_loader: ``(config) -> splits`` instead of the data registry (tests); must be
             picklable (a module-level function) for the process and Ray executors.
         evaluator: instead of :func:`cmivae.metrics.evaluate.evaluate_run` (tests), called
@@ -385,7 +388,8 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
 
     Returns:
         The ``sweep.json`` index: ``{"sweep", "total", "counts", "runs": [{"run_id",
-        "overrides", "status", ...}]}`` with status ``done`` or ``failed`` for every run.
+        "overrides", "status", ...}]}`` with status ``done`` or ``failed`` for every run
+        this invocation ran (``left out`` for those ``only`` left out and not finished).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
@@ -414,7 +418,7 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
     entries: dict[str, dict[str, Any]] = {}
     tasks: list[RunTask] = []
     specs: dict[str, RunSpec] = {spec.run_id: spec for spec in sweep.runs}
-    for spec in sweep.runs:
+    for spec in sweep.all_runs or sweep.runs:  # the whole file's runs, in file order
         run_dir = runs_dir / spec.run_id
         entry: dict[str, Any] = {"run_id": spec.run_id, "run_dir": f"{files.SWEEP_RUNS}/{spec.run_id}",
                                  "overrides": spec.overrides}
@@ -424,6 +428,8 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
             finished, damaged = False, str(err)
         if finished:
             entry["status"] = "done"
+        elif spec.run_id not in specs:
+            entry["status"] = LEFT_OUT  # `cmivae sweep-status` reads its state from the run directory
         else:
             entry["status"] = "pending"
             if damaged or (run_dir / ERROR_FILE).exists():
@@ -474,9 +480,13 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
     if tasks:
         run(tasks, jobs, address, on_start, on_finish)
     index = _write_index(index_path, sweep_info, entries)
-    failed = [e["run_id"] for e in entries.values() if e["status"] == "failed"]
-    say(f"sweep finished: {index['counts'].get('done', 0)}/{len(entries)} done, {len(failed)} failed"
-        + (f" (see runs/<id>/{ERROR_FILE}; rerun the same command to retry)" if failed else ""))
+    ran = [entries[run_id] for run_id in specs]
+    failed = [e["run_id"] for e in ran if e["status"] == "failed"]
+    rest = len(entries) - len(ran)
+    left_out = sum(e["status"] == LEFT_OUT for e in entries.values())
+    say(f"sweep finished: {sum(e['status'] == 'done' for e in ran)}/{len(ran)} done, {len(failed)} failed"
+        + (f" (see runs/<id>/{ERROR_FILE}; rerun the same command to retry)" if failed else "")
+        + (f"; {rest} runs left out by --only ({rest - left_out} of them done)" if rest else ""))
     return index
 
 
