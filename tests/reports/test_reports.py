@@ -170,14 +170,27 @@ def test_methods_are_compared_with_beta_at_the_same_kl(sweep_dir: Path, tmp_path
             g.mean["aolr"] = {0.1: 0.60, 0.3: 0.80}[g.gamma]
     shifted = dict(matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[0][1])
     assert shifted["aolr"].beta == pytest.approx(0.65) and shifted["aolr"].difference == pytest.approx(0.10)
-    # CMI at gamma 0.3 has KL(z) 9.0: inside; a KL(z) beyond the curve is not extrapolated
-    for g in groups:
-        if g.method == "cmi" and g.gamma == 0.3 and g.dataset == "fashion-mnist":
-            g.mean["kl_z"] = 11.0
+    # CMI at gamma 0.3 has KL(z) 9.0: inside. Beyond the curve's last point (10.0) by less than the combined
+    # SE of the two KL(z) means (2.08 each: sqrt(2) x 2.08 = 2.94) it is read at that point, marked ...
+    cmi_03 = next(g for g in groups if g.method == "cmi" and g.gamma == 0.3 and g.dataset == "fashion-mnist")
+    beta_03 = next(g for g in groups if g.method == "beta" and g.gamma == 0.3 and g.dataset == "fashion-mnist")
+    assert cmi_03.se["kl_z"] == pytest.approx(beta_03.se["kl_z"]) == pytest.approx(2.0817, abs=1e-4)
+    cmi_03.mean["kl_z"] = 12.9
+    end = matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[1][1]["aolr"]
+    assert end.at_end and end.beta == pytest.approx(0.80) and end.difference == pytest.approx(-0.05)
+    assert "| 0.8000 (curve end) | -0.0500 ± 0.0816 |" in matched_markdown(
+        matched_comparison(groups, "fashion-mnist", "pixelcnn_vae"), "pixelcnn_vae")
+    # ... and farther out it is not extrapolated
+    cmi_03.mean["kl_z"] = 13.0
     outside = matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[1][1]["aolr"]
-    assert outside.beta is None and outside.difference is None
+    assert outside.beta is None and outside.difference is None and not outside.at_end
     assert "outside the β-VAE curve" in matched_markdown(matched_comparison(groups, "fashion-mnist",
                                                                             "pixelcnn_vae"), "pixelcnn_vae")
+    beta_03.se["kl_z"] = math.nan  # an unknown SE (one seed) counts as 0: only the method's spread
+    cmi_03.mean["kl_z"] = 12.0
+    assert matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[1][1]["aolr"].at_end
+    cmi_03.mean["kl_z"] = 12.1
+    assert matched_comparison(groups, "fashion-mnist", "pixelcnn_vae")[1][1]["aolr"].beta is None
     speech = matched_comparison(groups, "synthetic-speech", "dsae")
     assert set(speech[0][1]) == {"mi_zs", "eer_z", "eer_s"}
 

@@ -9,7 +9,10 @@ of the same data set and model, read at the group's mean KL(z):
 - the beta-VAE curve is its group means (gamma 0, the plain ELBO, included), sorted by
   mean KL(z); its value at KL(z) = k is the linear interpolation between the two
   neighbouring points, and so is its standard error;
-- outside the curve's KL(z) range nothing is extrapolated (the row says so);
+- outside the curve's KL(z) range nothing is extrapolated (the row says so), except that a
+  KL(z) beyond the curve's last (or before its first) point by no more than the combined SE
+  of the two KL(z) means, ``sqrt(SE_method^2 + SE_end^2)``, is read at that end point (the
+  two KL(z) are equal within their spread; the row marks it ``(curve end)``);
 - the difference ``method - beta-VAE`` comes with ``SE = sqrt(SE_method^2 + SE_beta^2)``,
   the spread over seeds of both (the SE of the method's KL(z) is not propagated); with a
   single seed on either side there is no SE and none is shown.
@@ -40,6 +43,7 @@ class Matched:
     value_se: float
     beta: float | None  # None: the KL(z) lies outside the beta-VAE curve
     beta_se: float
+    at_end: bool = False  # read at the curve's end point: the KL(z) is beyond it by less than the KL(z) SE
 
     @property
     def difference(self) -> float | None:
@@ -94,13 +98,37 @@ def matched_comparison(groups: list[Group], dataset: str, model: str, extra: tup
         for key, *_ in matched_metrics(model, extra):
             if key not in group.mean:
                 continue
-            curve = [(b.mean["kl_z"], b.mean[key], b.se.get(key, math.nan)) for b in beta if key in b.mean]
-            at = interpolate(curve, group.mean["kl_z"])
+            points = [b for b in beta if key in b.mean]
+            curve = [(b.mean["kl_z"], b.mean[key], b.se.get(key, math.nan)) for b in points]
+            at, end = interpolate(curve, group.mean["kl_z"]), _end_within_se(group, points)
+            if at is None and end is not None:
+                at = interpolate(curve, end)
             row[key] = Matched(group.mean[key], group.se.get(key, math.nan),
-                               None if at is None else at[0], math.nan if at is None else at[1])
+                               None if at is None else at[0], math.nan if at is None else at[1],
+                               at_end=at is not None and end is not None)
         if row:
             out.append((group, row))
     return out
+
+
+def _end_within_se(group: Group, curve: list[Group]) -> float | None:
+    """The KL(z) of the beta-VAE curve's end point nearest the group's KL(z) when the group's
+    KL(z) lies beyond that end by at most ``sqrt(SE_group^2 + SE_end^2)`` of the two KL(z)
+    means (an unknown SE counts as 0); None when it lies inside the curve or farther out."""
+    if not curve:
+        return None
+    x = group.mean["kl_z"]
+    low = min(curve, key=lambda b: b.mean["kl_z"])
+    high = max(curve, key=lambda b: b.mean["kl_z"])
+    if low.mean["kl_z"] <= x <= high.mean["kl_z"]:
+        return None
+    end = low if x < low.mean["kl_z"] else high
+
+    def se(g: Group) -> float:
+        value = g.se.get("kl_z", math.nan)
+        return 0.0 if math.isnan(value) else value
+
+    return end.mean["kl_z"] if abs(x - end.mean["kl_z"]) <= math.hypot(se(group), se(end)) else None
 
 
 def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, extra: tuple[Metric, ...] = ()) -> str:
@@ -123,7 +151,8 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, e
             if m.beta is None:
                 cells += ["outside the β-VAE curve", ""]
             else:
-                cells += [f"{m.beta:.{digits}f}", _plus_minus(m.difference, m.difference_se, digits, "+")]
+                cells += [f"{m.beta:.{digits}f}" + (" (curve end)" if m.at_end else ""),
+                          _plus_minus(m.difference, m.difference_se, digits, "+")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -131,9 +160,11 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, e
 def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, path: str | Path,
                       extra: tuple[Metric, ...] = ()) -> None:
     """One line per group: gamma, method, n, kl_z, then per metric ``<key>``, ``<key>_beta``,
-    ``<key>_diff`` and ``<key>_diff_se`` (empty outside the beta-VAE curve)."""
+    ``<key>_diff``, ``<key>_diff_se`` (empty outside the beta-VAE curve) and ``<key>_at_end``
+    (1 when beta-VAE was read at the curve's end point, the KL(z) beyond it within its SE)."""
     keys = [key for key, *_ in matched_metrics(model, extra)]
-    fields = ["gamma", "method", "n", "kl_z"] + [f"{k}{s}" for k in keys for s in ("", "_beta", "_diff", "_diff_se")]
+    columns = ("", "_beta", "_diff", "_diff_se", "_at_end")
+    fields = ["gamma", "method", "n", "kl_z"] + [f"{k}{s}" for k in keys for s in columns]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -146,5 +177,5 @@ def write_matched_csv(rows: list[tuple[Group, dict[str, Matched]]], model: str, 
                     line[key] = _number(m.value)
                     if m.beta is not None:
                         line.update({f"{key}_beta": _number(m.beta), f"{key}_diff": _number(m.difference),
-                                     f"{key}_diff_se": _number(m.difference_se)})
+                                     f"{key}_diff_se": _number(m.difference_se), f"{key}_at_end": int(m.at_end)})
             writer.writerow(line)

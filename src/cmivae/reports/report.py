@@ -60,7 +60,8 @@ MATCHED_NOTE = """\
 Equal γ does not mean equal KL(z). Each row reads the β-VAE curve (its group means over γ,
 γ = 0 included, sorted by KL(z)) at the row's mean KL(z) by linear interpolation; Δ = the
 method − that β-VAE value, ± sqrt(SE_method² + SE_β-VAE²). No extrapolation outside the
-β-VAE curve's KL(z) range."""
+β-VAE curve's KL(z) range, except that a KL(z) beyond the curve's end point by no more than the
+combined SE of the two KL(z) means is read at that point, marked "(curve end)"."""
 
 
 def _status_lines(rows: list[RunRow]) -> list[str]:
