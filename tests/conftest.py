@@ -6,6 +6,9 @@ import pytest
 import torch
 
 torch.set_num_threads(int(os.environ.get("CMIVAE_TEST_THREADS", "1")))
+# `cmivae train/evaluate/sweep --threads auto` (the default) defer to OMP_NUM_THREADS: the CLI tests, run in
+# this process, keep the thread count above instead of measuring the machine's load each time
+os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -241,6 +241,21 @@ def test_only_base_selects_the_runs_of_one_preset_of_a_base_axis(tmp_path: Path)
         load_sweep(path, only=["base=pixelcnn-mid"])
 
 
+def test_threads_of_a_sweep_are_chosen_once_and_said(tmp_path: Path) -> None:
+    path, lines = write_sweep(tmp_path, grid={"train.seed": [0]}), []
+    before = torch.get_num_threads()
+    try:
+        run_sweep(path, tmp_path / "sweep", threads="2", data_loader=tiny_data, evaluator=fake_evaluate,
+                  log=lines.append)
+        assert torch.get_num_threads() == 2, "sequential: this process computes with them"
+    finally:
+        torch.set_num_threads(before)
+    assert "sequentially in this process, 2 torch thread(s) (as asked)" in lines[0]
+    with pytest.raises(ConfigError, match="--threads 'lots': expected a positive number"):
+        run_sweep(path, tmp_path / "other", threads="lots", data_loader=tiny_data, log=lines.append)
+    assert not (tmp_path / "other").exists(), "a bad --threads fails before the sweep directory is made"
+
+
 @pytest.mark.parametrize("only, message", [
     (["gamma=0.4"], "expected SECTION.KEY=VALUE.*or base=PRESET"),
     (["base="], "expected SECTION.KEY=VALUE"),

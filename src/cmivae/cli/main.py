@@ -43,16 +43,32 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
         print(key.ljust(width) + "  " + "  ".join(cells))
 
 
+def _use_threads(spec: str, quiet: bool = False, resumed: int | None = None) -> None:
+    """``--threads``: set this process's torch threads (:mod:`cmivae.threads`) and say why."""
+    from cmivae.threads import apply_threads
+
+    choice = apply_threads(spec, resumed=resumed)
+    if not quiet:
+        print(f"torch threads: {choice.threads} ({choice.reason})", flush=True)
+
+
+THREADS_HELP = ("torch CPU threads: a number, or auto (default): OMP_NUM_THREADS if set, else a resumed run's own "
+                "count (bit-identical resume), else one per core that other processes leave free (measured "
+                "over 0.25 s), at least 1")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.metric_names import display_order
     from cmivae.registry import load_resolved
     from cmivae.runs.directory import RunDirectory
+    from cmivae.runs.readers import resume_threads
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
     config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
     distributed.init_from_environment()
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
     results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
     if results is not None:
         print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
@@ -70,6 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
+    _use_threads(args.threads, quiet=args.quiet)
     eval_path = run_dir / files.EVAL
     with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
         metrics = args.metrics
@@ -227,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(instead of refusing); another config there is still refused")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (a one-line progress with an ETA is logged every minute instead)")
+    p.add_argument("--threads", default="auto", metavar="N|auto", help=THREADS_HELP)
     p.set_defaults(func=COMMANDS["train"])
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint and write RUN_DIR/eval.json")
@@ -237,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
     p.add_argument("--missing", action="store_true",
                    help="compute only the requested metrics that RUN_DIR/eval.json does not hold yet")
+    p.add_argument("--threads", default="auto", metavar="N|auto", help=THREADS_HELP)
     p.set_defaults(func=COMMANDS["evaluate"])
 
     p = sub.add_parser("sample", help="write a PNG grid: real test images and samples decoded from their z")

@@ -34,7 +34,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         raise ConfigError("cmivae sweep needs --out SWEEP_DIR (where runs/<run_id>/ and sweep.json go)")
     index = run_sweep(args.file, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
-                      evaluate=not args.no_evaluate, overrides=args.set, only=args.only)
+                      evaluate=not args.no_evaluate, overrides=args.set, only=args.only, threads=args.threads)
     return 1 if index["counts"].get("failed") else 0
 
 
@@ -119,8 +119,11 @@ def register(sub: Any, data: Any) -> None:
                         "the points of one preset of a grid's base axis: same run ids as the whole sweep, so the "
                         "rest runs later without retraining; sweep.json keeps listing the whole sweep")
     p.add_argument("--jobs", type=int, default=None,
-                   help="runs at once (local: N spawned processes, torch threads = cores // N; "
+                   help="runs at once (local: N spawned processes, each with the threads --threads gives; "
                         "ray: default one per cluster CPU)")
+    p.add_argument("--threads", default="auto", metavar="N|auto",
+                   help="torch CPU threads of each local run: a number, or auto (default): OMP_NUM_THREADS if set, "
+                        "else (cores other processes leave free) // jobs, at least 1")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local (default) or ray (pip install 'cmivae[ray]')")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")

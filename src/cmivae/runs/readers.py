@@ -99,6 +99,20 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def resume_threads(run_dir: str | Path) -> int | None:
+    """The torch thread count a run started with (``config.json``'s ``torch_threads``) when
+    it will resume (a checkpoint, no ``results.json``): a resume is bit-identical only with
+    the same count (docs/FAULTS.md). None for a new or finished run, or an unreadable record."""
+    run_dir = Path(run_dir)
+    if is_finished(run_dir) or not (run_dir / files.CHECKPOINTS / files.LAST).exists():
+        return None
+    try:
+        threads = read_saved(run_dir).get("torch_threads")
+    except (ConfigError, DamagedFile):
+        return None  # training itself reports the damage
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
+
+
 def is_finished(run_dir: str | Path) -> bool:
     """A run is finished when it has ``results.json``."""
     return (Path(run_dir) / files.RESULTS).exists()

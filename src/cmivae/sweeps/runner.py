@@ -12,8 +12,10 @@ checkpoint (:func:`cmivae.training.loop.fit` does that by itself), a failed run 
 again. One failing run is recorded and does not stop the others.
 
 Executors: ``local`` with ``jobs=1`` runs in this process, one run after another;
-``local`` with ``jobs=N`` runs N fresh spawned processes at once, each with
-``max(1, cores // N)`` torch threads; ``ray`` sends each run to a Ray cluster as a
+``local`` with ``jobs=N`` runs N fresh spawned processes at once, each with the torch
+threads of ``threads`` (``cmivae sweep --threads``, default ``auto``: the cores other
+processes leave free // N, :mod:`cmivae.threads`; ``max(1, cores // N)`` from the Python API
+when not given); ``ray`` sends each run to a Ray cluster as a
 remote task (``pip install 'cmivae[ray]'``; the run directories must be on a file
 system every node sees).
 """
@@ -36,8 +38,10 @@ from cmivae.atomic import atomic_write_json
 from cmivae.errors import ConfigError
 from cmivae.metric_names import requested_metrics
 from cmivae.runs import files
-from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results
+from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results, resume_threads
 from cmivae.sweeps.grid import RunSpec, load_sweep
+from cmivae.threads import choose_threads, parse_threads
+from cmivae.threads import cores as cpu_cores
 
 EXECUTORS = ("local", "ray")
 ERROR_FILE = files.SWEEP_ERROR
@@ -364,7 +368,8 @@ def _write_index(path: Path, sweep_info: dict[str, Any], entries: dict[str, dict
 def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "local", jobs: int | None = None,
               address: str | None = None, evaluate: bool = True, overrides: list[str] | None = None,
               only: list[str] | None = None, data_loader: DataLoader | None = None,
-              evaluator: Evaluator | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              evaluator: Evaluator | None = None, log: Callable[[str], None] | None = None,
+              threads: str | int | None = None) -> dict[str, Any]:
     """Train and evaluate every run of a sweep file into ``out_dir/runs/<run_id>/``.
 
     Args:
@@ -385,6 +390,10 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         evaluator: instead of :func:`cmivae.metrics.evaluate.evaluate_run` (tests), called
             as ``evaluator(run_dir, metrics, quiet=True, data=splits)``.
         log: where progress lines go (default ``print``).
+        threads: torch threads of each local run, a count or ``auto``
+            (:func:`cmivae.threads.choose_threads`, for ``jobs`` processes at once; ``cmivae
+            sweep``'s default); None: ``cores // jobs`` for spawned processes, and this
+            process's setting left alone when sequential.
 
     Returns:
         The ``sweep.json`` index: ``{"sweep", "total", "counts", "runs": [{"run_id",
@@ -398,15 +407,17 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     from cmivae.locking import directory_lock
     from cmivae.training.signals import raise_on_signals
 
+    if threads is not None:
+        parse_threads(threads)  # a bad --threads fails before the sweep directory is touched
     sweep = load_sweep(sweep_path, overrides, only)
     with directory_lock(out_dir, what="sweep directory"), raise_on_signals("sweep"):
         return _run_sweep(sweep, Path(out_dir), executor=executor, jobs=jobs, address=address, evaluate=evaluate,
-                          data_loader=data_loader, evaluator=evaluator, log=log)
+                          data_loader=data_loader, evaluator=evaluator, log=log, threads=threads)
 
 
 def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, address: str | None, evaluate: bool,
                data_loader: DataLoader | None, evaluator: Evaluator | None,
-               log: Callable[[str], None] | None) -> dict[str, Any]:
+               log: Callable[[str], None] | None, threads: str | int | None = None) -> dict[str, Any]:
     say = log or (lambda message: print(message, flush=True))
     evaluate = evaluate and sweep.evaluate
     out_dir = Path(out_dir)
@@ -440,17 +451,22 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
         entries[spec.run_id] = entry
     _write_index(index_path, sweep_info, entries)
 
-    cores = os.cpu_count() or 1
     if executor == "ray":
         run, jobs = _run_ray, jobs or 0
         how = f"ray ({address or 'local instance'}), {jobs or 'one per CPU'} at once"
-    elif (jobs or 1) > 1:
-        run, threads = _run_processes, max(1, cores // jobs)
-        for task in tasks:
-            task.threads = threads
-        how = f"{jobs} local processes, {threads} torch thread(s) each"
     else:
-        run, jobs, how = _run_sequential, 1, "sequentially in this process"
+        jobs = jobs or 1
+        choice = None if threads is None or not tasks else choose_threads(threads, jobs)
+        per_run = choice.threads if choice else (max(1, cpu_cores() // jobs) if jobs > 1 else 0)
+        for task in tasks:  # with auto, a resumed run keeps its own count (bit-identical resume)
+            task.threads = choose_threads(threads, jobs, resumed=resumed).threads if (
+                choice and (resumed := resume_threads(task.run_dir))) else per_run
+        why = f" ({choice.reason})" if choice else ""
+        if jobs > 1:
+            run, how = _run_processes, f"{jobs} local processes, {per_run} torch thread(s) each{why}"
+        else:
+            run, how = _run_sequential, "sequentially in this process" + (f", {per_run} torch thread(s){why}"
+                                                                          if per_run else "")
     skipped = len(sweep.runs) - len(tasks)
     say(f"sweep {sweep.path}: {len(sweep.runs)} runs, {skipped} already finished, {len(tasks)} to run "
         f"({how}) -> {out_dir}")
