@@ -118,6 +118,24 @@ def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> 
     assert "KL(s)" not in header and "ELBO = -(" not in header, "the DSAE's columns are not an image model's"
 
 
+def test_two_shipped_presets_in_one_sweep_are_labelled_by_preset(tmp_path: Path) -> None:
+    from cmivae.config import load_config
+
+    root = tmp_path / "budget"
+    for preset, extra in (("pixelcnn-cpu-long", []), ("pixelcnn-mid", []), ("pixelcnn-mid", ["train.lr=0.01"])):
+        config = load_config(preset, ["data.name=mnist", "objective.name=beta", *extra]).to_dict()
+        run_dir = root / "runs" / f"{preset}{len(extra)}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"config": config}))
+        (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": 1.0}))
+    # the third run matches no preset on the keys that vary (lr): every label falls back to key=value
+    assert any("lr=0.01" in r.dataset for r in collect_runs(root))
+    import shutil
+
+    shutil.rmtree(root / "runs" / "pixelcnn-mid1")
+    assert {r.dataset for r in collect_runs(root)} == {"mnist@pixelcnn-cpu-long", "mnist@pixelcnn-mid"}
+
+
 def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
     from cmivae.reports import plots
 

@@ -250,10 +250,35 @@ def _tag(setting: dict[str, str], keys: list[str]) -> str:
     return ",".join(parts)
 
 
+def _preset_settings() -> dict[str, dict[str, str]]:
+    """Every shipped preset's :func:`_setting` (``cmivae presets``), for naming a setting."""
+    from cmivae.config import list_presets, load_config
+
+    return {name: _setting(load_config(name).to_dict()) for name in list_presets()}
+
+
+def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] | None:
+    """For each setting, the one shipped preset that agrees with it on every key of ``keys``
+    (the keys that vary between the settings); None unless every setting has exactly one and
+    different settings get different presets (then a label names the preset, not the keys)."""
+    presets = _preset_settings()
+    names: dict[tuple[str | None, ...], str] = {}
+    for setting in settings:
+        values = tuple(setting.get(k) for k in keys)
+        matches = [n for n, p in presets.items() if all(p.get(k) == v for k, v in zip(keys, values, strict=True))]
+        if len(matches) != 1 or names.get(values, matches[0]) != matches[0]:
+            return None
+        names[values] = matches[0]
+    return None if len(set(names.values())) != len(names) else [names[tuple(s.get(k) for k in keys)]
+                                                               for s in settings]
+
+
 def _separate_settings(rows: list[RunRow]) -> None:
     """Runs of one data set and model that differ in anything but method, gamma and seed
     (e.g. two presets in one sweep) must not be averaged together: their ``dataset`` becomes
-    ``<name>@<the differing key=value pairs>`` (a single setting is left as it is)."""
+    ``<name>@<preset>`` when each setting is one shipped preset's on the keys that differ
+    (``fashion-mnist@pixelcnn-mid``), else ``<name>@<the differing key=value pairs>``
+    (``fashion-mnist@channels=64,kernel_sizes=7x7x3``); a single setting is left as it is."""
     by_family: dict[tuple[str, str], list[RunRow]] = {}
     for row in rows:
         by_family.setdefault((row.dataset, row.model), []).append(row)
@@ -261,8 +286,9 @@ def _separate_settings(rows: list[RunRow]) -> None:
         settings = [_setting(r.config) for r in members]
         keys = sorted({k for s in settings for k in s if len({t.get(k) for t in settings}) > 1})
         if keys:
-            for row, setting in zip(members, settings, strict=True):
-                row.dataset = f"{row.dataset}@{_tag(setting, keys)}"
+            presets = _preset_names(settings, keys)
+            for i, (row, setting) in enumerate(zip(members, settings, strict=True)):
+                row.dataset = f"{row.dataset}@{presets[i] if presets else _tag(setting, keys)}"
 
 
 def val_kl_by_epoch(row: RunRow) -> dict[int, tuple[int, float]]:
