@@ -70,6 +70,16 @@ def test_mnist_budget_sweep_covers_both_presets_with_the_long_one_first() -> Non
     assert not {s.run_id for s in study.runs} & fashion
 
 
+def test_mnist_critics_sweep_asks_question_6_on_the_study_mnist_preset() -> None:
+    study = load_sweep(ROOT / "experiments" / "study-mnist-critics.yaml")
+    assert len(study.runs) == 9 and {s.config.data.name for s in study.runs} == {"mnist"}
+    assert sorted((s.config.objective.name, s.config.objective.value("alpha")) for s in study.runs) == \
+        [("cmi", 0.5)] * 3 + [("cmi", 2.0)] * 3 + [("mmd", 1.0)] * 3
+    mnist = load_sweep(ROOT / "experiments" / "study-mnist.yaml").runs
+    assert {s.config.model.to_dict()["kernel_sizes"] == mnist[0].config.model.to_dict()["kernel_sizes"]
+            for s in study.runs} == {True}, "the same preset as study-mnist.yaml, so one report compares them"
+
+
 def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
     from cmivae.errors import ConfigError
 
