@@ -49,9 +49,11 @@ def test_budget_sweep_uses_both_presets() -> None:
     from cmivae.config import load_config
 
     study = load_sweep(ROOT / "experiments" / "study-budget.yaml")
-    assert len(study.runs) == 30  # 12 per preset + the s-path alone on each preset at gamma 0.9, 3 seeds
+    assert len(study.runs) == 33  # 12 per preset + the s-path alone on each preset + the z-path on the long one
     layers = sorted(len(s.config.model.params["kernel_sizes"]) for s in study.runs)
-    assert layers == [7] * 15 + [13] * 15
+    assert layers == [7] * 18 + [13] * 15
+    z_path = [s for s in study.runs if s.config.objective.params.get("critic_path") == "z"]
+    assert sorted(s.config.train.seed for s in z_path) == [0, 1, 2]
     s_path = [s for s in study.runs if s.config.objective.params.get("critic_path") == "s"]
     assert sorted(s.config.train.seed for s in s_path) == [0, 0, 1, 1, 2, 2]
     assert {len(s.config.model.params["kernel_sizes"]) for s in s_path} == {7, 13}
