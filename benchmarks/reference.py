@@ -21,6 +21,7 @@ from torch import nn
 from cmivae.config import ExperimentConfig
 from cmivae.models.layers import MaskedConv2d, causal_mask
 from cmivae.models.pixelcnn_vae import PixelCNNDecoder, PixelCNNVAEConfig
+from cmivae.precision import run_lstm
 from cmivae.training.loop import Trainer, build_trainer
 
 
@@ -122,7 +123,7 @@ class ReferenceDynamicEncoder(nn.Module):
         enc = self.encoder
         batch, steps, _ = x.shape
         z_seq = z.unsqueeze(1).expand(batch, steps, z.shape[-1]).to(x.dtype)  # (B, D) -> (B, T, D)
-        features, _ = enc.bilstm(torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
+        features, _ = run_lstm(enc.bilstm, torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
         gates_in = enc.input_gates(features)  # (B, T, 4H')
         s_prev = x.new_zeros(batch, enc.s_dim, dtype=torch.float32)  # (B, D_s)
         g = x.new_zeros(batch, enc.rnn_dim, dtype=torch.float32)  # (B, H')

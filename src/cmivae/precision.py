@@ -20,21 +20,25 @@ re-exported here for existing callers.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
 from cmivae.device import resolve_device
 
 __all__ = ["AUTOCAST_DTYPES", "PRECISIONS", "autocast", "cpu_has_fast_bf16", "cuda_has_native_bf16",
-           "make_grad_scaler", "resolve_device", "resolve_precision"]
+           "make_grad_scaler", "resolve_device", "resolve_precision", "run_lstm"]
 
 PRECISIONS = ("auto", "bf16", "fp16", "tf32", "fp32")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@functools.cache
 def cpu_has_fast_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
+    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX); read once
+    per process (the CPU does not change under it)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -80,3 +84,25 @@ def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScal
     """A loss scaler, enabled for ``fp16`` only. Disabled, every method is a pass-through:
     ``scale(loss)`` is ``loss`` and ``step(optimizer)`` is ``optimizer.step()``, bit for bit."""
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def _cpu_bf16_autocast_active() -> bool:
+    """True inside ``torch.autocast("cpu", dtype=torch.bfloat16)``."""
+    try:  # torch >= 2.4
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    except TypeError:  # torch 2.2-2.3: the per-device functions take no argument
+        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+
+
+def run_lstm(lstm: torch.nn.LSTM, x: torch.Tensor) -> Any:
+    """``lstm(x)``, also under CPU bf16 autocast on a CPU without oneDNN bf16 kernels.
+
+    There autocast sends ``nn.LSTM`` to oneDNN's bf16 LSTM, which such a CPU (AVX2 only, say)
+    cannot create ("could not create a primitive descriptor for the LSTM forward propagation
+    primitive"); the LSTM then runs in fp32 with autocast off, which is also what its bf16
+    would be emulated as. Everything else is unchanged: returns what ``nn.LSTM`` returns.
+    """
+    if x.device.type == "cpu" and _cpu_bf16_autocast_active() and not cpu_has_fast_bf16():
+        with torch.autocast("cpu", enabled=False):
+            return lstm(x.float())
+    return lstm(x)

@@ -8,7 +8,12 @@ the losses and every gradient of one CMI-VAE step (critic loss and VAE loss, pap
 Tolerances, and why:
 
 - Layout alone (fp32): the cropped kernel only drops taps that multiply zeros, so the
-  two agree to fp32 summation order: 1e-4 relative (measured: below 1e-6).
+  two agree to fp32 summation order: 1e-4 relative (measured: below 1e-6 on an AVX512 CPU).
+  channels_last itself changes oneDNN's summation order, and on some CPUs that moves the
+  cancellation-heavy gradients of decoder layers 0-2 by ~1e-3 (measured 1.2e-3 on an AVX2-only
+  CPU, for the *reference* decoder in channels_last as much as for the fast path; the cropped
+  kernels in the contiguous layout agree exactly there). So each gradient may differ by at most
+  ``1e-4`` or ``1.5 x`` the reference's own channels_last error, whichever is larger.
 - bf16 autocast: every convolution and linear layer rounds its inputs and weights to bf16
   (8 significant bits, relative rounding 2^-9), accumulating in fp32. The loss agrees to
   1e-3 relative (measured ~3e-5). Gradients do not agree to a fixed few rounding units:
@@ -103,14 +108,31 @@ def _relative_errors(grads: dict[str, torch.Tensor], reference: dict[str, torch.
     return errors
 
 
+def _reference_channels_last_errors() -> dict[str, float]:
+    """Relative gradient errors of the *reference* decoder run in channels_last against itself
+    contiguous (fp32): what the layout alone changes in oneDNN's summation order on this CPU."""
+    torch.manual_seed(0)
+    trainer = build_trainer(load_config("pixelcnn-paper", ["train.precision=fp32"]))
+    reference = copy.deepcopy(trainer.model)
+    reference.decoder = ReferencePixelCNNDecoder.from_decoder(trainer.model.decoder)
+    x = (torch.rand(BATCH, *reference.config.image_shape, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    contiguous = _loss_and_grads(reference, copy.deepcopy(trainer.objective), x, "fp32")[2]
+    reference.to(memory_format=torch.channels_last)
+    channels_last = _loss_and_grads(reference, copy.deepcopy(trainer.objective),
+                                    x.contiguous(memory_format=torch.channels_last), "fp32")[2]
+    return _relative_errors(channels_last, contiguous)
+
+
 def test_cropped_channels_last_layout_equals_the_reference_in_fp32() -> None:
     fast, ref, _, model = _pixelcnn_paths("fp32")
     assert fast["loss"] == pytest.approx(ref["loss"], rel=1e-5)
     assert fast["critic"] == pytest.approx(ref["critic"], rel=1e-5)
     errors = _relative_errors(fast["grads"], ref["grads"])
     assert len(errors) >= len(fast["grads"]) - 2  # only the two pre-batch-norm critic biases skipped
-    worst = max(errors, key=errors.__getitem__)
-    assert errors[worst] < 1e-4, f"{worst}: relative gradient error {errors[worst]:.2e}"
+    layout = _reference_channels_last_errors()
+    too_far = {name: (f"{err:.2e}", f"{layout.get(name, 0.0):.2e}") for name, err in errors.items()
+               if err > max(1e-4, 1.5 * layout.get(name, 0.0))}
+    assert not too_far, f"relative gradient errors (fast path, reference's own channels_last error): {too_far}"
     for i, layer in enumerate(model.decoder.layers):  # masked taps get no gradient in either layout
         full = ref["grads"][f"decoder.layers.{i}.weight"]
         outside = 1 - causal_mask(layer.kernel_size, layer.mask_type, rows=layer.kernel_size)

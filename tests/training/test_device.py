@@ -120,6 +120,31 @@ def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, native: bool, ex
     assert precision.resolve_precision("auto", torch.device("cpu")) == expected
 
 
+def test_run_lstm_under_cpu_bf16_autocast_without_native_bf16_runs_fp32(monkeypatch) -> None:
+    """oneDNN cannot build a bf16 LSTM on a CPU without bf16 kernels (AVX2 only): there
+    :func:`precision.run_lstm` runs it in fp32, bit for bit the plain fp32 LSTM."""
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    torch.manual_seed(0)
+    lstm, x = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True), torch.randn(3, 4, 6)
+    plain, (h_plain, _) = lstm(x.bfloat16().float())  # what a bf16 input holds, in fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h_n, _) = precision.run_lstm(lstm, x.bfloat16())
+        assert (torch.randn(2, 2) @ torch.randn(2, 2)).dtype == torch.bfloat16  # autocast is back on after it
+    assert out.dtype == h_n.dtype == torch.float32
+    assert torch.equal(out, plain) and torch.equal(h_n, h_plain)
+
+
+def test_run_lstm_keeps_autocast_where_the_cpu_has_bf16(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    calls = []
+    lstm = torch.nn.LSTM(6, 5, batch_first=True)
+    monkeypatch.setattr(lstm, "forward", lambda x: calls.append((x.dtype, torch.is_autocast_enabled("cpu"))))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        precision.run_lstm(lstm, torch.randn(3, 4, 6))
+    precision.run_lstm(lstm, torch.randn(3, 4, 6))
+    assert calls == [(torch.float32, True), (torch.float32, False)]  # handed over as given, autocast left on
+
+
 @pytest.mark.parametrize(("name", "dtype"), [("bf16", torch.bfloat16), ("fp16", torch.float16),
                                              ("tf32", torch.float32), ("fp32", torch.float32)])
 def test_autocast_dtype_per_precision(name: str, dtype: torch.dtype) -> None:

@@ -45,6 +45,7 @@ from torch import nn
 
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
+from cmivae.precision import run_lstm
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite in fp32; far outside the useful range
 
@@ -117,7 +118,7 @@ class StaticEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x ``(B, T, F)`` -> mean and log-variance of q(z | x), each ``(B, D)`` in fp32."""
-        _, (h_n, _) = self.lstm(x)  # h_n: (2, B, H), forward direction's last step and backward's first
+        _, (h_n, _) = run_lstm(self.lstm, x)  # h_n: (2, B, H), forward direction's last step and backward's first
         final = torch.cat([h_n[0], h_n[1]], dim=-1)  # (2, B, H) -> (B, 2H)
         return split_gaussian_stats(self.head(final))  # (B, 2H) -> (B, 2D) -> 2 x (B, D)
 
@@ -154,7 +155,7 @@ class DynamicEncoder(nn.Module):
         """
         batch, steps, _ = x.shape
         z_seq = z.unsqueeze(1).expand(batch, steps, z.shape[-1]).to(x.dtype)  # (B, D) -> (B, T, D)
-        features, _ = self.bilstm(torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
+        features, _ = run_lstm(self.bilstm, torch.cat([x, z_seq], dim=-1))  # (B, T, F + D) -> (B, T, 2H)
         gates_in = self.input_gates(features)  # (B, T, 2H) -> (B, T, 4H'), all steps at once
         # One fp32 cast and one unbind for all steps: indexing gates_in[:, t] inside the loop would
         # make autograd zero-fill and accumulate a full (B, T, 4H') gradient once per step.
@@ -191,7 +192,7 @@ class TransitionPrior(nn.Module):
         """s ``(B, T, D_s)`` -> mean and log-variance of p(s_t | s_{<t}), each ``(B, T, D_s)``
         in fp32; step t reads s_{<t} only (causal by the one-step shift)."""
         shifted = F.pad(s, (0, 0, 1, 0))[:, :-1]  # (B, T, D_s) -> (B, T + 1, D_s) -> (B, T, D_s), s_0 = 0
-        h, _ = self.lstm(shifted)  # (B, T, D_s) -> (B, T, H)
+        h, _ = run_lstm(self.lstm, shifted)  # (B, T, D_s) -> (B, T, H)
         return split_gaussian_stats(self.head(h))  # (B, T, H) -> (B, T, 2D_s) -> 2 x (B, T, D_s)
 
 

@@ -459,8 +459,8 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
         choice = None if threads is None or not tasks else choose_threads(threads, jobs)
         per_run = choice.threads if choice else (max(1, cpu_cores() // jobs) if jobs > 1 else 0)
         for task in tasks:  # with auto, a resumed run keeps its own count (bit-identical resume)
-            task.threads = choose_threads(threads, jobs, resumed=resumed).threads if (
-                choice and (resumed := resume_threads(task.run_dir))) else per_run
+            resumed = resume_threads(task.run_dir) if choice else None
+            task.threads = choose_threads(threads, jobs, resumed=resumed).threads if resumed else per_run
         why = f" ({choice.reason})" if choice else ""
         if jobs > 1:
             run, how = _run_processes, f"{jobs} local processes, {per_run} torch thread(s) each{why}"
