@@ -29,7 +29,7 @@ import torch
 from cmivae.device import resolve_device
 
 __all__ = ["AUTOCAST_DTYPES", "PRECISIONS", "autocast", "cpu_has_fast_bf16", "cuda_has_native_bf16",
-           "make_grad_scaler", "resolve_device", "resolve_precision", "run_lstm"]
+           "make_grad_scaler", "numerics", "resolve_device", "resolve_precision", "run_lstm"]
 
 PRECISIONS = ("auto", "bf16", "fp16", "tf32", "fp32")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -106,3 +106,16 @@ def run_lstm(lstm: torch.nn.LSTM, x: torch.Tensor) -> Any:
         with torch.autocast("cpu", enabled=False):
             return lstm(x.float())
     return lstm(x)
+
+
+def numerics(device: torch.device, precision: str) -> dict[str, Any]:
+    """What a run computes with, beyond its config: the resolved ``precision`` (``auto`` becomes
+    ``bf16`` on one machine and ``fp32`` on another, under the same run id), the device, and the
+    CPU's vector ISA (``torch.backends.cpu.get_cpu_capability()``: ``AVX512``, ``AVX2``, ...) and
+    whether it has bf16 kernels. ``config.json`` records it (outside the run id)."""
+    record: dict[str, Any] = {"precision": precision, "device": device.type,
+                              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                              "cpu_native_bf16": cpu_has_fast_bf16()}
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+    return record

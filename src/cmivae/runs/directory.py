@@ -140,7 +140,7 @@ class RunDirectory:
 
     def start(self, config: ExperimentConfig, history: list[dict[str, Any]], *,
               resolved: dict[str, Any] | None = None, corpus: dict[str, Any] | None = None,
-              skipped_files: list[tuple[str, str]] | None = None) -> None:
+              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None) -> None:
         """Training really starts: write ``config.json`` (if new) and rebuild
         ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
         the history write loses no line).
@@ -148,7 +148,11 @@ class RunDirectory:
         ``resolved`` (the model and objective configs with every default,
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
         loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
-        (path, reason) go to ``skipped_files.txt``.
+        (path, reason) go to ``skipped_files.txt``. ``numerics``
+        (:func:`cmivae.precision.numerics`: the precision the run computes at, device, CPU ISA) is
+        saved with a new run; a run that resumes at another precision (``train.precision: auto`` on
+        another machine kind) says so in ``train.log`` and adds the new record to
+        ``numerics_resumed``: its result is then not what an uninterrupted run would give.
         """
         if not self.is_main:
             return
@@ -157,10 +161,24 @@ class RunDirectory:
         if saved is None:
             saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
                      "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
-                     **runtime_metadata(), **({"corpus": corpus} if corpus else {})}
+                     **runtime_metadata(), **({"corpus": corpus} if corpus else {}),
+                     **({"numerics": numerics} if numerics else {})}
             atomic_write_json(config_path, saved)
-        elif corpus and saved.get("corpus") != corpus:  # a resumed run that predates the corpus record
-            atomic_write_json(config_path, {**saved, "corpus": corpus})
+        else:
+            update: dict[str, Any] = {}
+            if corpus and saved.get("corpus") != corpus:  # a resumed run that predates the corpus record
+                update["corpus"] = corpus
+            before = saved.get("numerics")
+            if numerics and isinstance(before, dict) and before.get("precision") != numerics["precision"]:
+                self.log(f"warning: this run trained at precision {before.get('precision')} (on "
+                         f"{before.get('device')}, {before.get('cpu_capability')}) and resumes at "
+                         f"{numerics['precision']} here ({numerics['device']}, {numerics['cpu_capability']}): "
+                         f"its result will differ from an uninterrupted run's. To keep {before.get('precision')}, "
+                         f"resume it where it started (a CPU with bf16 kernels: AVX512-BF16 or AMX; or a GPU), "
+                         f"or start it over here with --force")
+                update["numerics_resumed"] = [*saved.get("numerics_resumed", []), numerics]
+            if update:
+                atomic_write_json(config_path, {**saved, **update})
         if skipped_files:
             atomic_write_text(self.path / files.SKIPPED_FILES, "".join(f"{p}\t{r}\n" for p, r in skipped_files))
         if history:

@@ -31,7 +31,7 @@ from cmivae.device import apply_backend_settings, backend_settings, optimizer_op
 from cmivae.errors import TrainingError
 from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.precision import autocast, make_grad_scaler, resolve_device, resolve_precision
+from cmivae.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
 from cmivae.progress import ProgressLine
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
@@ -329,7 +329,8 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
     corpus = getattr(splits, "corpus", None)
     # data loaded, checkpoint accepted: the run exists now (config.json, with the corpus a speech loader read)
     run.start(config, state.history, resolved=resolved.to_dict(), corpus=corpus,
-              skipped_files=getattr(splits, "skipped_files", []) if corpus else None)
+              skipped_files=getattr(splits, "skipped_files", []) if corpus else None,
+              numerics=numerics(trainer.device, trainer.precision))
     if run.is_main and corpus:
         c = corpus
         run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
