@@ -82,6 +82,22 @@ def test_mnist_critics_sweep_asks_question_6_on_the_study_mnist_preset() -> None
             for s in study.runs} == {True}, "the same preset as study-mnist.yaml, so one report compares them"
 
 
+def test_precision_sweep_is_the_committed_points_in_fp32_under_new_run_ids() -> None:
+    """study-precision.yaml reruns three cpu-fashion points with train.precision fp32: the
+    configs equal the committed ones but for the precision, so the run ids differ (no committed
+    bf16 run is reused) and scripts/paired_runs.py pairs them by seed."""
+    from cmivae.config import load_config
+
+    study = load_sweep(ROOT / "experiments" / "study-precision.yaml")
+    committed = {s.run_id for s in load_sweep(ROOT / "experiments" / "cpu-fashion.yaml").runs}
+    assert len(study.runs) == 9 and {s.config.train.precision for s in study.runs} == {"fp32"}
+    assert not {s.run_id for s in study.runs} & committed
+    for spec in study.runs:  # the same point with precision auto is a committed run
+        point = [f"{k}={v}" for k, v in spec.overrides.items() if k != "train.precision"]
+        twin = load_config("pixelcnn-cpu", [*point, "data.name=fashion-mnist", "train.precision=auto"])
+        assert twin.config_hash() in committed, spec.overrides
+
+
 def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
     from cmivae.errors import ConfigError
 
