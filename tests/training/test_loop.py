@@ -144,35 +144,29 @@ def test_a_run_records_its_numerics_and_a_resume_at_another_precision_says_so(tm
     one run id: config.json records what the run computed at, and a run resumed on another machine
     kind warns (train.log) and keeps both records."""
     from cmivae.precision import resolve_precision
+    from tests.training.resume_check import killed_after
 
     config, data, run = tiny_config(checkpoint_every_steps=1), tiny_images(), tmp_path / "run"
     here = resolve_precision("auto", torch.device("cpu"))
     elsewhere = "fp32" if here == "bf16" else "bf16"
-    real_numerics, real_step, calls = loop.numerics, loop.train_step, {"n": 0}
-
-    def crashing_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+    real_numerics = loop.numerics
 
     # the first segment "ran on another machine": its record says the other precision
     monkeypatch.setattr(loop, "numerics", lambda device, precision: {**real_numerics(device, precision),
                                                                      "precision": elsewhere})
-    monkeypatch.setattr(loop, "train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(config, run, data=data, progress=False)
+    killed_after(config, data, run, monkeypatch, stop_after=1)
     saved = json.loads((run / "config.json").read_text())
     assert saved["numerics"]["precision"] == elsewhere and saved["numerics"]["device"] == "cpu"
     assert saved["numerics"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     monkeypatch.setattr(loop, "numerics", real_numerics)
-    monkeypatch.setattr(loop, "train_step", real_step)
-    loop.fit(config, run, data=data, progress=False, resume=True)
+    killed_after(config, data, run, monkeypatch, stop_after=1)  # the second segment, here
+    loop.fit(config, run, data=data, progress=False, resume=True)  # the third, here too
     saved = json.loads((run / "config.json").read_text())
     assert saved["numerics"]["precision"] == elsewhere  # the first record is kept
-    assert [r["precision"] for r in saved["numerics_resumed"]] == [here]
+    assert [r["precision"] for r in saved["numerics_resumed"]] == [here]  # one change, recorded once
     log = (run / "train.log").read_text()
     assert f"trained at precision {elsewhere}" in log and f"resumes at {here} here" in log
+    assert log.count("resumes at") == 1  # the third segment continues at the second's precision
 
 
 def test_a_resume_at_the_same_precision_adds_no_record(tmp_path, monkeypatch) -> None:

@@ -168,15 +168,16 @@ class RunDirectory:
             update: dict[str, Any] = {}
             if corpus and saved.get("corpus") != corpus:  # a resumed run that predates the corpus record
                 update["corpus"] = corpus
-            before = saved.get("numerics")
+            records = [saved.get("numerics"), *saved.get("numerics_resumed", [])]
+            before = records[-1]  # what the last segment computed at
             if numerics and isinstance(before, dict) and before.get("precision") != numerics["precision"]:
-                self.log(f"warning: this run trained at precision {before.get('precision')} (on "
-                         f"{before.get('device')}, {before.get('cpu_capability')}) and resumes at "
-                         f"{numerics['precision']} here ({numerics['device']}, {numerics['cpu_capability']}): "
-                         f"its result will differ from an uninterrupted run's. To keep {before.get('precision')}, "
-                         f"resume it where it started (a CPU with bf16 kernels: AVX512-BF16 or AMX; or a GPU), "
-                         f"or start it over here with --force")
-                update["numerics_resumed"] = [*saved.get("numerics_resumed", []), numerics]
+                where = f"{before.get('device')}, {before.get('cpu_capability')}"
+                self.log(f"warning: this run trained at precision {before.get('precision')} (on {where}) and "
+                         f"resumes at {numerics['precision']} here ({numerics['device']}, "
+                         f"{numerics['cpu_capability']}): its result will differ from an uninterrupted run's. To "
+                         f"keep {before.get('precision')}, resume it on that machine kind ({where}), or start it "
+                         f"over here with --force")
+                update["numerics_resumed"] = [*records[1:], numerics]
             if update:
                 atomic_write_json(config_path, {**saved, **update})
         if skipped_files:
