@@ -43,7 +43,7 @@ from cmivae.config import load_config
 from cmivae.models.layers import causal_mask
 from cmivae.objectives import Objective
 from cmivae.precision import autocast
-from cmivae.training.loop import build_trainer
+from cmivae.training.loop import Trainer, build_trainer
 
 CPU = torch.device("cpu")
 BATCH = 8
@@ -67,18 +67,34 @@ def _loss_and_grads(model: nn.Module, objective: Objective, x: torch.Tensor, pre
     return float(critic_terms.total.detach()), float(terms.total.detach()), grads
 
 
+def _seeded_trainer(precision: str) -> Trainer:
+    """The pixelcnn-paper trainer every path starts from (seed 0: the same weights each call)."""
+    torch.manual_seed(0)
+    return build_trainer(load_config("pixelcnn-paper", [f"train.precision={precision}"]))
+
+
+def _reference_of(model: nn.Module) -> nn.Module:
+    """``model`` with its decoder as the full-kernel fp32 reference, channels-first."""
+    reference = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    reference.decoder = ReferencePixelCNNDecoder.from_decoder(model.decoder)
+    assert reference.decoder.layers[1].weight.shape[2:] == (7, 7)  # full kernels
+    return reference
+
+
+def _batch(model: nn.Module) -> torch.Tensor:
+    """The fixed binary input ``(BATCH, C, H, W)``."""
+    return (torch.rand(BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+
+
 def _pixelcnn_paths(precision: str) -> tuple[dict, dict, dict, nn.Module]:
     """(fast, reference in fp32, reference under ``precision``) results and the fast model."""
-    torch.manual_seed(0)
-    trainer = build_trainer(load_config("pixelcnn-paper", [f"train.precision={precision}"]))
+    trainer = _seeded_trainer(precision)
     model, objective = trainer.model, trainer.objective
     if not trainer.channels_last:  # fp32: put the fast layout under test all the same
         model.decoder.to(memory_format=torch.channels_last)
-    reference = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    reference.decoder = ReferencePixelCNNDecoder.from_decoder(model.decoder)
+    reference = _reference_of(model)
     reference_objective = copy.deepcopy(objective)
-    assert reference.decoder.layers[1].weight.shape[2:] == (7, 7)  # full kernels
-    x = (torch.rand(BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    x = _batch(model)
     x_fast = x.contiguous(memory_format=torch.channels_last)
     fast = _loss_and_grads(model, objective, x_fast, precision)
     ref_fp32 = _loss_and_grads(reference, reference_objective, x, "fp32")
@@ -108,19 +124,14 @@ def _relative_errors(grads: dict[str, torch.Tensor], reference: dict[str, torch.
     return errors
 
 
-def _reference_channels_last_errors() -> dict[str, float]:
-    """Relative gradient errors of the *reference* decoder run in channels_last against itself
-    contiguous (fp32): what the layout alone changes in oneDNN's summation order on this CPU."""
-    torch.manual_seed(0)
-    trainer = build_trainer(load_config("pixelcnn-paper", ["train.precision=fp32"]))
-    reference = copy.deepcopy(trainer.model)
-    reference.decoder = ReferencePixelCNNDecoder.from_decoder(trainer.model.decoder)
-    x = (torch.rand(BATCH, *reference.config.image_shape, generator=torch.Generator().manual_seed(1)) < 0.3).float()
-    contiguous = _loss_and_grads(reference, copy.deepcopy(trainer.objective), x, "fp32")[2]
-    reference.to(memory_format=torch.channels_last)
-    channels_last = _loss_and_grads(reference, copy.deepcopy(trainer.objective),
-                                    x.contiguous(memory_format=torch.channels_last), "fp32")[2]
-    return _relative_errors(channels_last, contiguous)
+def _reference_channels_last_errors(contiguous: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Relative gradient errors of the *reference* decoder run in channels_last against its
+    ``contiguous`` fp32 gradients (``_pixelcnn_paths("fp32")``'s reference, the same weights):
+    what the layout alone changes in oneDNN's summation order on this CPU."""
+    trainer = _seeded_trainer("fp32")
+    reference = _reference_of(trainer.model).to(memory_format=torch.channels_last)
+    x = _batch(trainer.model).contiguous(memory_format=torch.channels_last)
+    return _relative_errors(_loss_and_grads(reference, trainer.objective, x, "fp32")[2], contiguous)
 
 
 def test_cropped_channels_last_layout_equals_the_reference_in_fp32() -> None:
@@ -129,7 +140,7 @@ def test_cropped_channels_last_layout_equals_the_reference_in_fp32() -> None:
     assert fast["critic"] == pytest.approx(ref["critic"], rel=1e-5)
     errors = _relative_errors(fast["grads"], ref["grads"])
     assert len(errors) >= len(fast["grads"]) - 2  # only the two pre-batch-norm critic biases skipped
-    layout = _reference_channels_last_errors()
+    layout = _reference_channels_last_errors(ref["grads"])
     too_far = {name: (f"{err:.2e}", f"{layout.get(name, 0.0):.2e}") for name, err in errors.items()
                if err > max(1e-4, 1.5 * layout.get(name, 0.0))}
     assert not too_far, f"relative gradient errors (fast path, reference's own channels_last error): {too_far}"
