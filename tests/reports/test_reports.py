@@ -246,6 +246,30 @@ def test_report_shows_tables_figures_failures_and_paper(sweep_dir: Path, tmp_pat
     assert "no run directories" in capsys.readouterr().err
 
 
+def test_report_says_what_each_run_computed_at(tmp_path: Path) -> None:
+    """config.json's ``numerics`` record (``train.precision: auto`` resolves per machine kind) is
+    read into the row, listed in runs.csv and tallied under each section's budget; runs without
+    one are counted as not recorded, and a resumed segment at another precision is named."""
+    root = tmp_path / "sweep"
+    record = {"precision": "fp32", "device": "cpu", "cpu_capability": "AVX2", "cpu_native_bf16": False}
+    later = {"precision": "bf16", "device": "cuda", "cpu_capability": "AVX512", "cpu_native_bf16": True,
+             "gpu": "NVIDIA H200"}
+    for seed, extra in ((0, {"numerics": record}), (1, {"numerics": record, "numerics_resumed": [later]}), (2, {})):
+        run = write_run(root, f"r{seed}", "fashion-mnist", "pixelcnn_vae", "beta", 0.5, seed,
+                        {"elbo": -90.0, "kl_z": 5.0, "recon": 85.0})
+        saved = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**saved, **extra}))
+    rows = {r.run_id: r for r in collect_runs(root)}
+    assert rows["r0"].numerics == "fp32 on cpu (AVX2)"
+    assert rows["r1"].numerics == "fp32 on cpu (AVX2), resumed at bf16 on cuda (NVIDIA H200)"
+    assert rows["r2"].numerics == ""
+    text = build_report(root, tmp_path / "out", with_paper=False).read_text()
+    assert ("Computed at (config.json `numerics`): fp32 on cpu (AVX2): 1 run; fp32 on cpu (AVX2), resumed at bf16 "
+            "on cuda (NVIDIA H200): 1 run; not recorded: 1 run") in text
+    with open(tmp_path / "out" / "runs.csv") as handle:
+        assert {r["run_id"]: r["numerics"] for r in csv.DictReader(handle)}["r0"] == "fp32 on cpu (AVX2)"
+
+
 def test_reports_never_import_models() -> None:
     code = ("import sys; import cmivae.reports.report, cmivae.reports.collect, cmivae.reports.tables, "
             "cmivae.reports.plots; assert 'torch' not in sys.modules, 'reports imported torch'")

@@ -64,6 +64,8 @@ class RunRow:
         error: the message of ``sweep_error.json`` if the last sweep attempt failed.
         samples: ``samples.png`` if present.
         config: the resolved config.
+        numerics: what the run computed at, from ``config.json``'s ``numerics`` record
+            (:func:`numerics_text`); empty for runs trained before it was recorded.
         damaged: ``"<file>: <reason>"`` for each run file that is unreadable or malformed
             (not UTF-8, not JSON, wrong types); a run whose ``config.json`` is damaged is
             still listed (with ``?`` fields), never dropped.
@@ -82,6 +84,7 @@ class RunRow:
     error: str | None = None
     samples: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    numerics: str = ""
     damaged: list[str] = field(default_factory=list)
 
     @property
@@ -98,6 +101,26 @@ def _read_json(path: Path, damaged: list[str]) -> dict[str, Any] | None:
     except DamagedFile as err:
         damaged.append(f"{path.name}: {err.reason}")
         return None
+
+
+def _one_numerics(record: Any) -> str:
+    if not isinstance(record, dict) or not isinstance(record.get("precision"), str):
+        return "?"
+    where = record.get("gpu") if record.get("device") == "cuda" else record.get("cpu_capability")
+    return f"{record['precision']} on {record.get('device', '?')}" + (f" ({where})" if where else "")
+
+
+def numerics_text(saved: dict[str, Any]) -> str:
+    """What a run computed at, from the ``numerics`` record :meth:`RunDirectory.start` writes
+    into ``config.json`` (``train.precision: auto`` resolves per machine kind): ``"bf16 on cpu
+    (AVX512)"``, ``"fp32 on cuda (NVIDIA H200)"``, and ``", resumed at ..."`` for each later
+    segment at another precision (``numerics_resumed``). Empty when there is no record (runs
+    trained before it was kept)."""
+    if "numerics" not in saved:
+        return ""
+    resumed = saved.get("numerics_resumed")
+    later = [_one_numerics(r) for r in resumed] if isinstance(resumed, list) else []
+    return ", ".join([_one_numerics(saved["numerics"]), *(f"resumed at {text}" for text in later)])
 
 
 def _field(config: dict[str, Any], section: str, key: str, kind: type, default: Any, damaged: list[str]) -> Any:
@@ -149,7 +172,7 @@ def read_run(path: str | Path) -> RunRow | None:
         gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
         samples=path / files.SAMPLES if (path / files.SAMPLES).exists() else None, config=config,
-        damaged=damaged)
+        numerics=numerics_text(saved) if saved is not None else "", damaged=damaged)
 
 
 def _final_critic_diagnostics(path: Path) -> dict[str, float]:

@@ -18,6 +18,7 @@ Everything is read from run directories (:mod:`cmivae.reports.collect`); no mode
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from cmivae.atomic import atomic_write_text
@@ -75,11 +76,23 @@ def _status_lines(rows: list[RunRow]) -> list[str]:
             f"- with damaged files (listed below): {sum(bool(r.damaged) for r in rows)}"]
 
 
+def _numerics_line(groups: list[Group]) -> str:
+    """How many finished runs of a section computed at what (``config.json``'s ``numerics``), so a
+    table of ``train.precision: auto`` runs says whether they ran in bf16 or fp32."""
+    counts = Counter(text for g in groups for text in g.numerics)
+    parts = [f"{text}: {n} run{'s' if n != 1 else ''}" for text, n in sorted(counts.items()) if text]
+    if counts[""]:
+        parts.append(f"not recorded: {counts['']} run{'s' if counts[''] != 1 else ''} (trained before config.json kept "
+                     f"`numerics`; `train.precision: auto` resolves per machine kind: bf16 where it has bf16 "
+                     f"kernels, fp32 on a CPU without)")
+    return f"Computed at (config.json `numerics`): {'; '.join(parts)}."
+
+
 def _section(groups: list[Group], dataset: str, model: str, out_dir: Path, with_paper: bool) -> list[str]:
     """The budget, tables, the matched-KL comparison and Figures 3-4 of one (dataset, model)."""
     budgets = sorted({g.budget for g in groups})
     lines = [f"Budget of these runs: {'; '.join(budgets)}." + (
-        f" The paper's: {PAPER_BUDGET[model]}." if model in PAPER_BUDGET else ""), ""]
+        f" The paper's: {PAPER_BUDGET[model]}." if model in PAPER_BUDGET else ""), "", _numerics_line(groups), ""]
     for table in tables_for(groups):
         table.write_csv(out_dir / f"{table.name}.csv")
         lines += [f"### {table.title}", "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]

@@ -40,6 +40,8 @@ class Group:
         count: per metric, how many seeds have it.
         seeds: the seeds of the finished runs.
         budget: the training budget (:func:`cmivae.reports.collect.budget_text`).
+        numerics: per seed, what the run computed at (:attr:`RunRow.numerics`; empty when
+            not recorded).
     """
 
     dataset: str
@@ -52,6 +54,7 @@ class Group:
     max: dict[str, float] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
     budget: str = ""
+    numerics: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -77,7 +80,9 @@ def aggregate(rows: list[RunRow]) -> list[Group]:
             buckets.setdefault((row.dataset, row.model, row.method, round(row.gamma, 6)), []).append(row)
     groups = []
     for (dataset, model, method, gamma), members in buckets.items():
-        group = Group(dataset, model, method, gamma, seeds=sorted(r.seed for r in members))
+        members = sorted(members, key=lambda r: r.seed)
+        group = Group(dataset, model, method, gamma, seeds=[r.seed for r in members],
+                      numerics=[r.numerics for r in members])
         steps = [r.metrics["steps"] for r in members if "steps" in r.metrics]
         group.budget = budget_text(members[0].config, sum(steps) / len(steps) if steps else None)
         for key in sorted({k for r in members for k in r.metrics}):
@@ -301,12 +306,13 @@ def write_summary_csv(groups: list[Group], path: str | Path) -> None:
 
 
 def write_runs_csv(rows: list[RunRow], path: str | Path) -> None:
-    """One line per run: id, dataset, model, method, gamma, seed, status flags, every metric."""
+    """One line per run: id, dataset, model, method, gamma, seed, status flags, what it computed
+    at (``numerics``, empty when not recorded), every metric."""
     keys = sorted({k for r in rows for k in r.metrics})
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["run_id", "dataset", "model", "method", "gamma", "seed", "finished", "evaluated", "error",
-                         *keys])
+                         "numerics", *keys])
         for r in rows:
             writer.writerow([r.run_id, r.dataset, r.model, r.method, r.gamma, r.seed, r.finished, r.evaluated,
-                             r.error or "", *(_number(r.metrics.get(k)) for k in keys)])
+                             r.error or "", r.numerics, *(_number(r.metrics.get(k)) for k in keys)])
