@@ -26,6 +26,7 @@ from cmivae.runs.checkpoint import MAGIC, load_checkpoint, load_latest, save_che
 from cmivae.runs.directory import RunDirectory
 from cmivae.training import loop
 from tests.helpers import tiny_config, tiny_images
+from tests.training.resume_check import killed_after
 
 
 def _state() -> dict:
@@ -34,21 +35,9 @@ def _state() -> dict:
 
 def _interrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_after: int) -> Path:
     """A run that died after ``stop_after`` steps (checkpoints every step)."""
-    real_step = loop.train_step
-    calls = {"n": 0}
-
-    def crashing_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > stop_after:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(tiny_config("mi", checkpoint_every_steps=1), tmp_path / "run", data=tiny_images(), progress=False)
-    monkeypatch.setattr(loop, "train_step", real_step)
+    killed_after(tiny_config("mi", checkpoint_every_steps=1), tiny_images(), tmp_path / "run", monkeypatch,
+                 stop_after)
     return tmp_path / "run"
-
 
 # ---------------------------------------------------------------------------- damaged checkpoints
 

@@ -27,6 +27,7 @@ from cmivae.errors import CheckpointError, ConfigError, DataError, TrainingError
 from cmivae.runs import checkpoint as ckpt
 from cmivae.training import loop
 from tests.helpers import tiny_config, tiny_images
+from tests.training.resume_check import killed_after
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -41,20 +42,9 @@ def _strict(path: Path) -> object:
 
 
 def _run_killed_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: int, **train: object) -> Path:
-    real_step = loop.train_step
-    calls = {"n": 0}
-
-    def dies(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > steps:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_step", dies)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(tiny_config("mi", checkpoint_every_steps=1, **train), tmp_path / "run", data=tiny_images(),
-                 progress=False)
-    monkeypatch.setattr(loop, "train_step", real_step)
+    """A run that died after ``steps`` steps (checkpoints every step)."""
+    killed_after(tiny_config("mi", checkpoint_every_steps=1, **train), tiny_images(), tmp_path / "run", monkeypatch,
+                 steps)
     return tmp_path / "run"
 
 
