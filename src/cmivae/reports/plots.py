@@ -128,16 +128,8 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
                     marker=MARKERS.get(method, "o"), markersize=3, label=f"{method_label(method)} ({source})")
     if betas and min(betas) > 0 and max(betas) / min(betas) > 20:
         ax.set_xscale("log")
-    ax.set_xlabel("β = 1 − γ")
-    ax.set_ylabel("Î(z; s) (nats)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(f"Figure 4-style: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, ax, path, xlabel="β = 1 − γ", ylabel="Î(z; s) (nats)",
+                        title=f"Figure 4-style: {_where(dataset, model)}", title_size=None)
 
 
 def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str | Path) -> Path | None:
@@ -173,7 +165,7 @@ def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str |
                     label=method_label(method) if j == 0 else None)
     ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="logit = KL(z) (exact critic)")
     ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(2.0 * highest, 1.0))  # the logits, not the line, fill the panel
-    return _save_epoch_figure(fig, ax, path, xlabel="KL(z) (nats; training mean of each epoch)",
+    return _save_figure(fig, ax, path, xlabel="KL(z) (nats; training mean of each epoch)",
                               ylabel="critic mean logit on positives (nats)",
                               title=f"Critic logit against KL(z): {_where(dataset, model)}"
                                     "\n(lines: epochs of one run; marker: its last epoch)")
@@ -183,14 +175,15 @@ def _where(dataset: str, model: str) -> str:
     return f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
 
 
-def _save_epoch_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str, ylabel: str,
-                       title: str) -> Path:
-    """Label, grid and legend one of the per-epoch figures, write it to ``path`` and close it."""
+def _save_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str, ylabel: str, title: str,
+                 title_size: float | None = 9) -> Path:
+    """Label, grid and legend a one-axes figure (Figure 4, the per-epoch figures), write it to
+    ``path`` and close it; ``title_size`` None keeps matplotlib's default."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, **({"fontsize": title_size} if title_size is not None else {}))
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
@@ -228,7 +221,7 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     if not labelled:
         plt.close(fig)
         return None
-    return _save_epoch_figure(fig, ax, path, xlabel="VAE updates", ylabel="KL(z) on the validation set (nats)",
+    return _save_figure(fig, ax, path, xlabel="VAE updates", ylabel="KL(z) on the validation set (nats)",
                               title=f"KL(z) during training: {_where(dataset, model)}"
                                     "\n(one line per run, one point per epoch)")
 
