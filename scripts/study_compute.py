@@ -8,8 +8,11 @@ segment's time after its last progress line, at most a minute, is not counted; a
 progress lines, as older runs wrote, is timed by its epoch lines' timestamps: the gaps under 15
 minutes, plus one median gap for the first epoch, which has no line before it) plus the
 ``eval_seconds`` of its ``eval.json`` (its last evaluation call; earlier partial ones are not
-counted). The study ran one torch thread per process, so wall seconds are core-seconds. A lower
-bound, then: close to the truth for runs trained and evaluated in one go.
+counted). Wall seconds become core-seconds times the torch threads the run started with
+(``config.json``'s ``torch_threads``, 1 if absent; the study ran one thread per process until the
+sixth session's ``pixelcnn-mid-long`` runs, two threads one run at a time; evaluation is counted
+at the same count, as ``cmivae sweep --threads`` gives both). A lower bound, then: close to the
+truth for runs trained and evaluated in one go.
 """
 
 from __future__ import annotations
@@ -68,12 +71,21 @@ def eval_seconds(run_dir: Path) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
+def threads(run_dir: Path) -> int:
+    """The torch threads the run started with (``config.json``'s ``torch_threads``; 1 if absent)."""
+    try:
+        value = json.loads((run_dir / "config.json").read_text()).get("torch_threads", 1)
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
 def main(paths: list[str]) -> int:
     grand = 0.0
     for root in map(Path, paths):
         runs = sorted(p.parent for p in root.rglob("config.json"))
-        train = sum(train_seconds(r / "train.log") for r in runs)
-        evaluate = sum(eval_seconds(r) for r in runs)
+        train = sum(train_seconds(r / "train.log") * threads(r) for r in runs)
+        evaluate = sum(eval_seconds(r) * threads(r) for r in runs)
         grand += train + evaluate
         print(f"{root}: {len(runs)} runs, {train / 3600:.2f} core-h training + {evaluate / 3600:.2f} core-h "
               f"evaluation = {(train + evaluate) / 3600:.2f} core-h")

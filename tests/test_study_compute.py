@@ -43,3 +43,14 @@ def test_main_adds_training_and_evaluation(tmp_path: Path, capsys: pytest.Captur
     assert study_compute.main([str(tmp_path / "sweep")]) == 0
     out = capsys.readouterr().out
     assert "1 runs, 0.50 core-h training + 0.50 core-h evaluation = 1.00 core-h" in out and "total: 1.00" in out
+
+
+def test_a_run_on_two_threads_counts_twice_its_wall_time(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name, saved in (("one", {}), ("two", {"torch_threads": 2})):
+        run = tmp_path / "sweep" / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(saved))
+        (run / "train.log").write_text("2026-12-02 03:29:02 train: 368/368 updates (100%), 30m00s elapsed, ETA 0s\n")
+        (run / "eval.json").write_text(json.dumps({"eval_seconds": 360.0}))
+    assert study_compute.main([str(tmp_path / "sweep")]) == 0
+    assert "2 runs, 1.50 core-h training + 0.30 core-h evaluation = 1.80 core-h" in capsys.readouterr().out
