@@ -72,6 +72,7 @@ FIELDS: dict[str, list[str]] = {
     "model.kernel_sizes": NULL + BOOL + NUMBER + WORD + DICT + ["[]", "[2, 4]", "[7, a]", "[7, 1.5]", "[1, 3]"],
     "model.encoder_channels": NULL + BOOL + NUMBER + WORD + DICT + ["[]", "[0]", "[a, 3]", "[-2]"],
     "model.image_shape": NULL + BOOL + NUMBER + WORD + DICT + ["[1, 28]", "[1, 28, -2]", "[a, b, c]"],
+    "model.block": choice("plain", "residual") + ["Residual", "gated"],
     "model.unknown_key": NUMBER,
     "objective.name": NAME + ["info", "vae", "CMI"],
     "objective.gamma": NULL + BOOL + NONFINITE + WORD + STRUCTURED + ["1", "1.5", "-0.1", "2"],

@@ -29,11 +29,13 @@ def test_mask_a_excludes_centre_and_b_includes_it() -> None:
     assert a[:2].all() and not a[3:].any() and a[2, :2].all() and not a[2, 3:].any()
 
 
-@pytest.mark.parametrize("params", [SMALL, {**SMALL, "inject_after": 1}, {"channels": 8, "encoder_hidden": 16}])
+@pytest.mark.parametrize("params", [SMALL, {**SMALL, "inject_after": 1}, {"channels": 8, "encoder_hidden": 16},
+                                    {**SMALL, "block": "residual"}], ids=["small", "inject-1", "paper-kernels", "residual"])
 def test_decoder_is_causal(params: dict) -> None:
-    """The logit at pixel t has zero gradient with respect to pixels >= t."""
+    """The logit at pixel t has zero gradient with respect to pixels >= t (a residual decoder in
+    eval mode: its batch norms then use the running statistics, not the batch's)."""
     torch.manual_seed(0)
-    model = build_model("pixelcnn_vae", params).double()
+    model = build_model("pixelcnn_vae", params).double().eval()
     _, h, w = model.config.image_shape
     x = (torch.rand(1, 1, h, w) > 0.5).double().requires_grad_()
     z = torch.randn(1, model.z_dim, dtype=torch.double)
@@ -97,6 +99,29 @@ def test_bf16_autocast_forward_is_close_to_fp32() -> None:
     assert torch.allclose(ref, fast, rtol=0.02, atol=0.5)
 
 
+def test_residual_block_is_batch_norm_skip_and_elu() -> None:
+    """``block: residual``: h_1 = ELU(BN(conv_1 x)), h_l = ELU(BN(conv_l in_l) + h_{l-1}); training
+    updates the batch norms' running statistics; ``plain`` has no batch norm and no new parameter."""
+    torch.manual_seed(0)
+    model = build_model("pixelcnn_vae", {**SMALL, "block": "residual"}).double()
+    decoder = model.decoder
+    x = (torch.rand(4, 1, 8, 8) > 0.5).double()
+    z = torch.randn(4, model.z_dim, dtype=torch.double)
+    logits, s = decoder(x, z)
+    h = F.elu(decoder.norms[0](decoder.layers[0](x)))
+    for i in range(1, len(decoder.layers)):
+        inputs = torch.cat([h, decoder.z_maps(z)], dim=1) if i >= model.config.inject_after else h
+        h = F.elu(decoder.norms[i](decoder.layers[i](inputs)) + h)
+        if i + 1 == model.config.inject_after:
+            torch.testing.assert_close(s, h)
+    torch.testing.assert_close(logits, decoder.out(h))
+    assert all(float(norm.running_mean.abs().sum()) > 0 for norm in decoder.norms)  # train mode moved them
+    plain = build_model("pixelcnn_vae", SMALL)
+    assert all(isinstance(norm, torch.nn.Identity) for norm in plain.decoder.norms)
+    extra = {name for name, _ in model.named_parameters()} - {name for name, _ in plain.named_parameters()}
+    assert extra and all(name.startswith("decoder.norms.") for name in extra)
+
+
 def test_invalid_configs_are_rejected_with_a_reason() -> None:
     from cmivae.errors import ConfigError
 
@@ -110,6 +135,8 @@ def test_invalid_configs_are_rejected_with_a_reason() -> None:
         build_model("pixelcnn_vae", {"zdim": 3})
     with pytest.raises(ConfigError, match="known models"):
         build_model("pixelcnn", {})
+    with pytest.raises(ConfigError, match="model.block must be plain or residual, got 'gated'"):
+        build_model("pixelcnn_vae", {"block": "gated"})
 
 
 def test_encode_gives_z_and_the_local_features_s_of_forward() -> None:

@@ -32,10 +32,16 @@ def spread_model(**overrides: object) -> PixelCNNVAE:
     model = PixelCNNVAE(PixelCNNVAEConfig(**params))
     decoder = model.decoder
     with torch.no_grad():
-        for layer in decoder.layers:
+        for layer, norm in zip(decoder.layers, decoder.norms, strict=True):
             fan_in = layer.weight.shape[1] * int(layer.mask.sum())
             layer.weight.normal_(0.0, 1.3 * (2.0 / fan_in) ** 0.5)
             layer.bias.normal_(0.0, 0.1)
+            if isinstance(norm, torch.nn.BatchNorm2d):  # residual: running statistics and affine map of a trained net
+                norm.running_mean.normal_(0.0, 0.2)
+                norm.running_var.uniform_(0.5, 2.0)
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.normal_(0.0, 0.2)
+        model.eval()
         decoder.z_to_maps.weight.normal_(0.0, decoder.config.z_dim ** -0.5)
         x = (torch.rand(16, *decoder.config.image_shape) < 0.5).float()
         logits, _ = decoder(x, torch.randn(16, decoder.config.z_dim))
@@ -48,6 +54,9 @@ CONFIGS = {
     "inject-after-1-8x8": dict(image_shape=(1, 8, 8), kernel_sizes=(5, 3, 3), inject_after=1),
     "1x1-layer-6x10-two-channels": dict(image_shape=(2, 6, 10), kernel_sizes=(3, 1, 7, 5), inject_after=2),
     "wide-kernels-small-image": dict(image_shape=(1, 5, 4), kernel_sizes=(7, 9, 3), inject_after=2),
+    "residual-paper-kernels-28x28": dict(block="residual"),  # batch norms folded, skips, ELU
+    "residual-1x1-layer-6x10-two-channels": dict(image_shape=(2, 6, 10), kernel_sizes=(3, 1, 7, 5), inject_after=2,
+                                                 block="residual"),
 }
 
 
@@ -70,6 +79,12 @@ def test_cached_equals_naive_pixel_for_pixel(overrides: dict[str, object]) -> No
     assert 0.05 < expected.mean().item() < 0.95
     blank_logits, _ = model.decoder(torch.zeros_like(expected), z)
     assert (logits - blank_logits).abs().mean() > 0.3
+
+
+def test_a_residual_decoder_in_training_mode_is_not_sampled() -> None:
+    model = spread_model(block="residual").train()  # batch statistics: not the density sampling draws from
+    with pytest.raises(ValueError, match=r"call model.eval\(\) before sampling"):
+        sample_cached(model, torch.randn(B, model.config.z_dim))
 
 
 def test_generator_and_uniform_layouts_give_the_same_images() -> None:

@@ -11,6 +11,17 @@ x only through causal convolutions, and the objectives regularize I(z; s) throug
 Sec. 5.1 says z meets "the feature map outputted from the fifth layer ... passed to the
 sixth layer", appendix B says "after the sixth layer" with s = h_6. The default
 ``inject_after = 6`` follows appendix B; set 5 for the Sec. 5.1 reading.
+
+``block`` picks what one masked layer is (:data:`BLOCKS`): ``plain`` (the default, appendix B's
+reading: ``h_l = ReLU(conv_l(in_l))``) or ``residual``, the batch-normalized ELU residual layers
+of He et al. (2019)'s PixelCNN decoder, the one the paper cites: ``h_1 = ELU(BN(conv_1(x)))``,
+``h_l = ELU(BN(conv_l(in_l)) + h_{l-1})`` for l > 1, with the same kernel sizes, widths and z
+injection (their code's 1x1 bottlenecks and long skips are left out). A decoder that trains
+faster per update is a cheaper way into the strong-decoder regime of issue 13's question 5.
+Batch norm pools its statistics over every pixel of the batch in training mode, so there a
+pixel's logit depends on other pixels through the batch mean and variance (by O(1 / (B H W)));
+in eval mode (validation, evaluation, sampling) it is a per-channel affine map of the running
+statistics and the decoder is exactly causal.
 """
 
 from __future__ import annotations
@@ -22,11 +33,13 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.fields import one_of
 from cmivae.models.contract import Means
 from cmivae.models.layers import MaskedConv2d
 from cmivae.models.outputs import VAEOutput
 
 PAPER_KERNELS = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
+BLOCKS: tuple[str, ...] = ("plain", "residual")
 # Bounds of the log-variance of q(z|x): exp(-30 / 2) ~ 3e-7 to exp(20 / 2) ~ 2e4 in standard
 # deviation, far outside any trained value; they keep exp() finite on a diverging step.
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -46,6 +59,9 @@ class PixelCNNVAEConfig:
             s is this layer's output (6, appendix B).
         encoder_channels: channels of the stride-2 3x3 convolutions of q(z|x).
         encoder_hidden: width of the fully connected layer of q(z|x).
+        block: what one masked layer is (:data:`BLOCKS`, module docstring): ``plain``
+            (ReLU after each convolution, the default) or ``residual`` (batch norm, a skip
+            from the layer before, ELU; He et al. 2019).
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -56,6 +72,7 @@ class PixelCNNVAEConfig:
     inject_after: int = 6
     encoder_channels: tuple[int, ...] = field(default=(32, 64))
     encoder_hidden: int = 512
+    block: str = "plain"
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
@@ -78,6 +95,7 @@ class PixelCNNVAEConfig:
                 f"layers minus one), got {self.inject_after}; the paper uses 6")
         if not self.encoder_channels or min(self.encoder_channels) <= 0:
             raise ValueError(f"model.encoder_channels must be positive sizes, got {self.encoder_channels}")
+        one_of("model.block", self.block, BLOCKS)
 
 
 class ConvEncoder(nn.Module):
@@ -104,12 +122,18 @@ class ConvEncoder(nn.Module):
 
 class PixelCNNDecoder(nn.Module):
     """p(x | z) = prod_t p(x_t | z, x_<t): masked convolutions with z injected after
-    layer ``inject_after``; returns Bernoulli logits and s (appendix B)."""
+    layer ``inject_after``; returns Bernoulli logits and s (appendix B).
+
+    ``layers`` are the masked convolutions; ``norms`` their batch norms (``residual`` block)
+    or identities (``plain``); :meth:`activate` applies a layer's norm, skip and activation to
+    its convolution's output (the one definition the cached sampler shares).
+    """
 
     def __init__(self, config: PixelCNNVAEConfig) -> None:
         super().__init__()
         c, h, w = config.image_shape
         self.config = config
+        self.residual = config.block == "residual"
         self.z_to_maps = nn.Linear(config.z_dim, config.z_channels * h * w)
         layers = []
         for i, k in enumerate(config.kernel_sizes):
@@ -118,7 +142,18 @@ class PixelCNNDecoder(nn.Module):
                 in_ch += config.z_channels
             layers.append(MaskedConv2d(in_ch, config.channels, k, "A" if i == 0 else "B"))
         self.layers = nn.ModuleList(layers)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(config.channels) if self.residual else nn.Identity()
+                                   for _ in layers)
         self.out = nn.Conv2d(config.channels, c, 1)
+
+    def activate(self, index: int, conv: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        """h_l from layer ``index``'s convolution output ``conv`` ``(B, 64, H, W)`` and h_{l-1}
+        ``previous`` (same shape; ignored by ``plain`` and by the first layer): ``ReLU(conv)``, or
+        ``ELU(BN(conv) + h_{l-1})`` (``ELU(BN(conv))`` for the first layer) for ``residual``."""
+        if not self.residual:
+            return F.relu(conv)
+        h = self.norms[index](conv)
+        return F.elu(h if index == 0 or previous is None else h + previous)
 
     def z_maps(self, z: torch.Tensor) -> torch.Tensor:
         """z ``(B, D)`` -> feature maps ``(B, z_channels, H, W)``."""
@@ -135,9 +170,8 @@ class PixelCNNDecoder(nn.Module):
                 channels_last = h.is_contiguous(memory_format=torch.channels_last)
                 maps = maps.to(h.dtype).contiguous(
                     memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            if i >= self.config.inject_after:
-                h = torch.cat([h, maps], dim=1)  # (B, 64 + 4, H, W)
-            h = F.relu(layer(h))
+            inputs = torch.cat([h, maps], dim=1) if i >= self.config.inject_after else h  # (B, 64 + 4, H, W)
+            h = self.activate(i, layer(inputs), h)
             if i + 1 == self.config.inject_after:
                 s = h
         return self.out(h), s
@@ -146,8 +180,8 @@ class PixelCNNDecoder(nn.Module):
         """s = h_{inject_after} ``(B, channels, H, W)``: the layers before z is injected (s does not
         depend on z, appendix B)."""
         h = x
-        for layer in self.layers[:self.config.inject_after]:
-            h = F.relu(layer(h))
+        for i, layer in enumerate(self.layers[:self.config.inject_after]):
+            h = self.activate(i, layer(h), h)
         return h
 
 

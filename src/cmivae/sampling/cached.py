@@ -30,6 +30,11 @@ masked taps are skipped), in ``H`` convolutions and ``H * W`` small matmuls per 
 Because the per-pixel ops are small, cores are used by sampling batch chunks in parallel
 threads with one intra-op thread each (``num_workers``) rather than by intra-op threads.
 
+A ``residual`` decoder (:data:`cmivae.models.pixelcnn_vae.BLOCKS`) is sampled in eval mode: its
+batch norms are then per-channel affine maps of the running statistics, folded here into each
+layer's weights and bias, and the skip adds the previous layer's output at (i, j), computed just
+before, ahead of the ELU (:meth:`PixelCNNDecoder.activate`).
+
 Exactness: the cached logits equal the decoder's logits of the final image (teacher
 forcing) up to fp32 summation order (~1e-6); an image can only differ from naive sampling
 if a uniform falls within that distance of its pixel's probability.
@@ -70,12 +75,24 @@ class _LayerCache:
     above: torch.Tensor | None = None  # bias + above term of the current row, (B, W, O)
 
 
+def _folded(decoder: PixelCNNDecoder, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``index``'s masked weight ``(O, I, h + 1, k)`` and bias ``(O,)`` with its eval-mode
+    batch norm folded in (``residual``): ``BN(conv(x)) = conv'(x)`` with ``W' = W * a``,
+    ``b' = (b - mean) * a + beta``, ``a = gamma / sqrt(var + eps)``; unchanged for ``plain``."""
+    layer, norm = decoder.layers[index], decoder.norms[index]
+    weight, bias = layer.masked_weight(), layer.bias
+    if not isinstance(norm, nn.BatchNorm2d):
+        return weight, bias
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # (O,)
+    return weight * scale[:, None, None, None], (bias - norm.running_mean) * scale + norm.bias
+
+
 def _layer_caches(decoder: PixelCNNDecoder, batch: int, dtype: torch.dtype,
                   device: torch.device) -> list[_LayerCache]:
     width = decoder.config.image_shape[2]
     caches = []
-    for layer in decoder.layers:
-        weight = layer.masked_weight().to(dtype)  # (O, I, h + 1, k)
+    for index, layer in enumerate(decoder.layers):
+        weight, bias = (t.to(dtype) for t in _folded(decoder, index))  # (O, I, h + 1, k), (O,)
         out_ch, in_ch, rows, _ = weight.shape
         half = rows - 1
         taps = half + 1 if layer.mask_type == "B" else half
@@ -84,7 +101,7 @@ def _layer_caches(decoder: PixelCNNDecoder, batch: int, dtype: torch.dtype,
         weight_row = weight[:, :, half, :taps].permute(2, 1, 0).reshape(taps * in_ch, out_ch).contiguous()
         row_shape = (batch, width + 2 * half, in_ch)
         caches.append(_LayerCache(
-            half=half, taps=taps, weight_above=weight_above, weight_row=weight_row, bias=layer.bias.to(dtype),
+            half=half, taps=taps, weight_above=weight_above, weight_row=weight_row, bias=bias,
             history=[torch.zeros(row_shape, dtype=dtype, device=device) for _ in range(half)],
             current=torch.zeros(row_shape, dtype=dtype, device=device)))
     return caches
@@ -110,6 +127,7 @@ def _sample_chunk(decoder: PixelCNNDecoder, z: torch.Tensor, u: torch.Tensor, dt
     _, height, width = config.image_shape
     batch, device = z.shape[0], z.device
     caches = _layer_caches(decoder, batch, dtype, device)
+    residual = decoder.residual
     z_maps = decoder.z_maps(z.to(decoder.out.weight.dtype)).to(dtype)  # (B, 4, H, W), computed once
     z_maps = z_maps.permute(0, 2, 3, 1)  # (B, 4, H, W) -> (B, H, W, 4)
     channels = config.channels
@@ -130,9 +148,13 @@ def _sample_chunk(decoder: PixelCNNDecoder, z: torch.Tensor, u: torch.Tensor, dt
                 above = cache.above[:, j]  # (B, O)
                 if cache.taps:
                     window = cache.current[:, j:j + cache.taps].reshape(batch, -1)  # (B, taps, I) -> (B, taps * I)
-                    h = torch.addmm(above, window, cache.weight_row).relu_()  # (B, O)
+                    conv = torch.addmm(above, window, cache.weight_row)  # (B, O)
                 else:  # a 1x1 mask-A layer sees no pixel of the current row
-                    h = above.relu()
+                    conv = above
+                if residual:
+                    h = F.elu(conv if h is None else conv + h)  # (B, O): ELU(BN(conv) + h_{l-1}), BN folded
+                else:
+                    h = conv.relu_() if cache.taps else conv.relu()
                 if index + 1 < len(caches):
                     following = caches[index + 1]
                     following.current[:, following.half + j, :channels] = h
@@ -153,6 +175,9 @@ def sample_cached_with_logits(model: nn.Module, z: torch.Tensor, uniforms: torch
                               num_workers: int | None = None) -> CachedSamples:
     """:func:`sample_cached`, also returning the logits of every sampled pixel (teacher-forcing check)."""
     decoder = pixelcnn_decoder(model)
+    if decoder.residual and decoder.training:
+        raise ValueError("a residual PixelCNN decoder samples in eval mode (its batch norms use the running "
+                         "statistics there); call model.eval() before sampling")
     u = draw_uniforms(decoder, z, uniforms, generator)  # (B, C, H, W)
     dtype = compute_dtype or decoder.out.weight.dtype
     if num_workers is None:  # CPU: batch chunks on parallel threads; CUDA: one stream of kernels, one chunk
