@@ -18,9 +18,9 @@ from tests.helpers import TINY_PIXELCNN
 SMALL = {k: v for k, v in TINY_PIXELCNN.items() if k != "name"}  # 3 masked layers, s = output of layer 2
 
 
-def _setup(path: str, gamma: float = 0.5, name: str = "cmi", critic: str = "paper"):
+def _setup(path: str, gamma: float = 0.5, name: str = "cmi", critic: str = "paper", block: str = "plain"):
     torch.manual_seed(0)
-    model = build_model("pixelcnn_vae", SMALL)
+    model = build_model("pixelcnn_vae", {**SMALL, "block": block})
     objective = build_objective(name, model, gamma=gamma, critic_hidden_dim=16, critic_path=path, critic=critic)
     objective.eval()  # batch-norm on running statistics: the same logit on every call
     x = (torch.rand(6, 1, 8, 8) > 0.5).float()
@@ -45,17 +45,21 @@ def _nonzero(grad: torch.Tensor | None) -> bool:
 
 
 def _below_s(name: str) -> bool:
-    """Parameters of the decoder layers 1..inject_after, the ones that produce s."""
-    return any(name.startswith(f"decoder.layers.{i}.") for i in range(SMALL["inject_after"]))
+    """Parameters of the decoder layers 1..inject_after (and their batch norms), the ones that produce s."""
+    return any(name.startswith(f"decoder.{part}.{i}.") for i in range(SMALL["inject_after"])
+               for part in ("layers", "norms"))
 
 
-VARIANTS = [("cmi", "paper"), ("cmi", "mlp"), ("mmd", "paper")]
+# (objective, critic, model.block): the residual decoder's batch norms below s join the s-path.
+VARIANTS = [("cmi", "paper", "plain"), ("cmi", "mlp", "plain"), ("mmd", "paper", "plain"),
+            ("cmi", "paper", "residual")]
 
 
-@pytest.mark.parametrize(("name", "critic"), VARIANTS)
+@pytest.mark.parametrize(("name", "critic", "block"), VARIANTS)
 @pytest.mark.parametrize("path", CRITIC_PATHS)
-def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name: str, critic: str) -> None:
-    model, objective, x = _setup(path, name=name, critic=critic)
+def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name: str, critic: str,
+                                                                block: str) -> None:
+    model, objective, x = _setup(path, name=name, critic=critic, block=block)
     grads = _critic_term_grads(model, objective, x)
     encoder = [n for n in grads if n.startswith("encoder.")]
     below_s = [n for n in grads if _below_s(n)]
@@ -73,11 +77,11 @@ def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name:
         assert not any(_nonzero(grads[n]) for n in below_s), "path=z: no gradient to the layers below s"
 
 
-@pytest.mark.parametrize(("name", "critic"), VARIANTS)
-def test_paths_add_up_to_both(name: str, critic: str) -> None:
+@pytest.mark.parametrize(("name", "critic", "block"), VARIANTS)
+def test_paths_add_up_to_both(name: str, critic: str, block: str) -> None:
     """The term is a function of (z, s): its gradient with both paths open is the sum of the
     z-path and the s-path gradients (on the tiny model, to float precision)."""
-    grads = {path: _critic_term_grads(*_setup(path, name=name, critic=critic)) for path in CRITIC_PATHS}
+    grads = {path: _critic_term_grads(*_setup(path, name=name, critic=critic, block=block)) for path in CRITIC_PATHS}
     for name, both in grads["both"].items():
         parts = [g for g in (grads["z"][name], grads["s"][name]) if g is not None]
         if both is None:

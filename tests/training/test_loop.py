@@ -57,6 +57,20 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, stop_
     assert [r["val"] for r in straight] == [r["val"] for r in resumed]
 
 
+def test_a_residual_decoder_resumes_bit_identically_with_its_batch_norm_statistics(tmp_path, monkeypatch) -> None:
+    from cmivae.config import load_config
+    from tests.helpers import tiny_raw
+    from tests.training.resume_check import straight_and_resumed
+
+    raw = tiny_raw(checkpoint_every_steps=1)
+    config = load_config({**raw, "model": {**raw["model"], "block": "residual"}})
+    a, b = (ckpt["model"] for ckpt in straight_and_resumed(config, tiny_images(), tmp_path, monkeypatch, 3))
+    stats = [name for name in a if name.startswith("decoder.norms.") and name.endswith("running_var")]
+    assert len(stats) == len(raw["model"]["kernel_sizes"])  # one batch norm per masked layer, in the checkpoint
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path) -> None:
     from cmivae.errors import CheckpointError
 
