@@ -94,3 +94,17 @@ def test_gpu_check_without_a_gpu_fails_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: no CUDA GPU is visible to PyTorch")
     assert "--dry-run" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_preset_step_compares_two_values_of_one_key() -> None:
+    tiny = ["--set", "model.channels=8", "--set", "model.kernel_sizes=[3, 3]", "--set", "model.inject_after=1",
+            "--set", "train.batch_size=8"]
+    result = subprocess.run([sys.executable, "-m", "benchmarks.preset_step", "pixelcnn-cpu", "beta", "--vary",
+                             "model.block=plain,residual", "--rounds", "1", *tiny], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"model\.block: plain / residual CPU time: \d+\.\d\dx", result.stdout), result.stdout
+    assert "pixelcnn-cpu beta model.block=residual:" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "benchmarks.preset_step", "pixelcnn-cpu", "--vary", "model.block"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--vary takes KEY=A,B" in bad.stderr
