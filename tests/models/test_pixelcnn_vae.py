@@ -30,7 +30,8 @@ def test_mask_a_excludes_centre_and_b_includes_it() -> None:
 
 
 @pytest.mark.parametrize("params", [SMALL, {**SMALL, "inject_after": 1}, {"channels": 8, "encoder_hidden": 16},
-                                    {**SMALL, "block": "residual"}], ids=["small", "inject-1", "paper-kernels", "residual"])
+                                    {**SMALL, "block": "residual"}],
+                         ids=["small", "inject-1", "paper-kernels", "residual"])
 def test_decoder_is_causal(params: dict) -> None:
     """The logit at pixel t has zero gradient with respect to pixels >= t (a residual decoder in
     eval mode: its batch norms then use the running statistics, not the batch's)."""
