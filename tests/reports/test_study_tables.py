@@ -119,6 +119,7 @@ def test_runs_of_two_presets_in_one_sweep_are_reported_apart(tmp_path: Path) -> 
 
 
 def test_two_shipped_presets_in_one_sweep_are_labelled_by_preset(tmp_path: Path) -> None:
+    """Settings are named by the closest shipped preset (plus the keys where they differ from it)."""
     from cmivae.config import load_config
 
     root = tmp_path / "budget"
@@ -128,8 +129,9 @@ def test_two_shipped_presets_in_one_sweep_are_labelled_by_preset(tmp_path: Path)
         run_dir.mkdir(parents=True)
         (run_dir / "config.json").write_text(json.dumps({"config": config}))
         (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": 1.0}))
-    # the third run matches no preset on the keys that vary (lr): every label falls back to key=value
-    assert any("lr=0.01" in r.dataset for r in collect_runs(root))
+    # the third run is closest to pixelcnn-mid, which it differs from on lr alone: named by both
+    assert {r.dataset for r in collect_runs(root)} == {"mnist@pixelcnn-cpu-long", "mnist@pixelcnn-mid",
+                                                        "mnist@pixelcnn-mid+lr=0.01"}
     import shutil
 
     shutil.rmtree(root / "runs" / "pixelcnn-mid1")

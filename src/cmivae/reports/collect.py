@@ -281,17 +281,24 @@ def _preset_settings() -> dict[str, dict[str, str]]:
 
 
 def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] | None:
-    """For each setting, the one shipped preset that agrees with it on every key of ``keys``
-    (the keys that vary between the settings); None unless every setting has exactly one and
-    different settings get different presets (then a label names the preset, not the keys)."""
+    """For each setting, the shipped preset closest to it on the keys of ``keys`` (the keys that
+    vary between the settings): its name where they agree on every one (``pixelcnn-mid``), else
+    its name and the keys where they differ (``pixelcnn-mid+block=residual``). None unless each
+    setting has one closest preset that agrees on at least one of ``keys`` and different settings
+    get different names (then a label lists the keys instead)."""
     presets = _preset_settings()
     names: dict[tuple[str | None, ...], str] = {}
     for setting in settings:
         values = tuple(setting.get(k) for k in keys)
-        matches = [n for n, p in presets.items() if all(p.get(k) == v for k, v in zip(keys, values, strict=True))]
-        if len(matches) != 1 or names.get(values, matches[0]) != matches[0]:
+        differing = {n: [k for k, v in zip(keys, values, strict=True) if p.get(k) != v] for n, p in presets.items()}
+        fewest = min(len(d) for d in differing.values())
+        closest = [n for n, d in differing.items() if len(d) == fewest]
+        if len(closest) != 1 or fewest == len(keys):
             return None
-        names[values] = matches[0]
+        name = closest[0] + (f"+{_tag(setting, differing[closest[0]])}".replace(",", "+") if fewest else "")
+        if names.get(values, name) != name:
+            return None
+        names[values] = name
     return None if len(set(names.values())) != len(names) else [names[tuple(s.get(k) for k in keys)]
                                                                for s in settings]
 
@@ -300,7 +307,8 @@ def _separate_settings(rows: list[RunRow]) -> None:
     """Runs of one data set and model that differ in anything but method, gamma and seed
     (e.g. two presets in one sweep) must not be averaged together: their ``dataset`` becomes
     ``<name>@<preset>`` when each setting is one shipped preset's on the keys that differ
-    (``fashion-mnist@pixelcnn-mid``), else ``<name>@<the differing key=value pairs>``
+    (``fashion-mnist@pixelcnn-mid``) or ``<name>@<preset>+<key=value>`` when it is closest to one
+    preset (``fashion-mnist@pixelcnn-mid+block=residual``), else ``<name>@<the differing key=value pairs>``
     (``fashion-mnist@channels=64,kernel_sizes=7x7x3``); a single setting is left as it is."""
     by_family: dict[tuple[str, str], list[RunRow]] = {}
     for row in rows:
