@@ -220,6 +220,36 @@ def test_killing_a_sweep_parent_stops_its_workers_and_the_rerun_finishes(
     assert unfinished == 0 and again.stdout.count("(resuming)") <= 2
 
 
+def test_ctrl_c_on_a_sweep_lets_every_worker_checkpoint_where_it_stopped(tmp_path: Path,
+                                                                         fashion_mnist_dir: str) -> None:
+    """Ctrl-C reaches the whole process group: each worker gets SIGINT, then the sweep's SIGTERM a moment
+    later. That is one stop request (signals.SAME_REQUEST_SECONDS), not a second signal that stops at once:
+    each worker reaches its step boundary, checkpoints there and says so in train.log."""
+    sweep, out = _sweep_file(tmp_path, fashion_mnist_dir, epochs=4000), tmp_path / "out"
+    command = [sys.executable, "-m", "cmivae", "sweep", str(sweep), "--out", str(out), "--jobs", "2"]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                              start_new_session=True)  # its own process group, as a terminal's foreground job
+    runs = out / "runs"
+    try:
+        def both_training() -> bool:
+            return runs.is_dir() and len([d for d in runs.iterdir() if _holder_pid(d)]) == 2 and \
+                len(list(runs.glob("*/metrics.jsonl"))) == 2
+        _wait_for(both_training, parent, "both runs trained an epoch")
+        os.killpg(parent.pid, signal.SIGINT)
+        parent.wait(timeout=120)
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait()
+    assert parent.returncode == 128 + signal.SIGINT
+    assert parent.stderr.read().strip().splitlines()[-1].startswith("error: sweep stopped by SIGINT")
+    for run in runs.iterdir():
+        stopped = [line for line in (run / "train.log").read_text().splitlines() if "stopped by SIGINT at step" in line]
+        assert len(stopped) == 1 and "checkpoint saved" in stopped[0], (run / "train.log").read_text()
+        step = int(stopped[0].split(" at step ")[1].split(";")[0])
+        assert load_checkpoint(run / "checkpoints" / "last.pt")["train_state"]["step"] == step
+
+
 def test_a_sweep_refuses_a_directory_another_sweep_holds(tmp_path: Path, fashion_mnist_dir: str) -> None:
     sweep, out = _sweep_file(tmp_path, fashion_mnist_dir, epochs=1), tmp_path / "out"
     with _HeldElsewhere(out, "sweep directory") as pid, \

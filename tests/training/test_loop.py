@@ -190,3 +190,21 @@ def test_a_resume_at_the_same_precision_adds_no_record(tmp_path, monkeypatch) ->
     saved = json.loads((tmp_path / "resumed" / "config.json").read_text())
     assert "numerics" in saved and "numerics_resumed" not in saved
     assert "resumes at" not in (tmp_path / "resumed" / "train.log").read_text()
+
+
+def test_a_second_signal_is_the_same_request_within_a_second_and_a_new_one_after(monkeypatch) -> None:
+    """signals.StopRequest: Ctrl-C on a process group delivers SIGINT, then the sweep's SIGTERM, within
+    milliseconds (one request); a second signal later (a person pressing Ctrl-C again) stops at once."""
+    import signal
+
+    from cmivae.training import signals
+
+    clock = iter([100.0, 100.2, 101.5])
+    monkeypatch.setattr(signals.time, "monotonic", lambda: next(clock))
+    request = signals.StopRequest()
+    request._handle(signal.SIGINT, None)
+    request._handle(signal.SIGTERM, None)  # 0.2 s later: the same request
+    assert request.signum == signal.SIGINT and request.name == "SIGINT"
+    with pytest.raises(signals.Interrupted, match="stopped by a second SIGTERM") as stopped:
+        request._handle(signal.SIGTERM, None)  # 1.5 s after the first
+    assert stopped.value.exit_code == 128 + signal.SIGTERM

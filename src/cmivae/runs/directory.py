@@ -235,13 +235,14 @@ class RunDirectory:
         if self.is_main:
             atomic_write_json(self.path / files.FAILURE, {"error": message, "step": step, "time": time.time()})
 
-    def log(self, message: str) -> None:
-        """Append to ``train.log`` and print (rank 0 only)."""
+    def log(self, message: str, *, echo: bool = True) -> None:
+        """Append to ``train.log`` and, with ``echo``, print to stderr (rank 0 only)."""
         if not self.is_main:
             return
         from tqdm.auto import tqdm
 
-        tqdm.write(message, file=sys.stderr)
+        if echo:
+            tqdm.write(message, file=sys.stderr)
         log_path = self.path / files.LOG
         try:
             with open(log_path, "a", encoding="utf-8") as handle:

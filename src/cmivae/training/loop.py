@@ -286,8 +286,9 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
         return
     if checkpoint is not None:
         run.save_last(checkpoint)
-    raise Interrupted(stop.signum, f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; "
-                                   f"rerun the same command to resume")
+    message = f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; rerun the same command to resume"
+    run.log(message, echo=False)  # train.log says where the run stopped; the command line prints it once
+    raise Interrupted(stop.signum, message)
 
 
 def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progress: bool, data: Any,

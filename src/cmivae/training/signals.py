@@ -4,7 +4,10 @@ The first signal only records a request; the training loop checks it at the next
 boundary, writes a checkpoint and raises :class:`Interrupted`, which the command line
 prints on one line and turns into the conventional exit code ``128 + signum`` (130 for
 SIGINT, 143 for SIGTERM). A second signal while the first is pending stops at once
-(the checkpoint written before it is kept).
+(the checkpoint written before it is kept), unless it comes within
+:data:`SAME_REQUEST_SECONDS` of the first: that is the same request delivered twice, as when
+Ctrl-C reaches every process of a sweep's process group and the sweep then terminates its
+workers, which must still reach their step boundary and checkpoint.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
 from cmivae.errors import CmivaeError
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A second signal this soon after the first is the same stop request (a terminal's Ctrl-C reaches the whole
+# process group, then the sweep terminates its workers); a person's second Ctrl-C comes later.
+SAME_REQUEST_SECONDS = 1.0
 
 
 class Interrupted(CmivaeError):
@@ -34,16 +41,20 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.received_at = 0.0  # time.monotonic() of the first signal
 
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:  # a second signal: stop now
+        now = time.monotonic()
+        if self.signum is not None:
+            if now - self.received_at < SAME_REQUEST_SECONDS:  # the same request, delivered twice
+                return
             raise Interrupted(signum, f"stopped by a second {signal.Signals(signum).name}; "
                                       f"rerun the same command to resume from the last checkpoint")
-        self.signum = signum
+        self.signum, self.received_at = signum, now
 
 
 @contextlib.contextmanager
