@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "paired_runs.py"
 spec = importlib.util.spec_from_file_location("paired_runs", SCRIPT)
 paired_runs = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -14,10 +16,10 @@ spec.loader.exec_module(paired_runs)  # type: ignore[union-attr]
 
 
 def _run(root: Path, name: str, method: str, gamma: float, seed: int, kl_z: float, aolr: float,
-         precision: str = "auto") -> None:
+         precision: str = "auto", channels: int = 32) -> None:
     run = root / "runs" / name
     run.mkdir(parents=True)
-    config = {"data": {"name": "fashion-mnist"}, "model": {"name": "pixelcnn_vae"},
+    config = {"data": {"name": "fashion-mnist"}, "model": {"name": "pixelcnn_vae", "channels": channels},
               "objective": {"name": method, "gamma": gamma}, "train": {"seed": seed, "precision": precision}}
     (run / "config.json").write_text(json.dumps({"config": config}))
     (run / "results.json").write_text(json.dumps({"kl_z": kl_z}))
@@ -44,3 +46,17 @@ def test_no_partner_is_an_error(tmp_path: Path, capsys) -> None:
     _run(tmp_path / "b", "b0", "beta", 0.5, 0, 10.0, 0.74)
     assert paired_runs.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 1
     assert "no run of" in capsys.readouterr().err
+
+
+def test_two_runs_of_one_key_are_an_error_unless_only_picks_one(tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(a, "small", "beta", 0.9, 0, 50.0, 0.75, channels=32)
+    _run(a, "wide", "beta", 0.9, 0, 70.0, 0.74, channels=64)  # another preset in the same sweep
+    _run(b, "b0", "beta", 0.9, 0, 60.0, 0.73, channels=64)
+    with pytest.raises(SystemExit, match=r"holds two runs of fashion-mnist pixelcnn_vae beta γ 0.9 seed 0 "
+                                         r"\((small and wide|wide and small)\).*--only"):
+        paired_runs.main([str(a), str(b), "--metrics", "kl_z"])
+    assert paired_runs.main([str(a), str(b), "--metrics", "kl_z", "--only", "model.channels=64"]) == 0
+    assert "| kl_z | 1 | 70.0000 | 60.0000 | -10.0000 ± nan |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--only takes SECTION.KEY=VALUE"):
+        paired_runs.main([str(a), str(b), "--only", "channels"])
