@@ -113,3 +113,14 @@ def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
     path.write_text("base: pixelcnn-cpu\nevaluate: [all, aolr_sdt]\n")
     with pytest.raises(ConfigError, match="evaluate: unknown metric.*aolr_sdt"):
         load_sweep(path)
+
+
+def test_residual_sweep_is_pixelcnn_mid_with_residual_layers_and_its_committed_runs_are_done() -> None:
+    sweep = load_sweep(ROOT / "experiments" / "study-residual.yaml")
+    assert len(sweep.runs) == 9
+    assert all(run.config.model.params.get("block") == "residual" and run.config.model.params["channels"] == 64
+               for run in sweep.runs)
+    ids = {run.run_id for run in sweep.runs}
+    committed = [d for d in (ROOT / "results" / "study-residual" / "runs").iterdir() if (d / "eval.json").exists()]
+    assert len(committed) >= 4 and all(d.name in ids for d in committed)
+    assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
