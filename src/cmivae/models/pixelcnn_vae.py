@@ -126,7 +126,8 @@ class PixelCNNDecoder(nn.Module):
 
     ``layers`` are the masked convolutions; ``norms`` their batch norms (``residual`` block)
     or identities (``plain``); :meth:`activate` applies a layer's norm, skip and activation to
-    its convolution's output (the one definition the cached sampler shares).
+    its convolution's output (the cached sampler computes the same per pixel, with the eval-mode
+    norms folded into the weights).
     """
 
     def __init__(self, config: PixelCNNVAEConfig) -> None:
@@ -146,14 +147,14 @@ class PixelCNNDecoder(nn.Module):
                                    for _ in layers)
         self.out = nn.Conv2d(config.channels, c, 1)
 
-    def activate(self, index: int, conv: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+    def activate(self, index: int, conv: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """h_l from layer ``index``'s convolution output ``conv`` ``(B, 64, H, W)`` and h_{l-1}
         ``previous`` (same shape; ignored by ``plain`` and by the first layer): ``ReLU(conv)``, or
         ``ELU(BN(conv) + h_{l-1})`` (``ELU(BN(conv))`` for the first layer) for ``residual``."""
         if not self.residual:
             return F.relu(conv)
         h = self.norms[index](conv)
-        return F.elu(h if index == 0 or previous is None else h + previous)
+        return F.elu(h if index == 0 else h + previous)
 
     def z_maps(self, z: torch.Tensor) -> torch.Tensor:
         """z ``(B, D)`` -> feature maps ``(B, z_channels, H, W)``."""
