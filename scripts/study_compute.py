@@ -9,10 +9,9 @@ progress lines, as older runs wrote, is timed by its epoch lines' timestamps: th
 minutes, plus one median gap for the first epoch, which has no line before it) plus the
 ``eval_seconds`` of its ``eval.json`` (its last evaluation call; earlier partial ones are not
 counted). Wall seconds become core-seconds times the torch threads the run started with
-(``config.json``'s ``torch_threads``, 1 if absent; the study ran one thread per process until the
-sixth session's ``pixelcnn-mid-long`` runs, two threads one run at a time; evaluation is counted
-at the same count, as ``cmivae sweep --threads`` gives both). A lower bound, then: close to the
-truth for runs trained and evaluated in one go.
+(``config.json``'s ``torch_threads``, 1 if absent; every committed study run used one thread per
+process; evaluation is counted at the same count, as ``cmivae sweep --threads`` gives both). A
+lower bound, then: close to the truth for runs trained and evaluated in one go.
 """
 
 from __future__ import annotations
