@@ -160,7 +160,8 @@ def test_a_run_records_its_numerics_and_a_resume_at_another_precision_says_so(tm
     from cmivae.precision import resolve_precision
     from tests.training.resume_check import killed_after
 
-    config, data, run = tiny_config(checkpoint_every_steps=1), tiny_images(), tmp_path / "run"
+    # precision "auto" (tiny_config pins fp32): the real record then says what auto resolves to here
+    config, data, run = tiny_config(checkpoint_every_steps=1, precision="auto"), tiny_images(), tmp_path / "run"
     here = resolve_precision("auto", torch.device("cpu"))
     elsewhere = "fp32" if here == "bf16" else "bf16"
     real_numerics = loop.numerics
