@@ -124,3 +124,23 @@ def test_residual_sweep_is_pixelcnn_mid_with_residual_layers_and_its_committed_r
     committed = [d for d in (ROOT / "results" / "study-residual" / "runs").iterdir() if (d / "eval.json").exists()]
     assert len(committed) >= 4 and all(d.name in ids for d in committed)
     assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
+
+
+@pytest.mark.parametrize(("name", "preset_updates"), [("study-residual-paths", 368), ("study-residual-long", 1120)])
+def test_residual_follow_up_sweeps_keep_the_residual_decoder_and_their_committed_runs_are_done(
+        name: str, preset_updates: int) -> None:
+    """Question 5's follow-ups: the residual 13x64 decoder at pixelcnn-mid's budget (the s-path, beta-VAE at
+    gamma 0.3) and at pixelcnn-mid-long's (3x the updates); every committed run is one of the file's, done."""
+    sweep = load_sweep(ROOT / "experiments" / f"{name}.yaml")
+    assert all(run.config.model.params.get("block") == "residual" and run.config.model.params["channels"] == 64
+               for run in sweep.runs)
+    for run in sweep.runs:  # the budget the file's comment states: full batches of num_train x epochs
+        data, train = run.config.data, run.config.train
+        assert data.num_train // train.batch_size * train.epochs == preset_updates, run.run_id
+    s_path = [r for r in sweep.runs if r.config.objective.params.get("critic_path") == "s"]
+    assert {r.config.train.seed for r in s_path} == {0, 1, 2}
+    runs_dir = ROOT / "results" / name / "runs"
+    ids = {run.run_id for run in sweep.runs}
+    committed = [d for d in runs_dir.iterdir() if (d / "eval.json").exists()] if runs_dir.exists() else []
+    assert all(d.name in ids for d in committed)
+    assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
