@@ -138,6 +138,23 @@ def test_two_shipped_presets_in_one_sweep_are_labelled_by_preset(tmp_path: Path)
     assert {r.dataset for r in collect_runs(root)} == {"mnist@pixelcnn-cpu-long", "mnist@pixelcnn-mid"}
 
 
+def test_a_model_key_both_settings_share_away_from_their_presets_is_in_both_names(tmp_path: Path) -> None:
+    """The residual decoder on two budgets: block does not vary between the settings, but neither is the
+    presets' plain decoder, so both names say so (and nothing else the settings share is added)."""
+    from cmivae.config import load_config
+
+    root = tmp_path / "residual"
+    for preset in ("pixelcnn-mid", "pixelcnn-mid-long"):
+        config = load_config(preset, ["data.name=fashion-mnist", "objective.name=beta",
+                                      "model.block=residual"]).to_dict()
+        run_dir = root / "runs" / preset
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"config": config}))
+        (run_dir / "results.json").write_text(json.dumps({"elbo": -100.0, "kl_z": 1.0}))
+    assert {r.dataset for r in collect_runs(root)} == {"fashion-mnist@pixelcnn-mid+block=residual",
+                                                        "fashion-mnist@pixelcnn-mid-long+block=residual"}
+
+
 def test_critic_logit_figure_draws_each_adversarial_run_and_is_in_the_report(tmp_path: Path, monkeypatch) -> None:
     from cmivae.reports import plots
 

@@ -283,9 +283,12 @@ def _preset_settings() -> dict[str, dict[str, str]]:
 def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] | None:
     """For each setting, the shipped preset closest to it on the keys of ``keys`` (the keys that
     vary between the settings): its name where they agree on every one (``pixelcnn-mid``), else
-    its name and the keys where they differ (``pixelcnn-mid+block=residual``). None unless each
-    setting has one closest preset that agrees on at least one of ``keys`` and different settings
-    get different names (then a label lists the keys instead)."""
+    its name and the keys where they differ (``pixelcnn-mid+block=residual``). A ``model.`` key that
+    all settings share but that differs from the preset is named too, so a residual decoder on two
+    budgets reads ``pixelcnn-mid+block=residual`` and ``pixelcnn-mid-long+block=residual``, not as
+    the presets' plain decoder. None unless each setting has one closest preset that agrees on at
+    least one of ``keys`` and different settings get different names (then a label lists the keys
+    instead)."""
     presets = _preset_settings()
     names: dict[tuple[str | None, ...], str] = {}
     for setting in settings:
@@ -295,7 +298,11 @@ def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] 
         closest = [n for n, d in differing.items() if len(d) == fewest]
         if len(closest) != 1 or fewest == len(keys):
             return None
-        name = closest[0] + (f"+{_tag(setting, differing[closest[0]])}".replace(",", "+") if fewest else "")
+        preset = presets[closest[0]]
+        shared_model_keys = [k for k in sorted(setting) if k.startswith("model.") and k not in keys
+                             and preset.get(k) != setting[k]]
+        tagged = differing[closest[0]] + shared_model_keys
+        name = closest[0] + (f"+{_tag(setting, tagged)}".replace(",", "+") if tagged else "")
         if names.get(values, name) != name:
             return None
         names[values] = name
