@@ -120,10 +120,7 @@ def test_residual_sweep_is_pixelcnn_mid_with_residual_layers_and_its_committed_r
     assert len(sweep.runs) == 9
     assert all(run.config.model.params.get("block") == "residual" and run.config.model.params["channels"] == 64
                for run in sweep.runs)
-    ids = {run.run_id for run in sweep.runs}
-    committed = [d for d in (ROOT / "results" / "study-residual" / "runs").iterdir() if (d / "eval.json").exists()]
-    assert len(committed) >= 4 and all(d.name in ids for d in committed)
-    assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
+    assert len(_committed_runs_are_the_sweeps_and_done(sweep, ROOT / "results" / "study-residual" / "runs")) >= 4
 
 
 @pytest.mark.parametrize(("name", "preset_updates"), [("study-residual-paths", 368), ("study-residual-long", 1120)])
@@ -139,8 +136,14 @@ def test_residual_follow_up_sweeps_keep_the_residual_decoder_and_their_committed
         assert data.num_train // train.batch_size * train.epochs == preset_updates, run.run_id
     s_path = [r for r in sweep.runs if r.config.objective.params.get("critic_path") == "s"]
     assert {r.config.train.seed for r in s_path} == {0, 1, 2}
-    runs_dir = ROOT / "results" / name / "runs"
-    ids = {run.run_id for run in sweep.runs}
+    _committed_runs_are_the_sweeps_and_done(sweep, ROOT / "results" / name / "runs")
+
+
+def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]:
+    """The evaluated run directories under ``runs_dir`` (none if it is absent): each is one of ``sweep``'s
+    runs and done under its evaluate list."""
     committed = [d for d in runs_dir.iterdir() if (d / "eval.json").exists()] if runs_dir.exists() else []
+    ids = {run.run_id for run in sweep.runs}
     assert all(d.name in ids for d in committed)
     assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
+    return committed
