@@ -16,10 +16,13 @@ lower bound, then: close to the truth for runs trained and evaluated in one go.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
+
+from cmivae.json_files import DamagedFile
+from cmivae.runs import files
+from cmivae.runs.readers import read_eval, read_json_or_none
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) epoch \d+:")
 ELAPSED = re.compile(r"train: \d+/\d+ updates .*?, ((?:\d+h)?(?:\d+m)?\d*s?) elapsed")
@@ -63,9 +66,10 @@ def _epoch_span(lines: list[str]) -> float:
 
 
 def eval_seconds(run_dir: Path) -> float:
+    """``eval.json``'s ``eval_seconds`` (0 when absent or unreadable)."""
     try:
-        value = json.loads((run_dir / "eval.json").read_text()).get("eval_seconds", 0.0)
-    except (OSError, ValueError):
+        value = (read_eval(run_dir) or {}).get("eval_seconds", 0.0)
+    except DamagedFile:
         return 0.0
     return float(value) if isinstance(value, (int, float)) else 0.0
 
@@ -73,8 +77,8 @@ def eval_seconds(run_dir: Path) -> float:
 def threads(run_dir: Path) -> int:
     """The torch threads the run started with (``config.json``'s ``torch_threads``; 1 if absent)."""
     try:
-        value = json.loads((run_dir / "config.json").read_text()).get("torch_threads", 1)
-    except (OSError, ValueError, AttributeError):
+        value = (read_json_or_none(run_dir / files.CONFIG) or {}).get("torch_threads", 1)
+    except DamagedFile:
         return 1
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
@@ -82,8 +86,8 @@ def threads(run_dir: Path) -> int:
 def main(paths: list[str]) -> int:
     grand = 0.0
     for root in map(Path, paths):
-        runs = sorted(p.parent for p in root.rglob("config.json"))
-        train = sum(train_seconds(r / "train.log") * threads(r) for r in runs)
+        runs = sorted(p.parent for p in root.rglob(files.CONFIG))
+        train = sum(train_seconds(r / files.LOG) * threads(r) for r in runs)
         evaluate = sum(eval_seconds(r) * threads(r) for r in runs)
         grand += train + evaluate
         print(f"{root}: {len(runs)} runs, {train / 3600:.2f} core-h training + {evaluate / 3600:.2f} core-h "

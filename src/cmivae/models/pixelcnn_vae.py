@@ -151,10 +151,16 @@ class PixelCNNDecoder(nn.Module):
         """h_l from layer ``index``'s convolution output ``conv`` ``(B, 64, H, W)`` and h_{l-1}
         ``previous`` (same shape; ignored by ``plain`` and by the first layer): ``ReLU(conv)``, or
         ``ELU(BN(conv) + h_{l-1})`` (``ELU(BN(conv))`` for the first layer) for ``residual``."""
+        return self.combine(index, self.norms[index](conv), previous)
+
+    def combine(self, index: int, normed: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        """The block's rule after the norm, the one place it is spelled: ``ReLU(normed)`` (``plain``)
+        or ``ELU(normed + h_{l-1})`` (``residual``; ``ELU(normed)`` for the first layer, whose
+        ``previous`` may be None). Any shape: the cached sampler calls it per pixel on ``(B, 64)``
+        rows with the eval-mode norm folded into the weights."""
         if not self.residual:
-            return F.relu(conv)
-        h = self.norms[index](conv)
-        return F.elu(h if index == 0 else h + previous)
+            return F.relu(normed)
+        return F.elu(normed if index == 0 or previous is None else normed + previous)
 
     def z_maps(self, z: torch.Tensor) -> torch.Tensor:
         """z ``(B, D)`` -> feature maps ``(B, z_channels, H, W)``."""

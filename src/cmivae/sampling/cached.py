@@ -127,7 +127,6 @@ def _sample_chunk(decoder: PixelCNNDecoder, z: torch.Tensor, u: torch.Tensor, dt
     _, height, width = config.image_shape
     batch, device = z.shape[0], z.device
     caches = _layer_caches(decoder, batch, dtype, device)
-    residual = decoder.residual
     z_maps = decoder.z_maps(z.to(decoder.out.weight.dtype)).to(dtype)  # (B, 4, H, W), computed once
     z_maps = z_maps.permute(0, 2, 3, 1)  # (B, 4, H, W) -> (B, H, W, 4)
     channels = config.channels
@@ -151,10 +150,7 @@ def _sample_chunk(decoder: PixelCNNDecoder, z: torch.Tensor, u: torch.Tensor, dt
                     conv = torch.addmm(above, window, cache.weight_row)  # (B, O)
                 else:  # a 1x1 mask-A layer sees no pixel of the current row
                     conv = above
-                if residual:
-                    h = F.elu(conv if h is None else conv + h)  # (B, O): ELU(BN(conv) + h_{l-1}), BN folded
-                else:
-                    h = conv.relu_() if cache.taps else conv.relu()
+                h = decoder.combine(index, conv, h)  # (B, O): the block's rule, BN folded into the weights
                 if index + 1 < len(caches):
                     following = caches[index + 1]
                     following.current[:, following.half + j, :channels] = h
