@@ -13,7 +13,9 @@ separately:
   (z detached: :func:`cmivae.objectives.adversarial_cmi.path_latents`), i.e. what ``critic_path: s`` adds to
   the loss.
 
-and prints, for the decoder's s-layers (``decoder.layers[:inject_after]`` and their norms, the only
+and prints how much of s is alive (``s_nonzero``: the fraction of s's entries that are not 0, which a
+ReLU decoder can drive to 0 everywhere; ``s_varying``: the fraction of its units, channel x pixel, that vary
+across the batch) and, for the decoder's s-layers (``decoder.layers[:inject_after]`` and their norms, the only
 parameters the s-path reaches), the norm of each gradient, their ratio critic/recon, and the cosine
 between them; and the same three at s itself (the activation ``(B, 64, H, W)``), which does not depend
 on how the layers are parametrized. A ratio near 0 says the critic term is too weak against
@@ -63,7 +65,8 @@ def measure(run_dir: Path, batches: int, batch_size: int, seed: int = 0,
         images = load_dataset(run.config.data).train_x
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randperm(images.shape[0], generator=generator)[:batches * batch_size]
-    model.train()  # batch norm on batch statistics, as in a training step
+    model.train()  # batch norm on batch statistics, as in a training step (the critic's too)
+    objective.train()
     has_critic = getattr(objective, "critic", None) is not None
     totals: dict[str, float] = {}
     torch.manual_seed(seed)
@@ -73,7 +76,10 @@ def measure(run_dir: Path, batches: int, batch_size: int, seed: int = 0,
         recon = reconstruction(out, x).mean()
         layer_recon = _flat(torch.autograd.grad(recon, params, retain_graph=True, allow_unused=True), params)
         s_recon = torch.autograd.grad(recon, out.s, retain_graph=True)[0].flatten().float()
-        values = {"recon_layers": float(layer_recon.norm()), "recon_s": float(s_recon.norm())}
+        units = out.s.detach().float().flatten(1)  # (B, C, H, W) -> (B, C*H*W)
+        values = {"recon_layers": float(layer_recon.norm()), "recon_s": float(s_recon.norm()),
+                  "s_nonzero": float((units != 0).float().mean()),
+                  "s_varying": float((units.std(dim=0) > 1e-6).float().mean())}
         if has_critic:
             z, s = path_latents(out, "s")
             term = (objective.gamma * objective.alpha * objective.critic(z, s)).mean()
@@ -96,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    columns = ("recon_layers", "critic_layers", "ratio_layers", "cos_layers", "recon_s", "critic_s", "ratio_s", "cos_s",
-               "logit")
+    columns = ("s_nonzero", "s_varying", "recon_layers", "critic_layers", "ratio_layers", "cos_layers", "recon_s",
+               "critic_s", "ratio_s", "cos_s", "logit")
     print("run\t" + "\t".join(columns))
     for run_dir in args.runs:
         values = measure(run_dir, args.batches, args.batch_size)

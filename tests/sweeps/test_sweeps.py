@@ -199,6 +199,9 @@ def test_local_sweep_trains_evaluates_and_a_rerun_skips_everything(tmp_path: Pat
                       evaluator=lambda *a, **k: calls.append(a), log=lines.append)
     assert calls == [] and statuses(again) == ["done"] * 4
     assert any("4 already finished, 0 to run" in line for line in lines)
+    # the rerun keeps each run's training time from the first invocation's index (nothing written is lost)
+    assert [e["seconds"] for e in again["runs"]] == [e["seconds"] for e in index["runs"]]
+    assert all(e["seconds"] > 0 for e in again["runs"])
 
 
 def test_only_runs_a_part_with_the_whole_sweeps_ids_and_the_rest_later(tmp_path: Path, monkeypatch) -> None:

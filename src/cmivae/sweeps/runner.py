@@ -355,6 +355,18 @@ def _run_ray(tasks: list[RunTask], jobs: int, address: str | None, on_start: Sta
 # --------------------------------------------------------------------------- the sweep
 
 
+def _earlier_entries(path: Path) -> dict[str, dict[str, Any]]:
+    """The run entries of an earlier ``sweep.json`` by run id (empty when there is none or it is
+    damaged: the index is rewritten from the run directories either way)."""
+    try:
+        index = json_files.read_json_or_none(path) or {}
+    except json_files.DamagedFile:
+        return {}
+    runs = index.get("runs")
+    return {e["run_id"]: e for e in runs if isinstance(e, dict) and isinstance(e.get("run_id"), str)} \
+        if isinstance(runs, list) else {}
+
+
 def _write_index(path: Path, sweep_info: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for entry in entries.values():
@@ -427,6 +439,7 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
     sweep_info = {**sweep.to_dict(), "evaluate": evaluate}
 
     entries: dict[str, dict[str, Any]] = {}
+    earlier = _earlier_entries(index_path)  # a finished run keeps the seconds an earlier invocation recorded
     tasks: list[RunTask] = []
     specs: dict[str, RunSpec] = {spec.run_id: spec for spec in sweep.runs}
     for spec in sweep.all_runs or sweep.runs:  # the whole file's runs, in file order
@@ -439,6 +452,8 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
             finished, damaged = False, str(err)
         if finished:
             entry["status"] = "done"
+            if isinstance(earlier.get(spec.run_id, {}).get("seconds"), (int, float)):
+                entry["seconds"] = earlier[spec.run_id]["seconds"]
         elif spec.run_id not in specs:
             entry["status"] = LEFT_OUT  # `cmivae sweep-status` reads its state from the run directory
         else:
