@@ -208,6 +208,17 @@ def test_a_single_seed_gets_no_standard_error(tmp_path: Path) -> None:
         rows, "pixelcnn_vae")
 
 
+def test_the_elbo_is_the_beta_curves_gamma_0_point_not_a_method_read_against_it(tmp_path: Path) -> None:
+    root = tmp_path / "with-elbo"
+    for method, gamma, kl, aolr in (("elbo", 0.0, 1.0, 0.4), ("beta", 0.5, 6.0, 0.7), ("cmi", 0.9, 3.0, 0.6)):
+        write_run(root, f"{method}-{kl}", "mnist", "pixelcnn_vae", method, gamma, 0,
+                  {"elbo": -90.0, "neg_elbo": 90.0, "recon": 90.0 - kl, "kl_z": kl}, {"aolr": aolr, "mi_zs": 1.0})
+    rows = matched_comparison(aggregate(collect_runs(root)), "mnist", "pixelcnn_vae")
+    assert [g.method for g, _ in rows] == ["cmi"]  # the ELBO is a point of the curve, not compared with it
+    aolr = rows[0][1]["aolr"]  # KL(z) 3 lies 2/5 of the way from the ELBO (1, 0.4) to beta-VAE (6, 0.7)
+    assert aolr.beta == pytest.approx(0.52) and aolr.difference == pytest.approx(0.08) and not aolr.at_end
+
+
 def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     rows = collect_runs(sweep_dir)
     groups = aggregate(rows)

@@ -18,6 +18,9 @@ from cmivae.runs.readers import read_json_or_none
 
 METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
+# The beta-VAE curve every other method is read against: beta-VAE at each gamma and the ELBO, which
+# is beta-VAE at gamma 0 (beta = 1, Eqs. 5-6).
+BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
 # so variants are never averaged together. Defaults: config.LEGACY_OBJECTIVE_DEFAULTS.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from cmivae.metric_names import probe_protocol
-from cmivae.reports.collect import CRITIC_DIAGNOSTICS, RunRow, _method_rank, val_kl_by_epoch
+from cmivae.reports.collect import BETA_CURVE_METHODS, CRITIC_DIAGNOSTICS, RunRow, _method_rank, val_kl_by_epoch
 from cmivae.reports.tables import Column, Group, Table, standard_error
 
 CRITIC_COLUMNS = (
@@ -113,7 +113,7 @@ def kl_gap_table(rows: list[RunRow], dataset: str, model: str) -> Table | None:
                   columns)
     groups: dict[tuple[str, float], list[RunRow]] = {}
     for r in mine:
-        if r.method not in ("beta", "elbo"):
+        if r.method not in BETA_CURVE_METHODS:
             groups.setdefault((r.method, round(r.gamma, 6)), []).append(r)
     for (method, gamma), members in sorted(groups.items(), key=lambda kv: (kv[0][1], _method_rank(kv[0][0]),
                                                                                kv[0][0])):
