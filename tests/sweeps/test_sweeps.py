@@ -158,7 +158,7 @@ def test_every_shipped_sweep_expands(name: str) -> None:
     assert path.read_text().startswith("#"), "a sweep file opens with a comment: what it reproduces and its cost"
     sweep = load_sweep(path, NEEDS.get(name))
     assert sweep.runs and sweep.duplicates == 0
-    assert len({r.config.train.seed for r in sweep.runs}) == 3
+    assert len({r.config.train.seed for r in sweep.runs}) >= 3  # at least 3 seeds (a study point may add more)
     gamma0 = {r.config.objective.name for r in sweep.runs if r.config.objective.gamma == 0}
     if not name.startswith("study-"):  # the study sweeps compare at gamma > 0 only
         assert gamma0 == {"beta"}, "gamma 0 only for beta-VAE, as in the paper"
