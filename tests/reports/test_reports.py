@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae import cli  # noqa: E402
 from cmivae.reports.collect import collect_runs, read_run  # noqa: E402
+from cmivae.reports.diagnostics import extra_matched_metrics  # noqa: E402
 from cmivae.reports.matched import interpolate, matched_comparison, matched_markdown  # noqa: E402
 from cmivae.reports.paper_results import TABLES, paper_row  # noqa: E402
 from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4  # noqa: E402
@@ -163,6 +164,13 @@ def test_methods_are_compared_with_beta_at_the_same_kl(sweep_dir: Path, tmp_path
     text = matched_markdown(rows, "pixelcnn_vae")
     assert ("| 0.1 | CMI-VAE | 3 | 7.00 ± 2.08 | 1.50 | 2.00 | -0.50 ± 0.00 | 0.7500 | 0.7000 | +0.0500 ± 0.0816 |"
             in text)
+    # the report adds the paper's nonlinear probes (appendix K.2) where the runs have them: AoSVM 0.7 everywhere
+    extra = extra_matched_metrics(groups, "fashion-mnist", "pixelcnn_vae")
+    assert [key for key, *_ in extra] == ["aosvm", "mcas_svm"]
+    svm = matched_comparison(groups, "fashion-mnist", "pixelcnn_vae", extra)[0][1]["aosvm"]
+    assert svm.beta == pytest.approx(0.7) and svm.difference == pytest.approx(0.0)
+    assert "AoSVM" in matched_markdown(matched_comparison(groups, "fashion-mnist", "pixelcnn_vae", extra),
+                                       "pixelcnn_vae", extra)
     # shift the beta-VAE curve so CMI's KL(z) falls between its points: 7 lies 1/4 of the way from 6 to 10
     for g in groups:
         if g.method == "beta" and g.dataset == "fashion-mnist":
