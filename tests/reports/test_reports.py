@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae import cli  # noqa: E402
 from cmivae.reports.collect import collect_runs, read_run  # noqa: E402
-from cmivae.reports.diagnostics import extra_matched_metrics  # noqa: E402
+from cmivae.reports.diagnostics import extra_matched_metrics, z_probe_panels  # noqa: E402
 from cmivae.reports.matched import interpolate, matched_comparison, matched_markdown  # noqa: E402
 from cmivae.reports.paper_results import TABLES, paper_row  # noqa: E402
-from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4  # noqa: E402
+from cmivae.reports.plots import gather_samples, plot_figure3, plot_figure4, plot_probes  # noqa: E402
 from cmivae.reports.report import build_report  # noqa: E402
 from cmivae.reports.tables import aggregate, build_table, standard_error  # noqa: E402
 
@@ -236,6 +236,21 @@ def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
         assert path is not None and path.read_bytes().startswith(PNG)
     assert len(list((tmp_path / "samples").glob("*.png"))) == 4  # seed 0 of 2 methods x 2 gammas
     assert plot_figure3(groups, "mnist", tmp_path / "none.png") is None
+
+
+def test_the_probe_figure_draws_every_run_and_clips_a_collapsed_one(sweep_dir: Path, tmp_path: Path) -> None:
+    write_run(sweep_dir, "img-cmi-collapsed", "fashion-mnist", "pixelcnn_vae", "cmi", 0.3, 7,
+              {"elbo": -90.0, "neg_elbo": 90.0, "recon": 89.9, "kl_z": 0.1}, {"aolr": 0.1, "aosvm": 0.1})
+    rows = collect_runs(sweep_dir)
+    groups = aggregate(rows)
+    panels = z_probe_panels([g for g in groups if g.dataset == "fashion-mnist"])
+    assert panels == [("aolr", "AoLR (raw)"), ("aosvm", "AoSVM")]
+    path = plot_probes(rows, groups, "fashion-mnist", "pixelcnn_vae", tmp_path / "probes.png", panels)
+    assert path is not None and path.read_bytes().startswith(PNG)
+    assert plot_probes(rows, groups, "mnist", "pixelcnn_vae", tmp_path / "none.png", panels) is None
+    text = build_report(sweep_dir, tmp_path / "report").read_text()
+    assert "![probes](probe_curves_fashion-mnist_pixelcnn_vae.png)" in text
+    assert (tmp_path / "report" / "probe_curves_fashion-mnist_pixelcnn_vae.png").exists()
 
 
 def test_report_shows_tables_figures_failures_and_paper(sweep_dir: Path, tmp_path: Path, monkeypatch,

@@ -82,6 +82,14 @@ def probe_table(groups: list[Group], dataset: str, model: str) -> Table | None:
                  _rows(mine, keys))
 
 
+def z_probe_panels(groups: list[Group]) -> list[tuple[str, str]]:
+    """``[(key, header)]`` of the probes on z the groups have, in the order AoLR raw, its other
+    protocols (``aolr_std``, ``aolr_c100``, ...), AoSVM: the panels of the report's probe figure."""
+    keys = {k for g in groups for k in g.mean if (p := probe_protocol(k)) is not None and p.features == "z_mean"}
+    order = sorted(keys, key=lambda k: (k != "aolr", probe_protocol(k).classifier == "svm", k))  # type: ignore[union-attr]
+    return [(k, _probe_header(k)) for k in order]
+
+
 def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tuple[tuple[str, str, int, str], ...]:
     """Matched-KL entries for the non-raw AoLR / mCAS probes some group has (``aolr_std``, ...), then the
     paper's nonlinear probes, AoSVM and mCAS(SVM) (appendix K.2: an RBF SVM instead of the logistic

@@ -171,6 +171,58 @@ def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str |
                                     "\n(lines: epochs of one run; marker: its last epoch)")
 
 
+def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: str, path: str | Path,
+                probes: list[tuple[str, str]]) -> Path | None:
+    """One panel per probe on z (``probes``: ``[(key, label)]``, e.g. AoLR raw, AoLR C=100 and AoSVM):
+    every run as a point at its KL(z), each method's group means joined in order of KL(z).
+
+    Figure 3 reads AoLR at the group means; this shows what the means hide — seeds that
+    collapse z (a point near KL(z) = 0 at chance) and probes that disagree on which method is
+    above the β-VAE curve at the same KL(z) (docs/FINDINGS.md, tenth session). ``None`` if no
+    run has KL(z) and one of the probes."""
+    mine = [r for r in rows if r.dataset == dataset and r.model == model and "kl_z" in r.metrics]
+    panels = [(key, label) for key, label in probes if any(key in r.metrics for r in mine)]
+    if not panels:
+        return None
+    methods = sorted({r.method for r in mine}, key=lambda m: (_method_rank(m), m))
+    others = [m for m in methods if m not in COLORS]  # variants and other objectives: colours no base method uses
+    spare = VARIANT_COLORS + ["black", "gold", "lime", "navy"]
+    colors = {m: COLORS[m] if m in COLORS else spare[others.index(m) % len(spare)] for m in methods}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        values = sorted(r.metrics[key] for r in mine if key in r.metrics)
+        q1, q3 = values[len(values) // 4], values[(3 * len(values)) // 4]
+        floor = min(v for v in values if v >= q1 - 3 * max(q3 - q1, 0.005))  # far-low points (collapsed z) clipped
+        floor -= 0.1 * (values[-1] - floor + 1e-3)
+        clipped = 0
+        for method in methods:
+            runs = [r for r in mine if r.method == method and key in r.metrics]
+            if not runs:
+                continue
+            marker = MARKERS.get(method.split("+")[0], "o")
+            ys = [r.metrics[key] for r in runs]
+            clipped += sum(y < floor for y in ys)
+            ax.plot([r.metrics["kl_z"] for r in runs], [max(y, floor) for y in ys], linestyle="", marker=marker,
+                    markersize=4, alpha=0.45, color=colors[method])
+            means = sorted((g.mean["kl_z"], g.mean[key]) for g in groups if g.dataset == dataset and g.model == model
+                           and g.method == method and "kl_z" in g.mean and key in g.mean)
+            clipped += sum(y < floor for _, y in means)
+            ax.plot([x for x, _ in means], [max(y, floor) for _, y in means], color=colors[method], marker=marker,
+                    markersize=7, label=method_label(method))
+        ax.set_ylim(floor - 0.02 * (values[-1] - floor), values[-1] + 0.05 * (values[-1] - floor))
+        ax.set_xlabel("KL(z) (nats)")
+        ax.set_ylabel(label + (f" ({clipped} far below: drawn at the bottom edge)" if clipped else ""),
+                      fontsize=8 if clipped else None)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Probes on z against KL(z): {_where(dataset, model)} (small: each run; joined: means)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _where(dataset: str, model: str) -> str:
     return f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
 

@@ -32,10 +32,18 @@ from cmivae.reports.diagnostics import (
     extra_matched_metrics,
     kl_gap_table,
     probe_table,
+    z_probe_panels,
 )
 from cmivae.reports.matched import matched_comparison, matched_markdown, write_matched_csv
 from cmivae.reports.paper_results import PAPER_BUDGET
-from cmivae.reports.plots import gather_samples, plot_critic_logits, plot_figure3, plot_figure4, plot_kl_by_update
+from cmivae.reports.plots import (
+    gather_samples,
+    plot_critic_logits,
+    plot_figure3,
+    plot_figure4,
+    plot_kl_by_update,
+    plot_probes,
+)
 from cmivae.reports.tables import (
     DATASET_LABELS,
     Group,
@@ -156,6 +164,15 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                       "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
                       "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
+        probes = [(key, label) for key, label in z_probe_panels(mine) if model == "pixelcnn_vae"]
+        figure = plot_probes(usable, mine, dataset, model, out_dir / f"probe_curves_{dataset}_{model}.png", probes) \
+            if len(probes) > 1 else None
+        if figure is not None:
+            lines += ["### The probes on z against KL(z), run by run", "",
+                      "AoLR under each protocol and AoSVM (the paper's RBF-SVM probe, appendix K.2), every run a "
+                      "small point, each method's group means joined: the seeds a mean hides (a collapsed z sits "
+                      "near KL(z) = 0 at chance) and whether the probes agree on which method is above the "
+                      "β-VAE curve at the same KL(z).", "", f"![probes]({figure.name})", ""]
         figure = plot_kl_by_update(usable, dataset, model,
                                    out_dir / f"kl_by_update_{dataset}_{model}.png")
         gap = kl_gap_table(usable, dataset, model)
