@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from cmivae.reports.collect import BETA_CURVE_METHODS, collect_runs  # noqa: E402
 from cmivae.reports.matched import interpolate  # noqa: E402
-from cmivae.reports.tables import aggregate, standard_error  # noqa: E402
+from cmivae.reports.tables import COLLAPSED_NATS, aggregate, standard_error  # noqa: E402
 
 DEFAULT_METRICS = ["aolr", "aolr_std", "aolr_c100", "aosvm", "mcas", "mcas_std", "recon", "mi_zs"]
 
@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("roots", type=Path, nargs="+", help="sweep or run directories (the β-VAE curve and the method)")
     parser.add_argument("--method", default="cmi", help="method key as the report writes it (cmi, cmi+critic_path=s)")
     parser.add_argument("--gamma", type=float, required=True, help="the method's γ")
-    parser.add_argument("--collapsed-below", type=float, default=1.0, metavar="NATS",
-                        help="a seed whose KL(z) is below this is reported as collapsed, not averaged (default 1.0)")
+    parser.add_argument("--collapsed-below", type=float, default=COLLAPSED_NATS, metavar="NATS",
+                        help=f"a seed whose KL(z) is below this is reported as collapsed, not averaged "
+                             f"(default {COLLAPSED_NATS:g})")
     parser.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS)
     args = parser.parse_args(argv)
     for root in args.roots:

@@ -238,6 +238,17 @@ def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     assert plot_figure3(groups, "mnist", tmp_path / "none.png") is None
 
 
+def test_the_matched_table_counts_collapsed_seeds(sweep_dir: Path) -> None:
+    write_run(sweep_dir, "img-cmi-collapsed", "fashion-mnist", "pixelcnn_vae", "cmi", 0.3, 7,
+              {"elbo": -90.0, "neg_elbo": 90.0, "recon": 89.9, "kl_z": 0.1}, {"aolr": 0.1, "aosvm": 0.1})
+    groups = aggregate(collect_runs(sweep_dir))
+    cmi = next(g for g in groups if g.dataset == "fashion-mnist" and g.method == "cmi" and g.gamma == 0.3)
+    assert cmi.n == 4 and cmi.collapsed == 1
+    assert all(g.collapsed == 0 for g in groups if g is not cmi)
+    text = matched_markdown(matched_comparison(groups, "fashion-mnist", "pixelcnn_vae"), "pixelcnn_vae")
+    assert "| 0.3 | CMI-VAE | 4 (1 collapsed) |" in text and "| 0.1 | CMI-VAE | 3 |" in text
+
+
 def test_the_probe_figure_draws_every_run_and_clips_a_collapsed_one(sweep_dir: Path, tmp_path: Path) -> None:
     write_run(sweep_dir, "img-cmi-collapsed", "fashion-mnist", "pixelcnn_vae", "cmi", 0.3, 7,
               {"elbo": -90.0, "neg_elbo": 90.0, "recon": 89.9, "kl_z": 0.1}, {"aolr": 0.1, "aosvm": 0.1})

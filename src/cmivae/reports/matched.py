@@ -141,7 +141,8 @@ def matched_markdown(rows: list[tuple[Group, dict[str, Matched]]], model: str, e
         header += [label, "β-VAE at same KL(z)", f"Δ {label} ({better} is better)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group, row in rows:
-        cells = [f"{group.gamma:g}", method_label(group.method), str(group.n),
+        n = f"{group.n} ({group.collapsed} collapsed)" if group.collapsed else str(group.n)
+        cells = [f"{group.gamma:g}", method_label(group.method), n,
                  _plus_minus(group.mean["kl_z"], group.se.get("kl_z", math.nan), 2)]
         for key, _, digits, _ in metrics:
             m = row.get(key)

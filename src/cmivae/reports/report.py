@@ -70,7 +70,9 @@ Equal γ does not mean equal KL(z). Each row reads the β-VAE curve (its group m
 γ = 0 included, sorted by KL(z)) at the row's mean KL(z) by linear interpolation; Δ = the
 method − that β-VAE value, ± sqrt(SE_method² + SE_β-VAE²). No extrapolation outside the
 β-VAE curve's KL(z) range, except that a KL(z) beyond the curve's end point by no more than the
-combined SE of the two KL(z) means is read at that point, marked "(curve end)"."""
+combined SE of the two KL(z) means is read at that point, marked "(curve end)". An n marked
+"(k collapsed)" counts k seeds whose KL(z) ended below 1 nat (z unused, probes at chance): the group
+mean then mixes two outcomes; `python scripts/matched_by_seed.py` reads each seed at its own KL(z)."""
 
 
 def _status_lines(rows: list[RunRow]) -> list[str]:

@@ -55,10 +55,16 @@ class Group:
     count: dict[str, int] = field(default_factory=dict)
     budget: str = ""
     numerics: list[str] = field(default_factory=list)
+    collapsed: int = 0  # seeds whose KL(z) ended below COLLAPSED_NATS: z unused (posterior collapse)
 
     @property
     def n(self) -> int:
         return len(self.seeds)
+
+
+# A run whose KL(z) ends below this many nats has collapsed z (the decoder ignores it): its probes sit at
+# chance, and a group mean over collapsed and recovered seeds describes neither (docs/FINDINGS.md, tenth session).
+COLLAPSED_NATS = 1.0
 
 
 def standard_error(values: list[float]) -> float:
@@ -82,7 +88,8 @@ def aggregate(rows: list[RunRow]) -> list[Group]:
     for (dataset, model, method, gamma), members in buckets.items():
         members = sorted(members, key=lambda r: r.seed)
         group = Group(dataset, model, method, gamma, seeds=[r.seed for r in members],
-                      numerics=[r.numerics for r in members])
+                      numerics=[r.numerics for r in members],
+                      collapsed=sum(r.metrics.get("kl_z", math.inf) < COLLAPSED_NATS for r in members))
         steps = [r.metrics["steps"] for r in members if "steps" in r.metrics]
         group.budget = budget_text(members[0].config, sum(steps) / len(steps) if steps else None)
         for key in sorted({k for r in members for k in r.metrics}):
