@@ -16,7 +16,7 @@ from cmivae.json_files import DamagedFile
 from cmivae.runs import files
 from cmivae.runs.readers import read_json_or_none
 
-METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
+METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE", "mmd": "kernel MMD (CMI)"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 # The beta-VAE curve every other method is read against: beta-VAE at each gamma and the ELBO, which
 # is beta-VAE at gamma 0 (beta = 1, Eqs. 5-6).
