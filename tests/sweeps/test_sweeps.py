@@ -439,3 +439,16 @@ def test_cli_dry_run_lists_runs_and_their_state(tmp_path: Path, monkeypatch, cap
     assert cli.main(["sweep", str(path)]) == 2  # --out missing
     assert cli.main(["sweep-status", str(tmp_path / "out")]) == 0
     assert "1 done" in capsys.readouterr().out
+
+
+def test_a_metric_the_split_cannot_support_fails_before_training(tmp_path: Path) -> None:
+    # the real evaluator's AoLR needs 100 training images of every class; the tiny split has ~32
+    out = tmp_path / "sweep"
+    index = run_sweep(write_sweep(tmp_path, grid={"objective.name": ["beta"], "train.seed": [0]}), out,
+                      data_loader=tiny_data)
+    [entry] = index["runs"]
+    assert entry["status"] == "failed" and entry["stage"] == "preflight"
+    assert "need 100 training images of every class" in entry["error"] and "data.num_train" in entry["error"]
+    run_dir = out / entry["run_dir"]
+    assert not (run_dir / "results.json").exists() and not list(run_dir.glob("*.pt"))  # no training time spent
+    assert json.loads((run_dir / "sweep_error.json").read_text())["stage"] == "preflight"

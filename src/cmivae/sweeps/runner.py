@@ -205,6 +205,14 @@ def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any
         if read_results(run_dir) is None:  # damaged: DamagedFile, recorded
             stage = "data"
             splits = _load_splits(config, task.data_loader)
+            # a metric the split cannot support fails before training, not after (the real evaluator's needs)
+            if task.evaluate and task.evaluator is None and config.data.is_image:
+                from cmivae.metric_names import requested_metrics
+                from cmivae.metrics.preflight import check_image_metrics
+
+                stage = "preflight"
+                check_image_metrics(requested_metrics(task.metrics, True), splits.train_y.numpy(),
+                                    config.data.num_train)
             stage = "train"
             loop.fit(config, run_dir, progress=False, data=splits)
         missing = metrics_to_evaluate(run_dir, task.metrics) if task.evaluate else []
