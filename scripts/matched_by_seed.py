@@ -48,15 +48,17 @@ def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], co
                 and math.isclose(r.gamma, gamma) and r.evaluated and "kl_z" in r.metrics]
         if not runs:
             continue
+        curves = {key: [(g.mean["kl_z"], g.mean[key], g.se.get(key, math.nan)) for g in beta if key in g.mean]
+                  for key in metrics}  # (KL(z), value, SE) of the beta-VAE curve, per metric
+        kls = [g.mean["kl_z"] for g in beta]
         seeds: list[dict[str, object]] = []
         for run in runs:
             kl = run.metrics["kl_z"]
             entry: dict[str, object] = {"seed": run.seed, "run_id": run.run_id, "kl_z": kl, "diff": {}}
-            curve_kl = interpolate([(g.mean["kl_z"], g.mean["kl_z"], 0.0) for g in beta], kl)
-            entry["state"] = "collapsed" if kl < collapsed_below else ("outside" if curve_kl is None else "read")
+            inside = bool(kls) and min(kls) <= kl <= max(kls)
+            entry["state"] = "collapsed" if kl < collapsed_below else ("read" if inside else "outside")
             for key in metrics:
-                curve = [(g.mean["kl_z"], g.mean[key], g.se.get(key, math.nan)) for g in beta if key in g.mean]
-                at = interpolate(curve, kl)
+                at = interpolate(curves[key], kl)
                 if key in run.metrics and at is not None:
                     entry["diff"][key] = run.metrics[key] - at[0]  # type: ignore[index]
             seeds.append(entry)
@@ -66,8 +68,7 @@ def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], co
             mean_kl = statistics.fmean(float(s["kl_z"]) for s in read)  # type: ignore[arg-type]
             for key in metrics:
                 diffs = [s["diff"][key] for s in read if key in s["diff"]]  # type: ignore[index,operator]
-                curve = [(g.mean["kl_z"], g.mean[key], g.se.get(key, math.nan)) for g in beta if key in g.mean]
-                at = interpolate(curve, mean_kl)
+                at = interpolate(curves[key], mean_kl)
                 if diffs and at is not None:
                     summary[key] = (statistics.fmean(diffs), math.hypot(standard_error(diffs), at[1]), len(diffs))
         out.append({"dataset": dataset, "model": model, "seeds": seeds, "summary": summary,

@@ -57,6 +57,7 @@ def measure(run_dir: Path, full: bool = True, splits: object | None = None, per_
     z_test = z_means(run, data.test_x)  # type: ignore[attr-defined]
     values = geometry(z_test)
     idx = balanced_subset(train_y, per_class, np.random.default_rng(0))  # the eval's AoLR images (seed 0)
+    # encoded on its own, as the evaluation does, so these probes reproduce eval.json to the digit
     z_train = z_means(run, data.train_x[idx])  # type: ignore[attr-defined]
     for C in STRENGTHS:
         values[f"lr_C{C:g}"] = probe_accuracy(z_train, train_y[idx], z_test, test_y, C=C)

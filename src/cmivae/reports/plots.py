@@ -40,6 +40,15 @@ VARIANT_COLORS = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:oliv
 MARKERS = {"elbo": "s", "beta": "o", "mi": "^", "cmi": "D"}
 
 
+def _write_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Lay out, write (PNG, 110 dpi) and close ``fig``; the path written."""
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _nan_to_zero(value: float | None) -> float:
     return 0.0 if value is None or math.isnan(value) else value
 
@@ -98,11 +107,7 @@ def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: 
         ax.legend(fontsize=7)
     fig.suptitle(f"Figure 3-style: {DATASET_LABELS.get(dataset, dataset)} (points annotated with γ; "
                  f"upper left is better)")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _write_figure(fig, path)
 
 
 def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path, *,
@@ -216,11 +221,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"Probes on z against KL(z): {_where(dataset, model)} (small: each run; joined: means)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _write_figure(fig, path)
 
 
 def _where(dataset: str, model: str) -> str:
@@ -236,11 +237,7 @@ def _save_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, **({"fontsize": title_size} if title_size is not None else {}))
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _write_figure(fig, path)
 
 
 def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | Path) -> Path | None:
@@ -307,8 +304,4 @@ def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Pat
                 ax.set_title(f"{method_label(method)} γ={gamma:g} (seed {row.seed})", fontsize=8)
     fig.suptitle(f"Figure 5-style: samples, {DATASET_LABELS.get(dataset, dataset)} (first column real, "
                  f"then samples from p(x|z) with the same z)", fontsize=9)
-    fig.tight_layout()
-    page = out_dir / f"figure5_{dataset}.png"
-    fig.savefig(page, dpi=110)
-    plt.close(fig)
-    return page
+    return _write_figure(fig, out_dir / f"figure5_{dataset}.png")

@@ -166,7 +166,7 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                       "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
                       "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
-        probes = [(key, label) for key, label in z_probe_panels(mine) if model == "pixelcnn_vae"]
+        probes = z_probe_panels(mine) if model == "pixelcnn_vae" else []
         figure = plot_probes(usable, mine, dataset, model, out_dir / f"probe_curves_{dataset}_{model}.png", probes) \
             if len(probes) > 1 else None
         if figure is not None:
