@@ -32,7 +32,7 @@ test: data
 	bash scripts/run_tests.sh
 
 lint: $(BIN)/cmivae
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks study
 
 bench: $(BIN)/cmivae sysdeps
 	$(BIN)/python -m benchmarks

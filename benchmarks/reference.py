@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cmivae.config import ExperimentConfig
+from cmivae.infra.precision import run_lstm
 from cmivae.models.layers import MaskedConv2d, causal_mask
 from cmivae.models.pixelcnn_vae import PixelCNNDecoder, PixelCNNVAEConfig
-from cmivae.precision import run_lstm
 from cmivae.training.loop import Trainer, build_trainer
 
 

@@ -322,7 +322,7 @@ def bench_steps(opts: Options) -> list[Row]:
 def bench_dsae(opts: Options) -> list[Row]:
     """One CMI-VAE training step of the paper's DSAE: bf16 autocast against fp32."""
     from cmivae.config import load_config
-    from cmivae.precision import cpu_has_fast_bf16
+    from cmivae.infra.precision import cpu_has_fast_bf16
     from cmivae.training.loop import build_trainer, train_step
 
     overrides = (["train.batch_size=16"] if opts.quick else []) + opts.overrides()
@@ -400,8 +400,8 @@ def bench_sampling(opts: Options) -> list[Row]:
     from cmivae.models.pixelcnn_vae import PixelCNNVAE
 
     if opts.cuda:  # the switches `cmivae evaluate` runs under (train.precision=auto; they are process-wide)
-        from cmivae.device import apply_backend_settings, backend_settings
-        from cmivae.precision import resolve_precision
+        from cmivae.infra.device import apply_backend_settings, backend_settings
+        from cmivae.infra.precision import resolve_precision
 
         apply_backend_settings(opts.device, backend_settings(opts.device, resolve_precision("auto", opts.device)))
     torch.manual_seed(0)

@@ -135,7 +135,7 @@ def threads_label(threads: int) -> str:
 
 def machine_line(device: torch.device | None = None) -> str:
     """CPU model, cores, torch version and threads, and native bf16 support (and the GPU)."""
-    from cmivae.precision import cpu_has_fast_bf16, cuda_has_native_bf16
+    from cmivae.infra.precision import cpu_has_fast_bf16, cuda_has_native_bf16
 
     flags = cpu_flags()
     isa = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX-BF16", "amx_bf16")) if flag in flags]
@@ -143,7 +143,7 @@ def machine_line(device: torch.device | None = None) -> str:
     line = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({threads_label(torch.get_num_threads())}), {bf16}")
     if device is not None and device.type == "cuda":
-        from cmivae.device import describe
+        from cmivae.infra.device import describe
 
         line += (f"; GPU {describe(device)}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
                  f"native bf16: {'yes' if cuda_has_native_bf16(device) else 'no'}")

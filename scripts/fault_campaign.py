@@ -376,7 +376,7 @@ def f_audio_1hz(c: Campaign) -> bool:
     blob = bytearray(path.read_bytes())
     blob[24:28], blob[28:32] = struct.pack("<I", 1), struct.pack("<I", 2)
     path.write_bytes(bytes(blob))
-    code = ("import sys, resource\nfrom cmivae.data.speech import read_audio\nfrom cmivae.errors import DataError\n"
+    code = ("import sys, resource\nfrom cmivae.data.speech.loader import read_audio\nfrom cmivae.infra.errors import DataError\n"
             "try:\n    read_audio(sys.argv[1], 16000)\nexcept DataError as err:\n    print(err)\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=ENV,

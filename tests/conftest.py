@@ -29,7 +29,7 @@ def _seed() -> None:
 @pytest.fixture(scope="session")
 def fashion_mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The real Fashion-MNIST, fetched once per session (``make test`` installs it)."""
-    from cmivae.data.fetch import fetch_dataset
+    from cmivae.data.images.fetch import fetch_dataset
 
     data_dir = os.environ.get("CMIVAE_DATA") or str(tmp_path_factory.mktemp("data"))
     fetch_dataset("fashion-mnist", data_dir, quiet=True, allow_download=False)

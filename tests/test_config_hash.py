@@ -10,7 +10,7 @@ import pytest
 from cmivae.config import HASH_NEUTRAL_DEFAULTS, ExperimentConfig, config_hash
 from cmivae.registry import resolve
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "study" / "results"
 RUN_DIRS = sorted(p for p in RESULTS.glob("*/runs/*") if (p / "config.json").exists())
 
 
@@ -56,7 +56,7 @@ def test_a_broken_pipe_is_no_traceback() -> None:
     import subprocess
     import sys
 
-    sweep = Path(__file__).resolve().parents[1] / "experiments" / "cpu-fashion.yaml"
+    sweep = Path(__file__).resolve().parents[1] / "study" / "experiments" / "cpu-fashion.yaml"
     proc = subprocess.Popen([sys.executable, "-m", "cmivae", "sweep", str(sweep), "--dry-run"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None

@@ -1,4 +1,5 @@
-"""``--threads N|auto`` (:mod:`cmivae.threads`): the load decides, OMP_NUM_THREADS wins, bad input is one error."""
+"""``--threads N|auto`` (:mod:`cmivae.infra.threads`): the load decides, OMP_NUM_THREADS wins, bad input
+is one error."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmivae.errors import ConfigError
-from cmivae.threads import busy_cores, choose_threads, parse_threads
+from cmivae.infra.errors import ConfigError
+from cmivae.infra.threads import busy_cores, choose_threads, parse_threads
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_busy_cores_reads_proc_stat_over_a_window(tmp_path: Path) -> None:
     readings = iter(["cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  250 0 250 900 0 0 0 0 0 0\n"])
     stat.write_text(next(readings))
 
-    import cmivae.threads as threads
+    import cmivae.infra.threads as threads
 
     real_sleep = threads.time.sleep
     try:

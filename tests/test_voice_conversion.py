@@ -11,8 +11,8 @@ import soundfile as sf
 
 from cmivae.cli.speech import register
 from cmivae.config import load_config
-from cmivae.data.speech_features import log_spectrogram, segment_utterance
-from cmivae.errors import CheckpointError
+from cmivae.data.speech.features import log_spectrogram, segment_utterance
+from cmivae.infra.errors import CheckpointError
 from cmivae.training.loop import fit
 from cmivae.voice_conversion import convert, griffin_lim, log_spectrum_to_audio
 

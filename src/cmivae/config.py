@@ -7,7 +7,7 @@ typed dataclasses checked field by field (:mod:`cmivae.fields`); ``model`` and
 ``objective`` are both ``{name, params}``: their names and params are checked against the
 model's and the objective's own config dataclass by :func:`cmivae.registry.resolve`,
 which also checks the model against the data modality. Every invalid value raises
-:class:`cmivae.errors.ConfigError` saying what was wrong and what is expected.
+:class:`cmivae.infra.errors.ConfigError` saying what was wrong and what is expected.
 
 Two dicts come out of a config:
 
@@ -34,8 +34,8 @@ from typing import Any
 
 import yaml
 
-from cmivae.errors import ConfigError
 from cmivae.fields import check_fields, coerce_numbers, in_range, one_of, positive, reject_unknown_keys
+from cmivae.infra.errors import ConfigError
 from cmivae.modality import DATASET_MODALITY, DATASETS_NEEDING_ROOT, IMAGE, SPEECH, is_image_dataset
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -96,7 +96,7 @@ class DataConfig:
         last_segment: speech: ``drop`` the last partial 200 ms segment of an utterance or
             ``pad`` it (edge-repeat of the last frame); the dropped share is reported.
         sample_rate: speech: Hz of the features (16000: G.1's 201 bins; 8000: 101 bins, see
-            :mod:`cmivae.data.speech_features`); ``None`` = 16000, refusing corpora recorded
+            :mod:`cmivae.data.speech.features`); ``None`` = 16000, refusing corpora recorded
             below it (their top bins would hold only the resampler's mirror image).
         max_frequency_hz: speech: keep only the bins up to this frequency (an explicit band limit).
     """
@@ -241,9 +241,9 @@ class TrainConfig:
         seed: seeds every random generator; same seed, same run.
         precision: ``auto`` (bf16 autocast where the CPU/GPU computes bf16 natively; fp16 with
             loss scaling on older GPUs), ``bf16``, ``fp16``, ``tf32`` or ``fp32``
-            (:mod:`cmivae.precision`).
+            (:mod:`cmivae.infra.precision`).
         device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda[:N]``
-            (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.device`).
+            (``cuda:LOCAL_RANK`` under torchrun; :mod:`cmivae.infra.device`).
         max_steps: cap on VAE updates: training stops after this many, mid-epoch if need be
             (validated and checkpointed there). With ``epochs: null`` it is the whole budget,
             so a preset means "N updates" on any corpus (the dsae-*-v2 presets).

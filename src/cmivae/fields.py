@@ -12,7 +12,7 @@ dataclass) is checked the same way, from its field annotations:
   annotation says ``| None``; tuples and lists hold elements of their declared type.
 - :func:`positive`, :func:`in_range`, :func:`one_of`: range checks for ``__post_init__``.
 
-Each raises :class:`cmivae.errors.ConfigError` naming ``section.key``, the value, what is
+Each raises :class:`cmivae.infra.errors.ConfigError` naming ``section.key``, the value, what is
 expected and how to set it.
 """
 
@@ -24,7 +24,7 @@ import types
 import typing
 from typing import Any
 
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 
 
 def reject_unknown_keys(values: dict[str, Any], klass: type, prefix: str, owner: str) -> None:

@@ -25,8 +25,8 @@ from torch import nn
 
 from cmivae.config import LEGACY_OBJECTIVE_DEFAULTS, ExperimentConfig, load_config
 from cmivae.data.registry import DATASETS
-from cmivae.errors import ConfigError
 from cmivae.fields import check_value, coerce_numbers, field_types, reject_unknown_keys
+from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import IMAGE_METRICS, SPEECH_METRICS
 from cmivae.modality import DATASET_MODALITY, IMAGE, SPEECH
 from cmivae.models.dsae import DSAE

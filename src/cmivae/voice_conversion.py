@@ -11,7 +11,7 @@ Optionally a PNG shows the source, target and converted spectrograms side by sid
 Griffin-Lim (Griffin & Lim 1984), in its fast form with momentum 0.99 (Perraudin et al.
 2013; as torchaudio's default) and a seeded random initial phase: it alternates between
 the magnitude we want and the phase of the STFT of the current signal. The STFT is the
-one of the features (:mod:`cmivae.data.speech_features`, appendix G.1): a 400-sample
+one of the features (:mod:`cmivae.data.speech.features`, appendix G.1): a 400-sample
 periodic Hann window, hop 160, 400-point FFT, no centring, so frame k covers samples
 ``[160 k, 160 k + 400)``. The magnitude is ``exp(log spectrum) - eps`` (clipped at 0),
 inverting ``log(|X| + eps)``.
@@ -27,8 +27,8 @@ import soundfile as sf
 import torch
 from scipy.signal import get_window
 
-from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, segment_utterance
-from cmivae.errors import ConfigError, DataError
+from cmivae.data.speech.features import DEFAULT_FEATURES, FeatureParams, segment_utterance
+from cmivae.infra.errors import ConfigError, DataError
 
 __all__ = ["griffin_lim", "log_spectrum_to_audio", "load_dsae_run", "convert_segments", "plot_spectrograms", "convert"]
 
@@ -56,7 +56,7 @@ def griffin_lim(magnitude: np.ndarray, *, params: FeatureParams = DEFAULT_FEATUR
 
     Args:
         magnitude: ``(K, F)`` STFT magnitudes, F = ``n_fft // 2 + 1`` (201), framed as in
-            :func:`cmivae.data.speech_features.log_spectrogram`.
+            :func:`cmivae.data.speech.features.log_spectrogram`.
         params: window, hop and FFT size of that framing.
         num_iters: Griffin-Lim iterations (60).
         momentum: 0 is the original algorithm; 0.99 the fast variant.
@@ -168,7 +168,7 @@ def plot_spectrograms(spectrograms: dict[str, np.ndarray], path: str | Path,
 
 
 def _segments(path: str | Path, features: FeatureParams) -> np.ndarray:
-    from cmivae.data.speech import read_audio
+    from cmivae.data.speech.loader import read_audio
 
     audio = read_audio(path, features.sample_rate)  # (num_samples,)
     segments = segment_utterance(audio, features.sample_rate, features)  # (n, T, F)
@@ -184,8 +184,8 @@ def _checked_inputs(run_dir: str | Path, source_wav: str | Path, target_wav: str
     """Both inputs' segments ``(N, T, F)``, ``(M, T, F)`` with the run's feature settings, from
     ``config.json`` alone (no model, no corpus): a missing, unreadable or too-short input fails fast."""
     from cmivae.config import ExperimentConfig
-    from cmivae.data.speech_features import band_limit_bins, features_for_rate
-    from cmivae.errors import CheckpointError, CmivaeError
+    from cmivae.data.speech.features import band_limit_bins, features_for_rate
+    from cmivae.infra.errors import CheckpointError, CmivaeError
     from cmivae.runs import files
     from cmivae.runs.readers import read_config
 

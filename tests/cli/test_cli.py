@@ -75,7 +75,7 @@ def test_train_smoke_on_real_fashion_mnist_writes_all_run_files(tmp_path, fashio
 
 
 def test_split_is_recorded_and_fixed(fashion_mnist_dir) -> None:
-    from cmivae.data.binarized_images import load_binarized_images
+    from cmivae.data.images.binarized import load_binarized_images
 
     a = load_binarized_images("fashion-mnist", fashion_mnist_dir, num_train=50, split_seed=0)
     b = load_binarized_images("fashion-mnist", fashion_mnist_dir, num_train=50, split_seed=0)

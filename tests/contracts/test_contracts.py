@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.registry import MODELS, OBJECTIVES, REGISTRIES, lookup
 from tests.contracts import checks
 from tests.helpers import TINY_MODELS, tiny_config

@@ -141,4 +141,18 @@ def test_torch_free_modules(module: str) -> None:
 def test_leaf_config_imports_no_registry() -> None:
     graph = import_graph(top_level_only=False)
     for leaf in ("cmivae.config", "cmivae.fields", "cmivae.modality"):
-        assert graph[leaf] <= {"cmivae", "cmivae.errors", "cmivae.fields", "cmivae.modality"}, (leaf, graph[leaf])
+        assert graph[leaf] <= {"cmivae", "cmivae.infra", "cmivae.infra.errors", "cmivae.fields", "cmivae.modality"}, (leaf, graph[leaf])
+
+
+def test_the_library_never_imports_the_study() -> None:
+    """``study/`` (experiments, results, the scripts that read them) imports the installed library;
+    the library never imports it, at module or function level."""
+    offenders = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bad = [t for t in targets if t == "study" or t.startswith("study.")]
+            if bad:
+                offenders[name] = bad
+    assert not offenders

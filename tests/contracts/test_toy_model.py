@@ -89,7 +89,7 @@ def test_toy_model_passes_every_contract_check(toy_model_registered: str, object
 
 
 def test_toy_model_is_checked_against_the_data_modality(toy_model_registered: str) -> None:
-    from cmivae.errors import ConfigError
+    from cmivae.infra.errors import ConfigError
 
     raw = helpers.tiny_raw("beta", model=toy_model_registered)
     raw["data"]["name"] = "synthetic-speech"

@@ -2,7 +2,7 @@
 
 import os
 
-from cmivae.device import CUBLAS_DETERMINISTIC_WORKSPACE
+from cmivae.infra.device import CUBLAS_DETERMINISTIC_WORKSPACE
 
 # cuBLAS reads its workspace configuration once, when it first starts: for the deterministic
 # kill/resume test it must be set before any test multiplies a matrix on the GPU.

@@ -18,8 +18,8 @@ import os
 import pytest
 import torch
 
-from cmivae import device as device_mod
 from cmivae.config import load_config
+from cmivae.infra import device as device_mod
 from cmivae.training import loop
 from cmivae.training.batches import BatchSource
 from tests.cuda.host_noise import HostNoise

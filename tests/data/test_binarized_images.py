@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from cmivae.data import binarized_images
-from cmivae.data.binarized_images import ImageSplits, load_binarized_images
-from cmivae.errors import ConfigError, DataError
+from cmivae.data.images import binarized as binarized_images
+from cmivae.data.images.binarized import ImageSplits, load_binarized_images
+from cmivae.infra.errors import ConfigError, DataError
 
 NUM_OFFICIAL_TRAIN, NUM_OFFICIAL_TEST = 50, 20
 
@@ -169,7 +169,7 @@ def test_cache_is_not_shared_with_callers(tmp_path: Path, monkeypatch: pytest.Mo
     not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian package dataset-fashion-mnist missing"
 )
 def test_real_fashion_mnist_sizes(tmp_path: Path) -> None:
-    from cmivae.data import fetch
+    from cmivae.data.images import fetch
 
     fetch.fetch_dataset("fashion-mnist", tmp_path, quiet=True, allow_download=False)
     splits = load_binarized_images("fashion-mnist", tmp_path, num_train=1000, num_test=500)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from cmivae.data import binarized_images
-from cmivae.data.binarized_images import load_binarized_images, read_binarized
-from cmivae.data.binarized_pack import PACK_FILENAME, import_pack, pack_bytes, read_pack
-from cmivae.errors import DataError
+from cmivae.data.images import binarized as binarized_images
+from cmivae.data.images.binarized import load_binarized_images, read_binarized
+from cmivae.data.images.pack import PACK_FILENAME, import_pack, pack_bytes, read_pack
+from cmivae.infra.errors import DataError
 from tests.data.test_binarized_images import write_dataset
 
 SPLITS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmivae.data import fetch
-from cmivae.data.fetch import IDX_FILENAMES, fetch_dataset, resolve_data_dir, safe_extract_members
-from cmivae.data.idx import read_idx
-from cmivae.errors import ConfigError, DataError
+from cmivae.data.images import fetch
+from cmivae.data.images.fetch import IDX_FILENAMES, fetch_dataset, resolve_data_dir, safe_extract_members
+from cmivae.data.images.idx import read_idx
+from cmivae.infra.errors import ConfigError, DataError
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

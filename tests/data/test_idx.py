@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmivae.data.idx import read_idx
-from cmivae.errors import DataError
+from cmivae.data.images.idx import read_idx
+from cmivae.infra.errors import DataError
 
 _TYPE_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int16): 0x0B, np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D}
 

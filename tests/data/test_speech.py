@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from cmivae.data import speech, speech_features
-from cmivae.data.speech import (
+from cmivae.data.speech import features as speech_features
+from cmivae.data.speech import loader as speech
+from cmivae.data.speech.loader import (
     find_timit_utterances,
     load_data_config,
     load_speech,
@@ -19,7 +20,7 @@ from cmivae.data.speech import (
     read_gender_table,
     split_speakers,
 )
-from cmivae.errors import DataError
+from cmivae.infra.errors import DataError
 
 SR = 16000
 
@@ -331,10 +332,10 @@ def test_speech_modules_have_no_import_loop() -> None:
     corpus discovery that imports it (issue 11: no data/speech <-> synthetic_speakers loop)."""
     import ast
 
-    import cmivae.data.synthetic_speakers as builder
+    import cmivae.data.speech.synthetic_speakers as builder
 
     tree = ast.parse(Path(builder.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert "cmivae.data.speech_splits" in imported
-    assert not imported & {"cmivae.data.speech", "cmivae.data.speech_corpora", "cmivae.data.speech_cache"}
+    assert "cmivae.data.speech.splits" in imported
+    assert not imported & {"cmivae.data.speech.loader", "cmivae.data.speech.corpora", "cmivae.data.speech.cache"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmivae.data.speech_features import (
+from cmivae.data.speech.features import (
     DEFAULT_FEATURES,
     FeatureParams,
     check_not_silent,
@@ -14,7 +14,7 @@ from cmivae.data.speech_features import (
     num_segments,
     segment_utterance,
 )
-from cmivae.errors import DataError
+from cmivae.infra.errors import DataError
 
 SR = 16000
 

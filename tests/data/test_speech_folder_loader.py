@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 
 from cmivae.config import load_config
-from cmivae.data.speech import MIN_TEST_SPEAKERS, load_speech
-from cmivae.data.speech_features import features_for_rate
-from cmivae.errors import ConfigError, DataError
+from cmivae.data.speech.features import features_for_rate
+from cmivae.data.speech.loader import MIN_TEST_SPEAKERS, load_speech
+from cmivae.infra.errors import ConfigError, DataError
 
 
 def _tone(seed: int, seconds: float, sr: int) -> np.ndarray:

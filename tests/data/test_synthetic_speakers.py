@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from cmivae.data import synthetic_speakers
-from cmivae.data.speech import load_speech, read_gender_table
-from cmivae.data.synthetic_speakers import make_synthetic_speech, make_voice
-from cmivae.errors import DataError
+from cmivae.data.speech import synthetic_speakers
+from cmivae.data.speech.loader import load_speech, read_gender_table
+from cmivae.data.speech.synthetic_speakers import make_synthetic_speech, make_voice
+from cmivae.infra.errors import DataError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
@@ -152,7 +152,7 @@ def test_missing_espeak_says_how_to_install(tmp_path: Path, monkeypatch: pytest.
 
 def test_load_data_config_builds_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cmivae.config import DataConfig
-    from cmivae.data.speech import load_data_config
+    from cmivae.data.speech.loader import load_data_config
 
     config = DataConfig(name="synthetic-speech", data_dir=str(tmp_path), num_speakers=3, val_fraction=0.1)
     data = load_data_config(config)
@@ -167,7 +167,7 @@ def test_load_data_config_builds_and_reuses(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_version_2_records_every_factor_is_deterministic_and_varies_each_utterance(tmp_path: Path) -> None:
-    from cmivae.data import synthetic_variation
+    from cmivae.data.speech import synthetic_variation
 
     lines: list[str] = []
     first = make_synthetic_speech(tmp_path / "a", **TINY, corpus_version=2, progress=lines.append)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cmivae.config import load_config
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.metrics import evaluate
 from cmivae.training.loop import fit
 

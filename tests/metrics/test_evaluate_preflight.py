@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cmivae import cli
-from cmivae.errors import ConfigError, DataError
+from cmivae.infra.errors import ConfigError, DataError
 from cmivae.metrics import evaluate
 from cmivae.metrics.preflight import check_image_metrics
 from cmivae.training.loop import fit

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from cmivae.data.speech import SpeechSplits, SpeechSubset
-from cmivae.data.speech_features import DEFAULT_FEATURES
+from cmivae.data.speech.features import DEFAULT_FEATURES
+from cmivae.data.speech.loader import SpeechSplits, SpeechSubset
 from cmivae.metrics.speech_eval import (
     draw_conversion_pairs,
     draw_speaker_pairs,

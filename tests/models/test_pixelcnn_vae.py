@@ -124,7 +124,7 @@ def test_residual_block_is_batch_norm_skip_and_elu() -> None:
 
 
 def test_invalid_configs_are_rejected_with_a_reason() -> None:
-    from cmivae.errors import ConfigError
+    from cmivae.infra.errors import ConfigError
 
     with pytest.raises(ConfigError, match="inject_after"):
         build_model("pixelcnn_vae", {"kernel_sizes": (7, 5), "inject_after": 2})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cmivae.progress import ProgressLine, format_seconds
+from cmivae.infra.progress import ProgressLine, format_seconds
 
 
 def test_line_states_done_total_elapsed_and_eta() -> None:

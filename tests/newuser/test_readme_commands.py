@@ -5,7 +5,7 @@ overrides only (a small model, one epoch, few metrics), never by rewriting the c
 Left out, and why: ``make`` and ``torchrun`` lines (the set-up and multi-process training
 have their own tests), the TIMIT line (licensed data). Substituted: the sweep runs as
 ``--dry-run`` (a real sweep trains dozens of runs), and ``sweep-status`` / ``report`` read
-the committed ``results/cpu-fashion`` sweep instead of the one the dry run did not make;
+the committed ``study/results/cpu-fashion`` sweep instead of the one the dry run did not make;
 ``convert``'s ``source.wav`` / ``target.wav`` are two speakers of the tiny corpus.
 """
 
@@ -65,7 +65,7 @@ def tiny(args: list[str], corpus: Path) -> list[str] | None:
     if command == "sweep":
         return [a for a in args if not a.startswith("[")] + ["--dry-run"]
     if command in ("sweep-status", "report"):
-        return [{"sweeps/cpu-fashion": "results/cpu-fashion"}.get(a, a) for a in args]
+        return [{"sweeps/cpu-fashion": "study/results/cpu-fashion"}.get(a, a) for a in args]
     return args
 
 
@@ -88,13 +88,12 @@ def test_readme_lists_the_commands_a_newcomer_needs() -> None:
 def test_every_readme_command_runs_in_order_at_tiny_scale(tmp_path: Path, fashion_mnist_dir: str, monkeypatch,
                                                           capsys) -> None:
     """In-process through the CLI's entry function (the same ``main`` as the ``cmivae`` script),
-    from an empty folder holding only links to ``experiments/`` and ``results/``."""
+    from an empty folder holding only a link to ``study/``."""
     from cmivae import cli
 
     work = tmp_path / "clone"
     work.mkdir()
-    for name in ("experiments", "results"):
-        (work / name).symlink_to(REPO / name)
+    (work / "study").symlink_to(REPO / "study")
     monkeypatch.chdir(work)
     data = tmp_path / "data"  # the fetched image sets linked in; the tiny speech corpus is built here
     data.mkdir()
@@ -102,7 +101,7 @@ def test_every_readme_command_runs_in_order_at_tiny_scale(tmp_path: Path, fashio
         if (Path(fashion_mnist_dir) / name).is_dir():
             (data / name).symlink_to(Path(fashion_mnist_dir) / name)
     monkeypatch.setenv("CMIVAE_DATA", str(data))
-    from cmivae.data.synthetic_speakers import corpus_folder_name
+    from cmivae.data.speech.synthetic_speakers import corpus_folder_name
 
     corpus = data / corpus_folder_name(6)  # where `data make-speech --num-speakers 6` builds the default corpus
     ran = []

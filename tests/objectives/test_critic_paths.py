@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cmivae.config import HASH_NEUTRAL_DEFAULTS
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.objectives import CRITIC_PATHS
 from cmivae.objectives.base import binary_critic_loss
 from cmivae.registry import build_model, build_objective, load_resolved

@@ -40,9 +40,9 @@ from torch import nn
 
 from benchmarks.reference import ReferencePixelCNNDecoder
 from cmivae.config import load_config
+from cmivae.infra.precision import autocast
 from cmivae.models.layers import causal_mask
 from cmivae.objectives import Objective
-from cmivae.precision import autocast
 from cmivae.training.loop import Trainer, build_trainer
 
 CPU = torch.device("cpu")

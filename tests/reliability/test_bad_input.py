@@ -14,7 +14,7 @@ import yaml
 
 from cmivae.cli import main
 from cmivae.config import load_config
-from cmivae.data.fetch import IDX_FILENAMES
+from cmivae.data.images.fetch import IDX_FILENAMES
 from cmivae.runs.directory import RunDirectory
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmivae.atomic import WriteError, atomic_write_text, remove_stale_temporaries
-from cmivae.errors import CheckpointError
+from cmivae.infra.atomic import WriteError, atomic_write_text, remove_stale_temporaries
+from cmivae.infra.errors import CheckpointError
 from cmivae.runs.checkpoint import MAGIC, load_checkpoint, load_latest, save_checkpoint
 from cmivae.runs.directory import RunDirectory
 from cmivae.training import loop
@@ -154,7 +154,7 @@ def test_exception_during_the_rename_leaves_the_previous_file(tmp_path: Path, mo
 
 _SLOW_WRITER = """
 import os, sys, time
-from cmivae import atomic
+from cmivae.infra import atomic
 real_fsync = os.fsync
 def stalled_fsync(fd):
     print("written", flush=True)

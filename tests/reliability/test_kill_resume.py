@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cmivae.config import load_config
-from cmivae.errors import CheckpointError
+from cmivae.infra.errors import CheckpointError
 from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.training.loop import fit
 from tests.reliability.runs import cli_env, train_command

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from cmivae.config import load_config
-from cmivae.locking import LOCK_NAME, LockError, directory_lock
+from cmivae.infra.locking import LOCK_NAME, LockError, directory_lock
 from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.sweeps.runner import run_sweep
 from cmivae.training.loop import fit
@@ -58,7 +58,7 @@ class _HeldElsewhere:
     """Another process holding ``folder``'s lock until the ``with`` block ends."""
 
     def __init__(self, folder: Path, what: str = "run directory") -> None:
-        code = ("import sys\nfrom cmivae.locking import directory_lock\n"
+        code = ("import sys\nfrom cmivae.infra.locking import directory_lock\n"
                 f"with directory_lock(sys.argv[1], what={what!r}):\n"
                 "    print('held', flush=True)\n    sys.stdin.read()")
         self.process = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE,
@@ -102,7 +102,7 @@ def test_evaluate_is_refused_while_the_run_directory_is_locked(tmp_path: Path, c
 def test_lock_is_reentrant_in_one_process_and_exclusive_across(tmp_path: Path) -> None:
     with directory_lock(tmp_path / "d"), directory_lock(tmp_path / "d"):
         assert _holder_pid(tmp_path / "d") == os.getpid()
-    probe = [sys.executable, "-c", "import sys; from cmivae.locking import directory_lock\n"
+    probe = [sys.executable, "-c", "import sys; from cmivae.infra.locking import directory_lock\n"
              "with directory_lock(sys.argv[1]): print('got it')", str(tmp_path / "d")]
     with directory_lock(tmp_path / "d"):
         held = subprocess.run(probe, capture_output=True, text=True, env=cli_env(), timeout=60)

@@ -19,11 +19,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from cmivae import json_files
-from cmivae.atomic import atomic_write_json
 from cmivae.cli import main
-from cmivae.data import audio_checks
-from cmivae.errors import CheckpointError, ConfigError, DataError, TrainingError
+from cmivae.data.speech import audio_checks
+from cmivae.infra import json_files
+from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.errors import CheckpointError, ConfigError, DataError, TrainingError
 from cmivae.runs import checkpoint as ckpt
 from cmivae.training import loop
 from tests.helpers import tiny_config, tiny_images
@@ -298,7 +298,7 @@ def _claim_rate(path: Path, rate: int) -> None:
 
 
 def test_a_wav_claiming_1_hz_is_refused_before_resampling(tmp_path: Path) -> None:
-    from cmivae.data.speech import read_audio
+    from cmivae.data.speech.loader import read_audio
 
     path = _wav(tmp_path / "liar.wav")
     _claim_rate(path, 1)
@@ -320,7 +320,7 @@ def test_long_and_huge_claims_are_refused_naming_the_file(tmp_path: Path) -> Non
 
 
 def test_a_file_name_that_is_not_utf8_is_read(tmp_path: Path) -> None:
-    from cmivae.data.speech import read_audio
+    from cmivae.data.speech.loader import read_audio
 
     name = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav"))
     shutil.copy(_wav(tmp_path / "plain.wav"), name)

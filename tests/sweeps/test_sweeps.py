@@ -16,16 +16,16 @@ import torch
 import yaml
 
 from cmivae import cli
-from cmivae.atomic import atomic_write_json
 from cmivae.config import load_config
-from cmivae.errors import ConfigError
+from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import IMAGE_METRICS
 from cmivae.sweeps.grid import expand_sweep, load_sweep
 from cmivae.sweeps.runner import run_sweep
 from cmivae.training import loop
 from tests.helpers import TINY_PIXELCNN, tiny_images
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "study" / "experiments"
 NEEDS = {"paper-table1-dsae-timit.yaml": ["data.root=/path/to/TIMIT"]}  # sweeps that need user input
 
 TINY_BASE = {"data": {"name": "fashion-mnist"}, "model": dict(TINY_PIXELCNN),

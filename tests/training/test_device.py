@@ -10,10 +10,10 @@ import json
 import pytest
 import torch
 
-from cmivae import device as device_mod
-from cmivae import precision
 from cmivae.config import HASH_NEUTRAL_DEFAULTS, load_config
-from cmivae.errors import ConfigError
+from cmivae.infra import device as device_mod
+from cmivae.infra import precision
+from cmivae.infra.errors import ConfigError
 from cmivae.registry import build_model
 from cmivae.training import loop
 from cmivae.training.batches import DEVICE_SHARE, BatchSource, keep_on_device

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from cmivae.errors import ConfigError, TrainingError
+from cmivae.infra.errors import ConfigError, TrainingError
 from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.training import loop
 from tests.helpers import tiny_config, tiny_images
@@ -72,7 +72,7 @@ def test_a_residual_decoder_resumes_bit_identically_with_its_batch_norm_statisti
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path) -> None:
-    from cmivae.errors import CheckpointError
+    from cmivae.infra.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="no checkpoint"):
         loop.fit(tiny_config(), tmp_path, data=tiny_images(), progress=False, resume=True)
@@ -157,7 +157,7 @@ def test_a_run_records_its_numerics_and_a_resume_at_another_precision_says_so(tm
     """``train.precision: auto`` is bf16 on a CPU with bf16 kernels and fp32 on one without, under
     one run id: config.json records what the run computed at, and a run resumed on another machine
     kind warns (train.log) and keeps both records."""
-    from cmivae.precision import resolve_precision
+    from cmivae.infra.precision import resolve_precision
     from tests.training.resume_check import killed_after
 
     # precision "auto" (tiny_config pins fp32): the real record then says what auto resolves to here

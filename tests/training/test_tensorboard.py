@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cmivae.config import config_hash, load_config
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.metrics import evaluate
 from cmivae.training.loop import fit
 from tests.helpers import tiny_config, tiny_images

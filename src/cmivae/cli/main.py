@@ -4,7 +4,7 @@ The commands of this module (train, evaluate, sample, compare, data fetch/pack/i
 show-config), of :mod:`cmivae.cli.speech` (convert, data make-speech) and of
 :mod:`cmivae.cli.sweeps` (sweep, sweep-status, report) are all listed in :data:`COMMANDS`;
 :func:`build_parser` gives each its arguments. One error path: :func:`main` prints every
-user error (:class:`cmivae.errors.CmivaeError`, and argparse's usage errors) as one line
+user error (:class:`cmivae.infra.errors.CmivaeError`, and argparse's usage errors) as one line
 ``error: ...`` and exits 2 for bad input, 1 for failures during work.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from cmivae import __version__
 from cmivae.cli import speech, sweeps
-from cmivae.errors import CmivaeError, ConfigError
+from cmivae.infra.errors import CmivaeError, ConfigError
 from cmivae.runs import files
 
 DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
@@ -44,8 +44,8 @@ def _print_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None)
 
 
 def _use_threads(spec: str, quiet: bool = False, resumed: int | None = None) -> None:
-    """``--threads``: set this process's torch threads (:mod:`cmivae.threads`) and say why."""
-    from cmivae.threads import apply_threads
+    """``--threads``: set this process's torch threads (:mod:`cmivae.infra.threads`) and say why."""
+    from cmivae.infra.threads import apply_threads
 
     choice = apply_threads(spec, resumed=resumed)
     if not quiet:
@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmivae.locking import directory_lock
+    from cmivae.infra.locking import directory_lock
     from cmivae.metrics.evaluate import evaluate_run, read_eval_json
 
     run_dir = Path(args.run_dir)
@@ -164,7 +164,7 @@ def cmd_show_config(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from cmivae.data.fetch import fetch_dataset
+    from cmivae.data.images.fetch import fetch_dataset
 
     path = fetch_dataset(args.name, args.data_dir, allow_download=not args.no_download)
     print(f"{args.name}: {path}")
@@ -172,8 +172,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_pack(args: argparse.Namespace) -> int:
-    """Write a compact verified copy of a binarized image set (:mod:`cmivae.data.binarized_pack`)."""
-    from cmivae.data.binarized_images import write_pack
+    """Write a compact verified copy of a binarized image set (:mod:`cmivae.data.images.pack`)."""
+    from cmivae.data.images.binarized import write_pack
 
     out = write_pack(args.name, args.out, args.data_dir)
     print(f"{args.name}: {out} ({out.stat().st_size / 2**20:.1f} MiB)")
@@ -182,7 +182,7 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
 
 def cmd_data_import(args: argparse.Namespace) -> int:
     """Install a pack written by ``cmivae data pack`` into the data directory."""
-    from cmivae.data.binarized_pack import import_pack
+    from cmivae.data.images.pack import import_pack
 
     target = import_pack(args.pack, args.data_dir)
     print(f"installed {target}")

@@ -4,7 +4,7 @@
   conversion with a trained DSAE (the z swap of appendix J), see :mod:`cmivae.voice_conversion`.
 * ``cmivae data make-speech [--out DIR] [--num-speakers N] [--corpus-version 2|1] [--jobs J]``: build the synthetic
   espeak-ng speaker corpus (the TIMIT stand-in of Sec. 5.2), see
-  :mod:`cmivae.data.synthetic_speakers`.
+  :mod:`cmivae.data.speech.synthetic_speakers`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_data_make_speech(args: argparse.Namespace) -> int:
     import sys
 
-    from cmivae.data.fetch import resolve_data_dir
-    from cmivae.data.synthetic_speakers import (
+    from cmivae.data.images.fetch import resolve_data_dir
+    from cmivae.data.speech.synthetic_speakers import (
         DEFAULT_NUM_SPEAKERS,
         DEFAULT_NUM_SPEAKERS_V2,
         corpus_folder_name,

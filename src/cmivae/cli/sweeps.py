@@ -30,7 +30,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
         return 0
     if not args.out:
-        from cmivae.errors import ConfigError
+        from cmivae.infra.errors import ConfigError
 
         raise ConfigError("cmivae sweep needs --out SWEEP_DIR (where runs/<run_id>/ and sweep.json go)")
     index = run_sweep(args.file, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
@@ -50,8 +50,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep_status(args: argparse.Namespace) -> int:
     """The state of every run of a sweep directory, read from its run directories (so a
     killed sweep shows its interrupted runs as ``started``, not as ``running``)."""
-    from cmivae import json_files
-    from cmivae.errors import ConfigError
+    from cmivae.infra import json_files
+    from cmivae.infra.errors import ConfigError
     from cmivae.sweeps.runner import _read_error, damage, run_state
 
     sweep_dir = Path(args.sweep_dir)
@@ -97,7 +97,7 @@ def cmd_sweep_status(args: argparse.Namespace) -> int:
 
 
 def _error_record(run_dir: Path) -> dict[str, Any] | None:
-    from cmivae import json_files
+    from cmivae.infra import json_files
     from cmivae.sweeps.runner import ERROR_FILE
 
     try:
@@ -108,7 +108,7 @@ def _error_record(run_dir: Path) -> dict[str, Any] | None:
 
 def register(sub: Any, data: Any) -> None:
     """Add ``sweep``, ``sweep-status`` and ``report`` to the ``cmivae`` parser."""
-    p = sub.add_parser("sweep", help="train and evaluate every run of a sweep file (experiments/*.yaml)")
+    p = sub.add_parser("sweep", help="train and evaluate every run of a sweep file (study/experiments/*.yaml)")
     p.add_argument("file", help="sweep file (YAML, or Python defining SWEEP)")
     p.add_argument("--out", help="sweep directory: runs/<run_id>/ and sweep.json (required unless --dry-run)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",

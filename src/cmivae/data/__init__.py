@@ -4,13 +4,13 @@ to loaders; :func:`load_dataset` loads one from a :class:`cmivae.config.DataConf
 
 from __future__ import annotations
 
-from cmivae.data.binarized_images import ImageSplits, load_binarized_images
-from cmivae.data.fetch import fetch_dataset, resolve_data_dir
-from cmivae.data.idx import read_idx
+from cmivae.data.images.binarized import ImageSplits, load_binarized_images
+from cmivae.data.images.fetch import fetch_dataset, resolve_data_dir
+from cmivae.data.images.idx import read_idx
 from cmivae.data.registry import DATASETS, load_dataset
-from cmivae.data.speech import SpeechSplits, SpeechSubset, load_data_config, load_speech, read_audio
-from cmivae.data.speech_features import DEFAULT_FEATURES, FeatureParams, log_spectrogram, segment_utterance
-from cmivae.data.synthetic_speakers import make_synthetic_speech
+from cmivae.data.speech.features import DEFAULT_FEATURES, FeatureParams, log_spectrogram, segment_utterance
+from cmivae.data.speech.loader import SpeechSplits, SpeechSubset, load_data_config, load_speech, read_audio
+from cmivae.data.speech.synthetic_speakers import make_synthetic_speech
 
 __all__ = [
     "DATASETS",

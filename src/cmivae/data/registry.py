@@ -13,14 +13,14 @@ from typing import Any
 
 
 def _images(config: Any) -> Any:
-    from cmivae.data.binarized_images import load_binarized_images
+    from cmivae.data.images.binarized import load_binarized_images
 
     return load_binarized_images(config.name, config.data_dir, val_fraction=config.val_fraction,
                                  split_seed=config.split_seed, num_train=config.num_train, num_test=config.num_test)
 
 
 def _speech(config: Any) -> Any:
-    from cmivae.data.speech import load_data_config
+    from cmivae.data.speech.loader import load_data_config
 
     return load_data_config(config)
 
@@ -36,7 +36,7 @@ DATASETS: dict[str, Callable[[Any], Any]] = {
 
 def load_dataset(config: Any) -> Any:
     """Load the data set named by ``config.name`` (a :class:`cmivae.config.DataConfig`)."""
-    from cmivae.errors import ConfigError
+    from cmivae.infra.errors import ConfigError
 
     if config.name not in DATASETS:
         raise ConfigError(f"unknown data set {config.name!r}; known data sets: {', '.join(DATASETS)}")

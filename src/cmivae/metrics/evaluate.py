@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from cmivae.atomic import atomic_write_json
-from cmivae.errors import ConfigError, DataError
+from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.errors import ConfigError, DataError
+from cmivae.infra.precision import autocast
 from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
-from cmivae.precision import autocast
 from cmivae.runs import files
 from cmivae.runs.readers import read_results
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
@@ -81,8 +81,8 @@ def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_ste
                           log: Callable[[str], None] | None = None) -> float:
     """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs;
     progress lines with an ETA through ``log``."""
+    from cmivae.infra.progress import ProgressLine
     from cmivae.metrics.mutual_information import estimate_mutual_information
-    from cmivae.progress import ProgressLine
 
     num_steps = MI_STEPS if num_steps is None else num_steps
     progress = ProgressLine(num_steps, "I(z;s) critic", log, unit="steps") if log else None
@@ -258,7 +258,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
 
 def write_evaluation_events(run_dir: Path, metrics: dict[str, Any]) -> None:
     """``eval.json``'s metrics and ``samples.png`` into the run's TensorBoard events, at its last step."""
-    from cmivae.tensorboard import EventWriter
+    from cmivae.runs.tensorboard import EventWriter
 
     step = int((read_results(run_dir) or {}).get("steps", 0))
     writer = EventWriter(run_dir)

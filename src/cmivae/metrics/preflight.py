@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import probe_protocol
 
 # Training images of every class a probe draws, by what it is fitted on (Sec. 5.3, appendix K.2):

@@ -230,7 +230,7 @@ def evaluate_speech(model: torch.nn.Module, splits: Any, *, seed: int = 0, devic
     Args:
         model: a DSAE (``encode(x) -> (z (B, D), s (B, T, D_s))``, ``decode(z, s) -> (B, T, F)``),
             already on ``device``; it is put in eval mode for the evaluation and restored.
-        splits: :class:`cmivae.data.speech.SpeechSplits` (normalized segments, speakers,
+        splits: :class:`cmivae.data.speech.loader.SpeechSplits` (normalized segments, speakers,
             utterances, ``speaker_gender``).
         seed: seeds the draw of the VC source segments and pairs, and the classifier.
         device: where batches are encoded and decoded.
@@ -268,7 +268,7 @@ def vc_mcas_by_speaker(model: torch.nn.Module, z: np.ndarray, s: np.ndarray, tes
     Args:
         model: the DSAE (``decode``).
         z, s: encoder means of the test segments, ``(N, D)`` and ``(N, T, D_s)``.
-        test: the test :class:`~cmivae.data.speech.SpeechSubset` (``x``, ``speaker``).
+        test: the test :class:`~cmivae.data.speech.loader.SpeechSubset` (``x``, ``speaker``).
     """
     speaker = test.speaker.numpy()  # (N,)
     first, second = draw_speaker_pairs(speaker, num_pairs, np.random.default_rng(seed))  # 2 x (P,)

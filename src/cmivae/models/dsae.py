@@ -43,9 +43,9 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.infra.precision import run_lstm
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
-from cmivae.precision import run_lstm
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite in fp32; far outside the useful range
 

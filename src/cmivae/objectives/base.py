@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmivae.errors import ConfigError
 from cmivae.fields import check_fields, in_range, positive
+from cmivae.infra.errors import ConfigError
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.terms import LossTerms, kl_s, kl_z, reconstruction
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmivae.json_files import DamagedFile
+from cmivae.infra.json_files import DamagedFile
 from cmivae.runs import files
 from cmivae.runs.readers import read_json_or_none
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
 from cmivae.modality import is_image_dataset
 from cmivae.reports.collect import difference_labels, flatten, read_run

@@ -21,8 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from cmivae.atomic import atomic_write_text
-from cmivae.errors import ConfigError
+from cmivae.infra.atomic import atomic_write_text
+from cmivae.infra.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
 from cmivae.reports.diagnostics import (
     CRITIC_NOTE,
@@ -72,7 +72,7 @@ method − that β-VAE value, ± sqrt(SE_method² + SE_β-VAE²). No extrapolati
 β-VAE curve's KL(z) range, except that a KL(z) beyond the curve's end point by no more than the
 combined SE of the two KL(z) means is read at that point, marked "(curve end)". An n marked
 "(k collapsed)" counts k seeds whose KL(z) ended below 1 nat (z unused, probes at chance): the group
-mean then mixes two outcomes; `python scripts/matched_by_seed.py` reads each seed at its own KL(z)."""
+mean then mixes two outcomes; `python study/scripts/matched_by_seed.py` reads each seed at its own KL(z)."""
 
 
 def _status_lines(rows: list[RunRow]) -> list[str]:

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from cmivae.atomic import atomic_write_bytes
-from cmivae.errors import CheckpointError, ConfigError
+from cmivae.infra.atomic import atomic_write_bytes
+from cmivae.infra.errors import CheckpointError, ConfigError
 
 MAGIC = b"CMIVAE1\n"
 
@@ -115,7 +115,7 @@ def load_latest(paths: list[Path], map_location: str | torch.device = "cpu",
 
     Args:
         restore: ``(checkpoint, path) -> value`` applied to each loaded checkpoint; any
-            exception but a :class:`~cmivae.errors.ConfigError` (a refusal, e.g. another
+            exception but a :class:`~cmivae.infra.errors.ConfigError` (a refusal, e.g. another
             config) counts as this checkpoint failing (wrong structure, wrong shapes), and
             the next one is tried. The returned pair holds its value (default: the checkpoint).
         set_aside_failed: rename the checkpoints that failed before a good one was found

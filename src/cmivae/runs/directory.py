@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cmivae import __version__, json_files
-from cmivae.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cmivae import __version__
 from cmivae.config import ExperimentConfig, without_neutral_defaults
-from cmivae.errors import ConfigError
+from cmivae.infra import json_files
+from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cmivae.infra.errors import ConfigError
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
@@ -149,7 +150,7 @@ class RunDirectory:
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
         loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
         (path, reason) go to ``skipped_files.txt``. ``numerics``
-        (:func:`cmivae.precision.numerics`: the precision the run computes at, device, CPU ISA) is
+        (:func:`cmivae.infra.precision.numerics`: the precision the run computes at, device, CPU ISA) is
         saved with a new run; a run that resumes at another precision (``train.precision: auto`` on
         another machine kind) says so in ``train.log`` and adds the new record to
         ``numerics_resumed``: its result is then not what an uninterrupted run would give.

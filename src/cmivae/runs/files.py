@@ -15,7 +15,7 @@
     RUN_DIR/samples.png              evaluate's sample grid (``cmivae sample`` writes samples-<seed>.png)
     RUN_DIR/skipped_files.txt        speech files a loader left out (path, tab, reason)
     RUN_DIR/tensorboard/             TensorBoard event files (``train.tensorboard=true``)
-    RUN_DIR/.cmivae.lock             flock held by the one process writing the run (cmivae.locking)
+    RUN_DIR/.cmivae.lock             flock held by the one process writing the run (cmivae.infra.locking)
     RUN_DIR/sweep_error.json         why the last sweep attempt failed
     SWEEP_DIR/sweep.json             a sweep's index
     SWEEP_DIR/runs/<run_id>/         a sweep's run directories

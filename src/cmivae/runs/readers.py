@@ -1,8 +1,8 @@
 """Torch-free readers of a run directory's JSON files (sweeps, reports, ``compare``).
 
-Every reader parses through :mod:`cmivae.json_files` (strict JSON): a file that exists but
+Every reader parses through :mod:`cmivae.infra.json_files` (strict JSON): a file that exists but
 is unreadable, not UTF-8, not JSON or of the wrong shape raises
-:class:`cmivae.json_files.DamagedFile` (one line naming the file and the reason, exit 2),
+:class:`cmivae.infra.json_files.DamagedFile` (one line naming the file and the reason, exit 2),
 never a silent ``None``. The ``read_*_or_none`` forms return ``None`` only for a file that
 does not exist; listings (``report``, ``sweep-status``) catch :class:`DamagedFile` and list
 the run as damaged.
@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cmivae import json_files
-from cmivae.errors import ConfigError
-from cmivae.json_files import DamagedFile
+from cmivae.infra import json_files
+from cmivae.infra.errors import ConfigError
+from cmivae.infra.json_files import DamagedFile
 from cmivae.modality import is_image_dataset
 from cmivae.runs import files
 

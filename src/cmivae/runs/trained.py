@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from cmivae.config import ExperimentConfig, load_config
-from cmivae.device import apply_backend_settings, backend_settings, use_channels_last
-from cmivae.errors import CheckpointError
+from cmivae.infra.device import apply_backend_settings, backend_settings, use_channels_last
+from cmivae.infra.errors import CheckpointError
+from cmivae.infra.precision import autocast, resolve_device, resolve_precision
 from cmivae.objectives.base import Objective
-from cmivae.precision import autocast, resolve_device, resolve_precision
 from cmivae.registry import build, resolve
 from cmivae.runs import files
 from cmivae.runs.checkpoint import load_checkpoint
@@ -29,7 +29,7 @@ from cmivae.runs.readers import read_saved
 def place(model: nn.Module, objective: nn.Module, device: torch.device, precision: str,
           setting: bool | str = "auto") -> bool:
     """Move model and objective to ``device`` and put the model's ``channels_last_module()``
-    (if any) in channels_last where :func:`cmivae.device.use_channels_last` says so for this
+    (if any) in channels_last where :func:`cmivae.infra.device.use_channels_last` says so for this
     device, precision and ``train.channels_last`` ``setting``. Returns whether it did."""
     model.to(device)
     objective.to(device)

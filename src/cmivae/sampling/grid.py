@@ -18,7 +18,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from cmivae.atomic import atomic_write_bytes
+from cmivae.infra.atomic import atomic_write_bytes
 from cmivae.sampling.samplers import sampler_of
 
 GAP_COLOR = (0.5, 0.5, 0.5)

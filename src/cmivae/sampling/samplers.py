@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.sampling.cached import sample_cached
 from cmivae.sampling.naive import sample_naive
 

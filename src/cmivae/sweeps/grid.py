@@ -1,6 +1,6 @@
 """Sweep files: a base config, fixed overrides and a grid, expanded into runs.
 
-A sweep is code kept in ``experiments/`` (disentanglement_lib's "sweeps are code"): a
+A sweep is code kept in ``study/experiments/`` (disentanglement_lib's "sweeps are code"): a
 YAML file, or a Python file exposing ``SWEEP = {...}`` with the same keys::
 
     base: pixelcnn-cpu                  # preset name or config path (relative to the sweep file)
@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
-from cmivae.errors import ConfigError
+from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import unknown_metrics
 
 SECTIONS = ("data", "model", "objective", "train")
@@ -149,7 +149,7 @@ def _matches(hashed: dict[str, Any], base: str, only: dict[str, Any]) -> bool:
 
 def _read_sweep_file(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist; see experiments/ for examples")
+        raise ConfigError(f"sweep file {str(path)!r} does not exist; see study/experiments/ for examples")
     if path.suffix == ".py":
         spec = importlib.util.spec_from_file_location(f"cmivae_sweep_{path.stem.replace('-', '_')}", path)
         if spec is None or spec.loader is None:

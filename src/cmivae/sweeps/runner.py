@@ -14,7 +14,7 @@ again. One failing run is recorded and does not stop the others.
 Executors: ``local`` with ``jobs=1`` runs in this process, one run after another;
 ``local`` with ``jobs=N`` runs N fresh spawned processes at once, each with the torch
 threads of ``threads`` (``cmivae sweep --threads``, default ``auto``: the cores other
-processes leave free // N, :mod:`cmivae.threads`; ``max(1, cores // N)`` from the Python API
+processes leave free // N, :mod:`cmivae.infra.threads`; ``max(1, cores // N)`` from the Python API
 when not given); ``ray`` sends each run to a Ray cluster as a
 remote task (``pip install 'cmivae[ray]'``; the run directories must be on a file
 system every node sees).
@@ -33,15 +33,15 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
-from cmivae import json_files
-from cmivae.atomic import atomic_write_json
-from cmivae.errors import ConfigError
+from cmivae.infra import json_files
+from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.errors import ConfigError
+from cmivae.infra.threads import choose_threads, parse_threads
+from cmivae.infra.threads import cores as cpu_cores
 from cmivae.metric_names import requested_metrics
 from cmivae.runs import files
 from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results, resume_threads
 from cmivae.sweeps.grid import RunSpec, load_sweep
-from cmivae.threads import choose_threads, parse_threads
-from cmivae.threads import cores as cpu_cores
 
 EXECUTORS = ("local", "ray")
 ERROR_FILE = files.SWEEP_ERROR
@@ -173,7 +173,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     Returns:
         ``{"run_id", "status": "done" | "failed", "seconds", ["stage", "error"]}``.
     """
-    from cmivae.locking import directory_lock
+    from cmivae.infra.locking import directory_lock
     from cmivae.training.signals import Interrupted
 
     start = time.monotonic()
@@ -393,7 +393,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     """Train and evaluate every run of a sweep file into ``out_dir/runs/<run_id>/``.
 
     Args:
-        sweep_path: the sweep file (``experiments/*.yaml``).
+        sweep_path: the sweep file (``study/experiments/*.yaml``).
         out_dir: the sweep directory (created).
         executor: ``local`` (this machine) or ``ray``.
         jobs: runs at once (local default 1: sequential in this process; N > 1: N spawned
@@ -411,7 +411,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
             as ``evaluator(run_dir, metrics, quiet=True, data=splits)``.
         log: where progress lines go (default ``print``).
         threads: torch threads of each local run, a count or ``auto``
-            (:func:`cmivae.threads.choose_threads`, for ``jobs`` processes at once; ``cmivae
+            (:func:`cmivae.infra.threads.choose_threads`, for ``jobs`` processes at once; ``cmivae
             sweep``'s default); None: ``cores // jobs`` for spawned processes, and this
             process's setting left alone when sequential.
 
@@ -424,7 +424,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    from cmivae.locking import directory_lock
+    from cmivae.infra.locking import directory_lock
     from cmivae.training.signals import raise_on_signals
 
     if threads is not None:

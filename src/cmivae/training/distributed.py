@@ -57,7 +57,7 @@ def wrap(trainer: Any) -> None:
     """Wrap the VAE in DDP when a process group exists (torchrun with more than one process,
     or a group of one set up by hand: the CUDA test of DDP), and, on GPU, make the critic's
     batch norms global-batch ones. ``trainer.device`` is ``cuda:LOCAL_RANK`` on GPU
-    (:func:`cmivae.device.resolve_device`), the one device DDP replicates on."""
+    (:func:`cmivae.infra.device.resolve_device`), the one device DDP replicates on."""
     if dist.is_available() and dist.is_initialized():
         from torch.nn.parallel import DistributedDataParallel
 
@@ -96,7 +96,7 @@ def shard_bounds(batch_size: int) -> slice:
     if n == 1:
         return slice(None)
     if batch_size % n:
-        from cmivae.errors import ConfigError
+        from cmivae.infra.errors import ConfigError
 
         raise ConfigError(f"train.batch_size={batch_size} must be divisible by the number of processes ({n})")
     per_rank = batch_size // n

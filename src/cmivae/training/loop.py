@@ -27,18 +27,18 @@ from tqdm.auto import tqdm
 
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
-from cmivae.device import apply_backend_settings, backend_settings, optimizer_options
-from cmivae.errors import TrainingError
+from cmivae.infra.device import apply_backend_settings, backend_settings, optimizer_options
+from cmivae.infra.errors import TrainingError
+from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
+from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
-from cmivae.progress import ProgressLine
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory
+from cmivae.runs.tensorboard import open_event_writer
 from cmivae.runs.trained import batch_to_device, place
 from cmivae.runs.trained import objective_means as evaluate_objective
-from cmivae.tensorboard import open_event_writer
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
@@ -259,7 +259,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
-    Holds the run directory's lock throughout (:mod:`cmivae.locking`; a second process is
+    Holds the run directory's lock throughout (:mod:`cmivae.infra.locking`; a second process is
     refused) and stops cleanly on SIGTERM/SIGINT at the next step boundary, after writing a
     checkpoint (:mod:`cmivae.training.signals`).
 
@@ -271,7 +271,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
-    from cmivae.locking import directory_lock
+    from cmivae.infra.locking import directory_lock
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
@@ -305,7 +305,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         run.forget_unstarted()  # a failed load leaves no run behind, so the corrected rerun needs no --force
         raise
     if splits.train_x.shape[0] < config.train.batch_size:  # before the run exists: nothing blocks the rerun
-        from cmivae.errors import ConfigError
+        from cmivae.infra.errors import ConfigError
 
         run.forget_unstarted()
         raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
@@ -323,7 +323,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         state, path = latest
         run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
     elif resume:
-        from cmivae.errors import CheckpointError
+        from cmivae.infra.errors import CheckpointError
 
         raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
 

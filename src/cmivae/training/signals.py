@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
-from cmivae.errors import CmivaeError
+from cmivae.infra.errors import CmivaeError
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A second signal this soon after the first is the same stop request (a terminal's Ctrl-C reaches the whole

@@ -1,0 +1,1 @@
+"""Study instruments run as `python -m study.scripts.NAME` from the repository root."""
