@@ -3,12 +3,23 @@
 
 ``ProgressLine(total, "train", emit).update(done)`` emits ``train: 120/744 (16%), 1m05s
 elapsed, ETA 5m38s`` at most every ``every_seconds`` and once when ``done == total``.
+
+The ETA is the one place that decides when a rate means something: it is measured from the
+first observed progress on (what came before it, e.g. the forward passes ahead of a critic's
+first step or a first step's warm-up, is not a rate), and it is shown only once
+:data:`ETA_MIN_UNITS` units were done since then or :data:`ETA_MIN_SECONDS` seconds passed
+with at least one done; until then ``ETA ?``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+# An ETA is shown once this many units were done after the first observed one ...
+ETA_MIN_UNITS = 3
+# ... or, with at least one done, once the rate was measured over this many seconds.
+ETA_MIN_SECONDS = 10.0
 
 
 def format_seconds(seconds: float) -> str:
@@ -38,18 +49,35 @@ class ProgressLine:
         self.total, self.label, self.emit = max(1, int(total)), label, emit
         self.every_seconds, self.start_done, self.unit = every_seconds, start_done, unit
         self.start = self.last = time.monotonic()
+        self.reference: tuple[float, int] | None = None  # (time, done) of the first observed progress
+
+    def _observe(self, done: int, now: float) -> None:
+        if self.reference is None and done > self.start_done:
+            self.reference = (now, done)  # the first unit's time includes warm-up: not a rate
+
+    def eta(self, done: int, now: float) -> float | None:
+        """Seconds left at the rate measured since the first observed progress; ``None`` until
+        that rate is meaningful (:data:`ETA_MIN_UNITS`, :data:`ETA_MIN_SECONDS`)."""
+        self._observe(done, now)
+        if self.reference is None:
+            return None
+        since, first = self.reference
+        units, seconds = done - first, now - since
+        if units <= 0 or seconds <= 0 or (units < ETA_MIN_UNITS and seconds < ETA_MIN_SECONDS):
+            return None
+        return seconds / units * (self.total - done)
 
     def line(self, done: int, now: float | None = None) -> str:
         now = time.monotonic() if now is None else now
         elapsed = now - self.start
-        rate_done = done - self.start_done
-        eta = elapsed / rate_done * (self.total - done) if rate_done > 0 else None
+        eta = self.eta(done, now)
         unit = f" {self.unit}" if self.unit else ""
         return (f"{self.label}: {done}/{self.total}{unit} ({100 * done / self.total:.0f}%), "
                 f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta) if eta is not None else '?'}")
 
     def update(self, done: int) -> None:
         now = time.monotonic()
+        self._observe(done, now)
         if done >= self.total or now - self.last >= self.every_seconds:
             self.last = now
             self.emit(self.line(done, now))
