@@ -59,6 +59,8 @@ class ProgressLine:
         """Seconds left at the rate measured since the first observed progress; ``None`` until
         that rate is meaningful (:data:`ETA_MIN_UNITS`, :data:`ETA_MIN_SECONDS`)."""
         self._observe(done, now)
+        if done >= self.total:
+            return 0.0
         if self.reference is None:
             return None
         since, first = self.reference
