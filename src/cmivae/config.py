@@ -409,6 +409,12 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def preset_description(name: str) -> str:
+    """What ``cmivae presets`` shows for a preset: its file's first comment line, one whole
+    sentence for users (the lines after it are the notes for developers)."""
+    return (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("#").strip()
+
+
 def read_config_file(source: str | Path) -> dict[str, Any]:
     """Raw dict of a YAML file path or a shipped preset name."""
     path = Path(source)

@@ -143,11 +143,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from cmivae.config import PRESET_DIR, list_presets
+    from cmivae.config import list_presets, preset_description
 
     for name in list_presets():
-        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
-        print(f"{name:24s} {first}")
+        print(f"{name:24s} {preset_description(name)}")
     return 0
 
 

@@ -34,7 +34,8 @@ def cmd_data_make_speech(args: argparse.Namespace) -> int:
     )
 
     version = args.corpus_version
-    num_speakers = args.num_speakers or (DEFAULT_NUM_SPEAKERS_V2 if version == 2 else DEFAULT_NUM_SPEAKERS)
+    num_speakers = args.num_speakers if args.num_speakers is not None else (  # 0 is bad input, not "default"
+        DEFAULT_NUM_SPEAKERS_V2 if version == 2 else DEFAULT_NUM_SPEAKERS)
     out = Path(args.out) if args.out else resolve_data_dir(None) / corpus_folder_name(num_speakers, version)
     path = make_synthetic_speech(out, num_speakers=num_speakers, jobs=args.jobs, corpus_version=version,
                                  progress=lambda line: print(line, file=sys.stderr, flush=True))

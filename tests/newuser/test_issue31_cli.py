@@ -1,0 +1,32 @@
+"""Issue 31, small CLI items: ``--num-speakers 0`` refused (1), whole preset descriptions
+without internal issue numbers (12)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cmivae import cli
+from cmivae.config import list_presets
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_make_speech_refuses_zero_speakers_like_negative(count: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "corpus"
+    assert cli.main(["data", "make-speech", "--num-speakers", count, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: num_speakers must be an integer >= 3") and f"got {count}" in err, err
+    assert not out.exists()
+
+
+def test_presets_show_whole_sentences_and_no_issue_numbers(capsys) -> None:
+    assert cli.main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list_presets()
+    for line in lines:
+        description = line.split(maxsplit=1)[1]
+        assert description.endswith("."), f"cut mid-sentence: {line}"
+        assert description.count("(") == description.count(")"), line
+        assert not re.search(r"\bissue\s*\d", description, re.IGNORECASE), f"internal issue number: {line}"
