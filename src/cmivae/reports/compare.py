@@ -5,6 +5,12 @@ e.g. two seeds of one config, are told apart by the config keys in which they di
 (``beta g=0.3 seed=1``). Each row says which way is better (:data:`cmivae.metric_names.DIRECTION`);
 an image model's ``kl_s`` (always 0: it has no KL(s) term) is left out; the table ends with one
 sentence, computed from the numbers, saying what the comparison shows.
+
+Runs are ranked only against runs of the same data set and model family: others get their
+own table, under a line saying why (nats per image and nats per speech segment are not one
+scale). Within a table, runs of different training budgets are listed with their budgets; a
+run with no ``results.json`` (interrupted) is marked unfinished with what it trained; a
+damaged file is an error naming it; ties and the same run given twice name no "highest".
 """
 
 from __future__ import annotations
@@ -13,14 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cmivae.infra.errors import ConfigError
+from cmivae.infra.errors import ConfigError, DataError
 from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
 from cmivae.modality import is_image_dataset
-from cmivae.reports.collect import difference_labels, flatten, read_run
+from cmivae.reports.collect import MODEL_LABELS, budget_text, difference_labels, flatten, read_run
+from cmivae.runs import files
+from cmivae.runs.readers import unfinished_note
 
 # Not results: bookkeeping, the redundant -ELBO, and the training critic's diagnostics (critic_*,
 # read from metrics.jsonl; `cmivae report` has a table of them).
 HIDDEN_KEYS = ("neg_elbo", "eval_seconds", "best_epoch", "steps", "skipped_batches")
+# What to do about a damaged run file (read_run names it and the reason).
+DAMAGED_FIX = {files.EVAL: "move it away (or delete it) and run `cmivae evaluate {path}` to write it again",
+               files.RESULTS: "move it away (or delete it) and rerun `cmivae train` with the run's config and "
+                              "--out {path} to finish the run again",
+               files.CONFIG: "it cannot be read as a run; leave it out of the comparison"}
 
 
 @dataclass
@@ -31,10 +44,18 @@ class RunColumn:
     path: Path
     config: dict[str, Any]
     values: dict[str, float]
+    unfinished: str | None = None  # readers.unfinished_note: what an interrupted run trained
+    budget: str = ""  # collect.budget_text of the run's config
 
     @property
     def is_image(self) -> bool:
         return is_image_dataset(str(self.config.get("data.name")))
+
+    @property
+    def kind(self) -> str:
+        """What a run can be ranked against: its data set and model family."""
+        model = str(self.config.get("model.name"))
+        return f"{self.config.get('data.name')} / {MODEL_LABELS.get(model, model)}"
 
 
 def default_label(config: dict[str, Any]) -> str:
@@ -46,8 +67,13 @@ def read_columns(runs: list[str | Path], labels: list[str] | None = None) -> lis
     """The runs as columns with unique labels (``labels`` first, defaults for the rest).
 
     Raises:
-        ConfigError: a directory is not a run directory, or has neither results.json nor eval.json.
+        ConfigError: a directory is not a run directory, or has neither results.json nor eval.json,
+            or ``labels`` is not one label per run.
+        DataError: a run file is damaged (named, with what to do).
     """
+    if labels is not None and len(labels) != len(runs):
+        raise ConfigError(f"--labels gives {len(labels)} label(s) for {len(runs)} runs; give one label per run, "
+                          f"in the order of the runs, or leave --labels out for the default labels")
     columns = []
     for i, run in enumerate(runs):
         path = Path(run)
@@ -55,11 +81,16 @@ def read_columns(runs: list[str | Path], labels: list[str] | None = None) -> lis
         if row is None:
             raise ConfigError(f"{path} is not a run directory (no readable config.json); give directories that "
                               f"`cmivae train --out` wrote")
+        for damage in row.damaged:
+            name = damage.split(":", 1)[0]
+            fix = DAMAGED_FIX.get(name, "move it away (or delete it)").format(path=path)
+            raise DataError(f"{path / name} is damaged ({damage.split(':', 1)[1].strip()}); {fix}")
         if not (row.finished or row.evaluated):
             raise ConfigError(f"{path} has no results.json or eval.json; train (and evaluate) it first")
         values = {k: v for k, v in row.metrics.items() if k not in HIDDEN_KEYS and not k.startswith("critic_")}
-        label = labels[i] if labels and i < len(labels) else default_label(row.config)
-        columns.append(RunColumn(label, path, flatten(row.config), values))
+        label = labels[i] if labels else default_label(row.config)
+        columns.append(RunColumn(label, path, flatten(row.config), values, unfinished_note(path),
+                                 budget_text(row.config)))  # the budget asked for, not how far it got
     return unique_labels(columns)
 
 
@@ -139,10 +170,21 @@ def summary_sentence(columns: list[RunColumn]) -> str:
     shared = [k for k in REPRESENTATION_METRICS if all(k in c.values for c in columns)]
     if len(columns) < 2:
         return f"One run ({columns[0].label}); give two or more run directories to compare them."
+    if len({c.path.resolve() for c in columns}) == 1:
+        return (f"The same run ({columns[0].path}) given {len(columns)} times: nothing to compare; give two or "
+                f"more different run directories.")
     if not shared:
-        best = max(columns, key=lambda c: c.values.get("elbo", float("-inf")))
-        return (f"{best.label} has the highest test ELBO; no representation metric is in every run's eval.json, "
-                f"so run `cmivae evaluate` on each run to compare the representations.")
+        with_elbo = [c for c in columns if "elbo" in c.values]
+        evaluate = ("no representation metric is in every run's eval.json, so run `cmivae evaluate` on each run "
+                    "to compare the representations.")
+        if not with_elbo:
+            return "No metric is in every run; " + evaluate
+        best = max(with_elbo, key=lambda c: c.values["elbo"])
+        tied = [c for c in with_elbo if _better("elbo", c.values["elbo"], best.values["elbo"]) == 0]
+        if len(tied) > 1:
+            return (f"{' and '.join(c.label for c in tied)} have the same test ELBO ({best.values['elbo']:.4g}): "
+                    f"no run is highest; " + evaluate)
+        return f"{best.label} has the highest test ELBO; " + evaluate
     kl = [c.values.get("kl_z") for c in columns]
     if len(columns) == 2:
         kl = kl[::-1]  # the sentence names the second run first
@@ -161,7 +203,9 @@ def summary_sentence(columns: list[RunColumn]) -> str:
             for column in columns[1:]:
                 if _better(key, column.values[key], best.values[key]) > 0:
                     best = column
-            bests.append(f"{LABELS.get(key, key)}: {best.label} ({best.values[key]:.4g})")
+            tied = [c.label for c in columns if _better(key, c.values[key], best.values[key]) == 0]
+            who = best.label if len(tied) == 1 else "tie of " + ", ".join(tied)
+            bests.append(f"{LABELS.get(key, key)}: {who} ({best.values[key]:.4g})")
         sentence = "Best per representation metric: " + "; ".join(bests)
     if all(v is not None for v in kl):
         low, high = min(kl), max(kl)  # type: ignore[type-var]
@@ -172,7 +216,34 @@ def summary_sentence(columns: list[RunColumn]) -> str:
     return sentence + "; single runs, so small differences may be seed noise."
 
 
+def notes(columns: list[RunColumn]) -> list[str]:
+    """Lines under a table: unfinished runs and what they trained, and different budgets."""
+    lines = [f"{c.label} is {c.unfinished}" for c in columns if c.unfinished]
+    if len({c.budget for c in columns}) > 1:
+        lines.append("Different training budgets (part of a difference may come from the budget): "
+                     + "; ".join(f"{c.label}: {c.budget}" for c in columns))
+    return lines
+
+
+def mark_unfinished(columns: list[RunColumn]) -> list[RunColumn]:
+    for column in columns:
+        if column.unfinished:
+            column.label += " (unfinished)"
+    return columns
+
+
 def compare_runs(runs: list[str | Path], labels: list[str] | None = None) -> str:
-    """The table and its summary sentence for ``cmivae compare``."""
-    columns = read_columns(runs, labels)
-    return format_table(columns) + "\n" + summary_sentence(columns)
+    """The tables and their summary sentences for ``cmivae compare``: one table per data set
+    and model family (:attr:`RunColumn.kind`), never ranked against each other."""
+    columns = mark_unfinished(read_columns(runs, labels))
+    groups: dict[str, list[RunColumn]] = {}
+    for column in columns:
+        groups.setdefault(column.kind, []).append(column)
+    if len(groups) == 1:
+        return "\n".join([format_table(columns), *notes(columns), summary_sentence(columns)])
+    parts = [f"These runs are of {len(groups)} data sets or model families ({'; '.join(groups)}): their "
+             f"numbers are on different scales (nats per image, per speech segment, other data), so each is "
+             f"compared only with runs of its own, in {len(groups)} tables."]
+    for kind, group in groups.items():
+        parts += ["", f"{kind}:", format_table(group), *notes(group), summary_sentence(group)]
+    return "\n".join(parts)

@@ -118,6 +118,32 @@ def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / files.RESULTS).exists()
 
 
+def unfinished_note(run_dir: str | Path) -> str | None:
+    """What a run without ``results.json`` trained (an interrupted or still-running run), for
+    every command that reads a single run (``evaluate``, ``sample``, ``compare``); ``None`` for
+    a finished run. E.g. ``unfinished (no results.json: interrupted or still training): it
+    trained 1 of 4 epochs (93 updates)``."""
+    run_dir = Path(run_dir)
+    if is_finished(run_dir):
+        return None
+    history = read_history(run_dir)
+    try:
+        train = read_config(run_dir).get("train", {})
+    except (ConfigError, DamagedFile):
+        train = {}
+    epochs, max_steps = train.get("epochs"), train.get("max_steps")
+    last = history[-1] if history else {}
+    steps = last.get("step") if isinstance(last.get("step"), int) else None
+    if isinstance(epochs, int) and not isinstance(epochs, bool):
+        done = f"{len(history)} of {epochs} epochs" + (f" ({steps} updates)" if steps is not None else "")
+    elif isinstance(max_steps, int) and not isinstance(max_steps, bool):
+        done = f"{steps or 0} of {max_steps} updates"
+    else:
+        done = f"{len(history)} epochs"
+    return (f"unfinished (no {files.RESULTS}: interrupted or still training): it trained {done}; "
+            f"rerun the same `cmivae train` command to finish it")
+
+
 def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
     """Whether a hashed config dict trains on images (decides the metric family).
 
