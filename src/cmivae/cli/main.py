@@ -124,9 +124,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from cmivae.runs.trained import load_trained
     from cmivae.sampling import decode_samples, save_sample_grid
 
+    from cmivae.runs.readers import warn_if_unfinished
+
     config, model, _ = load_trained(args.run_dir)
     if not config.data.is_image:
         raise ConfigError(f"{args.run_dir} is a speech run; `cmivae sample` draws images (use `cmivae convert`)")
+    warn_if_unfinished(args.run_dir, "these samples are from its best checkpoint so far")
     from cmivae.data.registry import load_dataset
 
     splits = load_dataset(config.data)

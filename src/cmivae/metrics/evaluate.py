@@ -37,7 +37,7 @@ from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.precision import autocast
 from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
 from cmivae.runs import files
-from cmivae.runs.readers import read_results
+from cmivae.runs.readers import read_results, warn_if_unfinished
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
 
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
@@ -210,6 +210,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     previous = read_eval_json(eval_path) if (run_dir / files.CONFIG).exists() else {}  # damaged: before any work
     trainer = open_trained(run_dir)
     config = trainer.config
+    # eval.json records it (compare and reports read it); evaluating is allowed: the best checkpoint exists
+    previous["unfinished"] = warn_if_unfinished(run_dir, "these metrics are of its best checkpoint so far") is not None
     wanted = set(requested_metrics(metrics, config.data.is_image))
     problem = unknown_metrics(metrics, config.data.is_image)
     if problem:

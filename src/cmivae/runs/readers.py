@@ -144,6 +144,17 @@ def unfinished_note(run_dir: str | Path) -> str | None:
             f"rerun the same `cmivae train` command to finish it")
 
 
+def warn_if_unfinished(run_dir: str | Path, what: str) -> str | None:
+    """Print ``warning: RUN is unfinished ...; WHAT`` on stderr for an unfinished run (the single-run
+    commands say so before their work) and return the note (``None``: finished, nothing printed)."""
+    import sys
+
+    note = unfinished_note(run_dir)
+    if note:
+        print(f"warning: {run_dir} is {note}; {what}", file=sys.stderr, flush=True)
+    return note
+
+
 def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
     """Whether a hashed config dict trains on images (decides the metric family).
 
