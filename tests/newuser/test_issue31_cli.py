@@ -30,3 +30,27 @@ def test_presets_show_whole_sentences_and_no_issue_numbers(capsys) -> None:
         assert description.endswith("."), f"cut mid-sentence: {line}"
         assert description.count("(") == description.count(")"), line
         assert not re.search(r"\bissue\s*\d", description, re.IGNORECASE), f"internal issue number: {line}"
+
+
+def test_a_bad_wav_is_one_clean_sentence(tmp_path: Path, capsys) -> None:
+    from cmivae.data.speech.audio import read_audio
+    from cmivae.infra.errors import DataError
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"this is not audio at all" * 20)
+    with pytest.raises(DataError) as err:
+        read_audio(bad)
+    message = str(err.value)
+    assert message == (f"cannot read audio file {bad} (format not recognised); check that it is a WAV, FLAC or "
+                       f"NIST SPHERE file, or remove it"), message
+    assert "0x" not in message and "BytesIO" not in message
+
+
+def test_data_import_of_a_yaml_file_is_one_clean_sentence(tmp_path: Path, capsys) -> None:
+    yaml_file = tmp_path / "config.yaml"
+    yaml_file.write_text("data:\n  name: mnist\n")
+    assert cli.main(["data", "import", str(yaml_file), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {yaml_file} is not a readable cmivae data pack (not an .npz file); give the .npz file "
+                   f"that `cmivae data pack NAME --out FILE` wrote\n"), err
+    assert "pickle" not in err

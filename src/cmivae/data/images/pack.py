@@ -65,6 +65,14 @@ def read_pack(path: str | Path, expected_name: str | None = None) -> tuple[dict[
     path = Path(path)
     fix = "rebuild it with `cmivae data pack NAME --out FILE` on a machine that has the data"
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as err:
+        raise DataError(f"cannot read data pack {path}: {err.strerror or err}; check the path") from err
+    if magic != b"PK\x03\x04":  # an .npz is a zip file; numpy would answer with its allow_pickle advice
+        raise DataError(f"{path} is not a readable cmivae data pack (not an .npz file); give the .npz file that "
+                        f"`cmivae data pack NAME --out FILE` wrote")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             manifest = json.loads(str(npz["manifest"]))
             stored = {key: npz[key] for key in _ARRAYS}
