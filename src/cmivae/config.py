@@ -322,6 +322,12 @@ class ExperimentConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        num_train = self.data.num_train
+        if num_train is not None and self.train.batch_size > num_train:  # before any directory or data
+            raise ConfigError(f"train.batch_size={self.train.batch_size} is larger than the training set "
+                              f"(data.num_train={num_train}); lower train.batch_size or raise data.num_train")
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ExperimentConfig:
         """Build and validate from nested dicts; unknown sections or keys are errors."""

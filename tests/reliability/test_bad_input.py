@@ -89,14 +89,14 @@ def test_damaged_checkpoints_exit_1_suggesting_force(tmp_path: Path, write_confi
     assert _train(config, out, "--force") == 0
 
 
-def test_resume_without_a_checkpoint_exits_1(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
-    assert _train(write_config(), tmp_path / "run", "--resume") == 1
+def test_resume_without_a_checkpoint_exits_2(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
+    assert _train(write_config(), tmp_path / "run", "--resume") == 2  # bad input (issue 31 item 15)
     assert "has no checkpoint; drop --resume to start a new run" in _error_line(capsys)
 
 
 def test_batch_larger_than_the_data_exits_2(tmp_path: Path, write_config: Callable[..., Path], capsys) -> None:
     assert _train(write_config(num_train=16), tmp_path / "run") == 2
-    assert "train.batch_size=32 is larger than the training set (16 examples)" in _error_line(capsys)
+    assert "train.batch_size=32 is larger than the training set (data.num_train=16)" in _error_line(capsys)
 
 
 def test_a_run_that_failed_before_training_does_not_block_the_corrected_rerun(

@@ -228,6 +228,7 @@ def test_disk_full_during_training_stops_with_one_line_and_exit_code_1(
 
     config = tiny_config("mi", checkpoint_every_steps=1)
     monkeypatch.setattr("cmivae.registry.load_resolved", lambda *args: resolve(config))
+    monkeypatch.setattr("cmivae.config.load_config", lambda *args: config)  # the CLI's torch-free checks
     assert cli.main(["train", "tiny", "--out", str(run), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: could not write {run / 'checkpoints' / 'last.pt'}: No space left on device")

@@ -72,9 +72,9 @@ def test_a_residual_decoder_resumes_bit_identically_with_its_batch_norm_statisti
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path) -> None:
-    from cmivae.infra.errors import CheckpointError
+    from cmivae.infra.errors import ConfigError  # bad input, exit 2 (docs/FAULTS.md; issue 31 item 15)
 
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(ConfigError, match="no checkpoint"):
         loop.fit(tiny_config(), tmp_path, data=tiny_images(), progress=False, resume=True)
 
 

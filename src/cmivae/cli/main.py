@@ -58,22 +58,32 @@ THREADS_HELP = ("torch CPU threads: a number, or auto (default): OMP_NUM_THREADS
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cmivae.config import load_config
     from cmivae.metric_names import display_order
+    from cmivae.runs.readers import check_run_directory, finished_results
+
+    # Every refusal that needs only the config and the run directory's files first: no torch
+    # import, no load measurement (seconds, a minute under load) before a one-line answer.
+    config = load_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    results = finished_results(out, config) if args.reuse_finished and not args.force else None
+    if results is not None:
+        print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
+        print(f"run directory: {out}")
+        _print_table({out.name: results}, display_order(list(results)))
+        return 0
+    check_run_directory(out, config, force=args.force, resume=args.resume)
+
     from cmivae.registry import load_resolved
-    from cmivae.runs.directory import RunDirectory
     from cmivae.runs.readers import resume_threads
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
     config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
-    distributed.init_from_environment()
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    distributed.init_from_environment()
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
-    results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
-    if results is not None:
-        print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
-    else:
-        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))
@@ -82,11 +92,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cmivae.infra.locking import directory_lock
-    from cmivae.metrics.evaluate import evaluate_run, read_eval_json
+    from cmivae.runs.readers import read_eval_json, read_saved
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
+    read_saved(run_dir)  # not a run directory, or a damaged config.json: answered before torch and threads
+    read_eval_json(run_dir / files.EVAL)  # a damaged eval.json: likewise
     _use_threads(args.threads, quiet=args.quiet)
+    from cmivae.metrics.evaluate import evaluate_run
     eval_path = run_dir / files.EVAL
     with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
         metrics = args.metrics
@@ -121,10 +134,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from cmivae.metrics.latent_probe import balanced_subset
+    from cmivae.runs.readers import warn_if_unfinished
     from cmivae.runs.trained import load_trained
     from cmivae.sampling import decode_samples, save_sample_grid
-
-    from cmivae.runs.readers import warn_if_unfinished
 
     config, model, _ = load_trained(args.run_dir)
     if not config.data.is_image:
@@ -156,6 +168,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_show_config(args: argparse.Namespace) -> int:
     import yaml
 
+    from cmivae.config import load_config
+
+    load_config(args.config, args.set)  # a refusal of the file or a --set value: answered before torch
     from cmivae.registry import load_resolved
 
     resolved = load_resolved(args.config, args.set)

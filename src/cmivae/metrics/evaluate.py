@@ -23,7 +23,6 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +32,11 @@ import numpy as np
 import torch
 
 from cmivae.infra.atomic import atomic_write_json
-from cmivae.infra.errors import ConfigError, DataError
+from cmivae.infra.errors import ConfigError
 from cmivae.infra.precision import autocast
 from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
 from cmivae.runs import files
-from cmivae.runs.readers import read_results, warn_if_unfinished
+from cmivae.runs.readers import read_eval_json, read_results, warn_if_unfinished
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
 
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
@@ -161,26 +160,6 @@ def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: i
 
     values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device)
     return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_METRICS}
-
-
-def read_eval_json(path: Path) -> dict[str, Any]:
-    """The metrics an earlier evaluation wrote (``{}`` if none), checked before any work.
-
-    Raises:
-        DataError: the file is unreadable, not JSON, or not an object of numbers.
-    """
-    if not path.exists():
-        return {}
-    fix = "move it away (or delete it) and rerun to evaluate from scratch"
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {fix}") from err
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k == "probe_protocols")
-            for k, v in value.items()) or not isinstance(value.get("probe_protocols", {}), dict):
-        raise DataError(f"{path} is not an object of metric names and numbers; {fix}")
-    return value
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed: int = 0,

@@ -15,7 +15,6 @@ no other rank reads a checkpoint before rank 0 has cleared (``--force``) or tidi
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import subprocess
 import sys
@@ -24,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from cmivae import __version__
-from cmivae.config import ExperimentConfig, without_neutral_defaults
+from cmivae.config import ExperimentConfig
 from cmivae.infra import json_files
 from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.infra.errors import ConfigError
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
+from cmivae.runs.readers import check_run_directory, config_differences, finished_results
+
+__all__ = ["RunDirectory", "code_version", "config_differences", "runtime_metadata"]
 
 
 def code_version() -> str:
@@ -49,23 +51,6 @@ def runtime_metadata() -> dict[str, Any]:
     import torch
 
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return diffs
-
-
-def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
-    """``key: old -> new`` for every value where a saved config dict differs from ``config``
-    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
-    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
 
 
 class RunDirectory:
@@ -89,13 +74,7 @@ class RunDirectory:
 
     def finished_results(self, config: ExperimentConfig) -> dict[str, Any] | None:
         """``results.json`` if this directory holds a finished run of exactly ``config``, else ``None``."""
-        try:
-            saved = json.loads((self.path / files.CONFIG).read_text())["config"]
-            results = json.loads(self.results_path.read_text())
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        same = not config_differences(saved, config)
-        return results if same and isinstance(results, dict) else None
+        return finished_results(self.path, config)
 
     def prepare(self, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
         """Create the directory or check it holds this config; ``force`` clears it.
@@ -104,27 +83,7 @@ class RunDirectory:
         temporaries of writes a kill interrupted (``.last.pt.*.tmp``, as large as a checkpoint
         each). All ranks must call it, then meet at a barrier.
         """
-        config_path = self.path / files.CONFIG
-        if self.path.exists() and not self.path.is_dir():
-            raise ConfigError(f"--out {self.path} is a file, expected a run directory; give another path")
-        if config_path.exists() and not force:
-            try:
-                saved = json_files.read_json(config_path)["config"]
-                if not isinstance(saved, dict):
-                    raise json_files.DamagedFile(config_path, "'config' is not an object")
-            except KeyError as err:
-                raise ConfigError(f"{config_path} is unreadable (no 'config' key); use --force to start this "
-                                  f"run over") from err
-            except json_files.DamagedFile as err:
-                raise ConfigError(f"{config_path} is unreadable ({err.reason}); use --force to start this "
-                                  f"run over") from err
-            diffs = config_differences(saved, config)
-            if diffs:
-                raise ConfigError(f"run directory {self.path} holds a different config ({'; '.join(diffs[:5])}); "
-                                  f"use another --out, or --force to discard that run")
-            if self.results_path.exists():
-                raise ConfigError(f"run directory {self.path} holds a finished run (results.json exists); "
-                                  f"use another --out, or --force to train it again from scratch")
+        check_run_directory(self.path, config, force=force, resume=resume)
         if force and self.is_main and self.path.exists():
             for name in RUN_FILES:
                 (self.path / name).unlink(missing_ok=True)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmivae.infra import json_files
-from cmivae.infra.errors import ConfigError
+from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.json_files import DamagedFile
 from cmivae.modality import is_image_dataset
 from cmivae.runs import files
+
+if TYPE_CHECKING:
+    from cmivae.config import ExperimentConfig
 
 CONFIG_SECTIONS = ("data", "model", "objective", "train")
 
@@ -81,6 +84,26 @@ def read_results(run_dir: str | Path) -> dict[str, Any] | None:
 def read_eval(run_dir: str | Path) -> dict[str, Any] | None:
     """``eval.json`` (``cmivae evaluate``'s metrics), ``None`` if absent (damage raises)."""
     return read_json_or_none(Path(run_dir) / files.EVAL)
+
+
+def read_eval_json(path: Path) -> dict[str, Any]:
+    """The metrics an earlier evaluation wrote (``{}`` if none), checked before any work.
+
+    Raises:
+        DataError: the file is unreadable, not JSON, or not an object of numbers.
+    """
+    if not path.exists():
+        return {}
+    fix = "move it away (or delete it) and rerun to evaluate from scratch"
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {fix}") from err
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k == "probe_protocols")
+            for k, v in value.items()) or not isinstance(value.get("probe_protocols", {}), dict):
+        raise DataError(f"{path} is not an object of metric names and numbers; {fix}")
+    return value
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -166,3 +189,70 @@ def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
     if not isinstance(name, str):
         raise DamagedFile(path or Path(files.CONFIG), "no string config.data.name")
     return is_image_dataset(name)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for every value where a saved config dict differs from ``config``
+    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
+    from cmivae.config import without_neutral_defaults
+
+    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+
+
+def finished_results(run_dir: str | Path, config: ExperimentConfig) -> dict[str, Any] | None:
+    """``results.json`` if ``run_dir`` holds a finished run of exactly ``config``, else ``None``."""
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / files.CONFIG).read_text())["config"]
+        results = json.loads((run_dir / files.RESULTS).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    same = not config_differences(saved, config)
+    return results if same and isinstance(results, dict) else None
+
+
+def check_run_directory(run_dir: str | Path, config: ExperimentConfig, *, force: bool, resume: bool) -> None:
+    """Every refusal of ``cmivae train --out RUN_DIR`` that needs only its files, torch-free (the
+    CLI answers it before importing torch or measuring the load; ``RunDirectory.prepare`` calls
+    it again under the lock): ``RUN_DIR`` is a file, holds a damaged ``config.json``, another
+    config, or a finished run (without ``force``), or has no checkpoint for ``resume``.
+
+    Raises:
+        ConfigError: one line saying what to do (exit 2: bad input).
+    """
+    path = Path(run_dir)
+    config_path = path / files.CONFIG
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file, expected a run directory; give another path")
+    if config_path.exists() and not force:
+        try:
+            saved = json_files.read_json(config_path)["config"]
+            if not isinstance(saved, dict):
+                raise DamagedFile(config_path, "'config' is not an object")
+        except KeyError as err:
+            raise ConfigError(f"{config_path} is unreadable (no 'config' key); use --force to start this "
+                              f"run over") from err
+        except DamagedFile as err:
+            raise ConfigError(f"{config_path} is unreadable ({err.reason}); use --force to start this "
+                              f"run over") from err
+        diffs = config_differences(saved, config)
+        if diffs:
+            raise ConfigError(f"run directory {path} holds a different config ({'; '.join(diffs[:5])}); "
+                              f"use another --out, or --force to discard that run")
+        if (path / files.RESULTS).exists():
+            raise ConfigError(f"run directory {path} holds a finished run (results.json exists); "
+                              f"use another --out, or --force to train it again from scratch")
+    if resume and (force or not any((path / files.CHECKPOINTS / name).exists()
+                                    for name in (files.LAST, files.PREVIOUS))):
+        raise ConfigError(f"--resume given but {path} has no checkpoint; drop --resume to start a new run")

@@ -272,12 +272,37 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
     """
     from cmivae.infra.locking import directory_lock
+    from cmivae.runs.readers import check_run_directory
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
+    check_run_directory(run_dir, config, force=force, resume=resume)  # its refusals before it is created
+    created = not Path(run_dir).exists()
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
-        return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
-                    signals=signals)
+        try:
+            return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
+                        signals=signals)
+        except BaseException:
+            if created and distributed.rank() == 0:
+                _remove_unstarted(Path(run_dir))
+            raise
+
+
+def _remove_unstarted(run_dir: Path) -> None:
+    """A run directory this process created for a run that never started (no ``config.json``:
+    its data did not load, its batch did not fit) is removed, lock file and log included, so
+    a failed or refused ``train`` leaves no ``--out`` behind. Called under the lock: another
+    process that opens the lock file now finds the directory gone or not empty."""
+    from cmivae.infra.locking import LOCK_NAME
+    from cmivae.runs import files
+
+    if (run_dir / files.CONFIG).exists():
+        return
+    for name in (files.LOG, LOCK_NAME):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # only if nothing else is there
 
 
 def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[str, Any] | None, step: int) -> None:
