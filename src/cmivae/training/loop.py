@@ -386,7 +386,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
     while not done:
         epoch = state.epoch
         order = epoch_order(config.train.seed, epoch, train_x.shape[0])
-        # the batches this epoch will run: all, or up to the update budget when it ends mid-epoch (the bar ends at 100 %)
+        # the batches this epoch runs: all, or up to the update budget if it ends mid-epoch (the bar ends at 100 %)
         epoch_batches = min(num_batches, state.batch_in_epoch + max(total_steps - state.step, 0))
         bar = tqdm(total=epoch_batches, initial=state.batch_in_epoch,
                    desc=_progress_label(config, epoch, num_batches), disable=not progress or not run.is_main,
