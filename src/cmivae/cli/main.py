@@ -83,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
     distributed.init_from_environment()
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
-    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress, threads=None)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))
@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 if not args.quiet:
                     _print_evaluation(run_dir.name, read_eval_json(eval_path))
                 return 0
-        results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet)
+        results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet, threads=None)  # set above
     print(f"wrote {eval_path}")
     if not args.quiet:
         _print_evaluation(run_dir.name, results)

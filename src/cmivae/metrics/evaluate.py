@@ -163,7 +163,7 @@ def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: i
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed: int = 0,
-                 quiet: bool = False, data: Any = None) -> dict[str, float]:
+                 quiet: bool = False, data: Any = None, threads: str | int | None = "auto") -> dict[str, float]:
     """Evaluate a run's best checkpoint and write ``RUN_DIR/eval.json`` (merged with what
     is already there, so metrics can be added one at a time).
 
@@ -179,6 +179,9 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         seed: seeds every random choice of the evaluation.
         quiet: no progress lines.
         data: already-loaded splits (tests).
+        threads: torch CPU threads by the policy of ``cmivae evaluate --threads``
+            (:func:`cmivae.infra.threads.apply_threads`): a count or ``"auto"`` (default);
+            ``None`` leaves torch's setting alone (the CLI and sweeps set it themselves).
     """
     from cmivae.data.registry import load_dataset
     from cmivae.metrics.preflight import check_image_metrics
@@ -187,6 +190,10 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
     eval_path = run_dir / files.EVAL
     previous = read_eval_json(eval_path) if (run_dir / files.CONFIG).exists() else {}  # damaged: before any work
+    if threads is not None:
+        from cmivae.infra.threads import apply_threads
+
+        apply_threads(threads)
     trainer = open_trained(run_dir)
     config = trainer.config
     # eval.json records it (compare and reports read it); evaluating is allowed: the best checkpoint exists

@@ -22,6 +22,7 @@ system every node sees).
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -152,7 +153,7 @@ def _default_evaluator() -> Evaluator:
         from cmivae.metrics.evaluate import evaluate_run
     except ImportError as err:
         raise ConfigError(f"evaluation is not available ({err}); rerun with --no-evaluate") from err
-    return evaluate_run
+    return functools.partial(evaluate_run, threads=None)  # the worker's threads are set (RunTask.threads)
 
 
 def _failure(task: RunTask, stage: str, message: str, trace: str, start: float) -> dict[str, Any]:
@@ -214,7 +215,7 @@ def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any
                 check_image_metrics(requested_metrics(task.metrics, True), splits.train_y.numpy(),
                                     config.data.num_train)
             stage = "train"
-            loop.fit(config, run_dir, progress=False, data=splits)
+            loop.fit(config, run_dir, progress=False, data=splits, threads=None)  # task.threads is set
         missing = metrics_to_evaluate(run_dir, task.metrics) if task.evaluate else []
         if missing:
             stage = "data"

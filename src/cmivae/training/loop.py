@@ -256,7 +256,7 @@ def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
 
 
 def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, resume: bool = False,
-        progress: bool = True, data: Any = None) -> dict[str, Any]:
+        progress: bool = True, data: Any = None, threads: str | int | None = "auto") -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
     Holds the run directory's lock throughout (:mod:`cmivae.infra.locking`; a second process is
@@ -270,12 +270,22 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
         resume: require an existing checkpoint to continue from.
         progress: show a progress bar.
         data: already-loaded splits (skips :func:`load_dataset`; for tests and sweeps).
+        threads: torch CPU threads by the policy of ``cmivae train --threads``
+            (:func:`cmivae.infra.threads.apply_threads`): a count, or ``"auto"`` (default:
+            OMP_NUM_THREADS if set, else a resumed run's own count, else the cores other
+            processes leave free); ``None`` leaves torch's setting alone (a caller that chose:
+            the CLI, a sweep worker).
     """
     from cmivae.infra.locking import directory_lock
     from cmivae.runs.readers import check_run_directory
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
     check_run_directory(run_dir, config, force=force, resume=resume)  # its refusals before it is created
+    if threads is not None:  # the CLI's policy, so the API is not 6-17x slower under load (issue 31)
+        from cmivae.infra.threads import apply_threads
+        from cmivae.runs.readers import resume_threads
+
+        apply_threads(threads, resumed=None if force else resume_threads(run_dir))
     created = not Path(run_dir).exists()
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
