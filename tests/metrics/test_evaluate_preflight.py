@@ -53,7 +53,7 @@ def test_preflight_passes_when_every_class_has_enough() -> None:
     import numpy as np
 
     check_image_metrics(["aolr", "mcas"], np.repeat(np.arange(10), 100), None)
-    with pytest.raises(ConfigError, match=r"retrain with --set data.num_train=1100 or more"):
+    with pytest.raises(ConfigError, match=r"retrain with --set data.num_train=1500 or more"):
         check_image_metrics(["aosvm"], np.repeat(np.arange(10), 90), 900)
 
 

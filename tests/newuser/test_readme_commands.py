@@ -135,3 +135,57 @@ def test_the_cli_entry_point_is_the_one_tested() -> None:
     proc = subprocess.run([sys.executable, "-m", "cmivae", "presets"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 0 and "pixelcnn-cpu" in proc.stdout
+
+
+def test_the_readme_states_the_paths_and_counts_the_code_has() -> None:
+    """Issue 31 items 5, 6 and 16: what the README states is read back from the code's own
+    constants, so a changed default (200 speakers of corpus version 2, not 100) fails here."""
+    from cmivae.config import load_config
+    from cmivae.data.speech.synthetic_speakers import (
+        DEFAULT_NUM_SPEAKERS,
+        DEFAULT_NUM_SPEAKERS_V2,
+        DEFAULT_VERSION,
+        corpus_folder_name,
+    )
+    from cmivae.metrics.preflight import MIN_NUM_TRAIN
+
+    text = README.read_text()
+    default_corpus = corpus_folder_name(DEFAULT_NUM_SPEAKERS_V2 if DEFAULT_VERSION == 2 else DEFAULT_NUM_SPEAKERS,
+                                        DEFAULT_VERSION)
+    corpora = re.findall(r"~/\.cache/cmivae/(synthetic-speech[-\w]*)", text)
+    assert corpora and set(corpora) == {default_corpus}, f"make-speech builds {default_corpus}, README: {corpora}"
+    for line in text.splitlines():  # "N speakers" beside make-speech: the count it builds
+        if "make-speech" in line or "data make-speech" in line:
+            for count in re.findall(r"\b(\d+) speakers", line):
+                v1 = "--corpus-version 1" in line or "version 1" in line
+                assert int(count) == (DEFAULT_NUM_SPEAKERS if v1 else DEFAULT_NUM_SPEAKERS_V2), line
+    speech_paragraph = text[text.index("`data make-speech` prints its progress"):][:200]
+    assert f"the {DEFAULT_NUM_SPEAKERS_V2} speakers" in speech_paragraph, speech_paragraph
+
+    preset = load_config("pixelcnn-cpu")
+    stated = re.search(r"`pixelcnn-cpu`: ([\d,]+) training images, (\d+) epochs", text)
+    assert stated and (int(stated[1].replace(",", "")), int(stated[2])) == (preset.data.num_train,
+                                                                            preset.train.epochs), stated
+    minimum = re.search(r"`data\.num_train` of at\s+least ~?([\d,]+)", text)
+    assert minimum and int(minimum[1].replace(",", "")) == MIN_NUM_TRAIN["z_mean"], minimum
+
+    commands = [shlex.split(c) for c in readme_commands()]
+    fetched = {args[3] for args in commands if args[1:3] == ["data", "fetch"]}
+    for args in commands:  # every image preset trained is on a data set the README fetches
+        if args[1] == "train" and not any(a.startswith("data.name=") for a in args):
+            data = load_config(args[2]).data
+            assert not data.is_image or data.name in fetched, \
+                f"`{' '.join(args)}` trains on {data.name}; the README fetches {sorted(fetched)}"
+
+
+def test_the_aolr_minimum_is_what_the_preflight_recommends() -> None:
+    """Item 6: one owner (metrics.preflight.MIN_NUM_TRAIN) for the error and the README: a
+    1,000-image split short of 100 per class is told that number, not a noisy estimate."""
+    import numpy as np
+
+    from cmivae.infra.errors import ConfigError
+    from cmivae.metrics.preflight import MIN_NUM_TRAIN, check_image_metrics
+
+    labels = np.repeat(np.arange(10), [60, *[104] * 9])  # 996 images, the rarest class 60
+    with pytest.raises(ConfigError, match=rf"--set data.num_train={MIN_NUM_TRAIN['z_mean']} or more"):
+        check_image_metrics(["aolr"], labels, 1000)
