@@ -54,3 +54,22 @@ def test_data_import_of_a_yaml_file_is_one_clean_sentence(tmp_path: Path, capsys
     assert err == (f"error: {yaml_file} is not a readable cmivae data pack (not an .npz file); give the .npz file "
                    f"that `cmivae data pack NAME --out FILE` wrote\n"), err
     assert "pickle" not in err
+
+
+def test_a_dry_run_into_another_sweeps_directory_says_what_is_there(tmp_path: Path, capsys) -> None:
+    """Item 17: the dry run of one file into a directory holding another file's runs."""
+    from cmivae.sweeps.runner import run_sweep
+    from tests.sweeps.test_sweeps import fake_evaluate, tiny_data, write_sweep
+
+    first = write_sweep(tmp_path, grid={"objective.name": ["mi"], "objective.gamma": [0.7], "train.seed": [3]},
+                        name="first.yaml")
+    run_sweep(first, tmp_path / "out", data_loader=tiny_data, evaluator=fake_evaluate, log=lambda m: None)
+    second = write_sweep(tmp_path, name="second.yaml")
+    assert cli.main(["sweep", str(second), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines[1:5]] == ["new"] * 4
+    note = lines[-1]
+    assert note.startswith(f"note: {tmp_path / 'out'} already holds 1 run directory this file does not list"), note
+    assert f"sweep file {first}" in note and "use another --out" in note
+    assert cli.main(["sweep", str(first), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    assert "note:" not in capsys.readouterr().out, "its own directory: nothing to say"

@@ -28,6 +28,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             run_dir = Path(args.out or ".") / files.SWEEP_RUNS / spec.run_id
             state = run_state(run_dir, evaluate, sweep.metrics) if args.out else ""
             print(f"{spec.run_id}  {f'{state:8s}' if args.out else ''}{spec.describe()}")
+        if args.out:
+            note = _other_runs_note(Path(args.out), sweep.path, {spec.run_id for spec in sweep.runs})
+            if note:
+                print(note)
         return 0
     if not args.out:
         from cmivae.infra.errors import ConfigError
@@ -36,6 +40,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     index = run_sweep(args.file, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
                       evaluate=not args.no_evaluate, overrides=args.set, only=args.only, threads=args.threads)
     return 1 if index["counts"].get("failed") else 0
+
+
+def _other_runs_note(out: Path, sweep_file: Path, listed: set[str]) -> str | None:
+    """What ``--out`` already holds that this sweep file does not list (another file's runs), for
+    ``sweep --dry-run``; ``None`` when it holds nothing else."""
+    from cmivae.infra import json_files
+
+    runs = out / files.SWEEP_RUNS
+    others = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in listed) if runs.is_dir() else []
+    try:
+        index = json_files.read_json_or_none(out / files.SWEEP_INDEX) or {}
+    except json_files.DamagedFile:
+        index = {}
+    sweep = index.get("sweep") if isinstance(index.get("sweep"), dict) else {}
+    earlier = sweep.get("file") if isinstance(sweep.get("file"), str) else None
+    other_file = earlier is not None and Path(earlier).resolve() != Path(sweep_file).resolve()
+    if not others and not other_file:
+        return None
+    held = f"{len(others)} run director{'y' if len(others) == 1 else 'ies'} this file does not list"
+    return (f"note: {out} already holds {held}" + (f" (its {files.SWEEP_INDEX} is of sweep file {earlier})"
+                                                   if other_file else "")
+            + f"; `cmivae sweep` would add this file's runs beside them and rewrite {files.SWEEP_INDEX} for this "
+              f"file only: use another --out to keep the sweeps apart")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
