@@ -69,7 +69,8 @@ def test_a_dry_run_into_another_sweeps_directory_says_what_is_there(tmp_path: Pa
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[1:5]] == ["new"] * 4
     note = lines[-1]
-    assert note.startswith(f"note: {tmp_path / 'out'} already holds 1 run directory this file does not list"), note
-    assert f"sweep file {first}" in note and "use another --out" in note
+    assert note.startswith(f"note: {tmp_path / 'out'}: its sweep.json is of sweep file {first} and it holds 1 run "
+                           f"directory this file does not list"), note
+    assert "use another --out" in note
     assert cli.main(["sweep", str(first), "--dry-run", "--out", str(tmp_path / "out")]) == 0
     assert "note:" not in capsys.readouterr().out, "its own directory: nothing to say"

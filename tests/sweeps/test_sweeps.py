@@ -430,8 +430,9 @@ def test_cli_dry_run_lists_runs_and_their_state(tmp_path: Path, monkeypatch, cap
                           name="one.yaml"), tmp_path / "out", data_loader=tiny_data, evaluator=fake_evaluate,
               log=lambda m: None)
     assert cli.main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
-    states = [line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]]
-    assert states == ["done", "new", "new", "new"]
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in listed[1:5]] == ["done", "new", "new", "new"]
+    assert listed[5].startswith(f"note: {tmp_path / 'out'}: its sweep.json is of sweep file")  # one.yaml's directory
 
     assert cli.main(["sweep", str(path), "--dry-run", "--set", "train.lr=0.01"]) == 0
     assert cli.main(["sweep", str(path), "--dry-run", "--set", "train.lr=-1"]) == 2

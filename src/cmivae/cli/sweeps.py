@@ -58,11 +58,12 @@ def _other_runs_note(out: Path, sweep_file: Path, listed: set[str]) -> str | Non
     other_file = earlier is not None and Path(earlier).resolve() != Path(sweep_file).resolve()
     if not others and not other_file:
         return None
-    held = f"{len(others)} run director{'y' if len(others) == 1 else 'ies'} this file does not list"
-    return (f"note: {out} already holds {held}" + (f" (its {files.SWEEP_INDEX} is of sweep file {earlier})"
-                                                   if other_file else "")
-            + f"; `cmivae sweep` would add this file's runs beside them and rewrite {files.SWEEP_INDEX} for this "
-              f"file only: use another --out to keep the sweeps apart")
+    parts = [f"its {files.SWEEP_INDEX} is of sweep file {earlier}"] if other_file else []
+    if others:
+        parts.append(f"it holds {len(others)} run director{'y' if len(others) == 1 else 'ies'} this file does not "
+                     f"list")
+    return (f"note: {out}: {' and '.join(parts)}; `cmivae sweep` would add this file's runs beside them and "
+            f"rewrite {files.SWEEP_INDEX} for this file only: use another --out to keep the sweeps apart")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
