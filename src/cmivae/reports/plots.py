@@ -105,8 +105,8 @@ def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: 
         ax.set_ylabel({"aolr": "AoLR", "mcas": "mCAS"}[key])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Figure 3-style: {DATASET_LABELS.get(dataset, dataset)} (points annotated with γ; "
-                 f"upper left is better)")
+    fig.suptitle(f"Figure 3-style: {DATASET_LABELS.get(dataset, dataset)}\n(points annotated with γ; "
+                 f"upper left is better)", fontsize=11)  # two lines: one panel is 6 inches wide
     return _write_figure(fig, path)
 
 
@@ -257,10 +257,12 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     colors = {m: COLORS[m] if m in COLORS else next(variants) for m in methods}  # a variant never takes red
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     labelled: set[tuple[str, float]] = set()
+    single, last_step = True, 0  # every run drawn has one point; the last update drawn
     for row in mine:
         points = list(val_kl_by_epoch(row).values())  # (step, KL(z)) per epoch, a resumed epoch once
         if not points:
             continue
+        single, last_step = single and len(points) == 1, max(last_step, max(step for step, _ in points))
         xs, ys = zip(*points, strict=True)
         key = (row.method, round(row.gamma, 6))
         ax.plot(xs, ys, color=colors[row.method], linestyle=styles[gammas.index(key[1]) % len(styles)],
@@ -270,9 +272,11 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     if not labelled:
         plt.close(fig)
         return None
+    ax.set_xlim(0, max(last_step, 1) * 1.05)  # updates from 0: one epoch's point is not alone on a 3-update axis
+    shown = ("one point per run: each logged one epoch" if single else
+             "one line per run, one point per epoch")
     return _save_figure(fig, ax, path, xlabel="VAE updates", ylabel="KL(z) on the validation set (nats)",
-                              title=f"KL(z) during training: {_where(dataset, model)}"
-                                    "\n(one line per run, one point per epoch)")
+                              title=f"KL(z) during training: {_where(dataset, model)}\n({shown})")
 
 
 def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Path | None:
