@@ -73,7 +73,14 @@ def test_the_cli_sets_the_threads_it_reports(monkeypatch: pytest.MonkeyPatch, ca
 
     before = torch.get_num_threads()
     try:
-        assert main(["evaluate", str(tmp_path / "missing"), "--threads", "2"]) != 0  # the run is missing ...
+        import json
+
+        from cmivae.config import load_config
+
+        run = tmp_path / "untrained"  # config.json but no best.pt: refused after the threads are set
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"config": load_config("pixelcnn-cpu").to_dict()}))
+        assert main(["evaluate", str(run), "--threads", "2"]) != 0  # no checkpoint to evaluate ...
         assert torch.get_num_threads() == 2  # ... but the threads were set first, and said
         assert "torch threads: 2 (as asked)" in capsys.readouterr().out
         assert main(["train", "pixelcnn-cpu", "--threads", "none"]) == 2
