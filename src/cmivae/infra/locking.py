@@ -39,6 +39,34 @@ def _holder(fd: int) -> str:
     return f"process {text[0]}" if text and text[0].isdigit() else "another process"
 
 
+def _in_use(folder: Path, what: str, fd: int) -> LockError:
+    return LockError(f"{what} {folder} is in use by {_holder(fd)} (it holds {folder / LOCK_NAME}); wait for it "
+                     f"to finish or stop it, or use another directory")
+
+
+def refuse_if_locked(folder: str | Path, what: str = "run directory") -> None:
+    """Raise :class:`LockError` if another process holds ``folder``'s lock, creating nothing: the
+    check that answers first (before a command reads the directory's files, torch-free); the
+    command then takes the lock itself with :func:`directory_lock`."""
+    import fcntl
+
+    folder = Path(folder)
+    if os.path.realpath(folder) in _HELD:
+        return  # this process holds it
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (nobody has locked it) or unreadable: directory_lock reports that
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(folder, what, fd) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def directory_lock(folder: str | Path, what: str = "run directory") -> Iterator[None]:
     """Hold the exclusive lock of ``folder`` (created if missing) for the ``with`` block.
@@ -76,8 +104,7 @@ def directory_lock(folder: str | Path, what: str = "run directory") -> Iterator[
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockError(f"{what} {folder} is in use by {_holder(fd)} (it holds {lock_path}); wait for it "
-                            f"to finish or stop it, or use another directory") from None
+            raise _in_use(folder, what, fd) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         _HELD[key] = (fd, 1)
