@@ -16,8 +16,10 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   1000 samples, tested on the real test set) and ``baseline`` (the same classifier trained
   on the 100 real images); ``samples.png`` shows one real image per class and 10 samples.
   Each probe runs under the protocol its name gives (``aolr`` raw, ``aolr_std``
-  standardized, ``aolr_c100`` weaker L2: :mod:`cmivae.metric_names`), recorded per metric
-  in ``eval.json["probe_protocols"]``.
+  standardized, ``aolr_c100`` weaker L2, ``aosvm_cv`` C and width by cross-validation,
+  ``aoknn_white_cv``, ``s_aolr_cv`` on the pooled s, ``aolr_cv_all`` on every training label:
+  :mod:`cmivae.metric_names`), recorded per metric in ``eval.json["probe_protocols"]`` with
+  the values cross-validation chose.
 - speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
 """
 
@@ -73,6 +75,21 @@ def latent_pairs(trainer: TrainedModel, x: torch.Tensor, batch_size: int = 250) 
     return torch.cat(zs), torch.cat(ss)
 
 
+@torch.no_grad()
+def s_pooled_means(trainer: TrainedModel, x: torch.Tensor, batch_size: int = 250) -> np.ndarray:
+    """s of every example (``encode(x).s``, deterministic given x) averaged over space or time,
+    ``(N, C)`` float32: the features of the s probes (:func:`cmivae.metrics.latent_probe.pooled_means`)."""
+    from cmivae.metrics.latent_probe import pooled_means
+
+    chunks = []
+    for start in range(0, x.shape[0], batch_size):
+        batch = trainer.to_device(x[start:start + batch_size])
+        with autocast(trainer.device, trainer.precision):
+            s = trainer.model.encode(batch).s  # (B, C, H, W) or (B, T, D_s)
+        chunks.append(pooled_means(s.float().cpu().numpy()))  # -> (B, C) or (B, D_s)
+    return np.concatenate(chunks).astype(np.float32)
+
+
 def _subset(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, k), replace=False))
 
@@ -100,34 +117,48 @@ def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_ste
 
 
 def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: int, run_dir: Path,
-                  log: Callable[[str], None], record: Callable[[dict[str, float]], None] | None = None
+                  log: Callable[[str], None],
+                  record: Callable[[dict[str, float], dict[str, dict[str, Any]]], None] | None = None
                   ) -> dict[str, float]:
-    """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2), each
-    under the probe protocol its name gives (:func:`cmivae.metric_names.probe_protocol`) and
-    handed to ``record`` as soon as it is computed."""
-    record = record or (lambda values: None)
-    from cmivae.metrics.latent_probe import balanced_subset, probe_accuracy
+    """AoLR, AoSVM, mCAS, mCAS(SVM) and the baseline score (Sec. 5.3, appendix K.2), and the
+    kNN and s probes, each under the probe protocol its name gives
+    (:func:`cmivae.metric_names.probe_protocol`) and handed to ``record`` (with what
+    cross-validation chose) as soon as it is computed."""
+    record = record or (lambda values, details: None)
+    from cmivae.metrics.latent_probe import balanced_subset, cross_validated_probe, probe_accuracy
 
     results: dict[str, float] = {}
     protocols = {name: p for name in sorted(wanted) if (p := probe_protocol(name)) is not None}
 
     def fit(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
         p = protocols[name]
-        results[name] = probe_accuracy(train_x, train_y, test_x, test_y, classifier=p.classifier,  # type: ignore[arg-type]
-                                       seed=seed, standardize=p.standardized, C=p.C)
-        record({name: results[name]})
+        details: dict[str, dict[str, Any]] = {}
+        if p.cross_validated:
+            result = cross_validated_probe(train_x, train_y, test_x, test_y, classifier=p.classifier,  # type: ignore[arg-type]
+                                           seed=seed, scaling=p.scaling)  # type: ignore[arg-type]
+            results[name], details[name] = result.accuracy, result.record()
+        else:
+            results[name] = probe_accuracy(train_x, train_y, test_x, test_y, classifier=p.classifier,  # type: ignore[arg-type]
+                                           seed=seed, C=p.C or 1.0, scaling=p.scaling)  # type: ignore[arg-type]
+        record({name: results[name]}, details)
 
-    def of(features: str) -> list[str]:
-        return [name for name, p in protocols.items() if p.features == features]
+    def of(features: str, labels: str | None = None) -> list[str]:
+        return [name for name, p in protocols.items() if p.features == features and labels in (None, p.labels)]
 
     train_y, test_y = splits.train_y.numpy(), splits.test_y.numpy()
-    rng = np.random.default_rng(seed)
-    if of("z_mean"):
-        idx = balanced_subset(train_y, 100, rng)
-        z_train, z_test = z_means(trainer, splits.train_x[idx]), z_means(trainer, splits.test_x)
-        for name in of("z_mean"):
-            fit(name, z_train, train_y[idx], z_test, test_y)
-        log(", ".join(f"{name} {results[name]:.4f}" for name in of("z_mean")))
+    # The 1000 labelled training images (100 per class) of the z and s probes: the same draw as ever.
+    idx = balanced_subset(train_y, 100, np.random.default_rng(seed)) if of("z_mean", "1k") or of("s_pooled", "1k") \
+        else None
+    for features, encode in (("z_mean", z_means), ("s_pooled", s_pooled_means)):
+        if not of(features):
+            continue
+        test_features = encode(trainer, splits.test_x)
+        for labels, rows in (("1k", idx), ("all", np.arange(train_y.shape[0]))):
+            if of(features, labels):
+                train_features = encode(trainer, splits.train_x[rows])
+                for name in of(features, labels):
+                    fit(name, train_features, train_y[rows], test_features, test_y)
+        log(", ".join(f"{name} {results[name]:.4f}" for name in of(features)))
     if of("generated") or of("real"):
         from cmivae.sampling import decode_samples, save_sample_grid
 
@@ -220,10 +251,11 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     start = time.monotonic()
     results: dict[str, float] = {}
 
-    def record(values: dict[str, float]) -> None:
+    def record(values: dict[str, float], details: dict[str, dict[str, Any]] | None = None) -> None:
         results.update(values)
         previous.update(values)
-        protocols = {name: p.to_dict() for name in values if (p := probe_protocol(name)) is not None}
+        protocols = {name: {**p.to_dict(), **(details or {}).get(name, {})}
+                     for name in values if (p := probe_protocol(name)) is not None}
         if protocols:
             previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
         previous["eval_seconds"] = time.monotonic() - start

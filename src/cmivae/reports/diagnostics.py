@@ -43,7 +43,8 @@ The same probes under each protocol: raw (scikit-learn LogisticRegression defaul
 on raw features: the committed results), `_std` (a StandardScaler fitted on the probe's
 training set first), `_c<C>` (L2 strength C). AoSVM and mCAS(SVM) are always standardized.
 `eval.json["probe_protocols"]` records each metric's protocol."""
-PROBE_HEADERS = {"aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)", "baseline": "baseline"}
+PROBE_HEADERS = {"aolr": "AoLR", "aosvm": "AoSVM", "aoknn": "AoKNN", "s_aolr": "AoLR(s)", "s_aosvm": "AoSVM(s)",
+                 "s_aoknn": "AoKNN(s)", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)", "baseline": "baseline"}
 
 
 def _rows(groups: list[Group], keys: list[str]) -> list[dict]:
@@ -63,9 +64,11 @@ def _probe_header(key: str) -> str:
     p = probe_protocol(key)
     assert p is not None
     header = PROBE_HEADERS[p.probe]
-    if p.classifier == "svm":
-        return header
-    parts = ["raw" if p.scaling == "raw" else "std"] + ([f"C={p.C:g}"] if p.C != 1.0 else [])
+    if key in ("aosvm", "mcas_svm"):
+        return header  # appendix K.2's SVM protocol keeps its plain header
+    parts = [{"raw": "raw", "standardized": "std", "whitened": "white"}[p.scaling]]
+    parts += ["CV" if p.cross_validated else f"C={p.C:g}"] if p.cross_validated or p.C != 1.0 else []
+    parts += ["all labels"] if p.labels == "all" else []
     return f"{header} ({', '.join(parts)})"
 
 
