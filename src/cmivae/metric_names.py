@@ -4,6 +4,11 @@
 for DSAE) that one pass over the test set computes; every other name is its own key of
 ``RUN_DIR/eval.json``.
 
+``mi_zs`` (the critic trained on 2,000 training pairs) has twins ``mi_zs_n<N>`` trained on N
+pairs (``mi_zs_n9000``; test pairs stay 1,000). Each comes with ``<name>_bound`` where the
+estimator was calibrated at its settings: the nats up to which it recovered a known I(z; s)
+(:mod:`cmivae.metrics.mi_calibration`); tables show an estimate above it as ``> bound``.
+
 ``all`` means the paper's metrics of the model family (:data:`IMAGE_METRICS`,
 :data:`SPEECH_METRICS`); it never grows, so a run evaluated with ``all`` stays evaluated.
 A request may name ``all`` together with more metrics (``[all, aolr_std]``).
@@ -137,10 +142,23 @@ def metrics_for(is_image: bool) -> tuple[str, ...]:
     return IMAGE_METRICS if is_image else SPEECH_METRICS
 
 
+_MI_NAME = re.compile(r"^mi_zs(?:_n(?P<n>[1-9][0-9]*))?$")
+
+
+def mi_train_pairs(name: str, default: int) -> int | None:
+    """Training pairs of an Î(z; s) metric: ``default`` for ``mi_zs``, N for ``mi_zs_n<N>``;
+    ``None`` if ``name`` is not one."""
+    match = _MI_NAME.match(name)
+    if match is None:
+        return None
+    return int(match["n"]) if match["n"] else default
+
+
 def is_known_metric(name: str, is_image: bool) -> bool:
-    """``name`` is a metric of the family: one of :func:`metrics_for` or, for images, any
-    probe protocol name (``aolr_std``, ``mcas_c100``, ...)."""
-    return name in metrics_for(is_image) or (is_image and probe_protocol(name) is not None)
+    """``name`` is a metric of the family: one of :func:`metrics_for`, an ``mi_zs_n<N>`` or, for
+    images, any probe protocol name (``aolr_std``, ``mcas_c100``, ...)."""
+    return (name in metrics_for(is_image) or mi_train_pairs(name, 0) is not None
+            or (is_image and probe_protocol(name) is not None))
 
 
 def requested_metrics(metrics: Sequence[str] | None, is_image: bool) -> list[str]:
@@ -164,19 +182,21 @@ def unknown_metrics(metrics: Sequence[str] | None, is_image: bool) -> str | None
         return None
     probes = ("; and probe protocols <aolr|aosvm|aoknn|s_aolr|s_aosvm|s_aoknn|mcas|mcas_svm|baseline>"
               "[_std|_raw|_white][_c<C>|_cv][_all]" if is_image else "")
+    probes += "; and mi_zs_n<N> (Î(z;s) from N training pairs)"
     return f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(metrics_for(is_image))}{probes}"
 
 
 # Every key of results.json / eval.json in the order tables and `cmivae evaluate` print them:
 # likelihood terms, I(z; s), then the representation metrics of each family, the baseline last.
-DISPLAY_ORDER = ("elbo", "neg_elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm",
-                 "baseline", "eer_z", "eer_s", "vc_mcas")
+DISPLAY_ORDER = ("elbo", "neg_elbo", "recon", "kl_z", "kl_s", "mi_zs", "mi_zs_bound", "aolr", "aosvm", "mcas",
+                 "mcas_svm", "baseline", "eer_z", "eer_s", "vc_mcas")
 
 # Which way is better, per metric: "higher", "lower", or None where neither is (KL(z) and KL(s)
 # measure how much information a latent holds, and the baseline does not depend on the model).
 DIRECTION: dict[str, str | None] = {
     "elbo": "higher", "neg_elbo": "lower", "recon": "lower", "kl_z": None, "kl_s": None,
     "mi_zs": "lower",  # CMI-VAE minimizes I(z; s) (Eq. 8)
+    "mi_zs_bound": None,  # how far mi_zs can be trusted (cmivae.metrics.mi_calibration), not a result
     "aolr": "higher", "aosvm": "higher", "mcas": "higher", "mcas_svm": "higher", "baseline": None,
     "eer_z": "lower", "eer_s": "higher", "vc_mcas": "higher",
 }
@@ -191,6 +211,8 @@ def metric_direction(key: str) -> str | None:
     (``s_aolr_cv``) measure where class information lies, which is better neither way."""
     if key in DIRECTION:
         return DIRECTION[key]
+    if mi_train_pairs(key, 0) is not None:
+        return "lower"  # mi_zs_n<N>: as mi_zs
     protocol = probe_protocol(key)
     if protocol is None or protocol.probe == "baseline" or protocol.features == "s_pooled":
         return None
@@ -204,5 +226,6 @@ def display_order(keys: Sequence[str]) -> list[str]:
 
 
 LABELS = {"elbo": "ELBO", "neg_elbo": "-ELBO", "recon": "Recon", "kl_z": "KL(z)", "kl_s": "KL(s)",
-          "mi_zs": "I(z;s)", "aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)",
+          "mi_zs": "I(z;s)",
+          "mi_zs_bound": "I(z;s) trusted to", "aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)",
           "baseline": "baseline", "eer_z": "EER(z)", "eer_s": "EER(s)", "vc_mcas": "VC-mCAS"}

@@ -82,3 +82,10 @@ def test_cross_validated_knn_and_s_probes_record_their_choice(image_run) -> None
     for key in wanted:
         assert 0.0 <= saved[key] <= 1.0, key
     assert saved["s_aolr_cv"] > 0.2, "pooled feature maps of the image carry class information above chance"
+
+
+def test_mi_zs_from_other_pair_counts_and_no_bound_where_uncalibrated(image_run, monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "MI_STEPS", 20)  # not the calibrated settings: no bound is recorded
+    saved = evaluate.evaluate_run(image_run, ["mi_zs_n400"], quiet=True)
+    assert "mi_zs_n400" in saved and "mi_zs_n400_bound" not in saved
+    assert json.loads((image_run / "eval.json").read_text())["mi_zs_n400"] == saved["mi_zs_n400"]

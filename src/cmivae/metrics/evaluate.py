@@ -8,7 +8,10 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   nats per example (Eqs. 2-3, not divided by pixels or frames), and ``mi_zs``, the
   estimated I(z; s) of appendix A (Eqs. 15-16): a fresh critic trained on (z, s) pairs of
   training data against shuffled pairs, evaluated on test data. z and s are posterior
-  samples, s = h of the injection layer for the PixelCNN-VAE (appendix B).
+  samples, s = h of the injection layer for the PixelCNN-VAE (appendix B); beside it
+  ``mi_zs_bound``, the nats up to which the same estimator recovered a known I(z; s) at the
+  same settings (:mod:`cmivae.metrics.mi_calibration`). ``mi_zs_n9000`` (and ``_bound``): the
+  same from 9,000 training pairs.
 - image models (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
   q(z|x) of 1000 training images, 100 per class, to labels; accuracy on the whole test
   set), ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
@@ -37,7 +40,7 @@ import torch
 from cmivae.infra.atomic import atomic_write_json
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.precision import autocast
-from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
+from cmivae.metric_names import SPEECH_METRICS, mi_train_pairs, probe_protocol, requested_metrics, unknown_metrics
 from cmivae.runs import files
 from cmivae.runs.readers import read_results
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
@@ -95,9 +98,9 @@ def _subset(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_steps: int | None = None,
-                          log: Callable[[str], None] | None = None) -> float:
-    """Î(z; s) (appendix A): critic trained on training pairs, evaluated on test pairs;
-    progress lines with an ETA through ``log``."""
+                          log: Callable[[str], None] | None = None, train_pairs: int = MI_TRAIN_PAIRS) -> float:
+    """Î(z; s) (appendix A): critic trained on ``train_pairs`` training pairs (all of them if
+    fewer), evaluated on :data:`MI_TEST_PAIRS` test pairs; progress lines with an ETA through ``log``."""
     from cmivae.infra.progress import ProgressLine
     from cmivae.metrics.mutual_information import estimate_mutual_information
 
@@ -107,13 +110,25 @@ def mutual_information_zs(trainer: TrainedModel, splits: Any, seed: int, num_ste
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CPU and every GPU: the same pairs for the same seed
-        z_tr, s_tr = latent_pairs(trainer, splits.train_x[_subset(splits.train_x.shape[0], MI_TRAIN_PAIRS, rng)])
+        z_tr, s_tr = latent_pairs(trainer, splits.train_x[_subset(splits.train_x.shape[0], train_pairs, rng)])
         z_te, s_te = latent_pairs(trainer, splits.test_x[_subset(splits.test_x.shape[0], MI_TEST_PAIRS, rng)])
     if log:
         log(f"estimating I(z;s): a critic of {num_steps} steps on {z_tr.shape[0]} training pairs, "
             f"{z_te.shape[0]} test pairs")
     return float(estimate_mutual_information(z_tr, s_tr, z_test=z_te, s_test=s_te, seed=seed, num_steps=num_steps,
                                              device=trainer.device, on_step=progress.update if progress else None))
+
+
+def mi_zs_bound(trainer: TrainedModel, splits: Any, num_steps: int | None = None,
+                train_pairs: int = MI_TRAIN_PAIRS) -> float | None:
+    """Nats up to which :func:`mutual_information_zs` of this run can be trusted: the calibrated
+    bound (:func:`cmivae.metrics.mi_calibration.bound_for`) for its s shape, pair counts and
+    critic steps; ``None`` where nothing was calibrated alike."""
+    from cmivae.metrics.mi_calibration import bound_for
+
+    _, s_shape = trainer.model.latent_shapes(trainer.model.config)
+    return bound_for(len(s_shape), min(splits.train_x.shape[0], train_pairs), MI_STEPS if num_steps is None
+                     else num_steps, min(splits.test_x.shape[0], MI_TEST_PAIRS))
 
 
 def image_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: int, run_dir: Path,
@@ -267,13 +282,18 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         terms = ("elbo", "recon", "kl_z") if config.data.is_image else ("elbo", "recon", "kl_z", "kl_s")
         record({k: values[k] for k in terms if k in values})  # image models have no KL(s) term
         log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
-    if "mi_zs" in wanted:
-        record({"mi_zs": mutual_information_zs(trainer, splits, seed, log=log)})
-        log(f"mi_zs {results['mi_zs']:.3f} nats")
-        if results["mi_zs"] < -0.05:  # I(z; s) >= 0: a negative estimate is the estimator's error, not a value
+    for name in sorted(n for n in wanted if mi_train_pairs(n, MI_TRAIN_PAIRS) is not None):
+        pairs = mi_train_pairs(name, MI_TRAIN_PAIRS)
+        assert pairs is not None
+        bound = mi_zs_bound(trainer, splits, train_pairs=pairs)
+        record({name: mutual_information_zs(trainer, splits, seed, log=log, train_pairs=pairs),
+                **({f"{name}_bound": bound} if bound is not None else {})})
+        log(f"{name} {results[name]:.3f} nats" + (f" (calibrated: trusted up to {bound:g} nats)"
+                                                  if bound is not None else ""))
+        if results[name] < -0.05:  # I(z; s) >= 0: a negative estimate is the estimator's error, not a value
             import warnings
 
-            warnings.warn(f"the estimated I(z; s) is negative ({results['mi_zs']:.2f} nats): the critic of the "
+            warnings.warn(f"the estimated I(z; s) is negative ({results[name]:.2f} nats): the critic of the "
                           f"estimate (app. A) does not transfer to these test examples (e.g. unseen speakers); read "
                           f"it as 'about 0, with an error of that size', not as a difference between methods",
                           RuntimeWarning, stacklevel=2)
