@@ -155,11 +155,11 @@ def bound_for(s_rank: int, train_pairs: int, num_steps: int, test_pairs: int) ->
 def measure(layouts: tuple[str, ...] = tuple(LAYOUTS), train_pairs: tuple[int, ...] = TRAIN_PAIRS,
             true_nats: tuple[float, ...] = TRUE_NATS, num_steps: int | None = None,
             test_pairs: int = CALIBRATION_TEST_PAIRS, log: Any = print) -> dict[str, dict[int, dict[float, float]]]:
-    """Run the estimator on every (layout, N, true value): the table of :data:`CALIBRATION`."""
-    from cmivae.metrics.evaluate import MI_STEPS
+    """Run the estimator on every (layout, N, true value): the table of :data:`CALIBRATION`
+    (``num_steps`` default :data:`CALIBRATION_STEPS`, which a test holds equal to ``evaluate``'s)."""
     from cmivae.metrics.mutual_information import estimate_mutual_information
 
-    num_steps = MI_STEPS if num_steps is None else num_steps
+    num_steps = CALIBRATION_STEPS if num_steps is None else num_steps
     table: dict[str, dict[int, dict[float, float]]] = {}
     for layout in layouts:
         for n in train_pairs:
