@@ -94,13 +94,16 @@ def z_probe_panels(groups: list[Group]) -> list[tuple[str, str]]:
 
 
 def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tuple[tuple[str, str, int, str], ...]:
-    """Matched-KL entries for the non-raw AoLR / mCAS probes some group has (``aolr_std``, ...), then the
+    """Matched-KL entries for the other protocols of the z and mCAS probes some group has (``aolr_std``,
+    ``aosvm_cv``, ``aoknn_cv``, ...), then the
     paper's nonlinear probes, AoSVM and mCAS(SVM) (appendix K.2: an RBF SVM instead of the logistic
     classifier), where some group has them: the logistic and SVM probes can disagree on which method has
     the better global features at the same KL(z) (study/FINDINGS.md, tenth session)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    # every other protocol of the probes of z and of generated images (aolr_std, aosvm_cv, aoknn_cv, ...);
+    # the probes of s measure where class information lies, not a better representation: not matched
     keys = sorted({k for g in mine for k in g.mean if (p := probe_protocol(k)) is not None
-                   and p.probe in ("aolr", "mcas") and k not in PROBE_HEADERS})
+                   and p.features in ("z_mean", "generated") and k not in PROBE_HEADERS})
     keys += [k for k in ("aosvm", "mcas_svm") if any(k in g.mean for g in mine)]
     return tuple((k, _probe_header(k), 4, "higher") for k in keys)
 
