@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> None:
         out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
         rows[variant] = json.loads(out.strip().splitlines()[-1])
     print(f"I(z;s) estimate, s of {args.channels}x28x28, {args.pairs} pairs, {args.steps} critic steps, one thread")
-    print(f"{'variant':<8} {'user s':>8} {'sys s':>8} {'CPU s':>8} {'minor faults':>13} {'faults/step':>12} "
+    print(f"{'variant':<8} {'user s':>8} {'sys s':>8} {'CPU s':>8} {'minor faults':>13} {'per step*':>12} "
           f"{'peak RSS MB':>12} {'estimate':>10}")
     for variant, r in rows.items():
         cpu = r["user_s"] + r["sys_s"]
         print(f"{variant:<8} {r['user_s']:8.2f} {r['sys_s']:8.2f} {cpu:8.2f} {r['minor_faults']:13.0f} "
               f"{r['minor_faults'] / args.steps:12.0f} {r['peak_rss_mb']:12.0f} {r['estimate']:10.4f}")
+    print("* all faults of the estimate over its steps, setup (standardizing s) included")
     b, a = rows["before"], rows["after"]
     print(f"CPU seconds {(b['user_s'] + b['sys_s']) / (a['user_s'] + a['sys_s']):.2f}x lower, minor faults "
           f"{b['minor_faults'] / max(a['minor_faults'], 1):.1f}x fewer; estimates differ by "

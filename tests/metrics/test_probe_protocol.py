@@ -127,6 +127,7 @@ def test_cv_chooses_weak_regularization_on_separable_data_and_records_it() -> No
     record = result.record()
     assert record["chosen"] == {"C": result.chosen["C"]} and record["cv_folds"] == CV_FOLDS
     assert record["cv_examples"] == record["train_examples"] == 300
+    assert record["grid"] == {"C": list(CV_GRIDS["logistic"]["C"])}
     assert result.chosen["C"] in CV_GRIDS["logistic"]["C"]
     # same seed, same folds, same choice
     assert cross_validated_probe(x, y, tx, ty, "logistic", seed=0) == result

@@ -234,6 +234,7 @@ class ProbeResult:
         cv_accuracy: the mean validation accuracy of the chosen values over the folds.
         cv_examples: training labels the grid search saw (``min(N, CV_MAX_EXAMPLES)``).
         train_examples: training labels of the final fit.
+        grid: the values searched (:data:`CV_GRIDS` of the classifier, kNN's k cut to the folds' size).
     """
 
     accuracy: float
@@ -241,11 +242,13 @@ class ProbeResult:
     cv_accuracy: float = float("nan")
     cv_examples: int = 0
     train_examples: int = 0
+    grid: dict[str, list[float]] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """What ``eval.json["probe_protocols"][name]`` adds to the protocol: the choice and the grid."""
         return {"chosen": dict(self.chosen), "cv_accuracy": self.cv_accuracy, "cv_folds": CV_FOLDS,
-                "cv_examples": self.cv_examples, "train_examples": self.train_examples}
+                "cv_examples": self.cv_examples, "train_examples": self.train_examples,
+                "grid": {k: list(v) for k, v in self.grid.items()}}
 
 
 def _cv_estimator(classifier: Classifier, scaling: Scaling, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
@@ -304,7 +307,8 @@ def cross_validated_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
     chosen = {names[key]: float(value) for key, value in best.items()}
     return ProbeResult(accuracy=float(np.mean(final.predict(test_x) == test_y)), chosen=chosen,
                        cv_accuracy=float(search.best_score_), cv_examples=int(search_x.shape[0]),
-                       train_examples=int(train_x.shape[0]))
+                       train_examples=int(train_x.shape[0]),
+                       grid={names[key]: [float(v) for v in values] for key, values in grid.items()})
 
 
 def pooled_means(s: np.ndarray) -> np.ndarray:
