@@ -36,6 +36,7 @@ from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.kernel_mmd import KernelMMD
+from cmivae.objectives.mws import MinibatchWeightedMI
 from cmivae.sampling.samplers import SAMPLERS
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -49,6 +50,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mi": AdversarialMI,
     "cmi": AdversarialCMI,
     "mmd": KernelMMD,
+    "mws": MinibatchWeightedMI,
 }
 
 METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METRICS}
@@ -56,7 +58,7 @@ METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METR
 # Objective keys that change what a run measures: a non-default value on an objective that does
 # not use it is refused (``critic_path=s`` on beta-VAE), where other unused shared keys
 # (``critic_lr``, ``kernel_scale``) are ignored, as a sweep over objectives sets them for all.
-REFUSED_WHEN_UNUSED = ("critic_path", "critic")
+REFUSED_WHEN_UNUSED = ("critic_path", "critic", "critic_input", "critic_patch")
 
 REGISTRIES: dict[str, dict[str, Any]] = {"model": MODELS, "objective": OBJECTIVES, "data set": DATASETS,
                                          "sampler": SAMPLERS, "metric family": METRICS}
