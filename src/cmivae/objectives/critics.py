@@ -19,8 +19,8 @@ ratio q(z,s) / (p(z)q(s)), whose log is quadratic in z even for Gaussians
 (log N(z; mu(s), S) - log N(z; 0, I)). ``mlp``: the paper's logit plus an MLP over
 ``[z, embedding of s]`` (:data:`MLP_WIDTH` wide, two ReLU hidden layers) that can represent
 such a ratio; ``quadratic``: the paper's logit plus an s-dependent offset b(s) and diagonal
-z^2 terms, ``logit = e(s) . z + b(s) + sum_d c_d(s) z_d^2`` (b an MLP over the embedding, :data:`MLP_WIDTH`
-wide; c a linear map of it, zero at initialization, so training starts from the paper's critic). For
+z^2 terms, ``logit = e(s) . z + b(s) + sum_d c_d(s) z_d^2`` (b an MLP over ``[e, e^2]``, :data:`MLP_WIDTH`
+wide; c a linear map of e, zero at initialization, so training starts from the paper's critic). For
 Gaussian q(z|s) = N(mu(s), diag sigma^2(s)) against p(z) = N(0, I) the log density ratio is exactly of
 this form (e = mu / sigma^2, c = 1/2 - 1 / (2 sigma^2), b = -|mu / sigma|^2 / 2 - sum log sigma);
 ``tests/objectives/test_critic_family.py`` checks mlp and quadratic against the closed form.
@@ -77,7 +77,7 @@ class ZSCritic(nn.Module):
         hidden_dim: channels of the two hidden convolutions (256 in the paper).
         family: ``paper`` (the logit of appendix I), ``mlp`` (plus an MLP head over
             ``[z, embedding]``: ``Linear(2D, W) - ReLU - Linear(W, W) - ReLU - Linear(W, 1)``) or
-            ``quadratic`` (plus ``b(s) = Linear(D, W) - ReLU - Linear(W, 1)`` of the embedding and
+            ``quadratic`` (plus ``b(s) = Linear(2D, W) - ReLU - Linear(W, 1)`` of ``[e, e^2]`` and
             ``sum_d c_d(s) z_d^2`` with ``c = Linear(D, D)`` of it).
         head_width: W of the mlp / quadratic heads (:data:`MLP_WIDTH`).
         positions: number of positions of a local critic input (0: none); the MLP encoder of a
@@ -95,7 +95,7 @@ class ZSCritic(nn.Module):
         self.family = family
         self.head = nn.Sequential(nn.Linear(2 * z_dim, head_width), nn.ReLU(), nn.Linear(head_width, head_width),
                                   nn.ReLU(), nn.Linear(head_width, 1)) if family == "mlp" else None
-        self.offset = nn.Sequential(nn.Linear(z_dim, head_width), nn.ReLU(),
+        self.offset = nn.Sequential(nn.Linear(2 * z_dim, head_width), nn.ReLU(),
                                     nn.Linear(head_width, 1)) if family == "quadratic" else None
         self.square = nn.Linear(z_dim, z_dim) if family == "quadratic" else None
         if self.square is not None:  # start at the paper's critic: no z^2 terms
@@ -146,7 +146,8 @@ class ZSCritic(nn.Module):
                 logit = logit + self.head(torch.cat([z, embedding], dim=-1)).squeeze(-1)  # (B, 2D) -> (B,)
         if self.offset is not None and self.square is not None:
             with torch.autocast(z.device.type, enabled=False):
-                logit = logit + self.offset(embedding).squeeze(-1) + (self.square(embedding) * z.pow(2)).sum(dim=-1)
+                offset = self.offset(torch.cat([embedding, embedding.pow(2)], dim=-1)).squeeze(-1)  # (B, 2D) -> (B,)
+                logit = logit + offset + (self.square(embedding) * z.pow(2)).sum(dim=-1)
         return logit
 
     def forward(self, z: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
