@@ -111,7 +111,8 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
     for key, value in ignored.items():
         owners = sorted(n for n, k in OBJECTIVES.items() if key in {f.name for f in dataclasses.fields(k.config_class)})
         if key in REFUSED_WHEN_UNUSED and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
-            raise ConfigError(f"objective.{key}={value} applies to the {' and '.join(owners)} objective"
+            named = " and ".join([", ".join(owners[:-1]), owners[-1]] if len(owners) > 1 else owners)
+            raise ConfigError(f"objective.{key}={value} applies to the {named} objective"
                               f"{'s' if len(owners) > 1 else ''} only, not {name!r}; drop it or set "
                               f"objective.name={owners[0] if owners else '...'}")
         if owners:  # unused here, but still well-formed (checked as its owner checks it)

@@ -20,5 +20,5 @@ from cmivae.objectives.mws import MinibatchWeightedMI, MWSConfig
 from cmivae.objectives.terms import LossTerms
 
 __all__ = ["CRITIC_FAMILIES", "CRITIC_INPUTS", "CRITIC_PATHS", "ELBO", "AdversarialCMI", "AdversarialMI", "BetaVAE",
-           "CMIConfig", "CriticFamily", "CriticParams", "CriticPath", "CriticView", "KernelMMD", "LossTerms", "MIConfig",
-           "MMDConfig", "MWSConfig", "MinibatchWeightedMI", "Objective", "ObjectiveParams", "frozen"]
+           "CMIConfig", "CriticFamily", "CriticParams", "CriticPath", "CriticView", "KernelMMD", "LossTerms",
+           "MIConfig", "MMDConfig", "MWSConfig", "MinibatchWeightedMI", "Objective", "ObjectiveParams", "frozen"]

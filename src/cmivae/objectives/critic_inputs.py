@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cmivae.fields import one_of
 from cmivae.infra.errors import ConfigError
 
 CRITIC_INPUTS: tuple[str, ...] = ("map", "position", "patch", "x")
@@ -50,8 +51,7 @@ def check_critic_input(critic_input: str, critic_path: str, critic_patch: int, s
         s_shape: the model's per-example s, ``(C, H, W)`` or ``(T, D_s)``; ``None``: not known yet.
         objective: the objective's name, for the messages.
     """
-    if critic_input not in CRITIC_INPUTS:
-        raise ConfigError(f"objective.critic_input must be one of {', '.join(CRITIC_INPUTS)}, got {critic_input!r}")
+    one_of("objective.critic_input", critic_input, CRITIC_INPUTS)
     if critic_input == "x" and critic_path == "s":
         raise ConfigError("objective.critic_input=x gives the critic the data x, which has no s-path; "
                           "use objective.critic_path=z (or both, the same here), or a critic_input of s")
