@@ -166,7 +166,12 @@ class MinibatchWeightedMI(Objective):
         self._mi = torch.zeros(())
 
     def estimate(self, out: VAEOutput) -> torch.Tensor:
-        """Per-example I_MWS(z; s), ``(B,)``, differentiable along ``critic_path``."""
+        """Per-example I_MWS(z; s), ``(B,)``, differentiable along ``critic_path``; in fp32 under any autocast
+        (differences of log-sum-exps of log densities lose every digit in bf16)."""
+        with torch.autocast(out.z.device.type, enabled=False):
+            return self._estimate(out)
+
+    def _estimate(self, out: VAEOutput) -> torch.Tensor:
         keep_z, keep_s = self.critic_path in ("both", "z"), self.critic_path in ("both", "s")
         z_mean, z_std = _normal_params(out.posterior_z)  # (B, D) each
         z, z_mean, z_std = ((t if keep_z else t.detach()) for t in (out.z, z_mean, z_std))
@@ -182,7 +187,7 @@ class MinibatchWeightedMI(Objective):
             return mws_mutual_information(log_qz, log_qs).mean(dim=0)  # (T, B) -> (B,)
         index = self.view.draw(1, s.device)  # one position for the whole batch, or None
         b = s.shape[0]
-        local = self.view.select(s, None, None if index is None else index.expand(b)).reshape(b, -1)  # (B, F)
+        local = self.view.select(s, None, None if index is None else index.expand(b)).reshape(b, -1).float()  # (B, F)
         log_qs = isotropic_log_kernel_matrix(local, self.s_width * batch_spread(local))  # (B, B)
         return mws_mutual_information(log_qz, log_qs)  # (B,)
 
