@@ -98,7 +98,7 @@ def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tupl
     ``aosvm_cv``, ``aoknn_cv``, ...), then the
     paper's nonlinear probes, AoSVM and mCAS(SVM) (appendix K.2: an RBF SVM instead of the logistic
     classifier), where some group has them: the logistic and SVM probes can disagree on which method has
-    the better global features at the same KL(z) (study/FINDINGS.md, tenth session)."""
+    the better global features at the same KL(z) (study/findings/q5-strong-decoder.md, tenth session)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
     # every other protocol of the probes of z and of generated images (aolr_std, aosvm_cv, aoknn_cv, ...);
     # the probes of s measure where class information lies, not a better representation: not matched
