@@ -147,7 +147,7 @@ def test_the_readme_states_the_paths_and_counts_the_code_has() -> None:
         DEFAULT_VERSION,
         corpus_folder_name,
     )
-    from cmivae.metrics.preflight import MIN_NUM_TRAIN
+    from cmivae.metrics.preflight import min_num_train
 
     text = README.read_text()
     default_corpus = corpus_folder_name(DEFAULT_NUM_SPEAKERS_V2 if DEFAULT_VERSION == 2 else DEFAULT_NUM_SPEAKERS,
@@ -167,7 +167,7 @@ def test_the_readme_states_the_paths_and_counts_the_code_has() -> None:
     assert stated and (int(stated[1].replace(",", "")), int(stated[2])) == (preset.data.num_train,
                                                                             preset.train.epochs), stated
     minimum = re.search(r"`data\.num_train` of at\s+least ~?([\d,]+)", text)
-    assert minimum and int(minimum[1].replace(",", "")) == MIN_NUM_TRAIN["z_mean"], minimum
+    assert minimum and int(minimum[1].replace(",", "")) == min_num_train("aolr"), minimum
 
     commands = [shlex.split(c) for c in readme_commands()]
     fetched = {args[3] for args in commands if args[1:3] == ["data", "fetch"]}
@@ -184,8 +184,9 @@ def test_the_aolr_minimum_is_what_the_preflight_recommends() -> None:
     import numpy as np
 
     from cmivae.infra.errors import ConfigError
-    from cmivae.metrics.preflight import MIN_NUM_TRAIN, check_image_metrics
+    from cmivae.metrics.preflight import check_image_metrics, min_num_train
 
     labels = np.repeat(np.arange(10), [60, *[104] * 9])  # 996 images, the rarest class 60
-    with pytest.raises(ConfigError, match=rf"--set data.num_train={MIN_NUM_TRAIN['z_mean']} or more"):
+    assert min_num_train("aolr") == 1500 and min_num_train("mcas") == 200 and min_num_train("elbo") is None
+    with pytest.raises(ConfigError, match=rf"--set data.num_train={min_num_train('aolr')} or more"):
         check_image_metrics(["aolr"], labels, 1000)

@@ -16,26 +16,38 @@ from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import probe_protocol
 
 # Training images of every class a probe draws, by what it is fitted on (Sec. 5.3, appendix K.2):
-# the mean of q(z|x) of 100 per class (AoLR, AoSVM), or 10 real images per class (mCAS, baseline).
-PER_CLASS_NEEDED = {"z_mean": 100, "generated": 10, "real": 10}
-# The one owner of the smallest ``data.num_train`` those probes work with (README and errors read it
-# here): the training split is a seeded random subset, so its rarest class has fewer than a tenth.
-# Measured (split seed 0): Fashion-MNIST first has 100 of every class at 1,178 images, 10 at 138;
-# MNIST's rarest class (5) is 9 % of its images, so ~1,110 on average: 1,500 and 200 leave a margin.
-MIN_NUM_TRAIN = {"z_mean": 1500, "generated": 200, "real": 200}
+# the mean of q(z|x) (or pooled s) of 100 per class (AoLR, AoSVM, the s probes), or 10 real images
+# per class (mCAS, baseline).
+PER_CLASS_NEEDED = {"z_mean": 100, "s_pooled": 100, "generated": 10, "real": 10}
+# The one owner of the smallest ``data.num_train`` a probe works with, by the images of every class it
+# needs (README and errors read it here): the training split is a seeded random subset, so its rarest
+# class has fewer than a tenth. Measured (split seed 0): Fashion-MNIST first has 100 of every class at
+# 1,178 images, 10 at 138; MNIST's rarest class (5) is 9 % of its images, so ~1,110 on average for
+# 100: 1,500 and 200 leave a margin.
+MIN_NUM_TRAIN = {10: 200, 100: 1500}
 
 
 def min_num_train(name: str) -> int | None:
     """The smallest ``data.num_train`` with which the metric ``name`` can be computed on MNIST and
     Fashion-MNIST (:data:`MIN_NUM_TRAIN`; ``None``: not a probe, any size works)."""
-    protocol = probe_protocol(name)
-    return None if protocol is None else MIN_NUM_TRAIN[protocol.features]
+    needed = per_class_needed(name)
+    if needed is None:
+        return None
+    fits = [size for per_class, size in sorted(MIN_NUM_TRAIN.items()) if per_class >= needed]
+    return fits[0] if fits else int(math.ceil(needed * 15 / 100) * 100)
 
 
 def per_class_needed(name: str) -> int | None:
-    """Training images of every class the metric ``name`` needs (``None``: not a probe)."""
+    """Training images of every class the metric ``name`` needs (``None``: not a probe); an
+    ``_all`` probe takes every training image, so it needs one per cross-validation fold."""
     protocol = probe_protocol(name)
-    return None if protocol is None else PER_CLASS_NEEDED[protocol.features]
+    if protocol is None:
+        return None
+    if protocol.labels == "all":
+        from cmivae.metrics.latent_probe import CV_FOLDS
+
+        return CV_FOLDS
+    return PER_CLASS_NEEDED[protocol.features]
 
 
 def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_train: int | None) -> None:
