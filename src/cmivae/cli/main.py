@@ -91,13 +91,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmivae.infra.locking import directory_lock
+    from cmivae.infra.locking import directory_lock, refuse_if_locked
     from cmivae.runs.readers import read_eval_json, read_saved
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
-    from cmivae.infra.locking import refuse_if_locked
-
     refuse_if_locked(run_dir)  # a training in progress: said first (it may not have written config.json yet)
     read_saved(run_dir)  # not a run directory, or a damaged config.json: answered before torch and threads
     read_eval_json(run_dir / files.EVAL)  # a damaged eval.json: likewise
