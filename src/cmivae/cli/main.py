@@ -58,7 +58,10 @@ THREADS_HELP = ("torch CPU threads: a number, or auto (default): OMP_NUM_THREADS
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
     from cmivae.config import load_config
+    from cmivae.infra.locking import refuse_if_locked
     from cmivae.metric_names import display_order
     from cmivae.runs.readers import check_run_directory, finished_results
 
@@ -72,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))
         return 0
+    if os.environ.get("RANK", "0") == "0":  # torchrun's other ranks take no lock: rank 0 holds it
+        refuse_if_locked(out)  # a run in progress there: said first
     check_run_directory(out, config, force=args.force, resume=args.resume)
 
     from cmivae.registry import load_resolved

@@ -228,17 +228,16 @@ def check_run_directory(run_dir: str | Path, config: ExperimentConfig, *, force:
     it again under the lock): ``RUN_DIR`` is a file, holds a damaged ``config.json``, another
     config, or a finished run (without ``force``), or has no checkpoint for ``resume``.
 
+    Callers that will take the directory's lock call
+    :func:`cmivae.infra.locking.refuse_if_locked` first (a run in progress there is said first).
+
     Raises:
-        LockError: another process holds the directory's lock.
         ConfigError: one line saying what to do (exit 2: bad input).
     """
-    from cmivae.infra.locking import refuse_if_locked
-
     path = Path(run_dir)
     config_path = path / files.CONFIG
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {path} is a file, expected a run directory; give another path")
-    refuse_if_locked(path)  # a run in progress there: said first, as the lock would
     if config_path.exists() and not force:
         try:
             saved = json_files.read_json(config_path)["config"]

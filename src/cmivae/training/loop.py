@@ -280,6 +280,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     from cmivae.runs.readers import check_run_directory
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
+    if distributed.rank() == 0:  # the rank that takes the lock: a run in progress there is said first
+        from cmivae.infra.locking import refuse_if_locked
+
+        refuse_if_locked(run_dir)
     check_run_directory(run_dir, config, force=force, resume=resume)  # its refusals before it is created
     if threads is not None:  # the CLI's policy, so the API is not 6-17x slower under load (issue 31)
         from cmivae.infra.threads import apply_threads
