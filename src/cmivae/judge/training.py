@@ -60,7 +60,7 @@ def judge_accuracy(judge: SpritesJudge, frames: torch.Tensor, attributes: np.nda
 
 def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_action: np.ndarray,
                 test_frames: torch.Tensor, test_attributes: np.ndarray, test_action: np.ndarray, *,
-                config: JudgeConfig, epochs: int = DEFAULT_EPOCHS, seed: int = 0,
+                config: JudgeConfig, epochs: int = DEFAULT_EPOCHS, seed: int = 0, batch_size: int = BATCH_SIZE,
                 log: Callable[[str], None] | None = None) -> TrainedJudge:
     """Train a judge on the training sequences and measure it on the test ones.
 
@@ -71,6 +71,7 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
         config: the judge's architecture.
         epochs: passes over the training set.
         seed: seeds the initialization and the batch order.
+        batch_size: sequences per update.
         log: receives one line per epoch.
     """
     start = time.monotonic()
@@ -82,14 +83,14 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
     attributes = torch.as_tensor(np.asarray(train_attributes), dtype=torch.long)  # (N, 4)
     n = train_frames.shape[0]
     rng = np.random.default_rng(seed)
-    steps = epochs * ((n + BATCH_SIZE - 1) // BATCH_SIZE)
+    steps = epochs * ((n + batch_size - 1) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LEARNING_RATE, total_steps=max(steps, 1))
     judge.train()
     for epoch in range(epochs):
         order = torch.from_numpy(rng.permutation(n))
         total, count = 0.0, 0
-        for first in range(0, n, BATCH_SIZE):
-            idx = order[first:first + BATCH_SIZE]
+        for first in range(0, n, batch_size):
+            idx = order[first:first + batch_size]
             logits = judge(train_frames[idx])
             loss = F.cross_entropy(logits.action, action[idx]) + F.cross_entropy(
                 logits.attributes.flatten(0, 1), attributes[idx].flatten())  # (B, 4, 6) -> (B*4, 6); (B*4,)
@@ -97,7 +98,7 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total, count = total + float(loss) * idx.shape[0], count + idx.shape[0]
+            total, count = total + loss.item() * idx.shape[0], count + idx.shape[0]
         if log:
             log(f"judge epoch {epoch + 1}/{epochs}: training loss {total / max(count, 1):.4f} "
                 f"({time.monotonic() - start:.0f} s)")
