@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from cmivae.cli.main import main
 from cmivae.infra.errors import DataError
 from cmivae.judge import cache
+from cmivae.judge.command import ensure_judge
 from cmivae.judge.network import ATTRIBUTE_NAMES, JudgeConfig, SpritesJudge
 from cmivae.judge.training import TrainedJudge, judge_accuracy, train_judge
 from tests.judge.fakes import labels, render
@@ -101,3 +104,35 @@ def test_uint8_and_unit_float_frames_score_alike() -> None:
     assert torch.allclose(judge(x).action, judge(x.float() / 256).action)
     with pytest.raises(ValueError, match=r"\(B, T, 3, 32, 32\)"):
         judge(torch.zeros(2, 8, 3, 64, 64))
+
+
+def fake_reader(split: str, data_dir: object, frame_size: int) -> SimpleNamespace:
+    attributes, action = labels(27 if split == "train" else 18, seed=0 if split == "train" else 1)
+    return SimpleNamespace(frames=render(attributes, action, size=frame_size), attributes=attributes, action=action)
+
+
+def test_ensure_judge_trains_once_reuses_then_retrains_a_damaged_file_saying_why(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    def ensure(**kwargs: object) -> tuple[cache.JudgeRecord, bool]:
+        return ensure_judge(32, tmp_path, epochs=1, log=lines.append, reader=fake_reader, data_digest=DIGEST,
+                            **kwargs)  # type: ignore[arg-type]
+
+    record, trained = ensure()
+    assert trained and lines[0].startswith("training the 32x32 judge: no judge for 32x32 frames")
+    assert set(record.test_accuracy) == {"action", *ATTRIBUTE_NAMES}
+    again, trained = ensure()
+    assert not trained and again == record and "already trained" in lines[-1]
+    weights, _ = cache.judge_paths(32, tmp_path)
+    weights.write_bytes(weights.read_bytes()[:-1])
+    lines.clear()
+    fresh, trained = ensure()
+    assert trained and fresh.sha256 != "" and "is damaged" in lines[0]
+    assert cache.load_judge(32, DIGEST, tmp_path)[1] == fresh
+
+
+def test_cli_without_sprites_data_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["judge", "train", "sprites", "--size", "32", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "cmivae data make-sprites" in err
+    assert not (tmp_path / "sprites" / "judge").exists()

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cmivae.judge import DEFAULT_EPOCHS, TARGET_ACCURACY
 from cmivae.judge.network import ATTRIBUTE_NAMES, JudgeConfig, SpritesJudge, judge_probabilities
 
-TARGET_ACCURACY = 0.99
-DEFAULT_EPOCHS = 6
 BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 
