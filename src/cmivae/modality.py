@@ -9,6 +9,7 @@ from __future__ import annotations
 
 IMAGE = "image"
 SPEECH = "speech"
+VIDEO = "video"
 
 DATASET_MODALITY: dict[str, str] = {
     "mnist": IMAGE,
