@@ -19,6 +19,11 @@ take a protocol written into the metric name, ``<probe>[_std][_c<C>]``:
 
 ``aosvm`` and ``mcas_svm`` are always the RBF SVM on standardized features (appendix K.2).
 ``eval.json`` records the protocol of every probe metric under ``probe_protocols``.
+
+Video models (Sprites, issue 29: :mod:`cmivae.metrics.video_eval`): ``all`` is :data:`VIDEO_METRICS`; each
+name other than ``elbo`` and ``mi_zs`` is the headline key of a group (:data:`VIDEO_METRIC_GROUPS`) that one
+computation writes together (asking for any key of a group computes the group), and needs the model
+capabilities of :data:`VIDEO_METRIC_NEEDS` (:mod:`cmivae.models.capabilities`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ from typing import Any
 
 IMAGE_METRICS = ("elbo", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline")
 SPEECH_METRICS = ("elbo", "mi_zs", "eer_z", "eer_s", "vc_mcas")
+VIDEO_METRICS = ("elbo", "mi_zs", "judge_action_acc", "judge_attr_acc", "swap_acc", "probe_z_attr")
+# headline key -> every eval.json key its one computation writes (cmivae.metrics.video_eval)
+VIDEO_METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "judge_action_acc": ("judge_action_acc", "judge_action_is", "judge_action_h_yx", "judge_action_h_y"),
+    "judge_attr_acc": ("judge_attr_acc", "judge_attr_is", "judge_attr_h_yx", "judge_attr_h_y"),
+    "swap_acc": ("swap_acc", "swap_action_acc", "swap_attr_acc"),
+    "probe_z_attr": ("probe_z_attr", "probe_s_action", "leak_z_action", "leak_s_attr"),
+}
+# headline key -> the model capabilities it needs (names of cmivae.models.capabilities)
+VIDEO_METRIC_NEEDS: dict[str, tuple[str, ...]] = {
+    "judge_action_acc": ("local_sequence", "decode"), "judge_attr_acc": ("local_sequence", "decode", "prior_s"),
+    "swap_acc": ("local_sequence", "decode"), "probe_z_attr": ("local_sequence",),
+}
 # The standardized twins of the logistic probes (same C = 1): the study's "report both".
 STANDARDIZED_PROBES = ("aolr_std", "mcas_std", "baseline_std")
 
@@ -82,44 +100,55 @@ def probe_protocol(name: str) -> ProbeProtocol | None:
     return ProbeProtocol(probe, PROBE_FEATURES[probe], "logistic", "standardized" if match["std"] else "raw", c)
 
 
-def metrics_for(is_image: bool) -> tuple[str, ...]:
-    """The paper's metrics of a model family (what ``all`` means): images (Sec. 5.3) or speech (Sec. 5.2)."""
+def metrics_for(is_image: bool, modality: str | None = None) -> tuple[str, ...]:
+    """The paper's metrics of a model family (what ``all`` means): images (Sec. 5.3) or speech (Sec. 5.2);
+    ``modality="video"``: the Sprites judge protocol (:data:`VIDEO_METRICS`)."""
+    if modality == "video":
+        return VIDEO_METRICS
     return IMAGE_METRICS if is_image else SPEECH_METRICS
 
 
-def is_known_metric(name: str, is_image: bool) -> bool:
+def video_group(name: str) -> str | None:
+    """The headline key of the video metric group holding ``name`` (``None``: not a grouped video key)."""
+    return next((head for head, keys in VIDEO_METRIC_GROUPS.items() if name in keys), None)
+
+
+def is_known_metric(name: str, is_image: bool, modality: str | None = None) -> bool:
     """``name`` is a metric of the family: one of :func:`metrics_for` or, for images, any
-    probe protocol name (``aolr_std``, ``mcas_c100``, ...)."""
+    probe protocol name (``aolr_std``, ``mcas_c100``, ...), for video any key of a group."""
+    if modality == "video":
+        return name in VIDEO_METRICS or video_group(name) is not None
     return name in metrics_for(is_image) or (is_image and probe_protocol(name) is not None)
 
 
-def requested_metrics(metrics: Sequence[str] | None, is_image: bool) -> list[str]:
+def requested_metrics(metrics: Sequence[str] | None, is_image: bool, modality: str | None = None) -> list[str]:
     """The metrics a request names, in order without repeats: ``None``, ``[]`` or ``all``
     (anywhere in the list) stand for every paper metric of the family."""
     if not metrics:
-        return list(metrics_for(is_image))
+        return list(metrics_for(is_image, modality))
     out: list[str] = []
     for name in metrics:
-        for item in (metrics_for(is_image) if name == "all" else (name,)):
+        for item in (metrics_for(is_image, modality) if name == "all" else (name,)):
             if item not in out:
                 out.append(item)
     return out
 
 
-def unknown_metrics(metrics: Sequence[str] | None, is_image: bool) -> str | None:
+def unknown_metrics(metrics: Sequence[str] | None, is_image: bool, modality: str | None = None) -> str | None:
     """``None`` when every requested name is known, else a message naming the unknown ones
     and listing what is known (for a ConfigError)."""
-    bad = [name for name in requested_metrics(metrics, is_image) if not is_known_metric(name, is_image)]
+    bad = [name for name in requested_metrics(metrics, is_image, modality)
+           if not is_known_metric(name, is_image, modality)]
     if not bad:
         return None
     probes = "; and probe protocols <aolr|mcas|baseline>[_std][_c<C>]" if is_image else ""
-    return f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(metrics_for(is_image))}{probes}"
+    return f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(metrics_for(is_image, modality))}{probes}"
 
 
 # Every key of results.json / eval.json in the order tables and `cmivae evaluate` print them:
 # likelihood terms, I(z; s), then the representation metrics of each family, the baseline last.
 DISPLAY_ORDER = ("elbo", "neg_elbo", "recon", "kl_z", "kl_s", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm",
-                 "baseline", "eer_z", "eer_s", "vc_mcas")
+                 "baseline", "eer_z", "eer_s", "vc_mcas", *(k for keys in VIDEO_METRIC_GROUPS.values() for k in keys))
 
 # Which way is better, per metric: "higher", "lower", or None where neither is (KL(z) and KL(s)
 # measure how much information a latent holds, and the baseline does not depend on the model).
@@ -128,10 +157,19 @@ DIRECTION: dict[str, str | None] = {
     "mi_zs": "lower",  # CMI-VAE minimizes I(z; s) (Eq. 8)
     "aolr": "higher", "aosvm": "higher", "mcas": "higher", "mcas_svm": "higher", "baseline": None,
     "eer_z": "lower", "eer_s": "higher", "vc_mcas": "higher",
+    # video (the Sprites judge): the kept factor should survive, the resampled one vary (IS, H(y) higher,
+    # H(y|x) lower: confident and diverse); leakage probes lower
+    "judge_action_acc": "higher", "judge_action_is": "higher", "judge_action_h_yx": "lower",
+    "judge_action_h_y": "higher", "judge_attr_acc": "higher", "judge_attr_is": "higher",
+    "judge_attr_h_yx": "lower", "judge_attr_h_y": "higher", "swap_acc": "higher", "swap_action_acc": "higher",
+    "swap_attr_acc": "higher", "probe_z_attr": "higher", "probe_s_action": "higher", "leak_z_action": "lower",
+    "leak_s_attr": "lower",
 }
 
 # The metrics that measure the global representation (what the paper's claims are about).
-REPRESENTATION_METRICS = ("aolr", "aosvm", "mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas")
+REPRESENTATION_METRICS = ("aolr", "aosvm", "mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas", "judge_action_acc",
+                          "judge_attr_acc", "swap_acc", "probe_z_attr", "probe_s_action", "leak_z_action",
+                          "leak_s_attr")
 
 
 def metric_direction(key: str) -> str | None:
@@ -151,4 +189,11 @@ def display_order(keys: Sequence[str]) -> list[str]:
 
 LABELS = {"elbo": "ELBO", "neg_elbo": "-ELBO", "recon": "Recon", "kl_z": "KL(z)", "kl_s": "KL(s)",
           "mi_zs": "I(z;s)", "aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)",
-          "baseline": "baseline", "eer_z": "EER(z)", "eer_s": "EER(s)", "vc_mcas": "VC-mCAS"}
+          "baseline": "baseline", "eer_z": "EER(z)", "eer_s": "EER(s)", "vc_mcas": "VC-mCAS",
+          "judge_action_acc": "action acc (z resampled)", "judge_action_is": "IS (action)",
+          "judge_action_h_yx": "H(y|x) (action)", "judge_action_h_y": "H(y) (action)",
+          "judge_attr_acc": "attribute acc (s resampled)", "judge_attr_is": "IS (attributes)",
+          "judge_attr_h_yx": "H(y|x) (attributes)", "judge_attr_h_y": "H(y) (attributes)",
+          "swap_acc": "swap acc (both)", "swap_action_acc": "swap acc (B's action)",
+          "swap_attr_acc": "swap acc (A's attributes)", "probe_z_attr": "probe z->attributes",
+          "probe_s_action": "probe s->action", "leak_z_action": "leak z->action", "leak_s_attr": "leak s->attributes"}

@@ -3,6 +3,7 @@ must run before (and without) the real data set and the video DSAE."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch import distributions as dist
 from torch import nn
 
 from cmivae.data.video.frames import to_unit_float
+from cmivae.judge.network import JudgeLogits
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
 
@@ -87,3 +89,37 @@ class FakeVideoModel(nn.Module):
         attributes = z.view(-1, 4, 6).argmax(-1).cpu().numpy()  # (B, 24) -> (B, 4, 6) -> (B, 4)
         action = s.mean(1).argmax(-1).cpu().numpy()  # (B, T, 9) -> (B,)
         return to_unit_float(torch.from_numpy(render(attributes, action, self.size, self.steps))).to(z.device)
+
+
+class OracleJudge(nn.Module):
+    """A judge that reads :func:`render`'s sequences exactly (the :class:`FakeVideoModel`'s reading), as
+    confident logits: a perfect judge for the adapter's oracle tests."""
+
+    def __init__(self, size: int = 32) -> None:
+        super().__init__()
+        self.reader = FakeVideoModel(size)
+
+    def forward(self, x: torch.Tensor) -> JudgeLogits:
+        attributes, action = self.reader._read(x)
+        return JudgeLogits(torch.from_numpy(20.0 * np.eye(9)[action]).float(),
+                           torch.from_numpy(20.0 * np.eye(6)[attributes]).float())  # (B, 9), (B, 4, 6)
+
+
+class RandomVideoModel(FakeVideoModel):
+    """A model whose decoder ignores its latents: every decoded sequence a random character and action."""
+
+    def decode(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        attributes = torch.randint(0, 6, (z.shape[0], 4)).numpy()
+        action = torch.randint(0, 9, (z.shape[0],)).numpy()
+        return to_unit_float(torch.from_numpy(render(attributes, action, self.size, self.steps))).to(z.device)
+
+
+def video_splits(n_train: int = 90, n_test: int = 90, size: int = 32) -> SimpleNamespace:
+    """Splits shaped like the sprites loader's: uint8 ``{train,val,test}_x`` (N, T, 3, H, W) and labels."""
+    out = {}
+    for split, n, seed in (("train", n_train, 0), ("val", 18, 2), ("test", n_test, 1)):
+        attributes, action = labels(n, seed)
+        out[f"{split}_x"] = torch.from_numpy(render(attributes, action, size))
+        out[f"{split}_attributes"], out[f"{split}_action"] = torch.from_numpy(attributes), torch.from_numpy(action)
+        out[f"{split}_character"] = torch.from_numpy(attributes @ np.array([216, 36, 6, 1]))
+    return SimpleNamespace(**out)

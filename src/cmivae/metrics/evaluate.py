@@ -19,6 +19,8 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   standardized, ``aolr_c100`` weaker L2: :mod:`cmivae.metric_names`), recorded per metric
   in ``eval.json["probe_protocols"]``.
 - speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
+- video models (Sprites, the field's judge protocol): :mod:`cmivae.metrics.video_eval`; ``eval.json["judge"]``
+  records the judge that scored them (its SHA-256 and real-test accuracies).
 """
 
 from __future__ import annotations
@@ -176,9 +178,10 @@ def read_eval_json(path: Path) -> dict[str, Any]:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {fix}") from err
+    records = ("probe_protocols", "judge")  # the only keys that hold an object, not a number
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k == "probe_protocols")
-            for k, v in value.items()) or not isinstance(value.get("probe_protocols", {}), dict):
+            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k in records)
+            for k, v in value.items()) or not all(isinstance(value.get(k, {}), dict) for k in records):
         raise DataError(f"{path} is not an object of metric names and numbers; {fix}")
     return value
 
@@ -210,17 +213,24 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     previous = read_eval_json(eval_path) if (run_dir / files.CONFIG).exists() else {}  # damaged: before any work
     trainer = open_trained(run_dir)
     config = trainer.config
-    wanted = set(requested_metrics(metrics, config.data.is_image))
-    problem = unknown_metrics(metrics, config.data.is_image)
+    modality = getattr(trainer.model, "modality", None)  # checked against the data set's when the run was made
+    wanted = set(requested_metrics(metrics, config.data.is_image, modality))
+    problem = unknown_metrics(metrics, config.data.is_image, modality)
     if problem:
         raise ConfigError(f"{problem} (this run's data set: {config.data.name})")
     splits = data if data is not None else load_dataset(config.data)
     if config.data.is_image:
         check_image_metrics(requested_metrics(metrics, True), splits.train_y.numpy(), config.data.num_train)
+    if modality == "video":
+        from cmivae.metric_names import video_group
+        from cmivae.metrics.video_eval import check_capabilities, video_metrics
+
+        wanted = {video_group(name) or name for name in wanted}  # any key of a group computes the group
+        check_capabilities(trainer.model, wanted)
     start = time.monotonic()
     results: dict[str, float] = {}
 
-    def record(values: dict[str, float]) -> None:
+    def record(values: dict[str, Any]) -> None:
         results.update(values)
         previous.update(values)
         protocols = {name: p.to_dict() for name in values if (p := probe_protocol(name)) is not None}
@@ -247,6 +257,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
                           RuntimeWarning, stacklevel=2)
     if config.data.is_image:
         image_metrics(trainer, splits, wanted, seed, run_dir, log, record)
+    elif modality == "video":
+        video_metrics(trainer, splits, wanted, seed, run_dir, log, record)
     else:
         log("speaker verification (EER) and voice conversion (VC-mCAS)")
         record(speech_metrics(trainer, splits, wanted, seed))

@@ -42,6 +42,7 @@ import yaml
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import unknown_metrics
+from cmivae.modality import DATASET_MODALITY
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -310,7 +311,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
             seen.add(run_id)
             sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
     for spec in sweep.runs:  # a misspelt metric fails here, not after hours of training
-        problem = unknown_metrics(metrics, spec.config.data.is_image)
+        problem = unknown_metrics(metrics, spec.config.data.is_image, DATASET_MODALITY.get(spec.config.data.name))
         if problem:
             raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
     sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)

@@ -39,6 +39,7 @@ from cmivae.infra.errors import ConfigError
 from cmivae.infra.threads import choose_threads, parse_threads
 from cmivae.infra.threads import cores as cpu_cores
 from cmivae.metric_names import requested_metrics
+from cmivae.modality import DATASET_MODALITY
 from cmivae.runs import files
 from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results, resume_threads
 from cmivae.sweeps.grid import RunSpec, load_sweep
@@ -85,9 +86,11 @@ def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
     if not config_path.exists():
         raise json_files.DamagedFile(config_path, "missing beside results.json; rerun the sweep with the run's "
                                                   "directory moved away to train it again")
-    is_image = is_image_run(read_config(run_dir), config_path)
+    saved = read_config(run_dir)
+    is_image = is_image_run(saved, config_path)
+    modality = DATASET_MODALITY.get(str(saved["data"]["name"]))  # is_image_run checked it is there
     evaluation = read_eval(run_dir) or {}
-    return [name for name in requested_metrics(metrics, is_image) if name not in evaluation]
+    return [name for name in requested_metrics(metrics, is_image, modality) if name not in evaluation]
 
 
 def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> bool:
