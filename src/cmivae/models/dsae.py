@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,7 @@ from torch import distributions as dist
 from torch import nn
 
 from cmivae.infra.precision import run_lstm
+from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
 
@@ -229,6 +231,7 @@ class DSAE(nn.Module):
     config_class = DSAEConfig
     modality = "speech"
     sampler = None  # no image sampler: speech is decoded to means (voice conversion)
+    capabilities: ClassVar[frozenset[str]] = frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S})
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         super().__init__()
@@ -299,3 +302,18 @@ class DSAE(nn.Module):
             raise ValueError(f"decode expects z (B, {self.z_dim}) and s (B, T, {self.config.s_dim}) with the same B, "
                              f"got z {tuple(z.shape)} and s {tuple(s.shape)}")
         return self.decoder(z, s)
+
+    @torch.no_grad()
+    def sample_prior_s(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        """A draw of s_{1:T} ``(B, T, D_s)`` from the learned prior p(s_t | s_{<t}) (Eq. 2): the
+        transition LSTM run one step at a time from s_0 = 0, each step fed the previous draw."""
+        prior = self.transition_prior
+        s_prev = torch.zeros(batch_size, 1, self.config.s_dim, device=device)  # (B, 1, D_s), s_0 = 0
+        state = None
+        steps = []
+        for _ in range(self.config.num_steps):
+            h, state = prior.lstm(s_prev, state)  # (B, 1, D_s) -> (B, 1, H)
+            mean, logvar = split_gaussian_stats(prior.head(h))  # (B, 1, H) -> 2 x (B, 1, D_s)
+            s_prev = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # (B, 1, D_s)
+            steps.append(s_prev)
+        return torch.cat(steps, dim=1)  # T x (B, 1, D_s) -> (B, T, D_s)
