@@ -20,34 +20,22 @@ take a protocol written into the metric name, ``<probe>[_std][_c<C>]``:
 ``aosvm`` and ``mcas_svm`` are always the RBF SVM on standardized features (appendix K.2).
 ``eval.json`` records the protocol of every probe metric under ``probe_protocols``.
 
-Video models (Sprites, issue 29: :mod:`cmivae.metrics.video_eval`): ``all`` is :data:`VIDEO_METRICS`; each
-name other than ``elbo`` and ``mi_zs`` is the headline key of a group (:data:`VIDEO_METRIC_GROUPS`) that one
-computation writes together (asking for any key of a group computes the group), and needs the model
-capabilities of :data:`VIDEO_METRIC_NEEDS` (:mod:`cmivae.models.capabilities`).
+Video (Sprites, issue 29: :mod:`cmivae.metrics.video_eval`): ``judge_action_acc``, ``judge_attr_acc``,
+``swap_acc`` and ``probe_z_attr`` each name a group of keys one computation writes together
+(:data:`VIDEO_METRIC_GROUPS`); asking for any key of a group computes the group.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-IMAGE_METRICS = ("elbo", "mi_zs", "aolr", "aosvm", "mcas", "mcas_svm", "baseline")
-SPEECH_METRICS = ("elbo", "mi_zs", "eer_z", "eer_s", "vc_mcas")
-VIDEO_METRICS = ("elbo", "mi_zs", "judge_action_acc", "judge_attr_acc", "swap_acc", "probe_z_attr")
-# headline key -> every eval.json key its one computation writes (cmivae.metrics.video_eval)
-VIDEO_METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "judge_action_acc": ("judge_action_acc", "judge_action_is", "judge_action_h_yx", "judge_action_h_y"),
-    "judge_attr_acc": ("judge_attr_acc", "judge_attr_is", "judge_attr_h_yx", "judge_attr_h_y"),
-    "swap_acc": ("swap_acc", "swap_action_acc", "swap_attr_acc"),
-    "probe_z_attr": ("probe_z_attr", "probe_s_action", "leak_z_action", "leak_s_attr"),
-}
-# headline key -> the model capabilities it needs (names of cmivae.models.capabilities)
-VIDEO_METRIC_NEEDS: dict[str, tuple[str, ...]] = {
-    "judge_action_acc": ("local_sequence", "decode"), "judge_attr_acc": ("local_sequence", "decode", "prior_s"),
-    "swap_acc": ("local_sequence", "decode"), "probe_z_attr": ("local_sequence",),
-}
+from cmivae.infra.errors import ConfigError
+from cmivae.modality import ACTION, ATTRIBUTES, CLASS, DATASET_LABELS, SPEAKER
+from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S, SAMPLE
+
 # The standardized twins of the logistic probes (same C = 1): the study's "report both".
 STANDARDIZED_PROBES = ("aolr_std", "mcas_std", "baseline_std")
 
@@ -100,49 +88,147 @@ def probe_protocol(name: str) -> ProbeProtocol | None:
     return ProbeProtocol(probe, PROBE_FEATURES[probe], "logistic", "standardized" if match["std"] else "raw", c)
 
 
-def metrics_for(is_image: bool, modality: str | None = None) -> tuple[str, ...]:
-    """The paper's metrics of a model family (what ``all`` means): images (Sec. 5.3) or speech (Sec. 5.2);
-    ``modality="video"``: the Sprites judge protocol (:data:`VIDEO_METRICS`)."""
-    if modality == "video":
-        return VIDEO_METRICS
-    return IMAGE_METRICS if is_image else SPEECH_METRICS
+@dataclass(frozen=True)
+class Needs:
+    """What a metric needs of a run: model capabilities (:mod:`cmivae.models.capabilities`)
+    and labels of the data set (:data:`cmivae.modality.DATASET_LABELS`)."""
+
+    capabilities: frozenset[str] = frozenset()
+    labels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What a run offers the metrics: its model's capabilities and its data set's labels."""
+
+    capabilities: frozenset[str]
+    labels: frozenset[str]
+
+    @classmethod
+    def of(cls, capabilities: Iterable[str], data_name: str) -> Offers:
+        """A model's declared ``capabilities`` on data set ``data_name``."""
+        return cls(frozenset(capabilities), DATASET_LABELS.get(data_name, frozenset()))
+
+
+# Every metric of `cmivae evaluate` and what it needs: the one table (the evaluation, its preflight
+# and the sweep preflight read it). Its order is the order `all` lists them in.
+METRIC_NEEDS: dict[str, Needs] = {
+    "elbo": Needs(),
+    "mi_zs": Needs(),
+    "aolr": Needs(labels=frozenset({CLASS})),
+    "aosvm": Needs(labels=frozenset({CLASS})),
+    "mcas": Needs(frozenset({SAMPLE}), frozenset({CLASS})),
+    "mcas_svm": Needs(frozenset({SAMPLE}), frozenset({CLASS})),
+    "baseline": Needs(labels=frozenset({CLASS})),
+    "eer_z": Needs(labels=frozenset({SPEAKER})),
+    "eer_s": Needs(frozenset({LOCAL_SEQUENCE}), frozenset({SPEAKER})),
+    "vc_mcas": Needs(frozenset({DECODE}), frozenset({SPEAKER})),
+    # the Sprites judge protocol (cmivae.metrics.video_eval): keep s, draw z, judge the action; keep z, draw s
+    # from the learned prior, judge the attributes; swaps; probes from the posterior means
+    "judge_action_acc": Needs(frozenset({LOCAL_SEQUENCE, DECODE}), frozenset({ACTION})),
+    "judge_attr_acc": Needs(frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S}), frozenset({ATTRIBUTES})),
+    "swap_acc": Needs(frozenset({LOCAL_SEQUENCE, DECODE}), frozenset({ACTION, ATTRIBUTES})),
+    "probe_z_attr": Needs(frozenset({LOCAL_SEQUENCE}), frozenset({ACTION, ATTRIBUTES})),
+}
+# headline key -> every eval.json key its one computation writes (cmivae.metrics.video_eval)
+VIDEO_METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "judge_action_acc": ("judge_action_acc", "judge_action_is", "judge_action_h_yx", "judge_action_h_y"),
+    "judge_attr_acc": ("judge_attr_acc", "judge_attr_is", "judge_attr_h_yx", "judge_attr_h_y"),
+    "swap_acc": ("swap_acc", "swap_action_acc", "swap_attr_acc"),
+    "probe_z_attr": ("probe_z_attr", "probe_s_action", "leak_z_action", "leak_s_attr"),
+}
 
 
 def video_group(name: str) -> str | None:
-    """The headline key of the video metric group holding ``name`` (``None``: not a grouped video key)."""
+    """The headline key of the video metric group holding ``name`` (``None``: not a video metric key)."""
     return next((head for head, keys in VIDEO_METRIC_GROUPS.items() if name in keys), None)
+# The paper's metrics: what ``all`` (and no --metrics) means, restricted to what a run offers. It
+# never grows for a kind of run, so a run evaluated with ``all`` stays evaluated.
+PAPER_METRICS = tuple(METRIC_NEEDS)
 
 
-def is_known_metric(name: str, is_image: bool, modality: str | None = None) -> bool:
-    """``name`` is a metric of the family: one of :func:`metrics_for` or, for images, any
-    probe protocol name (``aolr_std``, ``mcas_c100``, ...), for video any key of a group."""
-    if modality == "video":
-        return name in VIDEO_METRICS or video_group(name) is not None
-    return name in metrics_for(is_image) or (is_image and probe_protocol(name) is not None)
+def metric_needs(name: str) -> Needs | None:
+    """What metric ``name`` needs (a probe protocol name needs what its base probe does);
+    ``None``: not a metric."""
+    if name in METRIC_NEEDS:
+        return METRIC_NEEDS[name]
+    if video_group(name) is not None:
+        return METRIC_NEEDS[str(video_group(name))]
+    protocol = probe_protocol(name)
+    return None if protocol is None else METRIC_NEEDS[protocol.probe]
 
 
-def requested_metrics(metrics: Sequence[str] | None, is_image: bool, modality: str | None = None) -> list[str]:
+def is_known_metric(name: str) -> bool:
+    """``name`` is a metric: a key of :data:`METRIC_NEEDS` or a probe protocol name."""
+    return metric_needs(name) is not None
+
+
+def why_unsupported(name: str, offers: Offers) -> str | None:
+    """``None`` when the run offers what metric ``name`` needs, else why not (one clause)."""
+    needs = metric_needs(name)
+    if needs is None:
+        return f"{name} is not a metric"
+    lacking = sorted(needs.capabilities - offers.capabilities)
+    if lacking:
+        return (f"{name} needs the model capability {', '.join(lacking)} (the model declares "
+                f"{', '.join(sorted(offers.capabilities)) or 'none'})")
+    unlabelled = sorted(needs.labels - offers.labels)
+    if unlabelled:
+        return (f"{name} needs {', '.join(unlabelled)} labels (the data set has "
+                f"{', '.join(sorted(offers.labels)) or 'none'})")
+    return None
+
+
+def default_metrics(offers: Offers) -> list[str]:
+    """The paper metrics a run supports: what ``all`` means for it."""
+    return [name for name in PAPER_METRICS if why_unsupported(name, offers) is None]
+
+
+def requested_metrics(metrics: Sequence[str] | None, offers: Offers) -> list[str]:
     """The metrics a request names, in order without repeats: ``None``, ``[]`` or ``all``
-    (anywhere in the list) stand for every paper metric of the family."""
-    if not metrics:
-        return list(metrics_for(is_image, modality))
+    (anywhere in the list) stand for :func:`default_metrics`."""
     out: list[str] = []
-    for name in metrics:
-        for item in (metrics_for(is_image, modality) if name == "all" else (name,)):
+    for name in metrics or ["all"]:
+        for item in (default_metrics(offers) if name == "all" else (name,)):
             if item not in out:
                 out.append(item)
     return out
 
 
-def unknown_metrics(metrics: Sequence[str] | None, is_image: bool, modality: str | None = None) -> str | None:
-    """``None`` when every requested name is known, else a message naming the unknown ones
+def skipped_defaults(metrics: Sequence[str] | None, offers: Offers) -> dict[str, str]:
+    """The paper metrics that ``all`` (or no request) leaves out for this run, each with why."""
+    if metrics and "all" not in metrics:
+        return {}
+    return {name: why for name in PAPER_METRICS if (why := why_unsupported(name, offers)) is not None}
+
+
+def unknown_metrics(metrics: Sequence[str] | None) -> str | None:
+    """``None`` when every requested name is a metric, else a message naming the unknown ones
     and listing what is known (for a ConfigError)."""
-    bad = [name for name in requested_metrics(metrics, is_image, modality)
-           if not is_known_metric(name, is_image, modality)]
+    bad = [name for name in (metrics or []) if name != "all" and not is_known_metric(name)]
     if not bad:
         return None
-    probes = "; and probe protocols <aolr|mcas|baseline>[_std][_c<C>]" if is_image else ""
-    return f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(metrics_for(is_image, modality))}{probes}"
+    return (f"unknown metric(s) {', '.join(bad)}; known: all, {', '.join(PAPER_METRICS)}; and probe protocols "
+            f"<aolr|mcas|baseline>[_std][_c<C>]")
+
+
+def check_requested(metrics: Sequence[str] | None, offers: Offers) -> None:
+    """Refuse (:class:`ConfigError`, one line) an unknown metric, or a metric named in the request
+    that the run cannot support; the defaults of ``all`` it cannot support are skipped instead."""
+    problem = unknown_metrics(metrics)
+    if problem:
+        raise ConfigError(problem)
+    explicit = [name for name in (metrics or []) if name != "all"]
+    for name in explicit:
+        why = why_unsupported(name, offers)
+        if why is not None:
+            keep = [m for m in requested_metrics(metrics, offers) if why_unsupported(m, offers) is None]
+            raise ConfigError(f"{why}; leave it out" + (f" (--metrics {' '.join(keep)})" if keep else ""))
+
+
+def supported_request(metrics: Sequence[str] | None, offers: Offers) -> list[str]:
+    """The requested metrics this run computes: :func:`requested_metrics` without the skipped defaults."""
+    return [name for name in requested_metrics(metrics, offers) if why_unsupported(name, offers) is None]
 
 
 # Every key of results.json / eval.json in the order tables and `cmivae evaluate` print them:
@@ -157,8 +243,8 @@ DIRECTION: dict[str, str | None] = {
     "mi_zs": "lower",  # CMI-VAE minimizes I(z; s) (Eq. 8)
     "aolr": "higher", "aosvm": "higher", "mcas": "higher", "mcas_svm": "higher", "baseline": None,
     "eer_z": "lower", "eer_s": "higher", "vc_mcas": "higher",
-    # video (the Sprites judge): the kept factor should survive, the resampled one vary (IS, H(y) higher,
-    # H(y|x) lower: confident and diverse); leakage probes lower
+    # video (the Sprites judge): the kept factor should survive the resampling of the other, read confidently
+    # (H(y|x) low) and as diverse as the balanced subset (IS, H(y) high); leakage probes lower
     "judge_action_acc": "higher", "judge_action_is": "higher", "judge_action_h_yx": "lower",
     "judge_action_h_y": "higher", "judge_attr_acc": "higher", "judge_attr_is": "higher",
     "judge_attr_h_yx": "lower", "judge_attr_h_y": "higher", "swap_acc": "higher", "swap_action_acc": "higher",

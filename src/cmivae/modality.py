@@ -18,6 +18,19 @@ DATASET_MODALITY: dict[str, str] = {
     "timit": SPEECH,
     "speech-folder": SPEECH,
 }
+# The labels each data set holds (what label-needing metrics read: cmivae.metric_names.METRIC_NEEDS):
+# ``class`` (one class per example: the image probes), ``speaker`` (one speaker per segment: EER, VC).
+CLASS = "class"
+SPEAKER = "speaker"
+ACTION = "action"  # video: one action (3 * action + direction) per sequence (Sprites)
+ATTRIBUTES = "attributes"  # video: the static attributes of a sequence's character (Sprites: body, bottom, top, hair)
+DATASET_LABELS: dict[str, frozenset[str]] = {
+    "mnist": frozenset({CLASS}),
+    "fashion-mnist": frozenset({CLASS}),
+    "synthetic-speech": frozenset({SPEAKER}),
+    "timit": frozenset({SPEAKER}),
+    "speech-folder": frozenset({SPEAKER}),
+}
 DATASETS_NEEDING_ROOT = ("timit", "speech-folder")  # licensed or user-given folders: data.root is required
 
 

@@ -66,3 +66,8 @@ def test_models_declare_modality_sampler_and_latent_shapes(model: str) -> None:
     resolved = resolve(tiny_config(model=model))
     built_model, _ = build(resolved)
     assert klass.latent_shapes(resolved.model) == (built_model.z_dim, tuple(built_model.s_shape))
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_models_keep_what_their_capabilities_promise(model: str) -> None:
+    checks.check_capabilities(model)

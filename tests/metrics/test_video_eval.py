@@ -10,7 +10,7 @@ import matplotlib.image
 import pytest
 
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import VIDEO_METRIC_GROUPS, VIDEO_METRICS, requested_metrics, unknown_metrics
+from cmivae.metric_names import VIDEO_METRIC_GROUPS, Offers, requested_metrics, unknown_metrics
 from cmivae.metrics.video_eval import GRID_COLUMNS, GRID_ROWS, evaluate_video
 from tests.judge.fakes import FakeVideoModel, OracleJudge, RandomVideoModel, video_splits
 
@@ -48,11 +48,13 @@ def test_a_decoder_that_ignores_its_latents_scores_chance() -> None:
 def test_a_missing_capability_is_refused_before_any_work() -> None:
     model = FakeVideoModel()
     model.capabilities = frozenset({"local_sequence", "decode"})  # no learned prior over s
-    with pytest.raises(ConfigError, match="judge_attr_acc needs the model capabilities prior_s"):
+    with pytest.raises(ConfigError, match="judge_attr_acc needs the model capability prior_s"):
         evaluate_video(model, OracleJudge(), None, WANTED, seed=0, device="cpu", record=lambda v: None)
 
 
 def test_video_metric_names() -> None:
-    assert requested_metrics(["all"], False, "video") == list(VIDEO_METRICS)
-    assert unknown_metrics(["judge_action_is", "leak_s_attr"], False, "video") is None
-    assert "unknown metric(s) eer_z" in (unknown_metrics(["eer_z"], False, "video") or "")
+    video = Offers.of(FakeVideoModel.capabilities, "sprites")
+    assert requested_metrics(["all"], video) == ["elbo", "mi_zs", *VIDEO_METRIC_GROUPS]
+    speech = Offers(FakeVideoModel.capabilities, frozenset({"speaker"}))
+    assert not set(requested_metrics(["all"], speech)) & set(VIDEO_METRIC_GROUPS)  # no action labels
+    assert unknown_metrics(["judge_action_is", "leak_s_attr"]) is None

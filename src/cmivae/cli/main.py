@@ -122,12 +122,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from cmivae.metrics.latent_probe import balanced_subset
+    from cmivae.models.capabilities import SAMPLE
+    from cmivae.models.contract import declared_capabilities
     from cmivae.runs.trained import load_trained
     from cmivae.sampling import decode_samples, save_sample_grid
 
     config, model, _ = load_trained(args.run_dir)
-    if not config.data.is_image:
-        raise ConfigError(f"{args.run_dir} is a speech run; `cmivae sample` draws images (use `cmivae convert`)")
+    if SAMPLE not in declared_capabilities(model):
+        raise ConfigError(f"{args.run_dir} holds a {config.model.name} model, which declares no sampler (capability "
+                          f"{SAMPLE}); `cmivae sample` draws x ~ p(x | z) (for a DSAE use `cmivae convert`)")
     from cmivae.data.registry import load_dataset
 
     splits = load_dataset(config.data)

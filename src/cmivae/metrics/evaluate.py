@@ -4,23 +4,31 @@ It loads the best checkpoint (:func:`cmivae.runs.trained.open_trained`: no optim
 trainer), turns the model into arrays (encoder means, latent pairs,
 generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``:
 
+Which metrics a run gets is decided by what it offers (:class:`cmivae.metric_names.Offers`:
+its model's declared capabilities and its data set's labels) against the one table of what
+each metric needs (:data:`cmivae.metric_names.METRIC_NEEDS`), never by the data modality:
+
 - every model: ``elbo``, ``recon``, ``kl_z`` (and ``kl_s`` for DSAE) on the test set in
   nats per example (Eqs. 2-3, not divided by pixels or frames), and ``mi_zs``, the
   estimated I(z; s) of appendix A (Eqs. 15-16): a fresh critic trained on (z, s) pairs of
   training data against shuffled pairs, evaluated on test data. z and s are posterior
   samples, s = h of the injection layer for the PixelCNN-VAE (appendix B).
-- image models (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
+- data with class labels (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
   q(z|x) of 1000 training images, 100 per class, to labels; accuracy on the whole test
-  set), ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
+  set), and for a model with a sampler ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
   times from the mean of q(z|x) with cached PixelCNN sampling; a classifier trained on the
   1000 samples, tested on the real test set) and ``baseline`` (the same classifier trained
   on the 100 real images); ``samples.png`` shows one real image per class and 10 samples.
   Each probe runs under the protocol its name gives (``aolr`` raw, ``aolr_std``
   standardized, ``aolr_c100`` weaker L2: :mod:`cmivae.metric_names`), recorded per metric
   in ``eval.json["probe_protocols"]``.
-- speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
-- video models (Sprites, the field's judge protocol): :mod:`cmivae.metrics.video_eval`; ``eval.json["judge"]``
-  records the judge that scored them (its SHA-256 and real-test accuracies).
+- video models on Sprites (the field's judge protocol): :mod:`cmivae.metrics.video_eval`;
+  ``eval.json["judge"]`` records the judge that scored them (its SHA-256 and real-test accuracies).
+- data with speaker labels (Sec. 5.2, appendix J): ``eer_z``; ``eer_s`` for a model with a local
+  sequence s; ``vc_mcas`` for a model that decodes.
+
+A metric named in the request that the run cannot support is refused before any work (one
+line naming the missing capability or label); a default one is skipped with one line saying why.
 """
 
 from __future__ import annotations
@@ -37,7 +45,16 @@ import torch
 from cmivae.infra.atomic import atomic_write_json
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.precision import autocast
-from cmivae.metric_names import SPEECH_METRICS, probe_protocol, requested_metrics, unknown_metrics
+from cmivae.metric_names import (
+    Offers,
+    check_requested,
+    probe_protocol,
+    skipped_defaults,
+    supported_request,
+    video_group,
+)
+from cmivae.models.capabilities import LOCAL_SEQUENCE
+from cmivae.models.contract import declared_capabilities
 from cmivae.runs import files
 from cmivae.runs.readers import read_results
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
@@ -47,6 +64,8 @@ MI_TEST_PAIRS = 1000
 # Critic steps of the Î(z; s) estimator. Fewer than its default (1500): one estimate on PixelCNN
 # feature maps costs ~0.1 s per step on 2 CPU cores. Compare Î only across runs evaluated alike.
 MI_STEPS = 500
+LIKELIHOOD_KEYS = ("elbo", "recon", "kl_z", "kl_s")  # what the metric name "elbo" stands for
+SPEECH_KEYS = ("eer_z", "eer_s", "vc_mcas")  # computed together by metrics.speech_eval.evaluate_speech
 
 
 @torch.no_grad()
@@ -161,8 +180,8 @@ def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: i
     """EER(z), EER(s) and VC-mCAS (Sec. 5.2, appendix J)."""
     from cmivae.metrics.speech_eval import evaluate_speech
 
-    values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device)
-    return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_METRICS}
+    values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device, convert="vc_mcas" in wanted)
+    return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_KEYS}
 
 
 def read_eval_json(path: Path) -> dict[str, Any]:
@@ -198,14 +217,14 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
 
     Args:
         run_dir: a finished (or at least checkpointed) run directory.
-        metrics: which metrics (default all for the model family); ``elbo`` stands for
-            elbo/recon/kl_z/kl_s.
+        metrics: which metrics (default ``all``: every paper metric the run supports, the others
+            skipped with a line saying why); ``elbo`` stands for elbo/recon/kl_z/kl_s.
         seed: seeds every random choice of the evaluation.
         quiet: no progress lines.
         data: already-loaded splits (tests).
     """
     from cmivae.data.registry import load_dataset
-    from cmivae.metrics.preflight import check_image_metrics
+    from cmivae.metrics.preflight import check_probe_metrics
 
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
@@ -213,20 +232,17 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     previous = read_eval_json(eval_path) if (run_dir / files.CONFIG).exists() else {}  # damaged: before any work
     trainer = open_trained(run_dir)
     config = trainer.config
-    modality = getattr(trainer.model, "modality", None)  # checked against the data set's when the run was made
-    wanted = set(requested_metrics(metrics, config.data.is_image, modality))
-    problem = unknown_metrics(metrics, config.data.is_image, modality)
-    if problem:
-        raise ConfigError(f"{problem} (this run's data set: {config.data.name})")
+    offers = Offers.of(declared_capabilities(trainer.model), config.data.name)
+    try:
+        check_requested(metrics, offers)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (this run: model {config.model.name}, data set {config.data.name})") from None
+    for why in skipped_defaults(metrics, offers).values():
+        print(f"[evaluate] skipped: {why}", flush=True)
+    wanted_list = supported_request(metrics, offers)
+    wanted = set(wanted_list)
     splits = data if data is not None else load_dataset(config.data)
-    if config.data.is_image:
-        check_image_metrics(requested_metrics(metrics, True), splits.train_y.numpy(), config.data.num_train)
-    if modality == "video":
-        from cmivae.metric_names import video_group
-        from cmivae.metrics.video_eval import check_capabilities, video_metrics
-
-        wanted = {video_group(name) or name for name in wanted}  # any key of a group computes the group
-        check_capabilities(trainer.model, wanted)
+    check_probe_metrics(wanted_list, splits, config.data.num_train)
     start = time.monotonic()
     results: dict[str, float] = {}
 
@@ -242,8 +258,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     if "elbo" in wanted:
         log("test ELBO")
         values = objective_means(trainer, splits.test_x, seed=seed + 29)
-        terms = ("elbo", "recon", "kl_z") if config.data.is_image else ("elbo", "recon", "kl_z", "kl_s")
-        record({k: values[k] for k in terms if k in values})  # image models have no KL(s) term
+        has_kl_s = LOCAL_SEQUENCE in offers.capabilities  # s with a posterior and a learned prior: a KL(s) term
+        record({k: values[k] for k in LIKELIHOOD_KEYS if k in values and (k != "kl_s" or has_kl_s)})
         log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
     if "mi_zs" in wanted:
         record({"mi_zs": mutual_information_zs(trainer, splits, seed, log=log)})
@@ -255,13 +271,15 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
                           f"estimate (app. A) does not transfer to these test examples (e.g. unseen speakers); read "
                           f"it as 'about 0, with an error of that size', not as a difference between methods",
                           RuntimeWarning, stacklevel=2)
-    if config.data.is_image:
+    if any(probe_protocol(name) is not None for name in wanted):
         image_metrics(trainer, splits, wanted, seed, run_dir, log, record)
-    elif modality == "video":
-        video_metrics(trainer, splits, wanted, seed, run_dir, log, record)
-    else:
+    if wanted & set(SPEECH_KEYS):
         log("speaker verification (EER) and voice conversion (VC-mCAS)")
         record(speech_metrics(trainer, splits, wanted, seed))
+    if any(video_group(name) for name in wanted):  # any key of a video group computes its group
+        from cmivae.metrics.video_eval import video_metrics
+
+        video_metrics(trainer, splits, {video_group(name) or name for name in wanted}, seed, run_dir, log, record)
     record({})
     if config.train.tensorboard:
         write_evaluation_events(run_dir, previous)

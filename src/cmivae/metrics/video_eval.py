@@ -21,7 +21,7 @@ model that keeps the action is ln 9. Each metric group (:data:`cmivae.metric_nam
    of each action, scored on the test subset.
 
 Each metric group is refused before any work when the model lacks a capability it needs
-(:data:`cmivae.metric_names.VIDEO_METRIC_NEEDS`). KL(z), KL(s), Recon and Î(z;s) come from the existing code
+(:data:`cmivae.metric_names.METRIC_NEEDS`). KL(z), KL(s), Recon and Î(z;s) come from the existing code
 of :mod:`cmivae.metrics.evaluate`.
 """
 
@@ -38,7 +38,9 @@ from torch import nn
 
 from cmivae.infra.errors import ConfigError
 from cmivae.judge.network import JudgeScores, SpritesJudge, judge_probabilities
-from cmivae.metric_names import VIDEO_METRIC_NEEDS
+from cmivae.metric_names import VIDEO_METRIC_GROUPS, Offers, why_unsupported
+from cmivae.modality import ACTION, ATTRIBUTES
+from cmivae.models.contract import declared_capabilities
 from cmivae.metrics.judge_metrics import repeated_scores, representation_probes, swap_scores
 from cmivae.metrics.latent_probe import balanced_subset
 from cmivae.metrics.speech_eval import encode_means
@@ -50,13 +52,13 @@ GRID_ROWS, GRID_COLUMNS = 4, 4  # swaps.png: appearance sources x dynamics sourc
 
 
 def check_capabilities(model: nn.Module, wanted: set[str]) -> None:
-    """Raise :class:`ConfigError` naming the first wanted video metric whose capabilities the model lacks."""
-    has = set(getattr(model, "capabilities", ()))
-    for name, needs in VIDEO_METRIC_NEEDS.items():
-        missing = [need for need in needs if need not in has]
-        if name in wanted and missing:
-            raise ConfigError(f"metric {name} needs the model capabilities {', '.join(missing)}, which "
-                              f"{type(model).__name__} does not declare; leave it out (--metrics ...)")
+    """Raise :class:`ConfigError` (one line) for the first wanted video metric whose model capabilities
+    (:data:`cmivae.metric_names.METRIC_NEEDS`) the model does not declare."""
+    offers = Offers(declared_capabilities(model), frozenset({ACTION, ATTRIBUTES}))
+    for name in sorted(wanted & set(VIDEO_METRIC_GROUPS)):
+        why = why_unsupported(name, offers)
+        if why is not None:
+            raise ConfigError(f"{why}; leave it out (--metrics ...)")
 
 
 def balanced_test_rows(action: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -111,7 +113,7 @@ def evaluate_video(model: nn.Module, judge: SpritesJudge, splits: Any, wanted: s
         grid_path: where ``swaps.png`` goes (with the swap metrics); ``None``: not drawn.
     """
     check_capabilities(model, wanted)
-    if not wanted & set(VIDEO_METRIC_NEEDS):
+    if not wanted & set(VIDEO_METRIC_GROUPS):
         return
     test_action = np.asarray(splits.test_action)
     test_attributes = np.asarray(splits.test_attributes)
@@ -203,7 +205,7 @@ def video_metrics(trainer: Any, splits: Any, wanted: set[str], seed: int, run_di
     from cmivae.runs import files
 
     check_capabilities(trainer.model, wanted)
-    if not wanted & set(VIDEO_METRIC_NEEDS):
+    if not wanted & set(VIDEO_METRIC_GROUPS):
         return
     size = int(splits.test_x.shape[-1])
     data_dir = trainer.config.data.data_dir

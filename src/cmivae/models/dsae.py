@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,7 @@ from torch import distributions as dist
 from torch import nn
 
 from cmivae.infra.precision import run_lstm
+from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
 
@@ -326,6 +328,7 @@ class DSAE(SequenceLatents):
     config_class = DSAEConfig
     modality = "speech"
     sampler = None  # no image sampler: speech is decoded to means (voice conversion)
+    capabilities: ClassVar[frozenset[str]] = frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S})
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         config = config or DSAEConfig()

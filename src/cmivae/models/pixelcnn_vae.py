@@ -27,6 +27,7 @@ statistics and the decoder is exactly causal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from torch import distributions as dist
 from torch import nn
 
 from cmivae.fields import one_of
+from cmivae.models.capabilities import SAMPLE
 from cmivae.models.contract import Means
 from cmivae.models.layers import MaskedConv2d
 from cmivae.models.outputs import VAEOutput
@@ -201,6 +203,7 @@ class PixelCNNVAE(nn.Module):
     config_class = PixelCNNVAEConfig
     modality = "image"
     sampler = "cached"  # cmivae.sampling.samplers.SAMPLERS: exact, about one forward pass per image
+    capabilities: ClassVar[frozenset[str]] = frozenset({SAMPLE})  # s is a feature map, no decode(z, s)
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()

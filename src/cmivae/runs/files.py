@@ -3,6 +3,7 @@
 ::
 
     RUN_DIR/config.json              {"config": hashed config, "resolved": model/objective configs,
+                                      "traits": what the run's classes declare (TRAIT_KEYS),
                                       "code_version", "python", "created"}
     RUN_DIR/metrics.jsonl            one line per finished epoch
     RUN_DIR/results.json             test results at the best checkpoint; marks a finished run
@@ -44,3 +45,13 @@ SWEEP_RUNS = "runs"
 
 # Files of one training run (``--force`` removes them, with the checkpoints folder).
 RUN_FILES = (CONFIG, METRICS, RESULTS, BEST, FAILURE, LOG, EVAL)
+
+# config.json["traits"]: what the run's model and objective classes declare, written at train time so
+# torch-free readers (sweep state, reports) need no registry; runs/legacy.py supplies them for runs
+# that predate the record.
+TRAITS = "traits"
+CAPABILITIES = "capabilities"  # the model's capabilities (cmivae.models.capabilities)
+MODEL_LABEL = "model_label"  # the model class's display label
+OBJECTIVE_LABEL = "objective_label"  # the objective class's display label
+MATCHED_METRICS = "matched_metrics"  # the model's metrics of the same-KL comparison (reports.matched)
+TRAIT_KEYS = (CAPABILITIES, MODEL_LABEL, OBJECTIVE_LABEL, MATCHED_METRICS)

@@ -41,8 +41,7 @@ import yaml
 
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import unknown_metrics
-from cmivae.modality import DATASET_MODALITY
+from cmivae.metric_names import Offers, check_requested
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -310,10 +309,16 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
                 continue
             seen.add(run_id)
             sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
-    for spec in sweep.runs:  # a misspelt metric fails here, not after hours of training
-        problem = unknown_metrics(metrics, spec.config.data.is_image, DATASET_MODALITY.get(spec.config.data.name))
-        if problem:
-            raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
+    from cmivae.models.contract import declared_capabilities
+    from cmivae.registry import lookup
+
+    for spec in sweep.runs:  # a misspelt or unsupported metric fails here, not after hours of training
+        offers = Offers.of(declared_capabilities(lookup("model", spec.config.model.name)), spec.config.data.name)
+        try:
+            check_requested(metrics, offers)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: evaluate: {err} (model {spec.config.model.name}, data set "
+                              f"{spec.config.data.name})") from None
     sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
     if sweep.only:
         hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter
