@@ -2,7 +2,7 @@
 
 The loaders live in :data:`cmivae.registry.DATASETS`, keyed by exactly these names (a
 test checks it); torch-free readers (config validation, sweep state, reports) use this
-table to tell image runs from speech runs without importing the registry.
+table to tell image, speech and video runs apart without importing the registry.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ DATASET_MODALITY: dict[str, str] = {
     "synthetic-speech": SPEECH,
     "timit": SPEECH,
     "speech-folder": SPEECH,
+    "sprites": VIDEO,
 }
 # The labels each data set holds (what label-needing metrics read: cmivae.metric_names.METRIC_NEEDS):
 # ``class`` (one class per example: the image probes), ``speaker`` (one speaker per segment: EER, VC).
