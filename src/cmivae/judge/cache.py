@@ -144,12 +144,22 @@ def load_judge(frame_size: int, data_digest: str, data_dir: str | Path | None = 
 
 
 def sprites_data_digest(data_dir: str | Path | None = None) -> str:
-    """The digest of the Sprites data in the data directory: SHA-256 of its manifest (which holds the
-    SHA-256 of ``train.npz`` and ``test.npz``), so a judge trained on other data is told apart."""
-    from cmivae.data.images.fetch import resolve_data_dir
+    """The identity of the Sprites data in the data directory: SHA-256 of the array digests its manifest
+    records for ``train.npz`` and ``test.npz`` (:mod:`cmivae.data.video.sprites`: the arrays, not the archive
+    bytes, are the benchmark's identity), so a judge trained on other data is told apart without reading 1 GB.
 
-    folder = resolve_data_dir(data_dir) / "sprites"
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
-        raise DataError(f"no Sprites data in {folder} ({manifest.name} missing); run `cmivae data make-sprites`")
-    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    Raises:
+        DataError: no (readable) manifest: the data set was not built here.
+    """
+    import json
+
+    from cmivae.data.video.sprites import SPLITS, read_manifest, sprites_folder
+
+    folder = sprites_folder(data_dir)
+    manifest = read_manifest(folder)
+    entries = (manifest or {}).get("files", {})
+    try:
+        arrays = {split: entries[f"{split}.npz"]["arrays"] for split in SPLITS}
+    except (KeyError, TypeError):
+        raise DataError(f"no Sprites data with a readable manifest in {folder}; run `cmivae data make-sprites`") from None
+    return hashlib.sha256(json.dumps(arrays, sort_keys=True).encode()).hexdigest()
