@@ -161,5 +161,6 @@ def sprites_data_digest(data_dir: str | Path | None = None) -> str:
     try:
         arrays = {split: entries[f"{split}.npz"]["arrays"] for split in SPLITS}
     except (KeyError, TypeError):
-        raise DataError(f"no Sprites data with a readable manifest in {folder}; run `cmivae data make-sprites`") from None
+        raise DataError(f"no Sprites data with a readable manifest in {folder}; "
+                        f"run `cmivae data make-sprites`") from None
     return hashlib.sha256(json.dumps(arrays, sort_keys=True).encode()).hexdigest()

@@ -39,11 +39,11 @@ from torch import nn
 from cmivae.infra.errors import ConfigError
 from cmivae.judge.network import JudgeScores, SpritesJudge, judge_probabilities
 from cmivae.metric_names import VIDEO_METRIC_GROUPS, Offers, why_unsupported
-from cmivae.modality import ACTION, ATTRIBUTES
-from cmivae.models.contract import declared_capabilities
 from cmivae.metrics.judge_metrics import repeated_scores, representation_probes, swap_scores
 from cmivae.metrics.latent_probe import balanced_subset
 from cmivae.metrics.speech_eval import encode_means
+from cmivae.modality import ACTION, ATTRIBUTES
+from cmivae.models.contract import declared_capabilities
 
 PER_CLASS = 100  # test sequences per action in the class-balanced subset (2,664 test sequences: 296 per action)
 REPEATS = 5  # K: draws of z (test 1) or of s_{1:T} (test 2) per sequence; the scores are means over them
