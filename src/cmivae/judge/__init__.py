@@ -15,5 +15,5 @@ every number it produces is "by cmivae's judge", never the field's.
 from __future__ import annotations
 
 # Torch-free, so the command line can show them without importing torch.
-DEFAULT_EPOCHS = 6  # of `cmivae judge train`
+DEFAULT_EPOCHS = 4  # of `cmivae judge train`
 TARGET_ACCURACY = 0.99  # the field's bar on real test sequences: action and each attribute

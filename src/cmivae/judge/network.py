@@ -3,8 +3,9 @@ attribute heads (the classifier of the Sprites protocol, Li & Mandt 2018; ``shar
 
 Input frames ``(B, T, 3, H, W)`` on the unit scale (uint8 accepted: :func:`cmivae.data.video.frames.to_unit_float`),
 ``H = W`` = 32 or 64. Each frame goes through strided 4x4 convolutions down to 4x4 (3 at 32x32, 4 at 64x64),
-then a linear map to a frame feature; a bidirectional LSTM reads the T features and its two final states
-feed the heads.
+each followed by batch norm (running statistics in eval mode, so a frame's score does not depend on its batch)
+and a ReLU, then a linear map to a frame feature; a bidirectional LSTM reads the T features and its two final
+states feed the heads.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class SpritesJudge(nn.Module):
         layers: list[nn.Module] = []
         width = 3
         for channels in self.config.channels:
-            layers += [nn.Conv2d(width, channels, 4, stride=2, padding=1), nn.GroupNorm(1, channels), nn.ReLU()]
+            layers += [nn.Conv2d(width, channels, 4, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
             width = channels
         self.frames = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * 16, self.config.feature_dim), nn.ReLU())
         self.lstm = nn.LSTM(self.config.feature_dim, self.config.hidden_dim, batch_first=True, bidirectional=True)
