@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cmivae.data.video.sprites import read_sprites_selected, split_characters
-from cmivae.data.video.sprites_sheets import NUM_ACTIONS
+from cmivae.data.video.sprites import read_labels, read_sprites_selected
 from cmivae.infra.errors import ConfigError
 
 
@@ -56,14 +55,17 @@ class VideoSplits:
     name: str
 
 
-def validation_characters(val_fraction: float, split_seed: int) -> np.ndarray:
-    """Positions (sorted, within the 1000 training characters of the file order) held out for validation."""
-    num_train_characters = len(split_characters()["train"])
-    num_val = int(round(num_train_characters * val_fraction))
-    if not 0 < num_val < num_train_characters:
-        raise ConfigError(f"data.val_fraction={val_fraction} holds out {num_val} of the {num_train_characters} "
+def validation_characters(characters: np.ndarray, val_fraction: float, split_seed: int) -> np.ndarray:
+    """The training characters held out for validation: of the distinct ``characters`` in file order (the
+    1000 training characters), the first ``round(1000 * val_fraction)`` of
+    ``numpy.random.default_rng(split_seed).permutation(1000)``, returned sorted by file order."""
+    first = np.sort(np.unique(characters, return_index=True)[1])
+    distinct = characters[first]  # (K,) in file order
+    num_val = int(round(len(distinct) * val_fraction))
+    if not 0 < num_val < len(distinct):
+        raise ConfigError(f"data.val_fraction={val_fraction} holds out {num_val} of the {len(distinct)} "
                           f"Sprites training characters; expected a share leaving both parts non-empty, e.g. 0.1")
-    return np.sort(np.random.default_rng(split_seed).permutation(num_train_characters)[:num_val])
+    return distinct[np.sort(np.random.default_rng(split_seed).permutation(len(distinct))[:num_val])]
 
 
 def _cap(arg: str, value: int | None, available: int) -> int:
@@ -76,16 +78,14 @@ def _cap(arg: str, value: int | None, available: int) -> int:
 
 def load_sprites(config: Any) -> VideoSplits:
     """The splits of ``config`` (a :class:`cmivae.config.DataConfig` with ``name="sprites"``); see the module."""
-    val_positions = validation_characters(config.val_fraction, config.split_seed)  # (V,) character ranks
-    is_val = np.zeros(len(split_characters()["train"]), dtype=bool)
-    is_val[val_positions] = True
-    sequence_is_val = np.repeat(is_val, NUM_ACTIONS)  # (9000,), character-major like the file
+    character = read_labels("train", config.data_dir)["character"]  # (9000,)
+    sequence_is_val = np.isin(character, validation_characters(character, config.val_fraction, config.split_seed))
     train_idx, val_idx = np.flatnonzero(~sequence_is_val), np.flatnonzero(sequence_is_val)
     if config.num_train is not None:
         num_train = _cap("num_train", config.num_train, len(train_idx))
         num_val = min(len(val_idx), max(1, int(round(num_train * config.val_fraction / (1.0 - config.val_fraction)))))
         train_idx, val_idx = train_idx[:num_train], val_idx[:num_val]
-    num_test = _cap("num_test", config.num_test, len(split_characters()["test"]) * NUM_ACTIONS)
+    num_test = _cap("num_test", config.num_test, len(read_labels("test", config.data_dir)["character"]))
     size = config.frame_size
     train, val = read_sprites_selected("train", [train_idx, val_idx], config.data_dir, size)
     (test,) = read_sprites_selected("test", [np.arange(num_test)], config.data_dir, size)

@@ -52,6 +52,7 @@ from cmivae.data.video.sprites_sheets import (
     NUM_CHARACTERS,
     NUM_FRAMES,
     Sheets,
+    array_sha256,
     character_attributes,
     compose_characters,
     load_sheets,
@@ -85,12 +86,8 @@ def sprites_folder(data_dir: str | Path | None = None) -> Path:
     return resolve_data_dir(data_dir) / FOLDER
 
 
-def array_sha256(array: np.ndarray) -> str:
-    """SHA-256 of an array's C-order bytes (the digest of every array of the manifest)."""
-    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-
-
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
@@ -297,6 +294,38 @@ def _iter_frames(member: IO[bytes], count: int, frame_shape: tuple[int, ...]) ->
         yield start, np.frombuffer(raw, dtype=np.uint8).reshape(n, *frame_shape)
 
 
+def _open_split(path: Path, split: str) -> zipfile.ZipFile:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path} is damaged ({err}); {_fix(split)}") from None
+    missing = [name for name in ARRAYS if f"{name}.npy" not in set(archive.namelist())]
+    if missing:
+        archive.close()
+        raise DataError(f"{path} is damaged (it lacks the array(s) {', '.join(missing)}); {_fix(split)}")
+    return archive
+
+
+def _read_labels(archive: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    labels = {}
+    for name in ("attributes", "action", "character"):
+        with archive.open(f"{name}.npy") as member:
+            labels[name] = np.lib.format.read_array(member, allow_pickle=False)
+    _check_labels(labels)
+    return labels
+
+
+def read_labels(split: str, data_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The label arrays of one split (``attributes`` (N, 4), ``action`` (N,), ``character`` (N,)), without
+    the frames: what a selection of sequences is computed from."""
+    path = split_path(split, data_dir)
+    with _open_split(path, split) as archive:
+        try:
+            return _read_labels(archive)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+            raise DataError(f"{path} is damaged ({err}); {_fix(split)}") from None
+
+
 def read_sprites_selected(split: str, selections: Sequence[np.ndarray | None], data_dir: str | Path | None = None,
                           frame_size: int = 64) -> list[SpritesArrays]:
     """Read one split once and return the sequences of each selection (sorted sequence indices, or
@@ -305,17 +334,10 @@ def read_sprites_selected(split: str, selections: Sequence[np.ndarray | None], d
     if frame_size not in FRAME_SIZES:
         raise DataError(f"Sprites frame_size must be 64 or 32 (2 x 2 means), got {frame_size!r}")
     path = split_path(split, data_dir)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = [name for name in ARRAYS if f"{name}.npy" not in names]
-            if missing:
-                raise ValueError(f"it lacks the array(s) {', '.join(missing)}")
-            labels = {}
-            for name in ("attributes", "action", "character"):
-                with archive.open(f"{name}.npy") as member:
-                    labels[name] = np.lib.format.read_array(member, allow_pickle=False)
-            count = _check_labels(labels)
+    with _open_split(path, split) as archive:
+        try:
+            labels = _read_labels(archive)
+            count = len(labels["action"])
             picks = [np.arange(count) if s is None else np.asarray(s, dtype=np.int64) for s in selections]
             for pick in picks:
                 if len(pick) and (pick.min() < 0 or pick.max() >= count or np.any(np.diff(pick) <= 0)):
@@ -331,15 +353,15 @@ def read_sprites_selected(split: str, selections: Sequence[np.ndarray | None], d
                         lo, hi = np.searchsorted(pick, [start, start + len(chunk)])
                         out[lo:hi] = small[pick[lo:hi] - start]
                 member.read()  # to the end, so zipfile checks the CRC-32 of the whole member
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise DataError(f"{path} is damaged ({err}); {_fix(split)}") from None
+        except DataError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+            raise DataError(f"{path} is damaged ({err}); {_fix(split)}") from None
     return [SpritesArrays(frames=out, attributes=labels["attributes"][p], action=labels["action"][p],
                           character=labels["character"][p]) for p, out in zip(picks, outputs, strict=True)]
 
 
-def _check_labels(labels: dict[str, np.ndarray]) -> int:
+def _check_labels(labels: dict[str, np.ndarray]) -> None:
     attributes, action, character = labels["attributes"], labels["action"], labels["character"]
     count = len(action)
     if attributes.dtype != np.int64 or attributes.shape != (count, 4) or action.dtype != np.int64 \
@@ -348,7 +370,6 @@ def _check_labels(labels: dict[str, np.ndarray]) -> int:
     if count and (attributes.min() < 0 or attributes.max() > 5 or action.min() < 0 or action.max() >= NUM_ACTIONS
                   or character.min() < 0 or character.max() >= NUM_CHARACTERS):
         raise ValueError("its labels are out of range")
-    return count
 
 
 def read_sprites(split: str, data_dir: str | Path | None = None, frame_size: int = 64) -> SpritesArrays:
@@ -362,4 +383,4 @@ def read_sprites(split: str, data_dir: str | Path | None = None, frame_size: int
 
 
 __all__ = ["ARRAYS", "FRAME_SIZES", "MakeResult", "SpritesArrays", "build_sprites", "make_sprites", "read_sprites",
-           "read_sprites_selected", "split_characters", "sprites_folder"]
+           "read_labels", "read_sprites_selected", "split_characters", "sprites_folder"]
