@@ -25,7 +25,7 @@ import torch
 from cmivae.infra import json_files
 from cmivae.infra.atomic import atomic_write_bytes, atomic_write_json
 from cmivae.infra.errors import DataError
-from cmivae.judge.network import JudgeConfig, SpritesJudge
+from cmivae.judge.network import ATTRIBUTE_NAMES, JudgeConfig, SpritesJudge
 from cmivae.judge.training import TARGET_ACCURACY, TrainedJudge
 
 FORMAT = 1
@@ -55,7 +55,9 @@ class JudgeRecord:
 
     def accuracy_text(self) -> str:
         """``action 99.8 %, body 100.0 %, ...`` and whether it meets the 99 % target."""
-        parts = ", ".join(f"{k} {100 * v:.2f} %" for k, v in self.test_accuracy.items())
+        order = ("action", *ATTRIBUTE_NAMES)  # the record's JSON keeps its keys sorted
+        keys = sorted(self.test_accuracy, key=lambda k: (order.index(k) if k in order else len(order), k))
+        parts = ", ".join(f"{k} {100 * self.test_accuracy[k]:.2f} %" for k in keys)
         verdict = "meets" if self.meets_target else "does NOT meet"
         return f"{parts} on the real test sequences ({verdict} the {100 * TARGET_ACCURACY:.0f} % target)"
 

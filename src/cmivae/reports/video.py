@@ -42,8 +42,10 @@ def judge_records(rows: list[RunRow]) -> dict[str, tuple[dict[str, Any], int]]:
 
 def _accuracy_text(record: dict[str, Any]) -> str:
     accuracy = record.get("test_accuracy") if isinstance(record.get("test_accuracy"), dict) else {}
-    parts = ", ".join(f"{name} {100 * value:.2f} %" for name, value in accuracy.items()
-                      if isinstance(value, (int, float)))
+    order = ("action", "body", "bottom", "top", "hair")  # the judge's heads (eval.json keeps keys sorted)
+    names = sorted(accuracy, key=lambda k: (order.index(k) if k in order else len(order), k))
+    parts = ", ".join(f"{name} {100 * accuracy[name]:.2f} %" for name in names
+                      if isinstance(accuracy[name], (int, float)))
     verdict = "meets" if record.get("meets_target") else "does NOT meet"
     return f"{parts or 'accuracy not recorded'} ({verdict} the 99 % target on the action and each attribute)"
 
