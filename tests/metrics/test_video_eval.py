@@ -58,3 +58,15 @@ def test_video_metric_names() -> None:
     speech = Offers(FakeVideoModel.capabilities, frozenset({"speaker"}))
     assert not set(requested_metrics(["all"], speech)) & set(VIDEO_METRIC_GROUPS)  # no action labels
     assert unknown_metrics(["judge_action_is", "leak_s_attr"]) is None
+
+
+def test_eval_json_holds_the_judge_record_and_refuses_a_malformed_one(tmp_path: Path) -> None:
+    from cmivae.infra.errors import DataError
+    from cmivae.metrics.evaluate import read_eval_json
+
+    path = tmp_path / "eval.json"
+    path.write_text('{"judge_action_acc": 0.9, "judge": {"sha256": "ab", "frame_size": 32}}')
+    assert read_eval_json(path)["judge"]["sha256"] == "ab"
+    path.write_text('{"judge_action_acc": 0.9, "judge": "ab"}')
+    with pytest.raises(DataError, match="not an object of metric names and numbers"):
+        read_eval_json(path)

@@ -198,7 +198,8 @@ def cmd_judge_train(args: argparse.Namespace) -> int:
     from cmivae.judge.cache import judge_paths
     from cmivae.judge.command import ensure_judge
 
-    record, _ = ensure_judge(args.size, args.data_dir, epochs=args.epochs, seed=args.seed, force=args.force)
+    record, _ = ensure_judge(args.size, args.data_dir, epochs=args.epochs, seed=args.seed, force=args.force,
+                             device=args.device)
     print(f"judge: {judge_paths(args.size, args.data_dir)[0]} (SHA-256 {record.sha256}), trained in "
           f"{record.train_seconds:.0f} s; {record.accuracy_text()}")
     print(f"note: {record.note}")
@@ -325,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=DEFAULT_JUDGE_EPOCHS, help="training epochs (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialization and batch order (default 0)")
     p.add_argument("--force", action="store_true", help="retrain even a usable cached judge")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda[:N] or auto: where the judge trains")
     p.set_defaults(func=COMMANDS["judge train"])
     sweeps.register(sub, data)
     speech.register(sub, data)

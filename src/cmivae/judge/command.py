@@ -26,7 +26,7 @@ def _read_sprites() -> Reader:
 
 
 def ensure_judge(frame_size: int, data_dir: str | Path | None = None, *, epochs: int = DEFAULT_EPOCHS,
-                 seed: int = 0, force: bool = False, log: Callable[[str], None] = print,
+                 seed: int = 0, force: bool = False, device: str = "cpu", log: Callable[[str], None] = print,
                  reader: Reader | None = None, data_digest: str | None = None) -> tuple[JudgeRecord, bool]:
     """The judge record for ``frame_size``, training the judge first when needed.
 
@@ -35,6 +35,7 @@ def ensure_judge(frame_size: int, data_dir: str | Path | None = None, *, epochs:
         data_dir: the data directory (default ``$CMIVAE_DATA``).
         epochs, seed: of a new judge's training.
         force: retrain even a usable judge.
+        device: ``cpu``, ``cuda[:N]`` or ``auto`` (:func:`cmivae.infra.device.resolve_device`), where it trains.
         log: progress and reason lines.
         reader: ``read_sprites`` (tests pass a fake); data_digest: the data's digest (default read from
             the data directory's manifest).
@@ -50,11 +51,16 @@ def ensure_judge(frame_size: int, data_dir: str | Path | None = None, *, epochs:
             f"--force retrains it")
         return record, False
     log(f"training the {frame_size}x{frame_size} judge: " + ("--force" if problem is None else problem))
+    from cmivae.infra.device import resolve_device
+
+    where = resolve_device(device)  # a bad device is refused before the data is read
     read = reader or _read_sprites()
     train, test = read("train", data_dir, frame_size), read("test", data_dir, frame_size)
     log(f"{train.frames.shape[0]} training sequences, {test.frames.shape[0]} test sequences (accuracy only), "
-        f"{epochs} epochs, seed {seed}, {torch.get_num_threads()} torch threads")
+        f"{epochs} epochs, seed {seed}, on {where}" + (f" ({torch.get_num_threads()} torch threads)"
+                                                        if where.type == "cpu" else ""))
     trained = train_judge(torch.as_tensor(train.frames), train.attributes, train.action,
                           torch.as_tensor(test.frames), test.attributes, test.action,
-                          config=JudgeConfig.for_size(frame_size), epochs=epochs, seed=seed, log=log)
+                          config=JudgeConfig.for_size(frame_size), epochs=epochs, seed=seed, device=where,
+                          log=log)
     return save_judge(trained, digest, data_dir), True

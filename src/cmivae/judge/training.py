@@ -60,7 +60,7 @@ def judge_accuracy(judge: SpritesJudge, frames: torch.Tensor, attributes: np.nda
 def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_action: np.ndarray,
                 test_frames: torch.Tensor, test_attributes: np.ndarray, test_action: np.ndarray, *,
                 config: JudgeConfig, epochs: int = DEFAULT_EPOCHS, seed: int = 0, batch_size: int = BATCH_SIZE,
-                log: Callable[[str], None] | None = None) -> TrainedJudge:
+                device: torch.device | str = "cpu", log: Callable[[str], None] | None = None) -> TrainedJudge:
     """Train a judge on the training sequences and measure it on the test ones.
 
     Args:
@@ -71,12 +71,14 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
         epochs: passes over the training set.
         seed: seeds the initialization and the batch order.
         batch_size: sequences per update.
+        device: where it trains (frames stay uint8 on the CPU; each batch is moved); the judge is returned on the CPU.
         log: receives one line per epoch.
     """
     start = time.monotonic()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         judge = SpritesJudge(config)
+    judge.to(device)
     optimizer = torch.optim.Adam(judge.parameters(), lr=LEARNING_RATE)
     action = torch.as_tensor(np.asarray(train_action), dtype=torch.long)  # (N,)
     attributes = torch.as_tensor(np.asarray(train_attributes), dtype=torch.long)  # (N, 4)
@@ -89,10 +91,10 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
         order = torch.from_numpy(rng.permutation(n))
         total, count = 0.0, 0
         for first in range(0, n, batch_size):
-            idx = order[first:first + batch_size]
-            logits = judge(train_frames[idx])
-            loss = F.cross_entropy(logits.action, action[idx]) + F.cross_entropy(
-                logits.attributes.flatten(0, 1), attributes[idx].flatten())  # (B, 4, 6) -> (B*4, 6); (B*4,)
+            idx = order[first:first + batch_size]  # on the CPU, where the frames are
+            logits = judge(train_frames[idx].to(device))
+            loss = F.cross_entropy(logits.action, action[idx].to(device)) + F.cross_entropy(
+                logits.attributes.flatten(0, 1), attributes[idx].flatten().to(device))  # (B, 4, 6) -> (B*4, 6); (B*4,)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -102,5 +104,6 @@ def train_judge(train_frames: torch.Tensor, train_attributes: np.ndarray, train_
             log(f"judge epoch {epoch + 1}/{epochs}: training loss {total / max(count, 1):.4f} "
                 f"({time.monotonic() - start:.0f} s)")
     judge.eval()
-    accuracy = judge_accuracy(judge, test_frames, test_attributes, test_action)
+    accuracy = judge_accuracy(judge, test_frames, test_attributes, test_action, device=device)
+    judge.cpu()
     return TrainedJudge(judge, accuracy, epochs, seed, time.monotonic() - start)
