@@ -17,11 +17,10 @@ from cmivae.metrics.evaluate import evaluate_run
 from cmivae.registry import resolve
 from cmivae.reports.report import build_report
 from cmivae.training.loop import fit
+from tests.helpers import TINY_VIDEO_DSAE
 from tests.judge.fakes import video_splits
 
-TINY_VIDEO_DSAE = {"name": "video_dsae", "frame_size": 32, "num_steps": 8, "z_dim": 4, "s_dim": 3,
-                   "conv_channels": [4, 8, 8], "kernel_size": 3, "frame_features": [16], "hidden_dim": 8,
-                   "rnn_dim": 8, "prior_dim": 8}
+TINY_32 = {**TINY_VIDEO_DSAE, "frame_size": 32}  # the judge reads 32x32 or 64x64 frames
 
 
 def fake_manifest(data_dir: Path) -> None:
@@ -51,7 +50,7 @@ def test_train_evaluate_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     record, _ = ensure_judge(32, data_dir, epochs=1, log=lambda line: None, reader=reader)
     runs = []
     for name, gamma in (("beta", 0.0), ("beta", 0.5), ("cmi", 0.5)):
-        raw = {"data": {"name": "sprites", "frame_size": 32, "data_dir": str(data_dir)}, "model": TINY_VIDEO_DSAE,
+        raw = {"data": {"name": "sprites", "frame_size": 32, "data_dir": str(data_dir)}, "model": TINY_32,
                "objective": {"name": name, "gamma": gamma},
                "train": {"epochs": 1, "batch_size": 18, "lr": 1e-3, "seed": 0, "precision": "fp32",
                          "checkpoint_every_minutes": 0}}
