@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from cmivae.config import load_config
+from cmivae.infra.errors import DataError
+from cmivae.judge.cache import judge_paths
 from cmivae.judge.command import ensure_judge
 from cmivae.metric_names import VIDEO_METRIC_GROUPS
 from cmivae.metrics import video_eval
@@ -66,6 +68,13 @@ def test_train_evaluate_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert {"kl_z", "kl_s", "recon"} <= set(evaluation)
         assert (run_dir / "swaps.png").stat().st_size > 0
         runs.append(run_dir)
+    # a damaged judge is refused in one line before any metric is computed: eval.json stays as it was
+    weights, _ = judge_paths(32, data_dir)
+    weights.write_bytes(weights.read_bytes()[:-8])
+    before = (runs[-1] / "eval.json").read_bytes()
+    with pytest.raises(DataError, match="is damaged.*never used.*cmivae judge train sprites --size 32"):
+        evaluate_run(runs[-1], ["elbo", "swap_acc"], quiet=True, data=splits)
+    assert (runs[-1] / "eval.json").read_bytes() == before
     report = build_report([tmp_path / "sweep"], tmp_path / "report")
     text = report.read_text()
     assert "action acc, z resampled" in text and "At the same KL(z)" in text

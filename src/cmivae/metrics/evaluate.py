@@ -243,6 +243,12 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     wanted = set(wanted_list)
     splits = data if data is not None else load_dataset(config.data)
     check_probe_metrics(wanted_list, splits, config.data.num_train)
+    video_wanted = {group for name in wanted if (group := video_group(name))}  # any key computes its group
+    if video_wanted:
+        from cmivae.metrics.video_eval import check_capabilities, run_judge, video_metrics
+
+        check_capabilities(trainer.model, video_wanted)
+        judge = run_judge(trainer, splits)  # missing, damaged or mismatched: refused before any work
     start = time.monotonic()
     results: dict[str, float] = {}
 
@@ -276,10 +282,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     if wanted & set(SPEECH_KEYS):
         log("speaker verification (EER) and voice conversion (VC-mCAS)")
         record(speech_metrics(trainer, splits, wanted, seed))
-    if any(video_group(name) for name in wanted):  # any key of a video group computes its group
-        from cmivae.metrics.video_eval import video_metrics
-
-        video_metrics(trainer, splits, {video_group(name) or name for name in wanted}, seed, run_dir, log, record)
+    if video_wanted:
+        video_metrics(trainer, splits, video_wanted, seed, run_dir, log, record, judge)
     record({})
     if config.train.tensorboard:
         write_evaluation_events(run_dir, previous)

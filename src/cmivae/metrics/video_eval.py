@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from cmivae.infra.errors import ConfigError
+from cmivae.judge.cache import JudgeRecord
 from cmivae.judge.network import JudgeScores, SpritesJudge, judge_probabilities
 from cmivae.metric_names import VIDEO_METRIC_GROUPS, Offers, why_unsupported
 from cmivae.metrics.judge_metrics import repeated_scores, representation_probes, swap_scores
@@ -196,20 +197,29 @@ def save_swap_grid(model: nn.Module, real: torch.Tensor, z: torch.Tensor, s: tor
                             title="top row: dynamics sources B; left column: real A; cells: z of A with s of B")
 
 
-def video_metrics(trainer: Any, splits: Any, wanted: set[str], seed: int, run_dir: Path,
-                  log: Callable[[str], None], record: Callable[[dict[str, Any]], None]) -> None:
-    """The adapter :func:`cmivae.metrics.evaluate.evaluate_run` calls for a video run: checks the capabilities,
-    loads the cached judge at the run's frame size (refused in one line when missing, damaged or trained at
-    another size or on other data), records ``eval.json["judge"]``, then :func:`evaluate_video`."""
+def run_judge(trainer: Any, splits: Any) -> tuple[SpritesJudge, JudgeRecord]:
+    """The cached judge at the run's frame size, on the run's device; :func:`cmivae.metrics.evaluate.evaluate_run`
+    calls it before any metric is computed, so a missing, damaged or mismatched judge (another size, other data)
+    is one :class:`~cmivae.infra.errors.DataError` line before minutes of work."""
     from cmivae.judge.cache import load_judge, sprites_data_digest
+
+    size = int(splits.test_x.shape[-1])  # (N, T, 3, H, W)
+    data_dir = trainer.config.data.data_dir
+    return load_judge(size, sprites_data_digest(data_dir), data_dir, device=trainer.device)
+
+
+def video_metrics(trainer: Any, splits: Any, wanted: set[str], seed: int, run_dir: Path,
+                  log: Callable[[str], None], record: Callable[[dict[str, Any]], None],
+                  judge: tuple[SpritesJudge, JudgeRecord] | None = None) -> None:
+    """The adapter :func:`cmivae.metrics.evaluate.evaluate_run` calls for a video run: checks the capabilities,
+    takes the judge of :func:`run_judge`, records ``eval.json["judge"]``, then :func:`evaluate_video`."""
     from cmivae.runs import files
 
     check_capabilities(trainer.model, wanted)
     if not wanted & set(VIDEO_METRIC_GROUPS):
         return
+    judge, judge_record = judge or run_judge(trainer, splits)
     size = int(splits.test_x.shape[-1])
-    data_dir = trainer.config.data.data_dir
-    judge, judge_record = load_judge(size, sprites_data_digest(data_dir), data_dir, device=trainer.device)
     log(f"judge {judge_record.sha256[:12]} ({size}x{size}): {judge_record.accuracy_text()}; {judge_record.note}")
     record({"judge": {"sha256": judge_record.sha256, "frame_size": size,
                       "test_accuracy": judge_record.test_accuracy, "meets_target": judge_record.meets_target,
