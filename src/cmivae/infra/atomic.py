@@ -94,8 +94,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Atomically replace a text file (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Atomically replace a text file (UTF-8). A file name that is not UTF-8 (Python holds its
+    bytes as lone surrogates) is written as ``\\xNN`` escapes, so the file stays UTF-8 text."""
+    atomic_write_bytes(path, utf8_text(text))
+
+
+def utf8_text(text: str) -> bytes:
+    """``text`` as UTF-8; a file name's undecodable bytes (lone surrogates) as ``\\xNN``."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")  # the bytes a file name held
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
