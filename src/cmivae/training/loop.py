@@ -284,6 +284,7 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
     """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
     if stop.signum is None:
         return
+    stop.acknowledged = True  # at a step boundary: the stop deadline no longer applies (signals.Watchdog)
     if checkpoint is not None:
         run.save_last(checkpoint)
     message = f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; rerun the same command to resume"
@@ -296,6 +297,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
     config = resolved.config
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
+    signals.log = lambda message: run.log(message, echo=False)  # a forced stop (signals.Watchdog) in train.log
     distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
     events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
