@@ -264,6 +264,8 @@ class TrainConfig:
         tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
             per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
             ``pip install 'cmivae[tensorboard]'``.
+        max_memory_gb: refuse a config whose estimated training memory (:mod:`cmivae.budget`)
+            exceeds this many GiB (``None``: only the machine's or GPU's memory bounds it).
     """
 
     epochs: int | None = 10
@@ -284,6 +286,7 @@ class TrainConfig:
     data_on_device: bool | str = "auto"
     channels_last: bool | str = "auto"
     tensorboard: bool = False
+    max_memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("data_on_device", "channels_last"):
@@ -292,7 +295,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be auto, true or false, got {value!r}; "
                                   f"set it with --set train.{name}=auto")
         check_fields(self, "train")
-        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps", "max_memory_gb"):
             positive(f"train.{name}", getattr(self, name))
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("train.epochs is null (train by updates) but train.max_steps is not set; give "
@@ -383,6 +386,7 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("train", "channels_last"): "auto",
     ("train", "tensorboard"): False,
     ("train", "max_skipped_fraction"): 0.1,
+    ("train", "max_memory_gb"): None,
 }
 
 

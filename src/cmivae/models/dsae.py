@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.budget import Footprint, linear, lstm
 from cmivae.infra.precision import run_lstm
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
@@ -244,6 +245,27 @@ class DSAE(nn.Module):
     def latent_shapes(config: DSAEConfig) -> tuple[int, tuple[int, ...]]:
         """``(D, (T, D_s))``: z is ``(B, D)``, s the frame latents ``(B, T, D_s)``."""
         return config.z_dim, (config.num_steps, config.s_dim)
+
+    @staticmethod
+    def footprint(config: DSAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one sequence of ``num_steps`` frames keeps for
+        backward, from the config alone (:mod:`cmivae.budget`)."""
+        t, hid = config.num_steps, config.hidden_dim
+        params = (lstm(config.x_dim, hid, 2) + linear(2 * hid, 2 * config.z_dim)  # q(z | x)
+                  + lstm(config.x_dim + config.z_dim, hid, 2) + linear(2 * hid, 4 * config.rnn_dim)  # q(s | x, z)
+                  + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
+                  + linear(config.rnn_dim, 2 * config.s_dim)
+                  + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim)  # p(s)
+                  + config.x_dim)  # the decoder's per-bin log-variance
+        width, per_frame = config.z_dim + config.s_dim, 0
+        for _ in range(config.num_decoder_layers):
+            params += linear(width, config.decoder_hidden_dim)
+            per_frame += 2 * config.decoder_hidden_dim
+            width = config.decoder_hidden_dim
+        params += linear(width, config.x_dim)
+        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM, the decoder
+        per_frame += 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim + 3 * config.x_dim
+        return Footprint(params, t * per_frame + 2 * config.x_dim + config.z_dim)
 
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.config.x_dim:

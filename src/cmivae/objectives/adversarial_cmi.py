@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from cmivae.budget import Footprint
 from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
@@ -78,6 +79,11 @@ class CMIConfig(CriticParams):
         super().complete(z_dim, s_shape)
         if self.similarity is None:
             self.similarity = "dot" if len(s_shape) == 3 else "cosine"
+
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...]) -> Footprint:
+        """The critic D(z, s)'s (:mod:`cmivae.budget`)."""
+        return ZSCritic.footprint(z_dim, s_shape, self.critic_hidden_dim or self.default_hidden_dim,
+                                  self.similarity or "dot", self.critic)
 
 
 class AdversarialCMI(Objective):

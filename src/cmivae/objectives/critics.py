@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmivae.budget import Footprint, conv, linear
+
 Similarity = Literal["dot", "cosine"]
 CriticFamily = Literal["paper", "mlp"]
 CRITIC_FAMILIES: tuple[str, ...] = ("paper", "mlp")
@@ -41,6 +43,11 @@ class ZCritic(nn.Module):
     def __init__(self, z_dim: int, hidden_dim: int = 400) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
+
+    @staticmethod
+    def footprint(z_dim: int, hidden_dim: int) -> Footprint:
+        """Parameters (exact) and activation values per example (:mod:`cmivae.budget`)."""
+        return Footprint(linear(z_dim, hidden_dim) + linear(hidden_dim, 1), 2 * hidden_dim + 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)  # (B, 1) -> (B,)
@@ -92,6 +99,30 @@ class ZSCritic(nn.Module):
         self.similarity = similarity
         # log of the learnable scale of the cosine logit; exp keeps it positive.
         self.log_scale = nn.Parameter(torch.tensor(2.0)) if similarity == "cosine" else None
+
+    @staticmethod
+    def footprint(z_dim: int, s_shape: tuple[int, ...], hidden_dim: int, similarity: str = "dot",
+                  family: str = "paper", head_width: int = MLP_WIDTH) -> Footprint:
+        """Parameters (exact) and activation values per example (:mod:`cmivae.budget`), from the
+        sizes alone: the three stride-2 4-tap convolutions (two batch norms) over s, or the MLP."""
+        params = (linear(2 * z_dim, head_width) + linear(head_width, head_width) + linear(head_width, 1)
+                  if family == "mlp" else 0) + (1 if similarity == "cosine" else 0)
+        acts = 3 * head_width if family == "mlp" else 0
+        if len(s_shape) == 1:
+            return Footprint(params + linear(s_shape[0], hidden_dim) + linear(hidden_dim, z_dim),
+                             acts + s_shape[0] + 2 * hidden_dim + z_dim)
+        channels, sizes = (s_shape[0], s_shape[1:]) if len(s_shape) == 3 else (s_shape[1], s_shape[:1])
+        taps = 4 ** len(sizes)
+        params += conv(channels, hidden_dim, taps) + conv(hidden_dim, hidden_dim, taps) + conv(hidden_dim, z_dim, taps)
+        params += 2 * 2 * hidden_dim  # the two batch norms
+        positions = [1, 1, 1]
+        for size in sizes:
+            positions = [p * (size >> (i + 1)) for i, p in enumerate(positions)]
+        whole = 1
+        for size in sizes:
+            whole *= size
+        acts += channels * whole + 3 * hidden_dim * (positions[0] + positions[1]) + z_dim * positions[2]
+        return Footprint(params, acts)
 
     def embed(self, s: torch.Tensor) -> torch.Tensor:
         """Mean-pooled embedding of s, ``(B, D)``."""

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from cmivae.budget import check_budget
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
 from cmivae.infra.device import apply_backend_settings, backend_settings, optimizer_options
@@ -33,7 +34,7 @@ from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.registry import Resolved, build, resolve
+from cmivae.registry import MODELS, Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory
 from cmivae.runs.tensorboard import open_event_writer
@@ -274,6 +275,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     from cmivae.infra.locking import directory_lock
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
+    check_budget(resolved, MODELS[config.model.name])  # and the memory it needs, estimated before anything is built
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
         return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
