@@ -9,8 +9,9 @@ and the limit: the memory of the machine (or of its GPU), or ``train.max_memory_
 
 Each model family states its own :class:`Footprint` through its class
 (``PixelCNNVAE.footprint(config)``, ``DSAE.footprint(config)``: exact parameter counts, the
-activations one example keeps for the backward pass), and each objective config with a critic
-its critic's (``footprint(z_dim, s_shape)``). The bytes of a training step are then
+activations one example keeps for the backward pass; ``input_shape_of(config)``: one example's
+x), and each objective config with a critic its critic's (``footprint(z_dim, s_shape, x_shape)``).
+A model class without them is not checked (``tests/test_budget.py`` lists it as skipped). The bytes of a training step are then
 
     16 B per parameter (fp32 weights, their gradients, Adam's two moments)
   + 4 B x ACTIVATION_FACTOR x batch_size x activations per example,
@@ -91,11 +92,16 @@ def lstm(n_in: int, hidden: int, directions: int = 1) -> int:
 def estimate(resolved: Any, model_class: Any) -> Estimate:
     """The :class:`Estimate` of a :class:`cmivae.registry.Resolved` config whose model is
     ``model_class`` (``registry.MODELS[name]``), from the model class's and the objective
-    config's footprints, without building either."""
+    config's footprints, without building either.
+
+    Raises:
+        AttributeError: the model class states no ``footprint`` (see :func:`states_footprint`).
+    """
     z_dim, s_shape = model_class.latent_shapes(resolved.model)
-    critic = getattr(resolved.objective, "footprint", None)
+    critic = getattr(resolved.objective, "footprint", None)  # objectives without a critic have none
+    x_shape = model_class.input_shape_of(resolved.model)
     return Estimate(model_class.footprint(resolved.model),
-                    critic(z_dim, tuple(s_shape)) if critic is not None else Footprint(),
+                    critic(z_dim, tuple(s_shape), tuple(x_shape)) if critic is not None else Footprint(),
                     resolved.config.train.batch_size)
 
 
@@ -131,9 +137,15 @@ def machine_memory(device: str = "cpu") -> tuple[int, str] | None:
     return physical, "this machine's memory"
 
 
-def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | None = None) -> Estimate:
+def states_footprint(model_class: Any) -> bool:
+    """Whether a model class states its memory (``footprint`` and ``input_shape_of``)."""
+    return callable(getattr(model_class, "footprint", None)) and callable(getattr(model_class, "input_shape_of", None))
+
+
+def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | None = None) -> Estimate | None:
     """Refuse a config whose training step cannot fit: more than ``train.max_memory_gb`` (when
-    set), or more than the memory of the machine (GPU) it runs on. Returns the estimate.
+    set), or more than the memory of the machine (GPU) it runs on. Returns the estimate (None for
+    a model class that states no footprint: nothing is checked).
 
     Args:
         resolved: a :class:`cmivae.registry.Resolved` config.
@@ -145,6 +157,8 @@ def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | N
         ConfigError: the estimate exceeds the limit (exit 2), naming both and what to lower.
     """
     config = resolved.config
+    if not states_footprint(model_class):
+        return None  # a model family that does not state its footprint cannot be checked
     needed = estimate(resolved, model_class)
     limits: list[tuple[int, str]] = []
     limit_gb = getattr(config.train, "max_memory_gb", None)

@@ -247,6 +247,11 @@ class DSAE(nn.Module):
         return config.z_dim, (config.num_steps, config.s_dim)
 
     @staticmethod
+    def input_shape_of(config: DSAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(T, F)``, without building the model."""
+        return (config.num_steps, config.x_dim)
+
+    @staticmethod
     def footprint(config: DSAEConfig) -> Footprint:
         """Parameters (exact) and activation values one sequence of ``num_steps`` frames keeps for
         backward, from the config alone (:mod:`cmivae.budget`)."""

@@ -223,6 +223,11 @@ class PixelCNNVAE(nn.Module):
         return config.z_dim, (config.channels, h, w)
 
     @staticmethod
+    def input_shape_of(config: PixelCNNVAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(C, H, W)``, without building the model."""
+        return tuple(config.image_shape)
+
+    @staticmethod
     def footprint(config: PixelCNNVAEConfig) -> Footprint:
         """Parameters (exact) and activation values one example keeps for backward, from the
         config alone (:mod:`cmivae.budget`)."""

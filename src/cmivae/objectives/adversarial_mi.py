@@ -26,7 +26,7 @@ class MIConfig(CriticParams):
 
     default_hidden_dim: ClassVar[int] = 400
 
-    def footprint(self, z_dim: int, s_shape: tuple[int, ...]) -> Footprint:
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Footprint:
         """The critic D(z)'s (:mod:`cmivae.budget`)."""
         return ZCritic.footprint(z_dim, self.critic_hidden_dim or self.default_hidden_dim)
 
@@ -44,11 +44,11 @@ class AdversarialMI(Objective):
         super().__init__(gamma=gamma, alpha=alpha)
         self.critic = ZCritic(z_dim, hidden_dim)
 
-    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
         return {"critic_term": self.gamma * logit}
 
-    def critic_loss(self, out: VAEOutput) -> LossTerms:
+    def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q = out.z.detach()
         z_p = out.prior_z.sample()  # (B, D)
         return binary_critic_loss(self.critic(z_q), self.critic(z_p))
