@@ -11,7 +11,8 @@ Each model family states its own :class:`Footprint` through its class
 (``PixelCNNVAE.footprint(config)``, ``DSAE.footprint(config)``: exact parameter counts, the
 activations one example keeps for the backward pass; ``input_shape_of(config)``: one example's
 x), and each objective config with a critic its critic's (``footprint(z_dim, s_shape, x_shape)``).
-A model class without them is not checked (``tests/test_budget.py`` lists it as skipped). The bytes of a training step are then
+A model class without them is not checked (``tests/test_budget.py`` lists it as skipped).
+The bytes of a training step are then
 
     16 B per parameter (fp32 weights, their gradients, Adam's two moments)
   + 4 B x ACTIVATION_FACTOR x batch_size x activations per example,
