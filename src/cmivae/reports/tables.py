@@ -182,6 +182,10 @@ def _cell(row: dict[str, Any], column: Column) -> str:
     value = row[column.stat].get(column.key)
     if value is None or math.isnan(value):
         return "–"
+    bound = row[column.stat].get(f"{column.key}_bound") if column.key.startswith("mi_zs") else None
+    if bound is not None and not math.isnan(bound) and value > bound:
+        # above the calibrated bound the estimate only says "at least about B" (cmivae.metrics.mi_calibration)
+        return f"> {bound:g}" + fewer_seeds_mark(row.get("count", {}).get(column.key), row["n"])
     text = f"{value:.{column.digits}f}"
     se = row["se"].get(column.key) if column.stat == "mean" else None
     if se is not None and not math.isnan(se):
