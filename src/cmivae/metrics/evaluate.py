@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.atomic import WriteError, atomic_write_json
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.precision import autocast
 from cmivae.metric_names import (
@@ -307,7 +307,13 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         if protocols:
             previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
         previous["eval_seconds"] = time.monotonic() - start
-        atomic_write_json(eval_path, previous)
+        try:
+            atomic_write_json(eval_path, previous)
+        except WriteError as err:  # a full disk: the metrics written before stay in eval.json; show the new ones
+            unsaved = ", ".join(f"{k}={v:.6g}" for k, v in values.items() if isinstance(v, float)) or "none"
+            message = (f"{err.strerror}; computed but not saved: {unsaved}; {eval_path} keeps the metrics written "
+                       f"before (`cmivae evaluate --missing` computes the rest)")
+            raise WriteError(err.errno, message) from err
 
     if "elbo" in wanted:
         log("test ELBO")

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from cmivae.infra.atomic import atomic_write_text
+from cmivae.infra.atomic import atomic_write_text, broken_link
 from cmivae.infra.errors import ConfigError
 from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
 from cmivae.reports.diagnostics import (
@@ -141,6 +141,8 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
     Raises:
         ConfigError: if no run directory is found under ``roots``.
     """
+    if (broken := broken_link(out_dir)) is not None:  # else mkdir says only "File exists"
+        raise ConfigError(f"--out {broken}")
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows = collect_runs(roots)
     if not rows:
