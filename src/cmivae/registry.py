@@ -5,7 +5,8 @@
 - :data:`DATASETS`: ``data.name`` -> loader (:mod:`cmivae.data.registry`); modality from
   :data:`cmivae.modality.DATASET_MODALITY`.
 - :data:`SAMPLERS`: sampler name -> function (:mod:`cmivae.sampling`).
-- :data:`METRICS`: modality -> metric names of ``cmivae evaluate`` (:mod:`cmivae.metric_names`).
+- :data:`METRICS`: metric name of ``cmivae evaluate`` -> what it needs of a run (model capabilities,
+  data set labels: :data:`cmivae.metric_names.METRIC_NEEDS`).
 
 :func:`resolve` checks a config's model and objective names and params (unknown names and
 keys list the valid choices, values are type- and range-checked by :mod:`cmivae.fields`)
@@ -27,10 +28,11 @@ from cmivae.config import LEGACY_OBJECTIVE_DEFAULTS, ExperimentConfig, load_conf
 from cmivae.data.registry import DATASETS
 from cmivae.fields import check_value, coerce_numbers, field_types, reject_unknown_keys
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import IMAGE_METRICS, SPEECH_METRICS
-from cmivae.modality import DATASET_MODALITY, IMAGE, SPEECH
+from cmivae.metric_names import METRIC_NEEDS, Needs
+from cmivae.modality import DATASET_MODALITY
 from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
+from cmivae.models.video_dsae import VideoDSAE
 from cmivae.objectives.adversarial_cmi import AdversarialCMI
 from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import Objective
@@ -42,6 +44,7 @@ from cmivae.sampling.samplers import SAMPLERS
 MODELS: dict[str, type[nn.Module]] = {
     "pixelcnn_vae": PixelCNNVAE,
     "dsae": DSAE,
+    "video_dsae": VideoDSAE,
 }
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -53,7 +56,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mws": MinibatchWeightedMI,
 }
 
-METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METRICS}
+METRICS: dict[str, Needs] = METRIC_NEEDS
 
 # Objective keys that change what a run measures: a non-default value on an objective that does
 # not use it is refused (``critic_path=s`` on beta-VAE), where other unused shared keys
@@ -61,7 +64,7 @@ METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METR
 REFUSED_WHEN_UNUSED = ("critic_path", "critic", "critic_input", "critic_patch")
 
 REGISTRIES: dict[str, dict[str, Any]] = {"model": MODELS, "objective": OBJECTIVES, "data set": DATASETS,
-                                         "sampler": SAMPLERS, "metric family": METRICS}
+                                         "sampler": SAMPLERS, "metric": METRICS}
 
 if set(DATASETS) != set(DATASET_MODALITY):  # pragma: no cover - a packaging error, caught by tests
     raise RuntimeError(f"data set loaders {sorted(DATASETS)} and modalities {sorted(DATASET_MODALITY)} disagree")

@@ -99,6 +99,11 @@ def test_models_declare_modality_sampler_and_latent_shapes(model: str) -> None:
     assert klass.latent_shapes(resolved.model) == (built_model.z_dim, tuple(built_model.s_shape))
 
 
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_models_keep_what_their_capabilities_promise(model: str) -> None:
+    checks.check_capabilities(model)
+
+
 def _variant_id(variant: tuple[str, str, dict[str, str]]) -> str:
     model, objective, params = variant
     return "-".join([model, objective, *(f"{k}={v}" for k, v in params.items())])

@@ -38,7 +38,9 @@ def test_eval_json_has_every_image_key(image_run, monkeypatch) -> None:
 def test_metrics_can_be_added_one_at_a_time_and_unknown_ones_are_named(image_run) -> None:
     evaluate.evaluate_run(image_run, ["aolr"], quiet=True)
     assert "aolr" in json.loads((image_run / "eval.json").read_text())
-    with pytest.raises(ConfigError, match="unknown metric.*eer_z"):
+    with pytest.raises(ConfigError, match="unknown metric.*eer_zz"):
+        evaluate.evaluate_run(image_run, ["eer_zz"], quiet=True)
+    with pytest.raises(ConfigError, match="eer_z needs speaker labels"):
         evaluate.evaluate_run(image_run, ["eer_z"], quiet=True)
 
 

@@ -132,7 +132,7 @@ def test_mi_zs_n_names_give_the_training_pairs() -> None:
     assert mi_train_pairs("mi_zs", 2000) == 2000 and mi_train_pairs("mi_zs_n9000", 2000) == 9000
     for name in ("mi_zs_n0", "mi_zs_n", "mi_zs_9000", "mi_zs_bound", "aolr"):
         assert mi_train_pairs(name, 2000) is None, name
-    assert is_known_metric("mi_zs_n9000", True) and is_known_metric("mi_zs_n9000", False)
+    assert is_known_metric("mi_zs_n9000")
     assert metric_direction("mi_zs_n9000") == "lower" and metric_direction("mi_zs_n9000_bound") is None
     assert metric_direction("mi_zs_bound") is None
-    assert "mi_zs_n<N>" in unknown_metrics(["mi_zs_nine"], False)
+    assert "mi_zs_n<N>" in unknown_metrics(["mi_zs_nine"])

@@ -19,7 +19,8 @@ from cmivae import cli
 from cmivae.config import load_config
 from cmivae.infra.atomic import atomic_write_json
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import IMAGE_METRICS
+from cmivae.metric_names import Offers, default_metrics
+from cmivae.models.pixelcnn_vae import PixelCNNVAE
 from cmivae.sweeps.grid import expand_sweep, load_sweep
 from cmivae.sweeps.runner import run_sweep
 from cmivae.training import loop
@@ -32,6 +33,8 @@ TINY_BASE = {"data": {"name": "fashion-mnist"}, "model": dict(TINY_PIXELCNN),
              "objective": {"name": "cmi", "gamma": 0.5, "critic_hidden_dim": 8},
              "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "seed": 0, "precision": "fp32",
                        "checkpoint_every_minutes": 0}}
+
+IMAGE_METRICS = default_metrics(Offers.of(PixelCNNVAE.capabilities, "fashion-mnist"))  # what `all` means here
 
 
 # ---------------------------------------------------------------- picklable hooks (process and Ray workers)

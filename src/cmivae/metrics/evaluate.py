@@ -4,6 +4,10 @@ It loads the best checkpoint (:func:`cmivae.runs.trained.open_trained`: no optim
 trainer), turns the model into arrays (encoder means, latent pairs,
 generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``:
 
+Which metrics a run gets is decided by what it offers (:class:`cmivae.metric_names.Offers`:
+its model's declared capabilities and its data set's labels) against the one table of what
+each metric needs (:data:`cmivae.metric_names.METRIC_NEEDS`), never by the data modality:
+
 - every model: ``elbo``, ``recon``, ``kl_z`` (and ``kl_s`` for DSAE) on the test set in
   nats per example (Eqs. 2-3, not divided by pixels or frames), and ``mi_zs``, the
   estimated I(z; s) of appendix A (Eqs. 15-16): a fresh critic trained on (z, s) pairs of
@@ -12,9 +16,9 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   ``mi_zs_bound``, the nats up to which the same estimator recovered a known I(z; s) at the
   same settings (:mod:`cmivae.metrics.mi_calibration`). ``mi_zs_n9000`` (and ``_bound``): the
   same from 9,000 training pairs.
-- image models (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
+- data with class labels (Sec. 5.3, appendix K.2): ``aolr`` / ``aosvm`` (probes from the mean of
   q(z|x) of 1000 training images, 100 per class, to labels; accuracy on the whole test
-  set), ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
+  set), and for a model with a sampler ``mcas`` / ``mcas_svm`` (100 real training images, 10 per class, each decoded 10
   times from the mean of q(z|x) with cached PixelCNN sampling; a classifier trained on the
   1000 samples, tested on the real test set) and ``baseline`` (the same classifier trained
   on the 100 real images); ``samples.png`` shows one real image per class and 10 samples.
@@ -23,7 +27,13 @@ generated samples) and calls the metric functions, writing ``RUN_DIR/eval.json``
   ``aoknn_white_cv``, ``s_aolr_cv`` on the pooled s, ``aolr_cv_all`` on every training label:
   :mod:`cmivae.metric_names`), recorded per metric in ``eval.json["probe_protocols"]`` with
   the values cross-validation chose.
-- speech models (Sec. 5.2, appendix J): ``eer_z``, ``eer_s``, ``vc_mcas``.
+- video models on Sprites (the field's judge protocol): :mod:`cmivae.metrics.video_eval`;
+  ``eval.json["judge"]`` records the judge that scored them (its SHA-256 and real-test accuracies).
+- data with speaker labels (Sec. 5.2, appendix J): ``eer_z``; ``eer_s`` for a model with a local
+  sequence s; ``vc_mcas`` for a model that decodes.
+
+A metric named in the request that the run cannot support is refused before any work (one
+line naming the missing capability or label); a default one is skipped with one line saying why.
 """
 
 from __future__ import annotations
@@ -36,10 +46,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from cmivae.infra.atomic import atomic_write_json
+from cmivae.infra.atomic import WriteError, atomic_write_json
 from cmivae.infra.errors import ConfigError
 from cmivae.infra.precision import autocast
-from cmivae.metric_names import SPEECH_METRICS, mi_train_pairs, probe_protocol, requested_metrics, unknown_metrics
+from cmivae.metric_names import (
+    Offers,
+    check_requested,
+    mi_train_pairs,
+    probe_protocol,
+    skipped_defaults,
+    supported_request,
+    video_group,
+)
+from cmivae.models.capabilities import LOCAL_SEQUENCE
+from cmivae.models.contract import declared_capabilities
 from cmivae.runs import files
 from cmivae.runs.readers import read_eval_json, read_results, warn_if_unfinished
 from cmivae.runs.trained import TrainedModel, objective_means, open_trained
@@ -49,6 +69,8 @@ MI_TEST_PAIRS = 1000
 # Critic steps of the Î(z; s) estimator. Fewer than its default (1500): one estimate on PixelCNN
 # feature maps costs ~0.1 s per step on 2 CPU cores. Compare Î only across runs evaluated alike.
 MI_STEPS = 500
+LIKELIHOOD_KEYS = ("elbo", "recon", "kl_z", "kl_s")  # what the metric name "elbo" stands for
+SPEECH_KEYS = ("eer_z", "eer_s", "vc_mcas")  # computed together by metrics.speech_eval.evaluate_speech
 
 
 @torch.no_grad()
@@ -204,8 +226,8 @@ def speech_metrics(trainer: TrainedModel, splits: Any, wanted: set[str], seed: i
     """EER(z), EER(s) and VC-mCAS (Sec. 5.2, appendix J)."""
     from cmivae.metrics.speech_eval import evaluate_speech
 
-    values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device)
-    return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_METRICS}
+    values = evaluate_speech(trainer.model, splits, seed=seed, device=trainer.device, convert="vc_mcas" in wanted)
+    return {k: float(v) for k, v in values.items() if k in wanted or k not in SPEECH_KEYS}
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed: int = 0,
@@ -220,8 +242,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
 
     Args:
         run_dir: a finished (or at least checkpointed) run directory.
-        metrics: which metrics (default all for the model family); ``elbo`` stands for
-            elbo/recon/kl_z/kl_s.
+        metrics: which metrics (default ``all``: every paper metric the run supports, the others
+            skipped with a line saying why); ``elbo`` stands for elbo/recon/kl_z/kl_s.
         seed: seeds every random choice of the evaluation.
         quiet: no progress lines.
         data: already-loaded splits (tests).
@@ -230,7 +252,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
             ``None`` leaves torch's setting alone (the CLI and sweeps set it themselves).
     """
     from cmivae.data.registry import load_dataset
-    from cmivae.metrics.preflight import check_image_metrics
+    from cmivae.metrics.preflight import check_probe_metrics
 
     run_dir = Path(run_dir)
     log = (lambda message: None) if quiet else (lambda message: print(f"[evaluate] {message}", flush=True))
@@ -244,17 +266,27 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
     config = trainer.config
     # eval.json records it (compare and reports read it); evaluating is allowed: the best checkpoint exists
     previous["unfinished"] = warn_if_unfinished(run_dir, "these metrics are of its best checkpoint so far") is not None
-    wanted = set(requested_metrics(metrics, config.data.is_image))
-    problem = unknown_metrics(metrics, config.data.is_image)
-    if problem:
-        raise ConfigError(f"{problem} (this run's data set: {config.data.name})")
+    offers = Offers.of(declared_capabilities(trainer.model), config.data.name)
+    try:
+        check_requested(metrics, offers)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (this run: model {config.model.name}, data set {config.data.name})") from None
+    for why in skipped_defaults(metrics, offers).values():
+        print(f"[evaluate] skipped: {why}", flush=True)
+    wanted_list = supported_request(metrics, offers)
+    wanted = set(wanted_list)
     splits = data if data is not None else load_dataset(config.data)
-    if config.data.is_image:
-        check_image_metrics(requested_metrics(metrics, True), splits.train_y.numpy(), config.data.num_train)
+    check_probe_metrics(wanted_list, splits, config.data.num_train)
+    video_wanted = {group for name in wanted if (group := video_group(name))}  # any key computes its group
+    if video_wanted:
+        from cmivae.metrics.video_eval import check_capabilities, run_judge, video_metrics
+
+        check_capabilities(trainer.model, video_wanted)
+        judge = run_judge(trainer, splits)  # missing, damaged or mismatched: refused before any work
     start = time.monotonic()
     results: dict[str, float] = {}
 
-    def record(values: dict[str, float], details: dict[str, dict[str, Any]] | None = None) -> None:
+    def record(values: dict[str, Any], details: dict[str, dict[str, Any]] | None = None) -> None:
         results.update(values)
         previous.update(values)
         protocols = {name: {**p.to_dict(), **(details or {}).get(name, {})}
@@ -262,13 +294,19 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
         if protocols:
             previous["probe_protocols"] = {**previous.get("probe_protocols", {}), **protocols}
         previous["eval_seconds"] = time.monotonic() - start
-        atomic_write_json(eval_path, previous)
+        try:
+            atomic_write_json(eval_path, previous)
+        except WriteError as err:  # a full disk: the metrics written before stay in eval.json; show the new ones
+            unsaved = ", ".join(f"{k}={v:.6g}" for k, v in values.items() if isinstance(v, float)) or "none"
+            message = (f"{err.strerror}; computed but not saved: {unsaved}; {eval_path} keeps the metrics written "
+                       f"before (`cmivae evaluate --missing` computes the rest)")
+            raise WriteError(err.errno, message) from err
 
     if "elbo" in wanted:
         log("test ELBO")
         values = objective_means(trainer, splits.test_x, seed=seed + 29)
-        terms = ("elbo", "recon", "kl_z") if config.data.is_image else ("elbo", "recon", "kl_z", "kl_s")
-        record({k: values[k] for k in terms if k in values})  # image models have no KL(s) term
+        has_kl_s = LOCAL_SEQUENCE in offers.capabilities  # s with a posterior and a learned prior: a KL(s) term
+        record({k: values[k] for k in LIKELIHOOD_KEYS if k in values and (k != "kl_s" or has_kl_s)})
         log(f"test elbo {results['elbo']:.2f}, recon {results['recon']:.2f}, kl_z {results['kl_z']:.2f}")
     for name in sorted(n for n in wanted if mi_train_pairs(n, MI_TRAIN_PAIRS) is not None):
         pairs = mi_train_pairs(name, MI_TRAIN_PAIRS)
@@ -285,11 +323,13 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, *, seed:
                           f"estimate (app. A) does not transfer to these test examples (e.g. unseen speakers); read "
                           f"it as 'about 0, with an error of that size', not as a difference between methods",
                           RuntimeWarning, stacklevel=2)
-    if config.data.is_image:
+    if any(probe_protocol(name) is not None for name in wanted):
         image_metrics(trainer, splits, wanted, seed, run_dir, log, record)
-    else:
+    if wanted & set(SPEECH_KEYS):
         log("speaker verification (EER) and voice conversion (VC-mCAS)")
         record(speech_metrics(trainer, splits, wanted, seed))
+    if video_wanted:
+        video_metrics(trainer, splits, video_wanted, seed, run_dir, log, record, judge)
     record({})
     if config.train.tensorboard:
         write_evaluation_events(run_dir, previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -80,3 +81,11 @@ def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_tra
         f"this run's training split has {total} images and only {fewest} of class {rarest} "
         f"(data.num_train={num_train}); retrain with --set data.num_train={enough} or more, or leave "
         f"{'it' if len(short) == 1 else 'them'} out" + (f" (--metrics {' '.join(keep)})" if keep else ""))
+
+
+def check_probe_metrics(wanted: Iterable[str], splits: Any, num_train: int | None) -> None:
+    """:func:`check_image_metrics` on ``splits.train_y`` when a wanted metric is a probe (the
+    only metrics with a per-class need); nothing to check otherwise."""
+    wanted = list(wanted)
+    if any(per_class_needed(name) is not None for name in wanted):
+        check_image_metrics(wanted, splits.train_y.numpy(), num_train)

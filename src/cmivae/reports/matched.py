@@ -31,6 +31,12 @@ from cmivae.reports.tables import Group, _number, fewer_seeds_mark
 MATCHED_METRICS = {
     "pixelcnn_vae": (("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher")),
     "dsae": (("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher")),
+    # Sprites (issue 29): does minimizing I(z;s) improve (a) the action when z is resampled, (b) the attributes
+    # when s is resampled, (c) swaps, (d) leakage, at the same KL(z)
+    "video_dsae": (("mi_zs", "Î(z;s)", 2, "lower"), ("judge_action_acc", "action acc (z resampled)", 4, "higher"),
+                   ("judge_attr_acc", "attribute acc (s resampled)", 4, "higher"),
+                   ("swap_acc", "swap acc", 4, "higher"), ("leak_z_action", "leak z→action", 4, "lower"),
+                   ("leak_s_attr", "leak s→attributes", 4, "lower")),
 }
 DEFAULT_METRICS = (("mi_zs", "Î(z;s)", 2, "lower"),)
 

@@ -125,10 +125,23 @@ DSAE_COLUMNS = (
     Column("recon", "Recon", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2),
     Column("mi_zs", "Î(z;s)", 2),
 )
+# Video (Sprites): the judge protocol (cmivae.metrics.video_eval; ↑/↓: which way is better)
+VIDEO_COLUMNS = (
+    Column("elbo", "ELBO = -(Recon+KL(z)+KL(s)) (nats)", 2), Column("kl_z", "KL(z)", 2), Column("kl_s", "KL(s)", 2),
+    Column("recon", "Recon", 2), Column("mi_zs", "Î(z;s)", 2),
+    Column("judge_action_acc", "action acc, z resampled ↑", 4), Column("judge_action_is", "IS (action) ↑", 3),
+    Column("judge_action_h_yx", "H(y|x) (action) ↓", 3), Column("judge_action_h_y", "H(y) (action) ↑", 3),
+    Column("judge_attr_acc", "attribute acc, s resampled ↑", 4), Column("judge_attr_is", "IS (attributes) ↑", 3),
+    Column("judge_attr_h_yx", "H(y|x) (attributes) ↓", 3), Column("judge_attr_h_y", "H(y) (attributes) ↑", 3),
+    Column("swap_acc", "swap acc (all 5) ↑", 4),
+    Column("swap_action_acc", "swap: B's action ↑", 4), Column("swap_attr_acc", "swap: A's attributes ↑", 4),
+    Column("probe_z_attr", "probe z→attributes ↑", 4), Column("probe_s_action", "probe s→action ↑", 4),
+    Column("leak_z_action", "leak z→action ↓", 4), Column("leak_s_attr", "leak s→attributes ↓", 4),
+)
 TABLE_1_COLUMNS = (Column("kl_z", "KL(z)", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2))
 TABLE_2_COLUMNS = (Column("vc_mcas", "VC-mCAS % (mean)", 2), Column("vc_mcas", "VC-mCAS % (max)", 2, stat="max"))
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "timit": "TIMIT",
-                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder"}
+                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder", "sprites": "Sprites"}
 
 
 @dataclass
@@ -289,7 +302,8 @@ def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
     Left out: bookkeeping keys, the critic diagnostics (their own table), and for an image model
     the DSAE's ``elbo`` and ``kl_s`` (always -(-ELBO) and 0 there).
     """
-    family = {"pixelcnn_vae": IMAGE_COLUMNS, "dsae": DSAE_COLUMNS}.get(model, IMAGE_COLUMNS + DSAE_COLUMNS)
+    family = {"pixelcnn_vae": IMAGE_COLUMNS, "dsae": DSAE_COLUMNS, "video_dsae": VIDEO_COLUMNS}.get(
+        model, IMAGE_COLUMNS + DSAE_COLUMNS)
     known = {c.key: c for c in family}
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
     unshown = {"best_epoch", "steps", "skipped_batches", "eval_seconds", *CRITIC_DIAGNOSTICS}

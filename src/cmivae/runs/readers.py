@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cmivae.infra import json_files
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.json_files import DamagedFile
-from cmivae.modality import is_image_dataset
+from cmivae.metric_names import Offers
 from cmivae.runs import files
 
 if TYPE_CHECKING:
@@ -99,9 +99,10 @@ def read_eval_json(path: Path) -> dict[str, Any]:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {fix}") from err
+    records = ("probe_protocols", "judge")  # the only keys that hold an object, not a number
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k == "probe_protocols")
-            for k, v in value.items()) or not isinstance(value.get("probe_protocols", {}), dict):
+            isinstance(k, str) and (v is None or isinstance(v, (int, float)) or k in records)
+            for k, v in value.items()) or not all(isinstance(value.get(k, {}), dict) for k in records):
         raise DataError(f"{path} is not an object of metric names and numbers; {fix}")
     return value
 
@@ -178,17 +179,29 @@ def warn_if_unfinished(run_dir: str | Path, what: str) -> str | None:
     return note
 
 
-def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
-    """Whether a hashed config dict trains on images (decides the metric family).
+def read_traits(saved: dict[str, Any]) -> dict[str, Any]:
+    """What a run's classes declared (:data:`cmivae.runs.files.TRAIT_KEYS`) from its whole
+    ``config.json``: the ``traits`` record written at train time, or for a run that predates
+    it what :func:`cmivae.runs.legacy.legacy_traits` supplies."""
+    from cmivae.runs.legacy import legacy_traits
+
+    written = saved.get(files.TRAITS)
+    supplied = legacy_traits(saved.get("config") or {})
+    return {**supplied, **written} if isinstance(written, dict) else supplied
+
+
+def run_offers(saved: dict[str, Any], path: Path | None = None) -> Offers:
+    """What a run offers the metrics (its model's capabilities, its data set's labels), from
+    its whole ``config.json``: decides the metrics ``all`` means for it.
 
     Raises:
-        DamagedFile: ``config`` names no data set (``path``: the file it was read from).
+        DamagedFile: the config names no data set (``path``: the file it was read from).
     """
-    data = config.get("data")
+    data = (saved.get("config") or {}).get("data")
     name = data.get("name") if isinstance(data, dict) else None
     if not isinstance(name, str):
         raise DamagedFile(path or Path(files.CONFIG), "no string config.data.name")
-    return is_image_dataset(name)
+    return Offers.of(read_traits(saved)[files.CAPABILITIES], name)
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -41,7 +41,7 @@ import yaml
 
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import unknown_metrics
+from cmivae.metric_names import Offers, check_requested
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -163,10 +163,9 @@ def _read_sweep_file(path: Path) -> dict[str, Any]:
         if raw is None:
             raise ConfigError(f"{path}: a Python sweep file must define SWEEP = {{'base': ..., 'grid': ...}}")
     elif path.suffix in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        from cmivae.config import parse_yaml
+
+        raw = parse_yaml(path.read_bytes(), f"sweep file {str(path)!r}")
     else:
         raise ConfigError(f"{path}: a sweep file must be .yaml, .yml or .py, got {path.suffix or 'no suffix'!r}")
     if not isinstance(raw, dict):
@@ -309,10 +308,16 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
                 continue
             seen.add(run_id)
             sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
-    for spec in sweep.runs:  # a misspelt metric fails here, not after hours of training
-        problem = unknown_metrics(metrics, spec.config.data.is_image)
-        if problem:
-            raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
+    from cmivae.models.contract import declared_capabilities
+    from cmivae.registry import lookup
+
+    for spec in sweep.runs:  # a misspelt or unsupported metric fails here, not after hours of training
+        offers = Offers.of(declared_capabilities(lookup("model", spec.config.model.name)), spec.config.data.name)
+        try:
+            check_requested(metrics, offers)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: evaluate: {err} (model {spec.config.model.name}, data set "
+                              f"{spec.config.data.name})") from None
     sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
     if sweep.only:
         hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from cmivae.budget import check_budget
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
 from cmivae.infra.device import apply_backend_settings, backend_settings, optimizer_options
@@ -33,7 +34,7 @@ from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.registry import Resolved, build, resolve
+from cmivae.registry import MODELS, Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory
 from cmivae.runs.tensorboard import open_event_writer
@@ -280,6 +281,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     from cmivae.runs.readers import check_run_directory
 
     resolved = resolve(config)  # every name and param checked before the directory is touched
+    check_budget(resolved, MODELS[config.model.name])  # and the memory it needs, estimated before anything is built
     if distributed.rank() == 0:  # the rank that takes the lock: a run in progress there is said first
         from cmivae.infra.locking import refuse_if_locked
 
@@ -323,6 +325,7 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
     """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
     if stop.signum is None:
         return
+    stop.acknowledged = True  # at a step boundary: the stop deadline no longer applies (signals.Watchdog)
     if checkpoint is not None:
         run.save_last(checkpoint)
     message = f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; rerun the same command to resume"
@@ -335,6 +338,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
     config = resolved.config
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
+    signals.log = lambda message: run.log(message, echo=False)  # a forced stop (signals.Watchdog) in train.log
     distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
     events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
