@@ -63,11 +63,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from cmivae.config import load_config
     from cmivae.infra.locking import refuse_if_locked
+    from cmivae.infra.threads import parse_threads
     from cmivae.metric_names import display_order
     from cmivae.runs.readers import check_run_directory, finished_results
 
-    # Every refusal that needs only the config and the run directory's files first: no torch
-    # import, no load measurement (seconds, a minute under load) before a one-line answer.
+    # Every refusal that needs only the arguments, the config and the run directory's files first:
+    # no torch import, no load measurement (seconds, a minute under load) before a one-line answer.
+    parse_threads(args.threads)
     config = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
     results = finished_results(out, config) if args.reuse_finished and not args.force else None
@@ -98,10 +100,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cmivae.infra.locking import directory_lock, refuse_if_locked
+    from cmivae.infra.threads import parse_threads
     from cmivae.runs.readers import read_eval_json, read_saved
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
+    parse_threads(args.threads)  # a bad --threads first, torch-free as the checks below
     refuse_if_locked(run_dir)  # a training in progress: said first (it may not have written config.json yet)
     read_saved(run_dir)  # not a run directory, or a damaged config.json: answered before torch and threads
     read_eval_json(run_dir / files.EVAL)  # a damaged eval.json: likewise
