@@ -27,6 +27,17 @@ def test_committed_run_id_is_stable(run_dir: Path) -> None:
     assert resolve(config).config.config_hash() == run_dir.name  # what `train` and `sweep` hash
 
 
+@pytest.mark.parametrize("run_dir", RUN_DIRS[::7], ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_committed_runs_get_the_traits_their_classes_declare(run_dir: Path) -> None:
+    """A run trained before config.json held "traits" is read as what its classes declare today
+    (runs/legacy.py), so reports and sweep state treat old and new runs alike."""
+    from cmivae.runs.readers import read_saved, read_traits
+
+    saved = read_saved(run_dir)
+    assert "traits" not in saved
+    assert read_traits(saved) == resolve(ExperimentConfig.from_dict(saved["config"])).traits()
+
+
 def test_neutral_defaults_match_the_dataclasses() -> None:
     defaults = ExperimentConfig().to_dict()
     for (section, key), value in HASH_NEUTRAL_DEFAULTS.items():

@@ -34,7 +34,7 @@ def _critic_term_grads(model, objective, x) -> dict[str, torch.Tensor | None]:
     from cmivae.objectives.base import frozen
 
     with frozen(objective.critic):
-        term = objective.critic_term(out)["critic_term"].sum()
+        term = sum(t.sum() for t in objective.critic_term(out).values())  # every named term
     params = dict(model.named_parameters())
     grads = torch.autograd.grad(term, list(params.values()), allow_unused=True)
     return dict(zip(params, grads, strict=True))

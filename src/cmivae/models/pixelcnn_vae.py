@@ -204,6 +204,10 @@ class PixelCNNVAE(nn.Module):
     modality = "image"
     sampler = "cached"  # cmivae.sampling.samplers.SAMPLERS: exact, about one forward pass per image
     capabilities: ClassVar[frozenset[str]] = frozenset({SAMPLE})  # s is a feature map, no decode(z, s)
+    label: ClassVar[str] = "PixelCNN-VAE"
+    # the same-KL comparison's metrics (reports.matched): (key, header, digits, which way is better)
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher"))
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()

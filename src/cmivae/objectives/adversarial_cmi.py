@@ -84,6 +84,7 @@ class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
 
     config_class = CMIConfig
+    label = "CMI-VAE"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
@@ -101,7 +102,7 @@ class AdversarialCMI(Objective):
     def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
         z, s = path_latents(out, self.critic_path)
         logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
-        return {"critic_term": self.gamma * self.alpha * logit}
+        return {"cmi_penalty": self.gamma * self.alpha * logit}  # gamma alpha x the estimate of Eq. 10
 
     def critic_loss(self, out: VAEOutput) -> LossTerms:
         z_q, s = out.z.detach(), out.s.detach()

@@ -141,14 +141,16 @@ class RunDirectory:
 
     def start(self, config: ExperimentConfig, history: list[dict[str, Any]], *,
               resolved: dict[str, Any] | None = None, corpus: dict[str, Any] | None = None,
-              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None) -> None:
+              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None,
+              traits: dict[str, Any] | None = None) -> None:
         """Training really starts: write ``config.json`` (if new) and rebuild
         ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
         the history write loses no line).
 
         ``resolved`` (the model and objective configs with every default,
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
-        loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
+        loaded) are saved beside the hashed config, outside the run id, and so are ``traits`` (what
+        the run's classes declare: :meth:`cmivae.registry.Resolved.traits`); ``skipped_files``
         (path, reason) go to ``skipped_files.txt``. ``numerics``
         (:func:`cmivae.infra.precision.numerics`: the precision the run computes at, device, CPU ISA) is
         saved with a new run; a run that resumes at another precision (``train.precision: auto`` on
@@ -161,6 +163,7 @@ class RunDirectory:
         saved = json_files.read_json(config_path) if config_path.exists() else None
         if saved is None:
             saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+                     **({files.TRAITS: traits} if traits else {}),
                      "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
                      **runtime_metadata(), **({"corpus": corpus} if corpus else {}),
                      **({"numerics": numerics} if numerics else {})}

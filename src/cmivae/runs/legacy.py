@@ -18,7 +18,7 @@ _MODEL_TRAITS: dict[str, dict[str, Any]] = {
     "pixelcnn_vae": {files.CAPABILITIES: [SAMPLE], files.MODEL_LABEL: "PixelCNN-VAE",
                      files.MATCHED_METRICS: [["mi_zs", "Î(z;s)", 2, "lower"], ["aolr", "AoLR", 4, "higher"],
                                              ["mcas", "mCAS", 4, "higher"]]},
-    "dsae": {files.CAPABILITIES: [LOCAL_SEQUENCE, DECODE, PRIOR_S], files.MODEL_LABEL: "DSAE",
+    "dsae": {files.CAPABILITIES: [DECODE, LOCAL_SEQUENCE, PRIOR_S], files.MODEL_LABEL: "DSAE",
              files.MATCHED_METRICS: [["mi_zs", "Î(z;s)", 2, "lower"], ["eer_z", "EER(z) %", 2, "lower"],
                                      ["eer_s", "EER(s) %", 2, "higher"]]},
 }
@@ -33,7 +33,7 @@ def legacy_traits(config: dict[str, Any]) -> dict[str, Any]:
     model = str((config.get("model") or {}).get("name", ""))
     objective = str((config.get("objective") or {}).get("name", ""))
     known = _MODEL_TRAITS.get(model, {})
-    return {files.CAPABILITIES: list(known.get(files.CAPABILITIES, [])),
+    return {files.CAPABILITIES: sorted(known.get(files.CAPABILITIES, [])),
             files.MODEL_LABEL: known.get(files.MODEL_LABEL, model),
             files.OBJECTIVE_LABEL: _OBJECTIVE_LABELS.get(objective, objective),
             files.MATCHED_METRICS: [list(m) for m in known.get(files.MATCHED_METRICS, [])]}

@@ -32,6 +32,7 @@ from cmivae.infra.errors import TrainingError
 from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
+from cmivae.objectives.base import regularizer_terms
 from cmivae.objectives.terms import LossTerms
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
@@ -329,7 +330,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
 
     corpus = getattr(splits, "corpus", None)
     # data loaded, checkpoint accepted: the run exists now (config.json, with the corpus a speech loader read)
-    run.start(config, state.history, resolved=resolved.to_dict(), corpus=corpus,
+    run.start(config, state.history, resolved=resolved.to_dict(), traits=resolved.traits(), corpus=corpus,
               skipped_files=getattr(splits, "skipped_files", []) if corpus else None,
               numerics=numerics(trainer.device, trainer.precision))
     if run.is_main and corpus:
@@ -390,8 +391,8 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
             if ticker is not None:
                 ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
-                bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
-                                 ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
+                shown = ("neg_elbo", "kl_z", *regularizer_terms(state.sums), "critic_acc")
+                bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in shown if k in state.sums})
             stop = config.train.max_steps is not None and state.step >= config.train.max_steps
             state.train_seconds += time.monotonic() - start
             start = time.monotonic()
@@ -425,7 +426,8 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
         run.save_last(_checkpoint_state(trainer, state))
         last_save = time.monotonic()
-        run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
+        own = "".join(f", {k} {val[k]:.3g}" for k in regularizer_terms(val))  # the objective's named terms
+        run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}{own}, "
                 f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
     _stop_if_requested(signals, run, None, state.step)  # the checkpoint of the last epoch is written
