@@ -30,7 +30,6 @@ from cmivae.fields import check_value, coerce_numbers, field_types, reject_unkno
 from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import METRIC_NEEDS, Needs
 from cmivae.modality import DATASET_MODALITY
-from cmivae.models.contract import declared_capabilities
 from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
 from cmivae.objectives.adversarial_cmi import AdversarialCMI
@@ -38,7 +37,6 @@ from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.kernel_mmd import KernelMMD
-from cmivae.runs import files
 from cmivae.sampling.samplers import SAMPLERS
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -135,15 +133,6 @@ class Resolved:
     def to_dict(self) -> dict[str, Any]:
         return {"model": {"name": self.config.model.name, **dataclasses.asdict(self.model)},
                 "objective": {"name": self.config.objective.name, **dataclasses.asdict(self.objective)}}
-
-    def traits(self) -> dict[str, Any]:
-        """What the run's classes declare (``config.json["traits"]``, :data:`cmivae.runs.files.TRAIT_KEYS`):
-        read by torch-free sweeps and reports instead of a table of names."""
-        model, objective = MODELS[self.config.model.name], OBJECTIVES[self.config.objective.name]
-        return {files.CAPABILITIES: sorted(declared_capabilities(model)),
-                files.MODEL_LABEL: getattr(model, "label", "") or self.config.model.name,
-                files.OBJECTIVE_LABEL: objective.label or self.config.objective.name,
-                files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())]}
 
 
 def latent_shapes(model_name: str, config: Any) -> tuple[int, tuple[int, ...]]:

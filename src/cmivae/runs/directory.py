@@ -28,9 +28,21 @@ from cmivae.config import ExperimentConfig, without_neutral_defaults
 from cmivae.infra import json_files
 from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.infra.errors import ConfigError
+from cmivae.models.contract import declared_capabilities
+from cmivae.registry import MODELS, OBJECTIVES, Resolved
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
+
+
+def run_traits(resolved: Resolved) -> dict[str, Any]:
+    """What a run's classes declare (``config.json["traits"]``, :data:`cmivae.runs.files.TRAIT_KEYS`):
+    read by torch-free sweeps and reports instead of a table of names."""
+    model, objective = MODELS[resolved.config.model.name], OBJECTIVES[resolved.config.objective.name]
+    return {files.CAPABILITIES: sorted(declared_capabilities(model)),
+            files.MODEL_LABEL: getattr(model, "label", "") or resolved.config.model.name,
+            files.OBJECTIVE_LABEL: getattr(objective, "label", "") or resolved.config.objective.name,
+            files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())]}
 
 
 def code_version() -> str:
@@ -150,7 +162,7 @@ class RunDirectory:
         ``resolved`` (the model and objective configs with every default,
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
         loaded) are saved beside the hashed config, outside the run id, and so are ``traits`` (what
-        the run's classes declare: :meth:`cmivae.registry.Resolved.traits`); ``skipped_files``
+        the run's classes declare: :func:`run_traits`); ``skipped_files``
         (path, reason) go to ``skipped_files.txt``. ``numerics``
         (:func:`cmivae.infra.precision.numerics`: the precision the run computes at, device, CPU ISA) is
         saved with a new run; a run that resumes at another precision (``train.precision: auto`` on

@@ -36,7 +36,7 @@ from cmivae.objectives.base import regularizer_terms
 from cmivae.objectives.terms import LossTerms
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
-from cmivae.runs.directory import RunDirectory
+from cmivae.runs.directory import RunDirectory, run_traits
 from cmivae.runs.tensorboard import open_event_writer
 from cmivae.runs.trained import batch_to_device, place
 from cmivae.runs.trained import objective_means as evaluate_objective
@@ -330,7 +330,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
 
     corpus = getattr(splits, "corpus", None)
     # data loaded, checkpoint accepted: the run exists now (config.json, with the corpus a speech loader read)
-    run.start(config, state.history, resolved=resolved.to_dict(), traits=resolved.traits(), corpus=corpus,
+    run.start(config, state.history, resolved=resolved.to_dict(), traits=run_traits(resolved), corpus=corpus,
               skipped_files=getattr(splits, "skipped_files", []) if corpus else None,
               numerics=numerics(trainer.device, trainer.precision))
     if run.is_main and corpus:
