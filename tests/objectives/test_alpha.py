@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cmivae.config import load_config
+from cmivae.runs.legacy import run_id
 from cmivae.training.loop import build_trainer
 from tests.helpers import TINY_PIXELCNN
 
@@ -37,4 +38,4 @@ def test_alpha_reaches_the_mmd_term_and_changes_the_run_id() -> None:
     x = (torch.rand(6, 1, 8, 8) > 0.5).float()
     terms = trainer.objective.loss(trainer.model(x), x).terms
     assert float(terms["mmd_penalty"]) == pytest.approx(0.5 * 2.0 * 10.0 * float(terms["mmd2"]), rel=1e-5)
-    assert _config("cmi", 2.0).config_hash() != _config("cmi", 1.0).config_hash()
+    assert run_id(_config("cmi", 2.0)) != run_id(_config("cmi", 1.0))

@@ -61,13 +61,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.metric_names import display_order
     from cmivae.registry import load_resolved
     from cmivae.runs.directory import RunDirectory
+    from cmivae.runs.legacy import run_id
     from cmivae.runs.readers import resume_threads
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
     config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
     distributed.init_from_environment()
-    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{run_id(config)}"
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
     results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
     if results is not None:

@@ -22,14 +22,14 @@ METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
-# so variants are never averaged together. Defaults: config.LEGACY_OBJECTIVE_DEFAULTS.
+# so variants are never averaged together. Defaults: runs.legacy.LEGACY_OBJECTIVE_DEFAULTS.
 VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale")
 # Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
 CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
 
 
 def _variant_defaults() -> dict[str, Any]:
-    from cmivae.config import LEGACY_OBJECTIVE_DEFAULTS
+    from cmivae.runs.legacy import LEGACY_OBJECTIVE_DEFAULTS
 
     return {key: value for key, value in LEGACY_OBJECTIVE_DEFAULTS.items() if key in VARIANT_KEYS}
 
@@ -285,7 +285,7 @@ NOT_A_SETTING = {"data.data_dir", "train.seed", "train.device", "train.checkpoin
 def _setting(config: dict[str, Any]) -> dict[str, str]:
     """The run's settings besides method, gamma and seed: ``section.key -> value`` as text,
     with fields added after a run was made filled in with their (hash-neutral) defaults."""
-    from cmivae.config import HASH_NEUTRAL_DEFAULTS
+    from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS
 
     flat: dict[str, str] = {}
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
@@ -310,8 +310,9 @@ def _tag(setting: dict[str, str], keys: list[str]) -> str:
 def _preset_settings() -> dict[str, dict[str, str]]:
     """Every shipped preset's :func:`_setting` (``cmivae presets``), for naming a setting."""
     from cmivae.config import list_presets, load_config
+    from cmivae.runs.legacy import saved_form
 
-    return {name: _setting(load_config(name).to_dict()) for name in list_presets()}
+    return {name: _setting(saved_form(load_config(name))) for name in list_presets()}
 
 
 def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] | None:
@@ -385,7 +386,7 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     further along: finished beats still training, evaluated beats not evaluated). Runs of the same
     data set and model with different settings get distinct ``dataset`` labels
     (:func:`_separate_settings`)."""
-    from cmivae.config import config_hash
+    from cmivae.runs.legacy import run_id
 
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows: dict[Path | str, RunRow] = {}
@@ -395,7 +396,7 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
             if row is None:
                 continue
             try:
-                key: Path | str = config_hash(row.config) if row.usable and row.config else path.resolve()
+                key: Path | str = run_id(row.config) if row.usable and row.config else path.resolve()
             except (TypeError, ValueError):  # a config.json too damaged to hash: keyed by its place
                 key = path.resolve()
             kept = rows.get(key)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cmivae import __version__
-from cmivae.config import ExperimentConfig, without_neutral_defaults
+from cmivae.config import ExperimentConfig
 from cmivae.infra import json_files
 from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.infra.errors import ConfigError
@@ -33,6 +33,7 @@ from cmivae.registry import MODELS, OBJECTIVES, Resolved
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
+from cmivae.runs.legacy import comparable_form, saved_form
 
 
 def run_traits(resolved: Resolved) -> dict[str, Any]:
@@ -76,8 +77,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
     """``key: old -> new`` for every value where a saved config dict differs from ``config``
-    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
-    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+    (compared in :func:`cmivae.runs.legacy.comparable_form`: a field the saved dict lacks
+    counts as its default)."""
+    return _differences(comparable_form(saved), comparable_form(config))
 
 
 class RunDirectory:
@@ -174,7 +176,7 @@ class RunDirectory:
         config_path = self.path / files.CONFIG
         saved = json_files.read_json(config_path) if config_path.exists() else None
         if saved is None:
-            saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+            saved = {"config": saved_form(config), **({"resolved": resolved} if resolved else {}),
                      **({files.TRAITS: traits} if traits else {}),
                      "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
                      **runtime_metadata(), **({"corpus": corpus} if corpus else {}),

@@ -125,7 +125,8 @@ def read_traits(saved: dict[str, Any]) -> dict[str, Any]:
     from cmivae.runs.legacy import legacy_traits
 
     written = saved.get(files.TRAITS)
-    supplied = legacy_traits(saved.get("config") or {})
+    config = saved.get("config")
+    supplied = legacy_traits(config if isinstance(config, dict) else {})
     return {**supplied, **written} if isinstance(written, dict) else supplied
 
 

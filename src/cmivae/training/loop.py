@@ -37,6 +37,7 @@ from cmivae.objectives.terms import LossTerms
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory, run_traits
+from cmivae.runs.legacy import saved_form
 from cmivae.runs.tensorboard import open_event_writer
 from cmivae.runs.trained import batch_to_device, place
 from cmivae.runs.trained import objective_means as evaluate_objective
@@ -216,7 +217,7 @@ def _checkpoint_state(trainer: Trainer, state: TrainState) -> dict[str, Any]:
                          (("model", trainer.scaler), ("critic", trainer.critic_scaler)) if scaler is not None},
         "train_state": {k: v for k, v in vars(state).items()},
         "rng": _rng_state(),
-        "config": trainer.config.to_dict(),
+        "config": saved_form(trainer.config),
     }
 
 
@@ -418,7 +419,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
             state.best_val, state.best_epoch = val["total"], epoch + 1
             run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
-                           "epoch": epoch + 1, "val": val, "config": config.to_dict()})
+                           "epoch": epoch + 1, "val": val, "config": saved_form(config)})
         done = done_after(config, state, epoch_done)
         state.epoch += 1 if epoch_done else 0
         state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
