@@ -119,3 +119,18 @@ def test_a_broken_pipe_is_no_traceback() -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141, err
     assert err == "", err
+
+
+def test_resolve_returns_new_objects_and_leaves_the_config_as_given() -> None:
+    from cmivae.config import load_config
+
+    config = load_config("pixelcnn-cpu", ["objective.name=cmi", "objective.critic_lr=2e-3", "objective.alpha=2",
+                                          "model.z_dim=8"])
+    before = config.to_dict()
+    resolved = resolve(config)
+    assert config.to_dict() == before, "resolve does not mutate its argument"
+    assert resolved.config is not config and resolved.config.objective is not config.objective
+    assert resolved.config.objective.params["alpha"] == 2.0 and isinstance(resolved.config.objective.params["alpha"],
+                                                                           float)
+    # YAML reads 2e-3 as a string: the resolved copy holds the number the run uses (and hashes)
+    assert config.objective.params["critic_lr"] == "2e-3" and resolved.config.objective.params["critic_lr"] == 0.002

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from cmivae.config import ExperimentConfig, load_config
+from cmivae.config import ExperimentConfig, ModelConfig, ObjectiveConfig, load_config
 from cmivae.data.registry import DATASETS
 from cmivae.fields import check_value, coerce_numbers, field_types, reject_unknown_keys
 from cmivae.infra.errors import ConfigError
@@ -146,8 +146,10 @@ def latent_shapes(model_name: str, config: Any) -> tuple[int, tuple[int, ...]]:
 def resolve(config: ExperimentConfig) -> Resolved:
     """Check ``config`` against the registries and fill every default.
 
-    The numbers given as strings in ``config.model.params`` / ``config.objective.params``
-    are replaced by the numbers they spell (so the run id hashes what the run uses).
+    Returns new objects (``config`` is left as it was): the resolved configs and a copy of
+    ``config`` whose model and objective params hold the checked numbers (``"1e-3"`` -> ``0.001``,
+    ``2`` -> ``2.0`` for a float field), so the run id hashes what the run uses. Call it once
+    per command and pass the :class:`Resolved` on.
 
     Raises:
         ConfigError: unknown model / objective / data set, unknown or invalid params, or a
@@ -157,7 +159,6 @@ def resolve(config: ExperimentConfig) -> Resolved:
     lookup("objective", config.objective.name)
     lookup("data set", config.data.name)
     model = model_config(config.model.name, config.model.params)
-    config.model.params = coerce_numbers(model_class.config_class, config.model.params, "model")
     wanted = DATASET_MODALITY[config.data.name]
     if model_class.modality != wanted:
         fitting = sorted(name for name, klass in MODELS.items() if klass.modality == wanted)
@@ -170,8 +171,12 @@ def resolve(config: ExperimentConfig) -> Resolved:
     klass = OBJECTIVES[config.objective.name].config_class
     own = {f.name for f in dataclasses.fields(klass)}
     checked = coerce_numbers(klass, {k: v for k, v in config.objective.params.items() if k in own}, "objective")
-    config.objective.params = {k: checked.get(k, v) for k, v in config.objective.params.items()}
-    return Resolved(config, model, objective)
+    checked_config = dataclasses.replace(
+        config,
+        model=ModelConfig(config.model.name, coerce_numbers(model_class.config_class, config.model.params, "model")),
+        objective=ObjectiveConfig(config.objective.name,
+                                  {k: checked.get(k, v) for k, v in config.objective.params.items()}))
+    return Resolved(checked_config, model, objective)
 
 
 def load_resolved(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Resolved:

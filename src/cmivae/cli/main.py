@@ -66,7 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
-    config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
+    resolved = load_resolved(args.config, args.set)  # every value checked before any directory or data: once
+    config = resolved.config
     distributed.init_from_environment()
     out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{run_id(config)}"
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
@@ -74,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if results is not None:
         print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
     else:
-        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+        results = fit(resolved, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))

@@ -257,7 +257,7 @@ def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
     return torch.randperm(num_examples, generator=generator)
 
 
-def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, resume: bool = False,
+def fit(config: ExperimentConfig | Resolved, run_dir: str | Path, *, force: bool = False, resume: bool = False,
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
@@ -266,7 +266,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     checkpoint (:mod:`cmivae.training.signals`).
 
     Args:
-        config: the validated experiment config.
+        config: the validated experiment config, or its :class:`Resolved` (then not resolved again).
         run_dir: the run directory (created; an unfinished run there is resumed).
         force: start over even if ``run_dir`` holds a finished run or another config.
         resume: require an existing checkpoint to continue from.
@@ -275,7 +275,8 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     """
     from cmivae.infra.locking import directory_lock
 
-    resolved = resolve(config)  # every name and param checked before the directory is touched
+    # every name and param checked before the directory is touched
+    resolved = config if isinstance(config, Resolved) else resolve(config)
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
         return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
