@@ -27,20 +27,19 @@ from tqdm.auto import tqdm
 
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
-from cmivae.infra.device import apply_backend_settings, backend_settings, optimizer_options
+from cmivae.infra.device import apply_backend_settings, backend_settings, batch_to_device, optimizer_options, place
 from cmivae.infra.errors import TrainingError
 from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
 from cmivae.objectives.base import regularizer_terms
+from cmivae.objectives.means import objective_means as evaluate_objective
 from cmivae.objectives.terms import LossTerms
 from cmivae.registry import Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory, run_traits
 from cmivae.runs.legacy import saved_form
 from cmivae.runs.tensorboard import open_event_writer
-from cmivae.runs.trained import batch_to_device, place
-from cmivae.runs.trained import objective_means as evaluate_objective
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
