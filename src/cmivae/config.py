@@ -34,7 +34,7 @@ import yaml
 
 from cmivae.fields import check_fields, coerce_numbers, in_range, one_of, positive, reject_unknown_keys
 from cmivae.infra.errors import ConfigError
-from cmivae.modality import DATASET_MODALITY, DATASETS_NEEDING_ROOT, IMAGE, SPEECH, is_image_dataset
+from cmivae.modality import DATASET_MODALITY, DATASETS_NEEDING_ROOT, IMAGE, SPEECH, VIDEO, is_image_dataset
 
 PRESET_DIR = Path(__file__).parent / "configs"
 IMAGE_DATASETS = tuple(name for name, kind in DATASET_MODALITY.items() if kind == IMAGE)
@@ -72,7 +72,8 @@ class DataConfig:
 
     Attributes:
         name: ``mnist``, ``fashion-mnist`` (statically binarized, paper G.2),
-            ``synthetic-speech`` (espeak-ng speakers), ``timit`` or ``speech-folder``.
+            ``synthetic-speech`` (espeak-ng speakers), ``timit``, ``speech-folder`` or ``sprites``
+            (video, Li & Mandt 2018; ``cmivae data make-sprites``).
         data_dir: where data sets are fetched/built (default ``$CMIVAE_DATA`` or ``~/.cache/cmivae``).
         root: speech only: the TIMIT or speech-folder path given by the user.
         speaker_pattern: speech-folder only: regex with a ``(?P<speaker>...)`` group
@@ -97,6 +98,8 @@ class DataConfig:
             :mod:`cmivae.data.speech.features`); ``None`` = 16000, refusing corpora recorded
             below it (their top bins would hold only the resampler's mirror image).
         max_frequency_hz: speech: keep only the bins up to this frequency (an explicit band limit).
+        frame_size: video (``sprites``): frame side in pixels, 64 (the benchmark) or 32 (2 x 2 means,
+            :mod:`cmivae.data.video.sprites`).
     """
 
     name: str = "fashion-mnist"
@@ -116,6 +119,7 @@ class DataConfig:
     last_segment: str = "drop"
     sample_rate: int | None = None
     max_frequency_hz: float | None = None
+    frame_size: int = 64
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
@@ -143,6 +147,12 @@ class DataConfig:
         if not 0.0 < self.test_fraction < 1.0 or self.test_fraction + self.val_fraction >= 1.0:
             raise ConfigError(f"data.test_fraction must be in (0, 1) with test_fraction + val_fraction < 1, "
                               f"got {self.test_fraction} (val_fraction {self.val_fraction})")
+        if self.frame_size not in (64, 32):
+            raise ConfigError(f"data.frame_size must be 64 or 32 (Sprites frames, 32 = 2 x 2 means), "
+                              f"got {self.frame_size!r}")
+        if self.frame_size != 64 and DATASET_MODALITY[self.name] != VIDEO:
+            raise ConfigError(f"data.frame_size={self.frame_size} applies to video data sets (sprites) only, not "
+                              f"{self.name!r}; drop it")
         if self.name != "synthetic-speech":  # a preset's synthetic-only setting means nothing here: not recorded
             self.num_speakers = None
         if self.name in DATASETS_NEEDING_ROOT and not self.root:

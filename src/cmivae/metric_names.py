@@ -4,8 +4,9 @@
 for DSAE) that one pass over the test set computes; every other name is its own key of
 ``RUN_DIR/eval.json``.
 
-``all`` means the paper's metrics of the model family (:data:`IMAGE_METRICS`,
-:data:`SPEECH_METRICS`); it never grows, so a run evaluated with ``all`` stays evaluated.
+``all`` means the paper's metrics (:data:`PAPER_METRICS`) that the run supports: what each
+metric needs of a run (model capabilities, data set labels) is in :data:`METRIC_NEEDS`, the one
+table; for a kind of run it never grows, so a run evaluated with ``all`` stays evaluated.
 A request may name ``all`` together with more metrics (``[all, aolr_std]``).
 
 Probe protocols (image models). The logistic probes ``aolr``, ``mcas`` and ``baseline``

@@ -2,13 +2,14 @@
 
 The loaders live in :data:`cmivae.registry.DATASETS`, keyed by exactly these names (a
 test checks it); torch-free readers (config validation, sweep state, reports) use this
-table to tell image runs from speech runs without importing the registry.
+table to tell image, speech and video runs apart without importing the registry.
 """
 
 from __future__ import annotations
 
 IMAGE = "image"
 SPEECH = "speech"
+VIDEO = "video"
 
 DATASET_MODALITY: dict[str, str] = {
     "mnist": IMAGE,
@@ -16,6 +17,7 @@ DATASET_MODALITY: dict[str, str] = {
     "synthetic-speech": SPEECH,
     "timit": SPEECH,
     "speech-folder": SPEECH,
+    "sprites": VIDEO,
 }
 # The labels each data set holds (what label-needing metrics read: cmivae.metric_names.METRIC_NEEDS):
 # ``class`` (one class per example: the image probes), ``speaker`` (one speaker per segment: EER, VC).
@@ -27,6 +29,7 @@ DATASET_LABELS: dict[str, frozenset[str]] = {
     "synthetic-speech": frozenset({SPEAKER}),
     "timit": frozenset({SPEAKER}),
     "speech-folder": frozenset({SPEAKER}),
+    "sprites": frozenset(),  # its action/attribute labels: declared here by the metrics that read them (video)
 }
 DATASETS_NEEDING_ROOT = ("timit", "speech-folder")  # licensed or user-given folders: data.root is required
 

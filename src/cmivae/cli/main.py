@@ -1,8 +1,8 @@
 """The ``cmivae`` command line: one plain function per command in :data:`COMMANDS`.
 
 The commands of this module (train, evaluate, sample, compare, data fetch/pack/import, presets,
-show-config), of :mod:`cmivae.cli.speech` (convert, data make-speech) and of
-:mod:`cmivae.cli.sweeps` (sweep, sweep-status, report) are all listed in :data:`COMMANDS`;
+show-config), of :mod:`cmivae.cli.speech` (convert, data make-speech), of :mod:`cmivae.cli.video`
+(data make-sprites) and of :mod:`cmivae.cli.sweeps` (sweep, sweep-status, report) are all listed in :data:`COMMANDS`;
 :func:`build_parser` gives each its arguments. One error path: :func:`main` prints every
 user error (:class:`cmivae.infra.errors.CmivaeError`, and argparse's usage errors) as one line
 ``error: ...`` and exits 2 for bad input, 1 for failures during work.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cmivae import __version__
-from cmivae.cli import speech, sweeps
+from cmivae.cli import speech, sweeps, video
 from cmivae.infra.errors import CmivaeError, ConfigError
 from cmivae.runs import files
 
@@ -214,6 +214,7 @@ COMMANDS: dict[str, Command] = {
     "data pack": cmd_data_pack,
     "data import": cmd_data_import,
     "data make-speech": speech.cmd_data_make_speech,
+    "data make-sprites": video.cmd_data_make_sprites,
     "convert": speech.cmd_convert,
     "sweep": sweeps.cmd_sweep,
     "sweep-status": sweeps.cmd_sweep_status,
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=COMMANDS["data import"])
     sweeps.register(sub, data)
     speech.register(sub, data)
+    video.register(data)
     return parser
 
 

@@ -1,9 +1,9 @@
 """Data sets by name: ``load_dataset(DataConfig)`` returns splits held in memory.
 
 Every data set returns an object with ``train_x``, ``val_x`` and ``test_x`` tensors
-(images: uint8 ``(N, 1, 28, 28)`` in {0, 1}; speech: float32 ``(N, T, F)``) and the
-labels the metrics need (``*_y`` class labels for images; ``*`` speaker/utterance
-indices for speech).
+(images: uint8 ``(N, 1, 28, 28)`` in {0, 1}; speech: float32 ``(N, T, F)``; video: uint8
+``(N, T, 3, H, W)``) and the labels the metrics need (``*_y`` class labels for images; ``*``
+speaker/utterance indices for speech; ``*_attributes``, ``*_action``, ``*_character`` for video).
 """
 
 from __future__ import annotations
@@ -25,12 +25,19 @@ def _speech(config: Any) -> Any:
     return load_data_config(config)
 
 
+def _video(config: Any) -> Any:
+    from cmivae.data.video.loader import load_sprites
+
+    return load_sprites(config)
+
+
 DATASETS: dict[str, Callable[[Any], Any]] = {
     "mnist": _images,
     "fashion-mnist": _images,
     "synthetic-speech": _speech,
     "timit": _speech,
     "speech-folder": _speech,
+    "sprites": _video,
 }
 
 

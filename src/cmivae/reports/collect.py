@@ -23,7 +23,7 @@ BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
 # so variants are never averaged together. Defaults: runs.legacy.LEGACY_OBJECTIVE_DEFAULTS.
-VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale")
+VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale", "critic_input", "critic_patch", "mws_s_width")
 # Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
 CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
 

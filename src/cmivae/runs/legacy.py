@@ -32,7 +32,7 @@ SCHEMA = 2  # the schema of ids of configs outside the legacy one
 LEGACY_FIELDS: dict[str, frozenset[str]] = {
     "data": frozenset({"name", "data_dir", "root", "speaker_pattern", "gender_table", "val_fraction", "split_seed",
                        "num_train", "num_test", "num_speakers", "synthetic_version", "split", "test_fraction",
-                       "on_bad_file", "last_segment", "sample_rate", "max_frequency_hz"}),
+                       "on_bad_file", "last_segment", "sample_rate", "max_frequency_hz", "frame_size"}),
     "train": frozenset({"epochs", "batch_size", "lr", "seed", "precision", "device", "max_steps",
                         "checkpoint_every_steps", "checkpoint_every_minutes", "nonfinite", "max_skipped_fraction",
                         "compile", "compile_mode", "eval_batch_size", "deterministic", "data_on_device",
@@ -42,7 +42,8 @@ LEGACY_FIELDS: dict[str, frozenset[str]] = {
 # legacy-form objective section, whatever the objective uses.
 LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
                                              "critic_hidden_dim": None, "critic_path": "both", "critic": "paper",
-                                             "kernel_scale": 100.0}
+                                             "kernel_scale": 100.0, "critic_input": "map", "critic_patch": 3,
+                                             "mws_s_width": 1.0}
 # (section, key) -> default of a field added after the first committed results: left out of the
 # legacy form while it holds this value.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
@@ -53,9 +54,13 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "last_segment"): "drop",
     ("data", "sample_rate"): None,
     ("data", "max_frequency_hz"): None,
+    ("data", "frame_size"): 64,
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,
+    ("objective", "critic_input"): "map",
+    ("objective", "critic_patch"): 3,
+    ("objective", "mws_s_width"): 1.0,
     ("train", "compile_mode"): "default",
     ("train", "deterministic"): False,
     ("train", "data_on_device"): "auto",
@@ -157,7 +162,7 @@ _MODEL_TRAITS: dict[str, dict[str, Any]] = {
 }
 # objective name -> its display label when the committed runs were trained
 _OBJECTIVE_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE",
-                     "mmd": "kernel MMD (CMI)"}
+                     "mmd": "kernel MMD (CMI)", "mws": "MWS I(z;s)"}
 
 
 def legacy_traits(config: dict[str, Any]) -> dict[str, Any]:
