@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from cmivae.models.dsae import DSAEConfig
 from cmivae.models.pixelcnn_vae import PixelCNNVAEConfig
+from cmivae.models.video_dsae import VideoDSAEConfig
 
 
 def unmasked_taps(kernel_size: int, mask_type: str) -> int:
@@ -163,4 +164,40 @@ def dsae_step_flops(config: DSAEConfig, batch_size: int, *, critic_hidden_dim: i
         layers.append(2.0 * b * steps * c_out * c_in * 4)
         c_in = c_out
     flops.add("critic", _critic_flops(layers, critic_steps))
+    return flops
+
+
+def video_dsae_step_flops(config: VideoDSAEConfig, batch_size: int, *, critic_hidden_dim: int = 256,
+                          critic_steps: int = 2, with_critic: bool = True) -> StepFlops:
+    """Useful FLOPs of one training step of the video DSAE (:mod:`cmivae.models.video_dsae`).
+
+    The recurrent part (LSTMs, heads, prior, and the critic over s when ``with_critic``) is
+    :func:`dsae_step_flops` over the frame features; its spectral decoder MLP is replaced by the frame
+    encoder and decoder, counted over the ``B T`` frames: every convolution's taps (padding included),
+    a conv-transpose's as the input pixels times ``k^2`` taps (the inserted zeros are not work), the
+    fully connected layers; forward, input gradient (not for the frames themselves) and weight gradient.
+    """
+    recurrent = dsae_step_flops(config.recurrent(), batch_size, critic_hidden_dim=critic_hidden_dim,
+                                critic_steps=critic_steps)
+    flops = StepFlops({k: v for k, v in recurrent.useful.items() if k != "decoder" and (with_critic or k != "critic")})
+    n, k2, size = batch_size * config.num_steps, config.kernel_size ** 2, config.frame_size
+    channels = config.conv_channels
+
+    def mm(n_in: int, n_out: int) -> float:
+        return 2.0 * n * n_in * n_out * 3  # forward + input grad + weight grad
+
+    c_in = config.channels
+    for i, c_out in enumerate(channels):  # encoder convolutions, the first of stride 1
+        size = size if i == 0 else size // 2
+        fwd = 2.0 * n * size * size * c_out * c_in * k2
+        flops.add("frame encoder", fwd * (1 + _backward_factor(input_grad=i > 0, weight_grad=True)))
+        c_in = c_out
+    widths = [channels[-1] * size * size, *config.frame_features]
+    flops.add("frame encoder", sum(mm(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)))
+    widths = [config.z_dim + config.s_dim, *reversed(config.frame_features), channels[-1] * size * size]
+    flops.add("frame decoder", sum(mm(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)))
+    for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # stride-2 conv-transposes
+        flops.add("frame decoder", 2.0 * n * size * size * c_in * c_out * k2 * 3)
+        size *= 2
+    flops.add("frame decoder", 2.0 * n * size * size * channels[0] * config.channels * k2 * 3)  # to C channels
     return flops

@@ -13,9 +13,13 @@ TINY_PIXELCNN = {"name": "pixelcnn_vae", "image_shape": [1, 8, 8], "z_dim": 4, "
                  "channels": 8, "inject_after": 2, "encoder_channels": [4], "encoder_hidden": 16}
 TINY_DSAE = {"name": "dsae", "x_dim": 6, "num_steps": 8, "z_dim": 3, "s_dim": 2, "hidden_dim": 8, "rnn_dim": 8,
              "prior_dim": 8, "decoder_hidden_dim": 8}
+TINY_VIDEO_DSAE = {"name": "video_dsae", "frame_size": 8, "num_steps": 8, "z_dim": 3, "s_dim": 2,
+                   "conv_channels": [4, 8], "kernel_size": 3, "frame_features": [16], "hidden_dim": 8, "rnn_dim": 8,
+                   "prior_dim": 8}
 # One tiny config per registered model (tests/contracts checks every model has one) and a data set of its modality.
-TINY_MODELS: dict[str, dict[str, Any]] = {"pixelcnn_vae": TINY_PIXELCNN, "dsae": TINY_DSAE}
-TINY_DATA = {"image": "fashion-mnist", "speech": "synthetic-speech"}
+TINY_MODELS: dict[str, dict[str, Any]] = {"pixelcnn_vae": TINY_PIXELCNN, "dsae": TINY_DSAE,
+                                          "video_dsae": TINY_VIDEO_DSAE}
+TINY_DATA = {"image": "fashion-mnist", "speech": "synthetic-speech", "video": "sprites"}
 
 
 def tiny_raw(objective: str = "cmi", gamma: float = 0.5, model: str = "pixelcnn_vae", **train: Any) -> dict[str, Any]:
@@ -36,8 +40,11 @@ def tiny_config(objective: str = "cmi", gamma: float = 0.5, model: str = "pixelc
 
 
 def tiny_batch(model: Any, batch_size: int = 8, seed: int = 0) -> torch.Tensor:
-    """A random input batch for a built model: binary images ``(B, C, H, W)`` or spectra ``(B, T, F)``."""
+    """A random input batch for a built model: binary images ``(B, C, H, W)``, spectra ``(B, T, F)`` or
+    uint8 video frames ``(B, T, C, H, W)``."""
     generator = torch.Generator().manual_seed(seed)
+    if model.modality == "video":
+        return torch.randint(0, 256, (batch_size, *model.input_shape), generator=generator, dtype=torch.uint8)
     if model.modality == "image":
         return (torch.rand(batch_size, *model.input_shape, generator=generator) < 0.5).float()
     return torch.randn(batch_size, *model.input_shape, generator=generator)

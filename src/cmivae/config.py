@@ -254,6 +254,8 @@ class TrainConfig:
         tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
             per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
             ``pip install 'cmivae[tensorboard]'``.
+        max_memory_gb: refuse a config whose estimated training memory (:mod:`cmivae.budget`)
+            exceeds this many GiB (``None``: only the machine's or GPU's memory bounds it).
     """
 
     epochs: int | None = 10
@@ -274,6 +276,7 @@ class TrainConfig:
     data_on_device: bool | str = "auto"
     channels_last: bool | str = "auto"
     tensorboard: bool = False
+    max_memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("data_on_device", "channels_last"):
@@ -282,7 +285,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be auto, true or false, got {value!r}; "
                                   f"set it with --set train.{name}=auto")
         check_fields(self, "train")
-        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps", "max_memory_gb"):
             positive(f"train.{name}", getattr(self, name))
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("train.epochs is null (train by updates) but train.max_steps is not set; give "
@@ -350,6 +353,40 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def _cycle(value: Any, seen: tuple[int, ...] = ()) -> bool:
+    """Whether ``value`` contains itself (a YAML anchor used inside itself: ``&x [1, *x]``)."""
+    if isinstance(value, (list, dict)):
+        if id(value) in seen:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        return any(_cycle(child, (*seen, id(value))) for child in children)
+    return False
+
+
+def parse_yaml(text: str | bytes, where: str) -> Any:
+    """The data of a YAML text (a config file, a ``--set`` value), or one :class:`ConfigError`
+    naming ``where``: bytes that are not UTF-8, invalid YAML, a tag whose value cannot be
+    built (``!!float x``), or a structure that refers to itself (``&x [1, *x]``)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{where} is not UTF-8 text (byte {err.start} is 0x{text[err.start]:02x}); "
+                              f"give a YAML file saved as UTF-8") from err
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from err
+    except (ValueError, TypeError, OverflowError) as err:  # a tag's constructor: `!!float x`, `!!int 1.5.2`
+        raise ConfigError(f"{where} is not valid YAML: a tagged value cannot be built ({err})") from err
+    except RecursionError as err:
+        raise ConfigError(f"{where} is not valid YAML: it nests too deeply") from err
+    if _cycle(value):
+        raise ConfigError(f"{where} holds a value that refers to itself (a YAML anchor used inside itself, "
+                          f"e.g. &x [1, *x]); write the value out")
+    return value
+
+
 def read_config_file(source: str | Path) -> dict[str, Any]:
     """Raw dict of a YAML file path or a shipped preset name."""
     path = Path(source)
@@ -362,9 +399,10 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist; give a YAML path or one of the presets: "
                           f"{', '.join(list_presets())}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+        content = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {err.strerror or err}") from err
+    raw = parse_yaml(content, f"config file {str(path)!r}") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, got {type(raw).__name__}")
     return raw
@@ -381,10 +419,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if len(parts) != 2 or parts[0] not in SECTION_NAMES or not parts[1]:
             raise ConfigError(f"--set key {key!r} must be section.key with section one of data, model, objective, "
                               f"train (e.g. --set train.epochs=5)")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from err
+        value = parse_yaml(text, f"--set {item!r}: the value")
         raw.setdefault(parts[0], {})
         if raw[parts[0]] is None:
             raw[parts[0]] = {}

@@ -32,6 +32,7 @@ from cmivae.metric_names import METRIC_NEEDS, Needs
 from cmivae.modality import DATASET_MODALITY
 from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
+from cmivae.models.video_dsae import VideoDSAE
 from cmivae.objectives.adversarial_cmi import AdversarialCMI
 from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import Objective
@@ -43,6 +44,7 @@ from cmivae.sampling.samplers import SAMPLERS
 MODELS: dict[str, type[nn.Module]] = {
     "pixelcnn_vae": PixelCNNVAE,
     "dsae": DSAE,
+    "video_dsae": VideoDSAE,
 }
 
 OBJECTIVES: dict[str, type[Objective]] = {

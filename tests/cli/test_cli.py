@@ -20,8 +20,11 @@ TINY = ["--set", "data.num_train=96", "--set", "data.num_test=64", "--set", "tra
 
 @pytest.mark.parametrize("name", list_presets())
 def test_every_shipped_preset_loads(name: str) -> None:
+    from cmivae.registry import resolve
+
     config = load_config(name)
     assert config.to_dict()["model"]["name"] in MODELS
+    resolve(config)  # model params, objective params and the data set's modality all check out
     assert (PRESET_DIR / f"{name}.yaml").read_text().startswith("#"), "presets open with a describing comment"
 
 

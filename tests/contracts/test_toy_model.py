@@ -128,11 +128,13 @@ def test_evaluate_skips_what_the_toy_cannot_do_and_says_why(toy_run, capsys) -> 
     import json
 
     from cmivae import cli
+    from cmivae.metric_names import VIDEO_METRIC_GROUPS
 
     assert cli.main(["evaluate", str(toy_run)]) == 0
     out = capsys.readouterr().out
     skipped = [line for line in out.splitlines() if line.startswith("[evaluate] skipped:")]
-    assert [line.split(": ")[1].split()[0] for line in skipped] == ["mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas"]
+    assert [line.split(": ")[1].split()[0] for line in skipped] == ["mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas",
+                                                                     *VIDEO_METRIC_GROUPS]  # no Sprites labels
     assert "mcas needs the model capability sample (the model declares none)" in skipped[0]
     assert "eer_z needs speaker labels (the data set has class)" in skipped[2]
     saved = json.loads((toy_run / "eval.json").read_text())

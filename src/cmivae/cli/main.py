@@ -21,6 +21,7 @@ from typing import Any
 from cmivae import __version__
 from cmivae.cli import speech, sweeps, video
 from cmivae.infra.errors import CmivaeError, ConfigError
+from cmivae.judge import DEFAULT_EPOCHS as DEFAULT_JUDGE_EPOCHS
 from cmivae.runs import files
 
 DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
@@ -194,6 +195,19 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge_train(args: argparse.Namespace) -> int:
+    """Train (or reuse) the Sprites judge of a frame size (:mod:`cmivae.judge.command`)."""
+    from cmivae.judge.cache import judge_paths
+    from cmivae.judge.command import ensure_judge
+
+    record, _ = ensure_judge(args.size, args.data_dir, epochs=args.epochs, seed=args.seed, force=args.force,
+                             device=args.device)
+    print(f"judge: {judge_paths(args.size, args.data_dir)[0]} (SHA-256 {record.sha256}), trained in "
+          f"{record.train_seconds:.0f} s; {record.accuracy_text()}")
+    print(f"note: {record.note}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
     from cmivae.reports.compare import compare_runs
@@ -213,6 +227,7 @@ COMMANDS: dict[str, Command] = {
     "data fetch": cmd_data_fetch,
     "data pack": cmd_data_pack,
     "data import": cmd_data_import,
+    "judge train": cmd_judge_train,
     "data make-speech": speech.cmd_data_make_speech,
     "data make-sprites": video.cmd_data_make_sprites,
     "convert": speech.cmd_convert,
@@ -303,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pack", help="the .npz file")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.set_defaults(func=COMMANDS["data import"])
+    judge = sub.add_parser("judge", help="the Sprites judge (a classifier of real sequences that scores generated "
+                           "ones)").add_subparsers(dest="judge_command", required=True, metavar="JUDGE_COMMAND")
+    p = judge.add_parser("train", help="train the judge on the training split (cached under <data dir>/sprites/judge/ "
+                         "with its SHA-256 and real-test accuracies); a usable cached judge is reused")
+    p.add_argument("dataset", choices=["sprites"], help="which data set (sprites)")
+    p.add_argument("--size", type=int, choices=[64, 32], default=64, help="frame size the judge reads (default 64)")
+    p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
+    p.add_argument("--epochs", type=int, default=DEFAULT_JUDGE_EPOCHS, help="training epochs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialization and batch order (default 0)")
+    p.add_argument("--force", action="store_true", help="retrain even a usable cached judge")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda[:N] or auto: where the judge trains")
+    p.set_defaults(func=COMMANDS["judge train"])
     sweeps.register(sub, data)
     speech.register(sub, data)
     video.register(data)

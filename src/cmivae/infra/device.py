@@ -185,9 +185,10 @@ def place(model: nn.Module, objective: nn.Module, device: torch.device, precisio
 
 
 def batch_to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A batch on the device, as float, channels_last for 4-D image batches on the fast path."""
+    """A batch on the device, as float, channels_last for 4-D image batches on the fast path. Video frames
+    ``(B, T, C, H, W)`` stay uint8: the model puts them on the unit scale (``data.video.frames.to_unit_float``)."""
     x = x.to(device, non_blocking=True)
-    x = x.float() if x.dtype == torch.uint8 else x
+    x = x.float() if x.dtype == torch.uint8 and x.dim() != 5 else x
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x

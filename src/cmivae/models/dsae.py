@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.budget import Footprint, linear, lstm
 from cmivae.infra.precision import run_lstm
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
@@ -197,6 +198,21 @@ class TransitionPrior(nn.Module):
         h, _ = run_lstm(self.lstm, shifted)  # (B, T, D_s) -> (B, T, H)
         return split_gaussian_stats(self.head(h))  # (B, T, H) -> (B, T, 2D_s) -> 2 x (B, T, D_s)
 
+    def sample(self, batch_size: int, num_steps: int, device: torch.device) -> torch.Tensor:
+        """A draw of s_{1:T} ``(B, T, D_s)`` from prod_t p(s_t | s_{<t}), ancestrally: s_0 = 0, then
+        each s_t is sampled and fed to the LSTM for step t + 1 (the same recurrence as :meth:`forward`).
+        Runs in fp32 with autocast off (a few small steps; no bf16 LSTM kernel is needed)."""
+        s_prev = torch.zeros(batch_size, 1, self.lstm.input_size, device=device)  # s_0 = 0, (B, 1, D_s)
+        state: tuple[torch.Tensor, torch.Tensor] | None = None
+        samples = []
+        with torch.autocast(device.type, enabled=False):
+            for _ in range(num_steps):
+                h, state = self.lstm(s_prev, state)  # (B, 1, D_s) -> (B, 1, H)
+                mean, logvar = split_gaussian_stats(self.head(h))  # (B, 1, H) -> 2 x (B, 1, D_s)
+                s_prev = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # (B, 1, D_s)
+                samples.append(s_prev)
+        return torch.cat(samples, dim=1)  # T x (B, 1, D_s) -> (B, T, D_s)
+
 
 class FrameDecoder(nn.Module):
     """Mean of p(x_t | z, s_t): an MLP on ``[z, s_t]`` applied to every frame, plus a
@@ -220,7 +236,89 @@ class FrameDecoder(nn.Module):
         return self.mlp(torch.cat([z_seq, s], dim=-1)).float()  # (B, T, D + D_s) -> (B, T, F)
 
 
-class DSAE(nn.Module):
+class SequenceLatents(nn.Module):
+    """The latent half every DSAE family shares (Eq. 2), over per-frame features ``(B, T, F)``:
+    q(z | x_{1:T}), q(s_t | x_{1:T}, z, s_{t-1}), p(z) = N(0, I) and the learned prior p(s_t | s_{<t}).
+
+    A family (:class:`DSAE` on spectra, :class:`cmivae.models.video_dsae.VideoDSAE` on frames) gives the
+    sizes (a :class:`DSAEConfig` whose ``x_dim`` is its feature size F), sets ``z_dim`` and ``s_shape``, and
+    defines :meth:`likelihood`; ``forward`` computes its features and calls :meth:`sequence_output`.
+    """
+
+    z_dim: int
+    s_shape: tuple[int, ...]
+
+    def __init__(self, config: DSAEConfig) -> None:
+        super().__init__()
+        self.static_encoder = StaticEncoder(config)
+        self.dynamic_encoder = DynamicEncoder(config)
+        self.transition_prior = TransitionPrior(config)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The family's input x (checked) -> per-frame features ``(B, T, F)`` the LSTMs read."""
+        raise NotImplementedError(f"{type(self).__name__} must define features(x)")
+
+    def likelihood(self, z: torch.Tensor, s: torch.Tensor) -> dist.Independent:
+        """p(x | z, s) for z ``(B, D)`` and s ``(B, T, D_s)``, batch shape ``(B,)``: the family's decoder."""
+        raise NotImplementedError(f"{type(self).__name__} must define likelihood(z, s)")
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        """Encode x, sample z and s_{1:T}, and return the distributions of Eq. 2."""
+        return self.sequence_output(self.features(x))
+
+    def encode(self, x: torch.Tensor) -> Means:
+        """Posterior means used as representations (Sec. 5.2), see :meth:`encode_features`."""
+        return self.encode_features(self.features(x))
+
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of q(z | x_{1:T}), ``(B, D)``."""
+        return self.static_encoder(self.features(x))[0]
+
+    def prior_z(self, batch_size: int, device: torch.device) -> dist.Independent:
+        """p(z) = N(0, I), batch shape ``(B,)``, event ``(D,)``."""
+        zeros = torch.zeros(batch_size, self.z_dim, device=device)
+        return dist.Independent(dist.Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+
+    def compute_prior_s(self, s: torch.Tensor) -> dist.Independent:
+        """p(s_t | s_{<t}) along s ``(B, T, D_s)``: batch shape ``(B,)``, event ``(T, D_s)``."""
+        return diagonal_gaussian(*self.transition_prior(s), event_dims=2)
+
+    def sequence_output(self, features: torch.Tensor) -> VAEOutput:
+        """Sample z and s_{1:T} from the posteriors given features ``(B, T, F)`` and return the
+        distributions of Eq. 2 (the likelihood from :meth:`likelihood`)."""
+        posterior_z = diagonal_gaussian(*self.static_encoder(features), event_dims=1)  # batch (B,), event (D,)
+        z = posterior_z.rsample()  # (B, D)
+        s_mean, s_logvar, s = self.dynamic_encoder(features, z, sample=True)  # 3 x (B, T, D_s)
+        posterior_s = diagonal_gaussian(s_mean, s_logvar, event_dims=2)  # batch (B,), event (T, D_s)
+        batch = features.shape[0]
+        return VAEOutput(likelihood=self.likelihood(z, s), posterior_z=posterior_z,
+                         prior_z=self.prior_z(batch, features.device), z=z, s=s, posterior_s=posterior_s,
+                         prior_s=self.compute_prior_s(s), s_mean=s_mean)
+
+    def encode_features(self, features: torch.Tensor) -> Means:
+        """Posterior means used as representations (Sec. 5.2): z ``(B, D)`` and s ``(B, T, D_s)``,
+        where s_t is the mean of q(s_t | x, z, s_{t-1}) with z and s_{t-1} set to their means."""
+        z, _ = self.static_encoder(features)  # (B, D)
+        s, _, _ = self.dynamic_encoder(features, z, sample=False)  # (B, T, D_s)
+        return Means(z, s)
+
+    def decode(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x_t | z, s_t), ``(B, T, ...)``; pair one sequence's z with another's s for voice
+        conversion (appendix J) or a video swap."""
+        s_dim = self.s_shape[-1]
+        if z.dim() != 2 or s.dim() != 3 or z.shape[0] != s.shape[0] or z.shape[1] != self.z_dim \
+                or s.shape[2] != s_dim:
+            raise ValueError(f"decode expects z (B, {self.z_dim}) and s (B, T, {s_dim}) with the same B, "
+                             f"got z {tuple(z.shape)} and s {tuple(s.shape)}")
+        return self.likelihood(z, s).mean
+
+    def sample_prior_s(self, batch_size: int, device: torch.device, num_steps: int | None = None) -> torch.Tensor:
+        """A draw of s_{1:T} ``(B, T, D_s)`` from the learned prior prod_t p(s_t | s_{<t});
+        T = ``model.num_steps`` unless ``num_steps`` is given."""
+        return self.transition_prior.sample(batch_size, num_steps or self.s_shape[0], torch.device(device))
+
+
+class DSAE(SequenceLatents):
     """The DSAE full model: ``forward(x) -> VAEOutput`` for x ``(B, T, F)``.
 
     Attributes:
@@ -238,11 +336,9 @@ class DSAE(nn.Module):
         ("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher"))
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or DSAEConfig()
-        self.static_encoder = StaticEncoder(self.config)
-        self.dynamic_encoder = DynamicEncoder(self.config)
-        self.transition_prior = TransitionPrior(self.config)
+        config = config or DSAEConfig()
+        super().__init__(config)
+        self.config = config
         self.decoder = FrameDecoder(self.config)
         self.z_dim, self.s_shape = self.latent_shapes(self.config)
         self.input_shape = (self.config.num_steps, self.config.x_dim)  # (T, F)
@@ -252,7 +348,34 @@ class DSAE(nn.Module):
         """``(D, (T, D_s))``: z is ``(B, D)``, s the frame latents ``(B, T, D_s)``."""
         return config.z_dim, (config.num_steps, config.s_dim)
 
-    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def input_shape_of(config: DSAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(T, F)``, without building the model."""
+        return (config.num_steps, config.x_dim)
+
+    @staticmethod
+    def footprint(config: DSAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one sequence of ``num_steps`` frames keeps for
+        backward, from the config alone (:mod:`cmivae.budget`)."""
+        t, hid = config.num_steps, config.hidden_dim
+        params = (lstm(config.x_dim, hid, 2) + linear(2 * hid, 2 * config.z_dim)  # q(z | x)
+                  + lstm(config.x_dim + config.z_dim, hid, 2) + linear(2 * hid, 4 * config.rnn_dim)  # q(s | x, z)
+                  + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
+                  + linear(config.rnn_dim, 2 * config.s_dim)
+                  + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim)  # p(s)
+                  + config.x_dim)  # the decoder's per-bin log-variance
+        width, per_frame = config.z_dim + config.s_dim, 0
+        for _ in range(config.num_decoder_layers):
+            params += linear(width, config.decoder_hidden_dim)
+            per_frame += 2 * config.decoder_hidden_dim
+            width = config.decoder_hidden_dim
+        params += linear(width, config.x_dim)
+        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM, the decoder
+        per_frame += 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim + 3 * config.x_dim
+        return Footprint(params, t * per_frame + 2 * config.x_dim + config.z_dim)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x ``(B, T, F)`` checked, as float: the spectra are the LSTMs' features."""
         if x.dim() != 3 or x.shape[-1] != self.config.x_dim:
             raise ValueError(f"DSAE expects x of shape (B, T, F) with F = model.x_dim = {self.config.x_dim}, "
                              f"got {tuple(x.shape)}; check the data's frequency bins or set model.x_dim")
@@ -264,60 +387,8 @@ class DSAE(nn.Module):
         """No part of the DSAE (LSTMs and linear layers) gains from channels_last."""
         return None
 
-    def prior_z(self, batch_size: int, device: torch.device) -> dist.Independent:
-        """p(z) = N(0, I), batch shape ``(B,)``, event ``(D,)``."""
-        zeros = torch.zeros(batch_size, self.z_dim, device=device)
-        return dist.Independent(dist.Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
-
-    def compute_prior_s(self, s: torch.Tensor) -> dist.Independent:
-        """p(s_t | s_{<t}) along s ``(B, T, D_s)``: batch shape ``(B,)``, event ``(T, D_s)``."""
-        return diagonal_gaussian(*self.transition_prior(s), event_dims=2)
-
-    def forward(self, x: torch.Tensor) -> VAEOutput:
-        """Encode x ``(B, T, F)``, sample z and s_{1:T}, and return the distributions of Eq. 2."""
-        x = self._check_input(x)
-        posterior_z = diagonal_gaussian(*self.static_encoder(x), event_dims=1)  # batch (B,), event (D,)
-        z = posterior_z.rsample()  # (B, D)
-        s_mean, s_logvar, s = self.dynamic_encoder(x, z, sample=True)  # 3 x (B, T, D_s)
-        posterior_s = diagonal_gaussian(s_mean, s_logvar, event_dims=2)  # batch (B,), event (T, D_s)
+    def likelihood(self, z: torch.Tensor, s: torch.Tensor) -> dist.Independent:
+        """p(x | z, s): the decoder's mean and its learnable per-bin variance, event ``(T, F)``."""
         x_mean = self.decoder(z, s)  # (B, T, F)
         x_std = (0.5 * self.decoder.logvar.float().clamp(LOGVAR_MIN, LOGVAR_MAX)).exp().expand_as(x_mean)  # (B, T, F)
-        likelihood = dist.Independent(dist.Normal(x_mean, x_std, validate_args=False), 2)  # event (T, F)
-        return VAEOutput(likelihood=likelihood, posterior_z=posterior_z, prior_z=self.prior_z(x.shape[0], x.device),
-                         z=z, s=s, posterior_s=posterior_s, prior_s=self.compute_prior_s(s), s_mean=s_mean)
-
-    def encode(self, x: torch.Tensor) -> Means:
-        """Posterior means used as representations (Sec. 5.2): z ``(B, D)`` and s ``(B, T, D_s)``,
-        where s_t is the mean of q(s_t | x, z, s_{t-1}) with z and s_{t-1} set to their means."""
-        x = self._check_input(x)
-        z, _ = self.static_encoder(x)  # (B, D)
-        s, _, _ = self.dynamic_encoder(x, z, sample=False)  # (B, T, D_s)
-        return Means(z, s)
-
-    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean of q(z | x_{1:T}), ``(B, D)``."""
-        return self.static_encoder(self._check_input(x))[0]
-
-    def decode(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """Mean of p(x_t | z, s_t), ``(B, T, F)``; pair one sequence's z with another's s for voice
-        conversion (appendix J)."""
-        if z.dim() != 2 or s.dim() != 3 or z.shape[0] != s.shape[0] or z.shape[1] != self.z_dim \
-                or s.shape[2] != self.config.s_dim:
-            raise ValueError(f"decode expects z (B, {self.z_dim}) and s (B, T, {self.config.s_dim}) with the same B, "
-                             f"got z {tuple(z.shape)} and s {tuple(s.shape)}")
-        return self.decoder(z, s)
-
-    @torch.no_grad()
-    def sample_prior_s(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        """A draw of s_{1:T} ``(B, T, D_s)`` from the learned prior p(s_t | s_{<t}) (Eq. 2): the
-        transition LSTM run one step at a time from s_0 = 0, each step fed the previous draw."""
-        prior = self.transition_prior
-        s_prev = torch.zeros(batch_size, 1, self.config.s_dim, device=device)  # (B, 1, D_s), s_0 = 0
-        state = None
-        steps = []
-        for _ in range(self.config.num_steps):
-            h, state = prior.lstm(s_prev, state)  # (B, 1, D_s) -> (B, 1, H)
-            mean, logvar = split_gaussian_stats(prior.head(h))  # (B, 1, H) -> 2 x (B, 1, D_s)
-            s_prev = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # (B, 1, D_s)
-            steps.append(s_prev)
-        return torch.cat(steps, dim=1)  # T x (B, 1, D_s) -> (B, T, D_s)
+        return dist.Independent(dist.Normal(x_mean, x_std, validate_args=False), 2)  # event (T, F)

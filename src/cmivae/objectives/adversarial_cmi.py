@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from cmivae.budget import Footprint
 from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
@@ -93,6 +94,12 @@ class CMIConfig(CriticParams):
         check_critic_input(self.critic_input, self.critic_path, self.critic_patch, s_shape)
         if self.similarity is None:
             self.similarity = "dot" if len(s_shape) == 3 else "cosine"
+
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Footprint:
+        """The critic D(z, s)'s, on the view of s it encodes (:mod:`cmivae.budget`)."""
+        view = CriticView(self.critic_input, tuple(s_shape), tuple(x_shape), self.critic_patch)
+        return ZSCritic.footprint(z_dim, view.shape, self.critic_hidden_dim or self.default_hidden_dim,
+                                  self.similarity or "dot", self.critic, positions=view.positions)
 
 
 class AdversarialCMI(Objective):

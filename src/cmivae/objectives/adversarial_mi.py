@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from cmivae.budget import Footprint
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
 from cmivae.objectives.critics import ZCritic
@@ -24,6 +25,10 @@ class MIConfig(CriticParams):
     """MI-VAE's params: those of :class:`CriticParams`; D(z) is 400 wide (appendix I)."""
 
     default_hidden_dim: ClassVar[int] = 400
+
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Footprint:
+        """The critic D(z)'s (:mod:`cmivae.budget`)."""
+        return ZCritic.footprint(z_dim, self.critic_hidden_dim or self.default_hidden_dim)
 
 
 class AdversarialMI(Objective):

@@ -90,6 +90,9 @@ class ObjectiveParams:
         """Fill defaults that depend on the model's latents (none here)."""
 
 
+MAX_CRITIC_STEPS = 100  # critic updates per VAE update: the paper's 2, a study's 10; 1e9 is a step that never ends
+
+
 @dataclass
 class CriticParams(ObjectiveParams):
     """The params of an objective with an adversarial critic (MI-VAE, CMI-VAE).
@@ -111,8 +114,9 @@ class CriticParams(ObjectiveParams):
         super().__post_init__()
         positive("objective.critic_lr", self.critic_lr)
         positive("objective.critic_hidden_dim", self.critic_hidden_dim)
-        if self.critic_steps < 1:
-            raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps!r}")
+        if not 1 <= self.critic_steps <= MAX_CRITIC_STEPS:
+            raise ConfigError(f"objective.critic_steps must be an integer from 1 to {MAX_CRITIC_STEPS} (critic updates "
+                              f"per VAE update; the paper uses 2), got {self.critic_steps!r}")
 
     def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
         if self.critic_hidden_dim is None:

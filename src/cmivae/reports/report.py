@@ -10,7 +10,8 @@ Writes into REPORT_DIR:
   ``summary.csv`` (every group and metric:
   mean, SE, max, count), ``runs.csv`` (every run);
 - ``figure3_<dataset>.png``, ``figure4_<dataset>_<model>.png``, ``figure5_<dataset>.png``
-  and ``samples/`` (copies of each run's ``samples.png``).
+  and ``samples/`` (copies of each run's ``samples.png``); for video runs ``swaps_<dataset>.png`` and
+  ``swaps/`` (each run's swap grid) and the judge that scored them (:mod:`cmivae.reports.video`).
 
 Everything is read from run directories (:mod:`cmivae.reports.collect`); no model code runs.
 """
@@ -21,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from cmivae.infra.atomic import atomic_write_text
+from cmivae.infra.atomic import atomic_write_text, broken_link
 from cmivae.infra.errors import ConfigError
 from cmivae.reports.collect import RunRow, collect_runs, method_label, model_label
 from cmivae.reports.diagnostics import (
@@ -53,6 +54,7 @@ from cmivae.reports.tables import (
     write_runs_csv,
     write_summary_csv,
 )
+from cmivae.reports.video import video_lines
 
 CONVENTIONS = """\
 Conventions. Each "ours" cell is the mean ± standard error over seeds, SE = sample standard
@@ -139,6 +141,8 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
     Raises:
         ConfigError: if no run directory is found under ``roots``.
     """
+    if (broken := broken_link(out_dir)) is not None:  # else mkdir says only "File exists"
+        raise ConfigError(f"--out {broken}")
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows = collect_runs(roots)
     if not rows:
@@ -159,6 +163,7 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
         lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {model_label(model)}", ""]
         mine = [g for g in groups if g.dataset == dataset and g.model == model]
         lines += _section(mine, dataset, model, out_dir, with_paper)
+        lines += video_lines(usable, dataset, model, out_dir)  # video runs: the judge and the swap grids
         figure = plot_critic_logits(usable, dataset, model,
                                     out_dir / f"critic_logit_{dataset}_{model}.png")
         if figure is not None:

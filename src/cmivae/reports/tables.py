@@ -128,10 +128,23 @@ DSAE_COLUMNS = (
     Column("recon", "Recon", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2),
     Column("mi_zs", "Î(z;s)", 2),
 )
+# Video (Sprites): the judge protocol (cmivae.metrics.video_eval; ↑/↓: which way is better)
+VIDEO_COLUMNS = (
+    Column("elbo", "ELBO = -(Recon+KL(z)+KL(s)) (nats)", 2), Column("kl_z", "KL(z)", 2), Column("kl_s", "KL(s)", 2),
+    Column("recon", "Recon", 2), Column("mi_zs", "Î(z;s)", 2),
+    Column("judge_action_acc", "action acc, z resampled ↑", 4), Column("judge_action_is", "IS (action) ↑", 3),
+    Column("judge_action_h_yx", "H(y|x) (action) ↓", 3), Column("judge_action_h_y", "H(y) (action) ↑", 3),
+    Column("judge_attr_acc", "attribute acc, s resampled ↑", 4), Column("judge_attr_is", "IS (attributes) ↑", 3),
+    Column("judge_attr_h_yx", "H(y|x) (attributes) ↓", 3), Column("judge_attr_h_y", "H(y) (attributes) ↑", 3),
+    Column("swap_acc", "swap acc (all 5) ↑", 4),
+    Column("swap_action_acc", "swap: B's action ↑", 4), Column("swap_attr_acc", "swap: A's attributes ↑", 4),
+    Column("probe_z_attr", "probe z→attributes ↑", 4), Column("probe_s_action", "probe s→action ↑", 4),
+    Column("leak_z_action", "leak z→action ↓", 4), Column("leak_s_attr", "leak s→attributes ↓", 4),
+)
 TABLE_1_COLUMNS = (Column("kl_z", "KL(z)", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2))
 TABLE_2_COLUMNS = (Column("vc_mcas", "VC-mCAS % (mean)", 2), Column("vc_mcas", "VC-mCAS % (max)", 2, stat="max"))
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "timit": "TIMIT",
-                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder"}
+                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder", "sprites": "Sprites"}
 
 
 @dataclass
@@ -185,6 +198,10 @@ def _cell(row: dict[str, Any], column: Column) -> str:
     value = row[column.stat].get(column.key)
     if value is None or math.isnan(value):
         return "–"
+    bound = row[column.stat].get(f"{column.key}_bound") if column.key.startswith("mi_zs") else None
+    if bound is not None and not math.isnan(bound) and value > bound:
+        # above the calibrated bound the estimate only says "at least about B" (cmivae.metrics.mi_calibration)
+        return f"> {bound:g}" + fewer_seeds_mark(row.get("count", {}).get(column.key), row["n"])
     text = f"{value:.{column.digits}f}"
     se = row["se"].get(column.key) if column.stat == "mean" else None
     if se is not None and not math.isnan(se):
@@ -285,10 +302,10 @@ def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
     the DSAE's ``elbo`` and ``kl_s`` (always -(-ELBO) and 0 there).
     """
     local_sequence = LOCAL_SEQUENCE in TRAITS.model_trait(model, files.CAPABILITIES, ())
-    family = DSAE_COLUMNS + IMAGE_COLUMNS if local_sequence else IMAGE_COLUMNS + DSAE_COLUMNS
-    known: dict[str, Column] = {}
-    for column in family:  # a key both families show keeps the first one's column
-        known.setdefault(column.key, column)
+    held = {key for g in groups if g.dataset == dataset and g.model == model for key in g.mean}
+    # the columns of the metric family whose keys these runs hold most of (no table of model names)
+    family = max((IMAGE_COLUMNS, DSAE_COLUMNS, VIDEO_COLUMNS), key=lambda f: len(held & {c.key for c in f}))
+    known = {c.key: c for c in family}
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
     unshown = {"best_epoch", "steps", "skipped_batches", "eval_seconds", *CRITIC_DIAGNOSTICS}
     if not local_sequence:  # no KL(s) term: kl_s is 0 and elbo is -neg_elbo

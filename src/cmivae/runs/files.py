@@ -14,6 +14,7 @@
     RUN_DIR/failure.json             why training stopped
     RUN_DIR/train.log                progress lines
     RUN_DIR/samples.png              evaluate's sample grid (``cmivae sample`` writes samples-<seed>.png)
+    RUN_DIR/swaps.png                evaluate's swap grid of a video run (z of one sequence, s of others)
     RUN_DIR/skipped_files.txt        speech files a loader left out (path, tab, reason)
     RUN_DIR/tensorboard/             TensorBoard event files (``train.tensorboard=true``)
     RUN_DIR/.cmivae.lock             flock held by the one process writing the run (cmivae.infra.locking)
@@ -35,6 +36,7 @@ PREVIOUS = "previous.pt"
 FAILURE = "failure.json"
 LOG = "train.log"
 SAMPLES = "samples.png"
+SWAP_GRID = "swaps.png"
 SWEEP_ERROR = "sweep_error.json"
 SKIPPED_FILES = "skipped_files.txt"
 EVENTS = "tensorboard"

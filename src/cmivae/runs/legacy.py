@@ -36,7 +36,7 @@ LEGACY_FIELDS: dict[str, frozenset[str]] = {
     "train": frozenset({"epochs", "batch_size", "lr", "seed", "precision", "device", "max_steps",
                         "checkpoint_every_steps", "checkpoint_every_minutes", "nonfinite", "max_skipped_fraction",
                         "compile", "compile_mode", "eval_batch_size", "deterministic", "data_on_device",
-                        "channels_last", "tensorboard"}),
+                        "channels_last", "tensorboard", "max_memory_gb"}),
 }
 # The flat objective section the committed runs hashed: these keys with these defaults are in every
 # legacy-form objective section, whatever the objective uses.
@@ -67,6 +67,7 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("train", "channels_last"): "auto",
     ("train", "tensorboard"): False,
     ("train", "max_skipped_fraction"): 0.1,
+    ("train", "max_memory_gb"): None,
 }
 
 

@@ -164,10 +164,9 @@ def _read_sweep_file(path: Path) -> dict[str, Any]:
         if raw is None:
             raise ConfigError(f"{path}: a Python sweep file must define SWEEP = {{'base': ..., 'grid': ...}}")
     elif path.suffix in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        from cmivae.config import parse_yaml
+
+        raw = parse_yaml(path.read_bytes(), f"sweep file {str(path)!r}")
     else:
         raise ConfigError(f"{path}: a sweep file must be .yaml, .yml or .py, got {path.suffix or 'no suffix'!r}")
     if not isinstance(raw, dict):

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from cmivae.budget import check_budget
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
 from cmivae.infra.device import apply_backend_settings, backend_settings, batch_to_device, optimizer_options, place
@@ -35,7 +36,7 @@ from cmivae.objectives import Objective
 from cmivae.objectives.base import regularizer_terms
 from cmivae.objectives.means import objective_means as evaluate_objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.registry import Resolved, build, resolve
+from cmivae.registry import MODELS, Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
 from cmivae.runs.directory import RunDirectory, run_traits
 from cmivae.runs.legacy import saved_form
@@ -274,8 +275,9 @@ def fit(config: ExperimentConfig | Resolved, run_dir: str | Path, *, force: bool
     """
     from cmivae.infra.locking import directory_lock
 
-    # every name and param checked before the directory is touched
+    # every name and param checked before the directory is touched, and the memory it needs estimated
     resolved = config if isinstance(config, Resolved) else resolve(config)
+    check_budget(resolved, MODELS[resolved.config.model.name])
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
         return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
@@ -286,6 +288,7 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
     """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
     if stop.signum is None:
         return
+    stop.acknowledged = True  # at a step boundary: the stop deadline no longer applies (signals.Watchdog)
     if checkpoint is not None:
         run.save_last(checkpoint)
     message = f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; rerun the same command to resume"
@@ -300,6 +303,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
     config = resolved.config
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
+    signals.log = lambda message: run.log(message, echo=False)  # a forced stop (signals.Watchdog) in train.log
     distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
     events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
