@@ -98,7 +98,7 @@ def test_train_max_memory_gb_is_a_limit_of_its_own(tmp_path: Path, capsys: pytes
 
 @pytest.mark.parametrize("override, message", [
     ("model.kernel_sizes=[1001, 3, 3]", "wider than the image"),
-    ("model.kernel_sizes=[3, 29, 3]", "wider than the image"),
+    ("model.kernel_sizes=[3, 57, 3]", "wider than the image"),
     ("objective.critic_steps=1000000000", "objective.critic_steps must be an integer from 1 to 100"),
     ("objective.critic_steps=101", "objective.critic_steps must be an integer from 1 to 100"),
 ])

@@ -34,6 +34,7 @@ class ToyVAE(nn.Module):
     modality = "image"
     sampler = None
     capabilities: ClassVar[frozenset[str]] = frozenset()  # no sampler, no decode(z, s): mCAS is skipped
+    label: ClassVar[str] = "Toy MLP-VAE"  # what reports call it (written into config.json at train time)
 
     def __init__(self, config: ToyVAEConfig | None = None) -> None:
         super().__init__()
@@ -102,17 +103,24 @@ def test_toy_model_is_checked_against_the_data_modality(toy_model_registered: st
 
 @pytest.fixture
 def toy_run(toy_model_registered: str, tmp_path, monkeypatch):
-    """A trained toy run (256 tiny images: enough per class for every probe), the data loader
-    returning those images and a short I(z; s) critic."""
+    """A toy run trained by `cmivae train` (256 tiny images: enough per class for every probe),
+    the data loader returning those images and a short I(z; s) critic."""
+    import json
+
     import cmivae.data.registry
+    from cmivae.cli import main
     from cmivae.metrics import evaluate
-    from cmivae.training.loop import fit
 
     data = helpers.tiny_images(n_train=256)
-    monkeypatch.setattr(cmivae.data.registry, "load_dataset", lambda config: data)
+    from cmivae.training import loop
+
+    for module in (cmivae.data.registry, loop):  # training and evaluation read these images
+        monkeypatch.setattr(module, "load_dataset", lambda config: data)
     monkeypatch.setattr(evaluate, "MI_STEPS", 20)
+    config = tmp_path / "toy.yaml"
+    config.write_text(json.dumps(helpers.tiny_raw("beta", model=toy_model_registered, epochs=1)))
     run = tmp_path / "toy"
-    fit(helpers.tiny_config("beta", model=toy_model_registered, epochs=1), run, progress=False, data=data)
+    assert main(["train", str(config), "--out", str(run), "--no-progress"]) == 0
     return run
 
 
@@ -133,6 +141,10 @@ def test_evaluate_skips_what_the_toy_cannot_do_and_says_why(toy_run, capsys) -> 
     assert {"elbo", "recon", "kl_z", "mi_zs", "aolr", "aosvm", "baseline"} <= set(saved)
     assert not {"mcas", "mcas_svm", "kl_s", "eer_z"} & set(saved)
     assert cli.main(["evaluate", str(toy_run)]) == 0  # the same request again: nothing is missing, no error
+    # the report gives the family its class's label and a table of the keys its runs hold
+    assert cli.main(["report", str(toy_run), "--out", str(toy_run.parent / "report")]) == 0
+    report = (toy_run.parent / "report" / "report.md").read_text()
+    assert "· Toy MLP-VAE" in report and "AoLR" in report
 
 
 def test_a_requested_metric_the_toy_cannot_support_is_refused_before_any_work(toy_run, capsys, monkeypatch) -> None:

@@ -230,12 +230,12 @@ def test_the_elbo_is_the_beta_curves_gamma_0_point_not_a_method_read_against_it(
 def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     rows = collect_runs(sweep_dir)
     groups = aggregate(rows)
-    for path in (plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png"),
+    for path in (plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png", model="pixelcnn_vae"),
                  plot_figure4(groups, "synthetic-speech", "dsae", tmp_path / "f4.png"),
                  gather_samples(rows, "fashion-mnist", tmp_path)):
         assert path is not None and path.read_bytes().startswith(PNG)
     assert len(list((tmp_path / "samples").glob("*.png"))) == 4  # seed 0 of 2 methods x 2 gammas
-    assert plot_figure3(groups, "mnist", tmp_path / "none.png") is None
+    assert plot_figure3(groups, "mnist", tmp_path / "none.png", model="pixelcnn_vae") is None
 
 
 def test_the_matched_table_counts_collapsed_seeds(sweep_dir: Path) -> None:

@@ -65,13 +65,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.infra.locking import refuse_if_locked
     from cmivae.infra.threads import parse_threads
     from cmivae.metric_names import display_order
+    from cmivae.runs.legacy import run_id
     from cmivae.runs.readers import check_run_directory, finished_results
 
     # Every refusal that needs only the arguments, the config and the run directory's files first:
     # no torch import, no load measurement (seconds, a minute under load) before a one-line answer.
     parse_threads(args.threads)
     config = load_config(args.config, args.set)
-    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{run_id(config)}"
     results = finished_results(out, config) if args.reuse_finished and not args.force else None
     if results is not None:
         print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
@@ -87,11 +88,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
-    config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
-    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    resolved = load_resolved(args.config, args.set)  # every value checked before any directory or data: once
+    config = resolved.config
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{run_id(config)}"
     distributed.init_from_environment()
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
-    results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress, threads=None)
+    results = fit(resolved, out, force=args.force, resume=args.resume, progress=not args.no_progress, threads=None)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))

@@ -60,9 +60,10 @@ from cmivae.metric_names import (
 )
 from cmivae.models.capabilities import LOCAL_SEQUENCE
 from cmivae.models.contract import declared_capabilities
+from cmivae.objectives.means import objective_means
 from cmivae.runs import files
 from cmivae.runs.readers import read_eval_json, read_results, warn_if_unfinished
-from cmivae.runs.trained import TrainedModel, objective_means, open_trained
+from cmivae.runs.trained import TrainedModel, open_trained
 
 MI_TRAIN_PAIRS = 2000  # (z, s) pairs of training data for the Î(z; s) critic; s of the PixelCNN is 64x28x28
 MI_TEST_PAIRS = 1000

@@ -21,6 +21,9 @@ A model is an ``nn.Module`` registered in :data:`cmivae.registry.MODELS` with:
   ``sample_prior_s(batch_size, device)``). Evaluation derives its metric set from them and
   the data set's labels (:data:`cmivae.metric_names.METRIC_NEEDS`): a model that declares
   none still trains, and ``cmivae evaluate`` skips what it cannot compute, saying why;
+- ``label`` (optional): its display name in reports (default: its registry name), and
+  ``matched_metrics`` (optional): ``(key, header, digits, "higher" | "lower")`` of the same-KL
+  comparison (default: Î(z; s) only); both are written into ``config.json`` at train time;
 - ``sampler``: the key of :data:`cmivae.sampling.samplers.SAMPLERS` that draws x ~ p(x | z),
   or ``None``;
 - ``channels_last_module()``: the sub-module that is fast in channels_last memory format

@@ -330,6 +330,10 @@ class DSAE(SequenceLatents):
     modality = "speech"
     sampler = None  # no image sampler: speech is decoded to means (voice conversion)
     capabilities: ClassVar[frozenset[str]] = frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S})
+    label: ClassVar[str] = "DSAE"
+    # the same-KL comparison's metrics (reports.matched): (key, header, digits, which way is better)
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher"))
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         config = config or DSAEConfig()

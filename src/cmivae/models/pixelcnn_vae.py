@@ -96,11 +96,14 @@ class PixelCNNVAEConfig:
             raise ValueError(
                 f"model.inject_after must be between 1 and {len(self.kernel_sizes) - 1} (the number of masked "
                 f"layers minus one), got {self.inject_after}; the paper uses 6")
-        widest = max(self.image_shape[1:])
+        # A k x k kernel reaches (k - 1) / 2 pixels each way; past 2 * side - 1 some taps reach no pixel from any
+        # position of the image (they read only padding and cost k^2 per pixel).
+        widest = 2 * max(self.image_shape[1:]) - 1
         if max(self.kernel_sizes) > widest:
             raise ValueError(f"model.kernel_sizes holds {max(self.kernel_sizes)}, wider than the image "
-                             f"({self.image_shape[1]}x{self.image_shape[2]}): its taps beyond the image read only "
-                             f"padding and cost k^2 per pixel; use kernels of at most {widest} (the paper's 3-7)")
+                             f"({self.image_shape[1]}x{self.image_shape[2]}) can use: its outer taps read only "
+                             f"padding from every pixel and cost k^2 per pixel; use kernels of at most {widest} "
+                             f"(the paper's 3-7)")
         if not self.encoder_channels or min(self.encoder_channels) <= 0:
             raise ValueError(f"model.encoder_channels must be positive sizes, got {self.encoder_channels}")
         one_of("model.block", self.block, BLOCKS)
@@ -210,6 +213,10 @@ class PixelCNNVAE(nn.Module):
     modality = "image"
     sampler = "cached"  # cmivae.sampling.samplers.SAMPLERS: exact, about one forward pass per image
     capabilities: ClassVar[frozenset[str]] = frozenset({SAMPLE})  # s is a feature map, no decode(z, s)
+    label: ClassVar[str] = "PixelCNN-VAE"
+    # the same-KL comparison's metrics (reports.matched): (key, header, digits, which way is better)
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher"))
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()

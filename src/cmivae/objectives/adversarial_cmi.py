@@ -106,6 +106,7 @@ class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
 
     config_class = CMIConfig
+    label = "CMI-VAE"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
@@ -131,7 +132,7 @@ class AdversarialCMI(Objective):
         z, s = path_latents(out, self.critic_path)
         index = self.view.draw(z.shape[0], z.device)  # (B,) positions of a local s, else None
         logit = self.critic(z, self.view.select(s, x, index), index)  # (B,), gradient to the encoder (z) and/or s
-        return {"critic_term": self.gamma * self.alpha * logit}
+        return {"cmi_penalty": self.gamma * self.alpha * logit}  # gamma alpha x the estimate of Eq. 10
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q, s = out.z.detach(), out.s.detach()

@@ -35,6 +35,7 @@ class AdversarialMI(Objective):
     """MI-VAE objective of Eq. 26 with critic D(z) (appendix I)."""
 
     config_class = MIConfig
+    label = "MI-VAE"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialMI:
@@ -46,7 +47,7 @@ class AdversarialMI(Objective):
 
     def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
-        return {"critic_term": self.gamma * logit}
+        return {"mi_penalty": self.gamma * logit}  # gamma x the estimate of D_KL(q(z) || p(z)) (Eq. 26)
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q = out.z.detach()

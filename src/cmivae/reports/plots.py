@@ -26,13 +26,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae.reports.collect import (  # noqa: E402
     METHOD_ORDER,
-    MODEL_LABELS,
     RunRow,
     _method_rank,
     method_label,
+    model_label,
     val_kl_by_epoch,
 )
-from cmivae.reports.paper_results import TABLES  # noqa: E402
+from cmivae.reports.paper_results import TABLES, paper_tables  # noqa: E402
 from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
 
 COLORS = {"elbo": "tab:gray", "beta": "tab:blue", "mi": "tab:green", "cmi": "tab:red"}
@@ -62,7 +62,7 @@ def _by_method(groups: list[Group]) -> dict[str, list[Group]]:
 
 def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[float, dict[str, float]]]]:
     """{method: [(gamma, values)]} of the paper table about this data set and model."""
-    numbers = {"pixelcnn_vae": [t for t in (4, 5) if TABLES[t].dataset == dataset], "dsae": [3]}.get(model, [])
+    numbers = paper_tables(dataset, model, key)
     curves: dict[str, list[tuple[float, dict[str, float]]]] = {}
     for number in numbers:
         for row in TABLES[number].rows:
@@ -73,7 +73,7 @@ def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[fl
     return curves
 
 
-def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: str = "pixelcnn_vae",
+def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: str,
                  with_paper: bool = True) -> Path | None:
     """AoLR (left) and mCAS (right) against KL(z) for one image data set; ``None`` if no
     group has KL(z) with AoLR or mCAS."""
@@ -125,7 +125,8 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
                     color=COLORS.get(method), marker=MARKERS.get(method, "o"), capsize=2,
                     label=f"{method_label(method)} (ours)")
     if with_paper:
-        source = "paper" if model != "dsae" or dataset == "timit" else "paper, TIMIT"
+        elsewhere = sorted({TABLES[n].dataset for n in paper_tables(dataset, model, "mi_zs")} - {dataset})
+        source = f"paper, {', '.join(DATASET_LABELS.get(d, d) for d in elsewhere)}" if elsewhere else "paper"
         for method, points in _paper_curves(dataset, model, "mi_zs").items():
             xs = [1.0 - gamma for gamma, _ in points]
             betas += xs
@@ -225,7 +226,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
 
 
 def _where(dataset: str, model: str) -> str:
-    return f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
+    return f"{DATASET_LABELS.get(dataset, dataset)}, {model_label(model)}"
 
 
 def _save_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str, ylabel: str, title: str,

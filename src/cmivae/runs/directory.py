@@ -27,12 +27,23 @@ from cmivae.config import ExperimentConfig
 from cmivae.infra import json_files
 from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.infra.errors import ConfigError
+from cmivae.models.contract import declared_capabilities
+from cmivae.registry import MODELS, OBJECTIVES, Resolved
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
+from cmivae.runs.legacy import saved_form
 from cmivae.runs.readers import check_run_directory, config_differences, finished_results
 
-__all__ = ["RunDirectory", "code_version", "config_differences", "runtime_metadata"]
+
+def run_traits(resolved: Resolved) -> dict[str, Any]:
+    """What a run's classes declare (``config.json["traits"]``, :data:`cmivae.runs.files.TRAIT_KEYS`):
+    read by torch-free sweeps and reports instead of a table of names."""
+    model, objective = MODELS[resolved.config.model.name], OBJECTIVES[resolved.config.objective.name]
+    return {files.CAPABILITIES: sorted(declared_capabilities(model)),
+            files.MODEL_LABEL: getattr(model, "label", "") or resolved.config.model.name,
+            files.OBJECTIVE_LABEL: getattr(objective, "label", "") or resolved.config.objective.name,
+            files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())]}
 
 
 def code_version() -> str:
@@ -100,14 +111,16 @@ class RunDirectory:
 
     def start(self, config: ExperimentConfig, history: list[dict[str, Any]], *,
               resolved: dict[str, Any] | None = None, corpus: dict[str, Any] | None = None,
-              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None) -> None:
+              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None,
+              traits: dict[str, Any] | None = None) -> None:
         """Training really starts: write ``config.json`` (if new) and rebuild
         ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
         the history write loses no line).
 
         ``resolved`` (the model and objective configs with every default,
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
-        loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
+        loaded) are saved beside the hashed config, outside the run id, and so are ``traits`` (what
+        the run's classes declare: :func:`run_traits`); ``skipped_files``
         (path, reason) go to ``skipped_files.txt``. ``numerics``
         (:func:`cmivae.infra.precision.numerics`: the precision the run computes at, device, CPU ISA) is
         saved with a new run; a run that resumes at another precision (``train.precision: auto`` on
@@ -119,7 +132,8 @@ class RunDirectory:
         config_path = self.path / files.CONFIG
         saved = json_files.read_json(config_path) if config_path.exists() else None
         if saved is None:
-            saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+            saved = {"config": saved_form(config), **({"resolved": resolved} if resolved else {}),
+                     **({files.TRAITS: traits} if traits else {}),
                      "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
                      **runtime_metadata(), **({"corpus": corpus} if corpus else {}),
                      **({"numerics": numerics} if numerics else {})}

@@ -186,7 +186,8 @@ def read_traits(saved: dict[str, Any]) -> dict[str, Any]:
     from cmivae.runs.legacy import legacy_traits
 
     written = saved.get(files.TRAITS)
-    supplied = legacy_traits(saved.get("config") or {})
+    config = saved.get("config")
+    supplied = legacy_traits(config if isinstance(config, dict) else {})
     return {**supplied, **written} if isinstance(written, dict) else supplied
 
 
@@ -217,10 +218,11 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
     """``key: old -> new`` for every value where a saved config dict differs from ``config``
-    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
-    from cmivae.config import without_neutral_defaults
+    (compared in :func:`cmivae.runs.legacy.comparable_form`: a field the saved dict lacks
+    counts as its default)."""
+    from cmivae.runs.legacy import comparable_form
 
-    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+    return _differences(comparable_form(saved), comparable_form(config))
 
 
 def finished_results(run_dir: str | Path, config: ExperimentConfig) -> dict[str, Any] | None:

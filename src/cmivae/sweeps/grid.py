@@ -19,7 +19,7 @@ of the file's ``base`` (the file's ``set`` and ``--set`` still apply on top).
 The paper's grids use the union to have gamma = 0 only for beta-VAE (beta-VAE at
 gamma = 0 *is* the ELBO, Tables 1, 4, 5), instead of also running MI-VAE and CMI-VAE at
 gamma = 0. Runs are identified by the hash of their resolved config
-(:meth:`ExperimentConfig.config_hash`); grid points that resolve to the same config are
+(:func:`cmivae.runs.legacy.run_id`); grid points that resolve to the same config are
 run once (the first one is kept). gamma = 0 points of *different* objectives are
 different configs (the MI and CMI critics are still trained), so they are kept.
 
@@ -42,6 +42,7 @@ import yaml
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import Offers, check_requested
+from cmivae.runs import legacy
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -134,7 +135,7 @@ def parse_only(items: list[str] | None) -> dict[str, Any]:
 
 
 def _matches(hashed: dict[str, Any], base: str, only: dict[str, Any]) -> bool:
-    """Whether a run, given as its hashed config dict (``ExperimentConfig.to_dict()``) and the
+    """Whether a run, given as its saved config dict (:func:`cmivae.runs.legacy.saved_form`) and the
     base its grid point starts from, holds every value of ``only`` (a list: any of its values)."""
     for key, wanted in only.items():
         if key == BASE_KEY:
@@ -302,7 +303,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
             except ConfigError as err:
                 where = " ".join(f"{k}={v}" for k, v in point.items()) or "the base config"
                 raise ConfigError(f"{path}: grid point {where}: {err}") from err
-            run_id = config.config_hash()
+            run_id = legacy.run_id(config)
             if run_id in seen:
                 sweep.duplicates += 1
                 continue
@@ -320,7 +321,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
                               f"{spec.config.data.name})") from None
     sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
     if sweep.only:
-        hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter
+        hashed = [legacy.saved_form(spec.config) for spec in sweep.runs]  # once per run, for every key and the filter
         for key in sweep.only:
             if key == BASE_KEY:
                 continue
