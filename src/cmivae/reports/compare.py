@@ -22,7 +22,7 @@ from typing import Any
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
 from cmivae.modality import is_image_dataset
-from cmivae.reports.collect import MODEL_LABELS, budget_text, difference_labels, flatten, read_run
+from cmivae.reports.collect import budget_text, difference_labels, flatten, model_label, read_run
 from cmivae.runs import files
 from cmivae.runs.readers import unfinished_note
 
@@ -55,7 +55,7 @@ class RunColumn:
     def kind(self) -> str:
         """What a run can be ranked against: its data set and model family."""
         model = str(self.config.get("model.name"))
-        return f"{self.config.get('data.name')} / {MODEL_LABELS.get(model, model)}"
+        return f"{self.config.get('data.name')} / {model_label(model)}"
 
 
 def default_label(config: dict[str, Any]) -> str:
