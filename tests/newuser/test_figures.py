@@ -41,7 +41,7 @@ def inside(fig: matplotlib.figure.Figure) -> list[str]:
 def test_figure3_title_is_not_clipped(tmp_path: Path, monkeypatch) -> None:
     figures = capture(monkeypatch)
     groups = aggregate(collect_runs(_sweep(tmp_path)))  # AoLR only: one 6-inch panel
-    assert plots.plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png") is not None
+    assert plots.plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png", model="pixelcnn_vae") is not None
     assert len(figures[0].axes) == 1 and figures[0].texts, "one panel, a figure title"
     assert inside(figures[0]) == []
 

@@ -3,7 +3,9 @@
 overrides only (a small model, one epoch, few metrics), never by rewriting the command.
 
 Left out, and why: ``make`` and ``torchrun`` lines (the set-up and multi-process training
-have their own tests), the TIMIT line (licensed data). Substituted: the sweep runs as
+have their own tests), the TIMIT line (licensed data), the Sprites lines (``make-sprites``, the
+judge, the video DSAE and its evaluation: minutes even at tiny scale; tests/data and the video
+tests cover them). Substituted: the sweep runs as
 ``--dry-run`` (a real sweep trains dozens of runs), and ``sweep-status`` / ``report`` read
 the committed ``study/results/cpu-fashion`` sweep instead of the one the dry run did not make;
 ``convert``'s ``source.wav`` / ``target.wav`` are two speakers of the tiny corpus.
@@ -48,7 +50,7 @@ def readme_python() -> str:
 def tiny(args: list[str], corpus: Path) -> list[str] | None:
     """The command at tiny scale (overrides appended), or ``None`` if it is left out."""
     command = args[0]
-    if "/path/to/" in " ".join(args):
+    if "/path/to/" in " ".join(args) or "sprites" in " ".join(args) or command == "judge":
         return None
     if command == "data" and args[1] == "fetch":
         return [*args, "--no-download"]
