@@ -169,7 +169,7 @@ def _mlp(widths: list[int]) -> nn.Sequential:
     """Linear layers ``widths[0] -> ... -> widths[-1]``, LeakyReLU after each (the layer after takes it)."""
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(NEGATIVE_SLOPE)]
+        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -182,7 +182,7 @@ class FrameEncoder(nn.Module):
         fan_in, pad = config.channels, config.kernel_size // 2
         for index, width in enumerate(config.conv_channels):
             layers += [nn.Conv2d(fan_in, width, config.kernel_size, stride=1 if index == 0 else 2, padding=pad),
-                       nn.LeakyReLU(NEGATIVE_SLOPE)]
+                       nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)]
             fan_in = width
         self.convs = nn.Sequential(*layers)
         self.mlp = _mlp([fan_in * config.final_size ** 2, *config.frame_features])
@@ -206,7 +206,7 @@ class FrameDecoder(nn.Module):
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # mirror the stride-2 convs
             layers += [nn.ConvTranspose2d(fan_in, fan_out, config.kernel_size, stride=2, padding=pad,
-                                          output_padding=1), nn.LeakyReLU(NEGATIVE_SLOPE)]
+                                          output_padding=1), nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)]
         layers.append(nn.Conv2d(channels[0], config.channels, config.kernel_size, padding=pad))
         self.convs = nn.Sequential(*layers)
 
