@@ -202,7 +202,8 @@ class ModelConfig:
 # value (``critic_path=s`` on beta-VAE): :func:`cmivae.registry.objective_config`.
 LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
                                              "critic_hidden_dim": None, "critic_path": "both", "critic": "paper",
-                                             "kernel_scale": 100.0}
+                                             "kernel_scale": 100.0, "critic_input": "map", "critic_patch": 3,
+                                             "mws_s_width": 1.0}
 
 
 @dataclass
@@ -388,6 +389,9 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "critic_path"): "both",
     ("objective", "critic"): "paper",
     ("objective", "kernel_scale"): 100.0,
+    ("objective", "critic_input"): "map",
+    ("objective", "critic_patch"): 3,
+    ("objective", "mws_s_width"): 1.0,
     ("train", "compile_mode"): "default",
     ("train", "deterministic"): False,
     ("train", "data_on_device"): "auto",

@@ -37,6 +37,7 @@ from cmivae.objectives.adversarial_mi import AdversarialMI
 from cmivae.objectives.base import Objective
 from cmivae.objectives.beta_vae import ELBO, BetaVAE
 from cmivae.objectives.kernel_mmd import KernelMMD
+from cmivae.objectives.mws import MinibatchWeightedMI
 from cmivae.sampling.samplers import SAMPLERS
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -51,6 +52,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mi": AdversarialMI,
     "cmi": AdversarialCMI,
     "mmd": KernelMMD,
+    "mws": MinibatchWeightedMI,
 }
 
 METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METRICS}
@@ -58,7 +60,7 @@ METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METR
 # Objective keys that change what a run measures: a non-default value on an objective that does
 # not use it is refused (``critic_path=s`` on beta-VAE), where other unused shared keys
 # (``critic_lr``, ``kernel_scale``) are ignored, as a sweep over objectives sets them for all.
-REFUSED_WHEN_UNUSED = ("critic_path", "critic")
+REFUSED_WHEN_UNUSED = ("critic_path", "critic", "critic_input", "critic_patch")
 
 REGISTRIES: dict[str, dict[str, Any]] = {"model": MODELS, "objective": OBJECTIVES, "data set": DATASETS,
                                          "sampler": SAMPLERS, "metric family": METRICS}
@@ -111,7 +113,8 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
     for key, value in ignored.items():
         owners = sorted(n for n, k in OBJECTIVES.items() if key in {f.name for f in dataclasses.fields(k.config_class)})
         if key in REFUSED_WHEN_UNUSED and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
-            raise ConfigError(f"objective.{key}={value} applies to the {' and '.join(owners)} objective"
+            named = " and ".join([", ".join(owners[:-1]), owners[-1]] if len(owners) > 1 else owners)
+            raise ConfigError(f"objective.{key}={value} applies to the {named} objective"
                               f"{'s' if len(owners) > 1 else ''} only, not {name!r}; drop it or set "
                               f"objective.name={owners[0] if owners else '...'}")
         if owners:  # unused here, but still well-formed (checked as its owner checks it)

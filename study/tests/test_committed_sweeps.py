@@ -148,3 +148,25 @@ def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]
     assert all(d.name in ids for d in committed)
     assert all(run_state(d, sweep.evaluate, sweep.metrics) == "done" for d in committed)
     return committed
+
+
+def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta_vae_twin() -> None:
+    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 31 runs a seed, seed-major; each point is read
+    against the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for
+    pixelcnn-cpu, study-residual-long for the residual pixelcnn-mid-long); none of its runs is one of those."""
+    from cmivae.config import load_config
+
+    study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
+    assert [s.config.train.seed for s in study.runs] == [0] * 31 + [1] * 31 + [2] * 31
+    committed = {p.name for name in ("cpu-fashion", "study-residual-long")
+                 for p in (ROOT / "study" / "results" / name / "runs").iterdir()}
+    assert not {s.run_id for s in study.runs} & committed
+    for spec in study.runs:
+        base = spec.overrides.get("base", "pixelcnn-cpu")
+        keep = {k: v for k, v in spec.overrides.items() if k != "base" and not k.startswith("objective.")}
+        twin = load_config(base, ["data.name=fashion-mnist", *(f"{k}={v}" for k, v in keep.items()),
+                                  "objective.name=beta", f"objective.gamma={spec.config.objective.gamma}"])
+        assert twin.config_hash() in committed, spec.overrides
+    x_critics = [s for s in study.runs if s.config.objective.value("critic_input") == "x"]
+    assert len(x_critics) == 12 and {s.config.objective.value("critic_path") for s in x_critics} == {"z"}
+    assert sum(s.config.objective.name == "mws" for s in study.runs) == 24

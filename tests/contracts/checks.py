@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import torch
 
@@ -19,16 +20,24 @@ from cmivae.training import loop
 from tests.helpers import tiny_batch, tiny_config
 
 
-def built(model_name: str, objective_name: str, seed: int = 0):
+def variant_config(model_name: str, objective_name: str, params: dict[str, Any] | None = None):
+    """The tiny config of ``model_name`` x ``objective_name`` with extra objective ``params``
+    (a critic family, a critic input)."""
+    config = tiny_config(objective_name, gamma=0.5, model=model_name)
+    config.objective.params.update(params or {})
+    return config
+
+
+def built(model_name: str, objective_name: str, seed: int = 0, params: dict[str, Any] | None = None):
     torch.manual_seed(seed)
-    resolved = resolve(tiny_config(objective_name, gamma=0.5, model=model_name))
+    resolved = resolve(variant_config(model_name, objective_name, params))
     model, objective = build(resolved)
     return resolved, model, objective
 
 
-def check_forward_loss_backward(model_name: str, objective_name: str) -> None:
+def check_forward_loss_backward(model_name: str, objective_name: str, params: dict[str, Any] | None = None) -> None:
     """forward -> VAEOutput of the declared shapes, loss -> finite LossTerms, backward -> model gradients."""
-    resolved, model, objective = built(model_name, objective_name)
+    resolved, model, objective = built(model_name, objective_name, params=params)
     assert isinstance(model, VAEModel)
     x = tiny_batch(model)
     out = model(x)
@@ -45,29 +54,30 @@ def check_forward_loss_backward(model_name: str, objective_name: str) -> None:
     terms.total.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     if objective.critic is not None:
-        critic_terms = objective.critic_loss(model(x))
+        critic_terms = objective.critic_loss(model(x), x)
         assert torch.isfinite(critic_terms.total) and "critic_loss" in critic_terms.terms
 
 
-def check_resolved_config_rebuilds_the_run(model_name: str, objective_name: str) -> None:
+def check_resolved_config_rebuilds_the_run(model_name: str, objective_name: str,
+                                           params: dict[str, Any] | None = None) -> None:
     """The resolved configs (config.json["resolved"]) are plain JSON holding every default, and
     rebuild an objective config equal to the one resolved."""
-    resolved, model, objective = built(model_name, objective_name)
+    resolved, model, objective = built(model_name, objective_name, params=params)
     saved = json.loads(json.dumps(resolved.to_dict()))
     assert saved["model"]["name"] == model_name and saved["objective"]["name"] == objective_name
     fields = {f.name for f in dataclasses.fields(resolved.objective)}
     assert set(saved["objective"]) - {"name"} == fields
     assert all(value is not None for key, value in saved["objective"].items()), "every default resolved"
-    params = {k: v for k, v in saved["objective"].items() if k != "name"}
-    assert objective_config(objective_name, params, model.z_dim, model.s_shape) == resolved.objective
+    rebuilt = {k: v for k, v in saved["objective"].items() if k != "name"}
+    assert objective_config(objective_name, rebuilt, model.z_dim, model.s_shape) == resolved.objective
 
 
-def check_gradient_isolation(model_name: str, objective_name: str) -> None:
+def check_gradient_isolation(model_name: str, objective_name: str, params: dict[str, Any] | None = None) -> None:
     """STYLE #8: the critic step puts no gradient on the model, the model step none on the critic."""
-    _, model, objective = built(model_name, objective_name)
+    _, model, objective = built(model_name, objective_name, params=params)
     assert objective.critic is not None
     x = tiny_batch(model)
-    objective.critic_loss(model(x)).total.backward()
+    objective.critic_loss(model(x), x).total.backward()
     assert all(p.grad is None for p in model.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.critic.parameters())
     objective.critic.zero_grad(set_to_none=True)
@@ -77,9 +87,9 @@ def check_gradient_isolation(model_name: str, objective_name: str) -> None:
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-def check_train_step(model_name: str, objective_name: str) -> None:
+def check_train_step(model_name: str, objective_name: str, params: dict[str, Any] | None = None) -> None:
     """One step of the training loop (critic updates then the VAE update) logs finite terms."""
-    trainer = loop.build_trainer(tiny_config(objective_name, gamma=0.5, model=model_name))
+    trainer = loop.build_trainer(variant_config(model_name, objective_name, params))
     x = trainer.to_device(tiny_batch(trainer.model))
     before = [p.detach().clone() for p in trainer.model.parameters()]
     logged, problem = loop.train_step(trainer, x, step=0)

@@ -1,17 +1,48 @@
 """Contract suite over the registries: every model x every objective, every critic's
-gradient isolation, every registry's unknown-name message."""
+gradient isolation, every registry's unknown-name message; and every critic family and critic
+input (``objective.critic`` / ``objective.critic_input``) of the objectives that take them,
+on every model where the combination is allowed (the others must be refused in one line)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cmivae.infra.errors import ConfigError
-from cmivae.registry import MODELS, OBJECTIVES, REGISTRIES, lookup
+from cmivae.objectives.critic_inputs import CRITIC_INPUTS
+from cmivae.objectives.critics import CRITIC_FAMILIES
+from cmivae.registry import MODELS, OBJECTIVES, REGISTRIES, lookup, resolve
 from tests.contracts import checks
 from tests.helpers import TINY_MODELS, tiny_config
 
 PAIRS = [(m, o) for m in sorted(MODELS) for o in sorted(OBJECTIVES)]
 CRITIC_PAIRS = [(m, o) for m, o in PAIRS if OBJECTIVES[o].config_class.__dataclass_fields__.get("critic_steps")]
+
+
+def _objective_variants() -> list[tuple[str, dict[str, str]]]:
+    """(objective, params) for each non-default critic family and critic input of the objectives
+    whose config has the key, from the registries' lists."""
+    variants: list[tuple[str, dict[str, str]]] = []
+    for name in sorted(OBJECTIVES):
+        fields = OBJECTIVES[name].config_class.__dataclass_fields__
+        if "critic" in fields:
+            variants += [(name, {"critic": family}) for family in CRITIC_FAMILIES if family != "paper"]
+        if "critic_input" in fields:
+            variants += [(name, {"critic_input": kind}) for kind in CRITIC_INPUTS if kind != "map"]
+    return variants
+
+
+def _allowed(model: str, objective: str, params: dict[str, str]) -> bool:
+    try:
+        resolve(checks.variant_config(model, objective, params))
+    except ConfigError:
+        return False
+    return True
+
+
+VARIANTS = [(m, o, p) for m in sorted(MODELS) for o, p in _objective_variants()]
+ALLOWED = [v for v in VARIANTS if _allowed(*v)]
+REFUSED = [v for v in VARIANTS if v not in ALLOWED]
+CRITIC_VARIANTS = [v for v in ALLOWED if OBJECTIVES[v[1]].config_class.__dataclass_fields__.get("critic_steps")]
 
 
 def test_every_model_has_a_tiny_config() -> None:
@@ -66,3 +97,45 @@ def test_models_declare_modality_sampler_and_latent_shapes(model: str) -> None:
     resolved = resolve(tiny_config(model=model))
     built_model, _ = build(resolved)
     assert klass.latent_shapes(resolved.model) == (built_model.z_dim, tuple(built_model.s_shape))
+
+
+def _variant_id(variant: tuple[str, str, dict[str, str]]) -> str:
+    model, objective, params = variant
+    return "-".join([model, objective, *(f"{k}={v}" for k, v in params.items())])
+
+
+def test_every_critic_family_and_input_is_allowed_somewhere() -> None:
+    for family in CRITIC_FAMILIES:
+        assert family == "paper" or any(p.get("critic") == family for _, _, p in ALLOWED), family
+    for kind in CRITIC_INPUTS:
+        assert kind == "map" or any(p.get("critic_input") == kind for _, o, p in CRITIC_VARIANTS), kind
+    assert ("dsae", "mws", {"critic_input": "position"}) in REFUSED  # DSAE's MWS reads every s_t's density
+
+
+@pytest.mark.parametrize("variant", ALLOWED, ids=_variant_id)
+def test_variant_forward_loss_backward(variant) -> None:
+    checks.check_forward_loss_backward(*variant[:2], params=variant[2])
+
+
+@pytest.mark.parametrize("variant", ALLOWED, ids=_variant_id)
+def test_variant_resolved_config_rebuilds_the_run(variant) -> None:
+    checks.check_resolved_config_rebuilds_the_run(*variant[:2], params=variant[2])
+
+
+@pytest.mark.parametrize("variant", CRITIC_VARIANTS, ids=_variant_id)
+def test_variant_gradient_isolation(variant) -> None:
+    checks.check_gradient_isolation(*variant[:2], params=variant[2])
+
+
+@pytest.mark.parametrize("variant", ALLOWED, ids=_variant_id)
+def test_variant_train_step(variant) -> None:
+    checks.check_train_step(*variant[:2], params=variant[2])
+
+
+@pytest.mark.parametrize("variant", REFUSED, ids=_variant_id)
+def test_refused_variant_says_why_in_one_line(variant) -> None:
+    model, objective, params = variant
+    with pytest.raises(ConfigError) as info:
+        resolve(checks.variant_config(model, objective, params))
+    message = str(info.value)
+    assert "\n" not in message and any(str(value) in message for value in params.values())

@@ -39,10 +39,10 @@ class ToyRegularizer(Objective):
         self.weight = weight
         self.critic = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
 
-    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return {"critic_term": self.gamma * self.critic(out.z).squeeze(-1) + self.weight * out.z.pow(2).sum(-1)}
 
-    def critic_loss(self, out: VAEOutput) -> Any:
+    def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> Any:
         from cmivae.objectives.base import binary_critic_loss
 
         real = self.critic(out.z.detach()).squeeze(-1)

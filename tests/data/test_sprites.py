@@ -420,3 +420,16 @@ def test_full_build_matches_pinned_digests_and_counts(tmp_path: Path, subset: tu
     assert sprites.make_sprites(tmp_path, progress=lines.append).written == ()
     with zipfile.ZipFile(result.folder / "train.npz") as archive:
         assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
+
+
+def test_an_installed_wheel_carries_the_sheets_and_licences() -> None:
+    """pyproject's package-data globs cover every packaged asset (what `pip install` copies)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cmivae"]
+    package = root / "src" / "cmivae"
+    assets = [p.relative_to(package).as_posix() for p in sheets_mod.PACKAGED_ASSETS.rglob("*") if p.is_file()]
+    assert len(assets) == 25 + 3
+    assert all(any(fnmatch.fnmatchcase(path, glob) for glob in globs) for path in assets)

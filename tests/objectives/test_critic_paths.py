@@ -1,5 +1,5 @@
-"""objective.critic_path: which latents the model-side term of CMI-VAE (critic) and of the
-kernel objective (MMD) differentiates through, checked precisely on a tiny PixelCNN-VAE
+"""objective.critic_path: which latents the model-side term of CMI-VAE (critic), of the
+kernel objective (MMD) and of the MWS objective differentiates through, checked precisely on a tiny PixelCNN-VAE
 (s = h_inject_after does not depend on z), and the critic diagnostics every adversarial
 critic step logs."""
 
@@ -18,10 +18,12 @@ from tests.helpers import TINY_PIXELCNN
 SMALL = {k: v for k, v in TINY_PIXELCNN.items() if k != "name"}  # 3 masked layers, s = output of layer 2
 
 
-def _setup(path: str, gamma: float = 0.5, name: str = "cmi", critic: str = "paper", block: str = "plain"):
+def _setup(path: str, gamma: float = 0.5, name: str = "cmi", critic: str = "paper", block: str = "plain",
+           **params: object):
     torch.manual_seed(0)
     model = build_model("pixelcnn_vae", {**SMALL, "block": block})
-    objective = build_objective(name, model, gamma=gamma, critic_hidden_dim=16, critic_path=path, critic=critic)
+    objective = build_objective(name, model, gamma=gamma, critic_hidden_dim=16, critic_path=path, critic=critic,
+                                **params)
     objective.eval()  # batch-norm on running statistics: the same logit on every call
     x = (torch.rand(6, 1, 8, 8) > 0.5).float()
     return model, objective, x
@@ -34,7 +36,7 @@ def _critic_term_grads(model, objective, x) -> dict[str, torch.Tensor | None]:
     from cmivae.objectives.base import frozen
 
     with frozen(objective.critic):
-        term = objective.critic_term(out)["critic_term"].sum()
+        term = objective.critic_term(out, x)["critic_term"].sum()
     params = dict(model.named_parameters())
     grads = torch.autograd.grad(term, list(params.values()), allow_unused=True)
     return dict(zip(params, grads, strict=True))
@@ -50,16 +52,23 @@ def _below_s(name: str) -> bool:
                for part in ("layers", "norms"))
 
 
-# (objective, critic, model.block): the residual decoder's batch norms below s join the s-path.
-VARIANTS = [("cmi", "paper", "plain"), ("cmi", "mlp", "plain"), ("mmd", "paper", "plain"),
-            ("cmi", "paper", "residual")]
+# (objective, critic, model.block, critic_input): the residual decoder's batch norms below s join the
+# s-path. MWS on the whole map has no s-path gradient to speak of (its kernel's off-diagonal terms
+# underflow: cmivae.objectives.mws), so it is checked on one position of the map.
+VARIANTS = [("cmi", "paper", "plain", "map"), ("cmi", "mlp", "plain", "map"), ("cmi", "quadratic", "plain", "map"),
+            ("cmi", "paper", "plain", "position"), ("cmi", "mlp", "plain", "patch"), ("mmd", "paper", "plain", "map"),
+            ("mws", "paper", "plain", "position"), ("cmi", "paper", "residual", "map")]
 
 
-@pytest.mark.parametrize(("name", "critic", "block"), VARIANTS)
+def _inputs(critic_input: str) -> dict[str, str]:
+    return {} if critic_input == "map" else {"critic_input": critic_input}
+
+
+@pytest.mark.parametrize(("name", "critic", "block", "critic_input"), VARIANTS)
 @pytest.mark.parametrize("path", CRITIC_PATHS)
 def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name: str, critic: str,
-                                                                block: str) -> None:
-    model, objective, x = _setup(path, name=name, critic=critic, block=block)
+                                                                block: str, critic_input: str) -> None:
+    model, objective, x = _setup(path, name=name, critic=critic, block=block, **_inputs(critic_input))
     grads = _critic_term_grads(model, objective, x)
     encoder = [n for n in grads if n.startswith("encoder.")]
     below_s = [n for n in grads if _below_s(n)]
@@ -77,11 +86,12 @@ def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name:
         assert not any(_nonzero(grads[n]) for n in below_s), "path=z: no gradient to the layers below s"
 
 
-@pytest.mark.parametrize(("name", "critic", "block"), VARIANTS)
-def test_paths_add_up_to_both(name: str, critic: str, block: str) -> None:
+@pytest.mark.parametrize(("name", "critic", "block", "critic_input"), VARIANTS)
+def test_paths_add_up_to_both(name: str, critic: str, block: str, critic_input: str) -> None:
     """The term is a function of (z, s): its gradient with both paths open is the sum of the
     z-path and the s-path gradients (on the tiny model, to float precision)."""
-    grads = {path: _critic_term_grads(*_setup(path, name=name, critic=critic, block=block)) for path in CRITIC_PATHS}
+    grads = {path: _critic_term_grads(*_setup(path, name=name, critic=critic, block=block, **_inputs(critic_input)))
+             for path in CRITIC_PATHS}
     for name, both in grads["both"].items():
         parts = [g for g in (grads["z"][name], grads["s"][name]) if g is not None]
         if both is None:
@@ -126,13 +136,13 @@ def test_critic_path_config_is_validated_and_hash_neutral() -> None:
     assert load_config("pixelcnn-cpu", ["objective.critic_path=s"]).config_hash() != default.config_hash()
     with pytest.raises(ConfigError, match="critic_path must be both, z or s"):
         load_config("pixelcnn-cpu", ["objective.critic_path=x"])
-    with pytest.raises(ConfigError, match="applies to the cmi and mmd objectives only"):
+    with pytest.raises(ConfigError, match="applies to the cmi, mmd and mws objectives only"):
         load_config("pixelcnn-cpu", ["objective.name=beta", "objective.critic_path=s"])
     for key, default in (("critic", "paper"), ("kernel_scale", 100.0)):
         assert HASH_NEUTRAL_DEFAULTS[("objective", key)] == default
         explicit = load_config("pixelcnn-cpu", [f"objective.{key}={default}"])
         assert explicit.config_hash() == load_config("pixelcnn-cpu").config_hash()
-    with pytest.raises(ConfigError, match="objective.critic must be paper or mlp"):
+    with pytest.raises(ConfigError, match="objective.critic must be paper, mlp or quadratic"):
         load_config("pixelcnn-cpu", ["objective.critic=deep"])
     with pytest.raises(ConfigError, match="critic=mlp applies to the cmi objective only"):
         load_config("pixelcnn-cpu", ["objective.name=mi", "objective.critic=mlp"])

@@ -63,6 +63,9 @@ def test_method_variants_are_kept_apart(tmp_path: Path) -> None:
     assert method_key({"name": "cmi", "critic_path": "both", "alpha": 1.0}) == "cmi"
     assert method_key({"name": "cmi", "critic_path": "s", "alpha": 0.5}) == "cmi+critic_path=s+alpha=0.5"
     assert method_label("cmi+critic_path=s") == "CMI-VAE (critic_path=s)"
+    assert method_key({"name": "cmi", "critic": "quadratic", "critic_input": "patch", "critic_patch": 5}) \
+        == "cmi+critic=quadratic+critic_input=patch+critic_patch=5"
+    assert method_key({"name": "mws", "critic_input": "map", "mws_s_width": 1.0}) == "mws"
     groups = aggregate(collect_runs(_sweep(tmp_path)))
     cmi = {g.method: g for g in groups if g.method.startswith("cmi")}
     assert set(cmi) == {"cmi", "cmi+critic_path=s"}

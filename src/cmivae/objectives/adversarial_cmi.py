@@ -6,6 +6,11 @@ from q(z, s) (label 1) against p(z) q(s) (label 0): z drawn from the prior paire
 from the encoder, so the logit estimates log q(z,s) / (p(z) q(s)) (Eq. 11) and its mean
 the upper bound D_KL(q(z,s) || p(z)q(s)) = I(z;s) + D_KL(q(z)||p(z)) of Eq. 10.
 
+``critic_input`` picks what the critic sees as s (:mod:`cmivae.objectives.critic_inputs`): the
+whole map (the paper), one position s_t, a k x k patch (DSAE: a window of k steps), or x itself
+(the literal appendix-I reading; only the z-path exists). For a local s the same random positions
+serve the positives and the negatives of a critic step; the model step draws its own.
+
 ``critic_path`` picks which latents the model-side term ``gamma * alpha * logit(z, s)``
 differentiates through (the value of the term is the same): ``both`` (the paper), ``z``
 (s detached: only the encoder gets the term's gradient, through z) or ``s`` (z detached:
@@ -25,6 +30,7 @@ from torch import nn
 from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
+from cmivae.objectives.critic_inputs import CriticView, check_critic_input
 from cmivae.objectives.critics import CRITIC_FAMILIES, CriticFamily, Similarity, ZSCritic
 from cmivae.objectives.terms import LossTerms
 
@@ -58,7 +64,12 @@ class CMIConfig(CriticParams):
         critic_path: which latents the model-side critic term differentiates through
             (:data:`CRITIC_PATHS`, see the module docstring); ``both`` is the paper's.
         critic: the discriminator family (:data:`cmivae.objectives.critics.CRITIC_FAMILIES`):
-            ``paper`` (appendix I, linear in z) or ``mlp`` (adds an MLP over ``[z, embedding]``).
+            ``paper`` (appendix I, linear in z), ``mlp`` (adds an MLP over ``[z, embedding]``) or
+            ``quadratic`` (adds an offset b(s) and diagonal z^2 terms).
+        critic_input: what the critic sees as s
+            (:data:`cmivae.objectives.critic_inputs.CRITIC_INPUTS`): ``map`` (the paper),
+            ``position``, ``patch`` or ``x``.
+        critic_patch: the side k of the ``patch`` input (DSAE: k time steps).
     """
 
     default_hidden_dim: ClassVar[int] = 256
@@ -66,6 +77,8 @@ class CMIConfig(CriticParams):
     similarity: str | None = None
     critic_path: str = "both"
     critic: str = "paper"
+    critic_input: str = "map"
+    critic_patch: int = 3
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,9 +86,11 @@ class CMIConfig(CriticParams):
             one_of("objective.similarity", self.similarity, ("dot", "cosine"))
         one_of("objective.critic_path", self.critic_path, CRITIC_PATHS)
         one_of("objective.critic", self.critic, CRITIC_FAMILIES)
+        check_critic_input(self.critic_input, self.critic_path, self.critic_patch)
 
     def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
         super().complete(z_dim, s_shape)
+        check_critic_input(self.critic_input, self.critic_path, self.critic_patch, s_shape)
         if self.similarity is None:
             self.similarity = "dot" if len(s_shape) == 3 else "cosine"
 
@@ -89,22 +104,31 @@ class AdversarialCMI(Objective):
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
         return cls(model.z_dim, tuple(model.s_shape), gamma=config.gamma, alpha=config.alpha,
                    similarity=config.similarity, hidden_dim=config.critic_hidden_dim, critic_path=config.critic_path,
-                   critic=config.critic)
+                   critic=config.critic, critic_input=config.critic_input, critic_patch=config.critic_patch,
+                   x_shape=tuple(model.input_shape))
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], gamma: float = 0.0, alpha: float = 1.0,
                  similarity: Similarity = "dot", hidden_dim: int = 256, critic_path: CriticPath = "both",
-                 critic: CriticFamily = "paper") -> None:
+                 critic: CriticFamily = "paper", critic_input: str = "map", critic_patch: int = 3,
+                 x_shape: tuple[int, ...] | None = None) -> None:
         super().__init__(gamma=gamma, alpha=alpha)
         self.critic_path = check_critic_path(critic_path)
-        self.critic = ZSCritic(z_dim, s_shape, similarity=similarity, hidden_dim=hidden_dim, family=critic)
+        if critic_input == "x" and x_shape is None:
+            raise ValueError("critic_input=x needs the model's x_shape (model.input_shape)")
+        check_critic_input(critic_input, critic_path, critic_patch, s_shape)
+        self.view = CriticView(critic_input, tuple(s_shape), tuple(x_shape or ()), critic_patch)
+        self.critic = ZSCritic(z_dim, self.view.shape, similarity=similarity, hidden_dim=hidden_dim, family=critic,
+                               positions=self.view.positions)
 
-    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         z, s = path_latents(out, self.critic_path)
-        logit = self.critic(z, s)  # (B,), gradient flows to the encoder (z) and/or the layers below s
+        index = self.view.draw(z.shape[0], z.device)  # (B,) positions of a local s, else None
+        logit = self.critic(z, self.view.select(s, x, index), index)  # (B,), gradient to the encoder (z) and/or s
         return {"critic_term": self.gamma * self.alpha * logit}
 
-    def critic_loss(self, out: VAEOutput) -> LossTerms:
+    def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q, s = out.z.detach(), out.s.detach()
         z_p = out.prior_z.sample()  # (B, D), prior draws paired with the same s
-        embedding = self.critic.embed(s)  # (B, D), shared by both halves
+        index = self.view.draw(z_q.shape[0], z_q.device)  # the same positions for both halves
+        embedding = self.critic.embed(self.view.select(s, x, index), index)  # (B, D), shared by both halves
         return binary_critic_loss(self.critic.score(embedding, z_q), self.critic.score(embedding, z_p))

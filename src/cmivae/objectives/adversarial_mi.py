@@ -39,11 +39,11 @@ class AdversarialMI(Objective):
         super().__init__(gamma=gamma, alpha=alpha)
         self.critic = ZCritic(z_dim, hidden_dim)
 
-    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
+    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
         return {"critic_term": self.gamma * logit}
 
-    def critic_loss(self, out: VAEOutput) -> LossTerms:
+    def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q = out.z.detach()
         z_p = out.prior_z.sample()  # (B, D)
         return binary_critic_loss(self.critic(z_q), self.critic(z_p))

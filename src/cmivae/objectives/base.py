@@ -1,5 +1,6 @@
 """The objective contract: ``loss(out, x) -> LossTerms`` and, for adversarial
-objectives, ``critic_loss(out) -> LossTerms`` on detached latents.
+objectives, ``critic_loss(out, x) -> LossTerms`` on detached latents (x is read only by a
+critic whose input is the data, ``objective.critic_input=x``).
 
 The training loop (``cmivae.training.loop``) spells out the alternation: it calls
 ``critic_loss`` ``critic_steps`` times with the critic's own optimizer, then ``loss`` with
@@ -156,8 +157,8 @@ class Objective(nn.Module):
         beta = 1.0 - self.gamma if self.kl_weighted else 1.0
         return per_example["recon"] + beta * per_example["kl_z"] + per_example["kl_s"]
 
-    def critic_term(self, out: VAEOutput) -> dict[str, torch.Tensor]:
-        """Extra per-example terms added to the loss; none for beta-VAE."""
+    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Extra per-example ``(B,)`` terms added to the loss; none for beta-VAE."""
         return {}
 
     def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
@@ -165,12 +166,12 @@ class Objective(nn.Module):
         per_example = self.base_terms(out, x)
         total = self.weighted_loss(per_example)
         with frozen(self.critic):
-            extra = self.critic_term(out)
+            extra = self.critic_term(out, x)
         for term in extra.values():
             total = total + term
         terms = {name: v.mean().detach() for name, v in per_example.items()}
         terms.update({name: v.mean().detach() for name, v in extra.items()})
         return LossTerms(total=total.mean(), terms=terms)
 
-    def critic_loss(self, out: VAEOutput) -> LossTerms:
+    def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         raise NotImplementedError(f"{type(self).__name__} has no critic")

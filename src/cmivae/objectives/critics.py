@@ -18,7 +18,16 @@ are classified right on average (accuracy <= 75 %), and it cannot represent the 
 ratio q(z,s) / (p(z)q(s)), whose log is quadratic in z even for Gaussians
 (log N(z; mu(s), S) - log N(z; 0, I)). ``mlp``: the paper's logit plus an MLP over
 ``[z, embedding of s]`` (:data:`MLP_WIDTH` wide, two ReLU hidden layers) that can represent
-such a ratio; ``tests/objectives/test_critic_family.py`` checks it against the closed form.
+such a ratio; ``quadratic``: the paper's logit plus an s-dependent offset b(s) and diagonal
+z^2 terms, ``logit = e(s) . z + b(s) + sum_d c_d(s) z_d^2`` (b an MLP over ``[e, e^2]``, :data:`MLP_WIDTH`
+wide; c a linear map of e, zero at initialization, so training starts from the paper's critic). For
+Gaussian q(z|s) = N(mu(s), diag sigma^2(s)) against p(z) = N(0, I) the log density ratio is exactly of
+this form (e = mu / sigma^2, c = 1/2 - 1 / (2 sigma^2), b = -|mu / sigma|^2 / 2 - sum log sigma);
+``tests/objectives/test_critic_family.py`` checks mlp and quadratic against the closed form.
+
+The input the critic encodes is chosen by ``objective.critic_input``
+(:mod:`cmivae.objectives.critic_inputs`): a local view of s is a flat vector ``(F,)`` encoded by the
+MLP path, with a learned position embedding concatenated (``positions`` > 0).
 """
 
 from __future__ import annotations
@@ -29,9 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmivae.objectives.critic_inputs import POSITION_DIM
+
 Similarity = Literal["dot", "cosine"]
-CriticFamily = Literal["paper", "mlp"]
-CRITIC_FAMILIES: tuple[str, ...] = ("paper", "mlp")
+CriticFamily = Literal["paper", "mlp", "quadratic"]
+CRITIC_FAMILIES: tuple[str, ...] = ("paper", "mlp", "quadratic")
 MLP_WIDTH = 256  # hidden width of the mlp critic's head over [z, embedding]
 
 
@@ -64,13 +75,18 @@ class ZSCritic(nn.Module):
             ``(T, D_s)`` or ``(D_s,)``.
         similarity: ``"dot"`` (PixelCNN-VAE) or ``"cosine"`` with a learnable scale (DSAE).
         hidden_dim: channels of the two hidden convolutions (256 in the paper).
-        family: ``paper`` (the logit of appendix I) or ``mlp`` (plus an MLP head over
-            ``[z, embedding]``: ``Linear(2D, W) - ReLU - Linear(W, W) - ReLU - Linear(W, 1)``).
-        head_width: W of the mlp head (:data:`MLP_WIDTH`).
+        family: ``paper`` (the logit of appendix I), ``mlp`` (plus an MLP head over
+            ``[z, embedding]``: ``Linear(2D, W) - ReLU - Linear(W, W) - ReLU - Linear(W, 1)``) or
+            ``quadratic`` (plus ``b(s) = Linear(2D, W) - ReLU - Linear(W, 1)`` of ``[e, e^2]`` and
+            ``sum_d c_d(s) z_d^2`` with ``c = Linear(D, D)`` of it).
+        head_width: W of the mlp / quadratic heads (:data:`MLP_WIDTH`).
+        positions: number of positions of a local critic input (0: none); the MLP encoder of a
+            flat s then sees ``[s_t, e(t)]`` with a learned embedding e of :data:`POSITION_DIM`.
     """
 
     def __init__(self, z_dim: int, s_shape: tuple[int, ...], similarity: Similarity = "dot",
-                 hidden_dim: int = 256, family: CriticFamily = "paper", head_width: int = MLP_WIDTH) -> None:
+                 hidden_dim: int = 256, family: CriticFamily = "paper", head_width: int = MLP_WIDTH,
+                 positions: int = 0) -> None:
         super().__init__()
         if similarity not in ("dot", "cosine"):
             raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
@@ -79,13 +95,23 @@ class ZSCritic(nn.Module):
         self.family = family
         self.head = nn.Sequential(nn.Linear(2 * z_dim, head_width), nn.ReLU(), nn.Linear(head_width, head_width),
                                   nn.ReLU(), nn.Linear(head_width, 1)) if family == "mlp" else None
+        self.offset = nn.Sequential(nn.Linear(2 * z_dim, head_width), nn.ReLU(),
+                                    nn.Linear(head_width, 1)) if family == "quadratic" else None
+        self.square = nn.Linear(z_dim, z_dim) if family == "quadratic" else None
+        if self.square is not None:  # start at the paper's critic: no z^2 terms
+            nn.init.zeros_(self.square.weight)
+            nn.init.zeros_(self.square.bias)
         self.s_rank = len(s_shape)
+        if positions and self.s_rank != 1:
+            raise ValueError(f"a position embedding needs a flat local s (F,), got {s_shape}")
+        self.position = nn.Embedding(positions, POSITION_DIM) if positions else None
         if self.s_rank == 3:
             self.encoder = _conv_encoder(nn.Conv2d, nn.BatchNorm2d, s_shape[0], z_dim, hidden_dim)
         elif self.s_rank == 2:
             self.encoder = _conv_encoder(nn.Conv1d, nn.BatchNorm1d, s_shape[1], z_dim, hidden_dim)
         elif self.s_rank == 1:
-            self.encoder = nn.Sequential(nn.Linear(s_shape[0], hidden_dim), nn.ReLU(),
+            in_dim = s_shape[0] + (POSITION_DIM if positions else 0)
+            self.encoder = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(),
                                          nn.Linear(hidden_dim, z_dim))
         else:
             raise ValueError(f"s must be (C, H, W), (T, D_s) or (D_s,) per example, got {s_shape}")
@@ -93,8 +119,8 @@ class ZSCritic(nn.Module):
         # log of the learnable scale of the cosine logit; exp keeps it positive.
         self.log_scale = nn.Parameter(torch.tensor(2.0)) if similarity == "cosine" else None
 
-    def embed(self, s: torch.Tensor) -> torch.Tensor:
-        """Mean-pooled embedding of s, ``(B, D)``."""
+    def embed(self, s: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean-pooled embedding of s, ``(B, D)``; ``index`` ``(B,)``: the positions of a local s."""
         if self.s_rank == 3:
             # NCHW: oneDNN's strided bf16 convolutions are far slower in channels_last.
             h = self.encoder(s.contiguous())  # (B, C, H, W) -> (B, D, H', W')
@@ -102,7 +128,11 @@ class ZSCritic(nn.Module):
         if self.s_rank == 2:
             h = self.encoder(s.transpose(1, 2))  # (B, T, D_s) -> (B, D_s, T) -> (B, D, T')
             return h.mean(dim=2)  # (B, D)
-        return self.encoder(s)  # (B, D_s) -> (B, D)
+        if self.position is not None:
+            if index is None:
+                raise ValueError("this critic embeds a local s with its position: pass index (B,)")
+            s = torch.cat([s, self.position(index).to(s.dtype)], dim=-1)  # (B, F) + (B, P) -> (B, F + P)
+        return self.encoder(s)  # (B, F) -> (B, D)
 
     def score(self, embedding: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Logit for pairs (embedding of s, z), ``(B,)``, in fp32."""
@@ -114,7 +144,11 @@ class ZSCritic(nn.Module):
         if self.head is not None:
             with torch.autocast(z.device.type, enabled=False):  # the head in fp32, like the paper's logit
                 logit = logit + self.head(torch.cat([z, embedding], dim=-1)).squeeze(-1)  # (B, 2D) -> (B,)
+        if self.offset is not None and self.square is not None:
+            with torch.autocast(z.device.type, enabled=False):
+                offset = self.offset(torch.cat([embedding, embedding.pow(2)], dim=-1)).squeeze(-1)  # (B, 2D) -> (B,)
+                logit = logit + offset + (self.square(embedding) * z.pow(2)).sum(dim=-1)
         return logit
 
-    def forward(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return self.score(self.embed(s), z)
+    def forward(self, z: torch.Tensor, s: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return self.score(self.embed(s, index), z)

@@ -16,7 +16,8 @@ from cmivae.infra.json_files import DamagedFile
 from cmivae.runs import files
 from cmivae.runs.readers import read_json_or_none
 
-METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE", "mmd": "kernel MMD (CMI)"}
+METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE", "mmd": "kernel MMD (CMI)",
+                 "mws": "MWS I(z;s)"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 # The beta-VAE curve every other method is read against: beta-VAE at each gamma and the ELBO, which
 # is beta-VAE at gamma 0 (beta = 1, Eqs. 5-6).
@@ -24,7 +25,7 @@ BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
 # so variants are never averaged together. Defaults: config.LEGACY_OBJECTIVE_DEFAULTS.
-VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale")
+VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale", "critic_input", "critic_patch", "mws_s_width")
 # Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
 CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
 

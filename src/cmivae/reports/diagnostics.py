@@ -94,7 +94,7 @@ def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tupl
     """Matched-KL entries for the non-raw AoLR / mCAS probes some group has (``aolr_std``, ...), then the
     paper's nonlinear probes, AoSVM and mCAS(SVM) (appendix K.2: an RBF SVM instead of the logistic
     classifier), where some group has them: the logistic and SVM probes can disagree on which method has
-    the better global features at the same KL(z) (study/FINDINGS.md, tenth session)."""
+    the better global features at the same KL(z) (study/findings/q5-strong-decoder.md, tenth session)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
     keys = sorted({k for g in mine for k in g.mean if (p := probe_protocol(k)) is not None
                    and p.probe in ("aolr", "mcas") and k not in PROBE_HEADERS})

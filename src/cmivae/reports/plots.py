@@ -183,7 +183,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
 
     Figure 3 reads AoLR at the group means; this shows what the means hide — seeds that
     collapse z (a point near KL(z) = 0 at chance) and probes that disagree on which method is
-    above the β-VAE curve at the same KL(z) (study/FINDINGS.md, tenth session). ``None`` if no
+    above the β-VAE curve at the same KL(z) (study/findings/q5-strong-decoder.md, tenth session). ``None`` if no
     run has KL(z) and one of the probes."""
     mine = [r for r in rows if r.dataset == dataset and r.model == model and "kl_z" in r.metrics]
     panels = [(key, label) for key, label in probes if any(key in r.metrics for r in mine)]

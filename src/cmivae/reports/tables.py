@@ -63,7 +63,8 @@ class Group:
 
 
 # A run whose KL(z) ends below this many nats has collapsed z (the decoder ignores it): its probes sit at
-# chance, and a group mean over collapsed and recovered seeds describes neither (study/FINDINGS.md, tenth session).
+# chance, and a group mean over collapsed and recovered seeds describes neither
+# (study/findings/q5-strong-decoder.md, tenth session).
 COLLAPSED_NATS = 1.0
 
 

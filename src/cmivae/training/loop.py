@@ -157,7 +157,7 @@ def _train_step(trainer: Trainer, x: torch.Tensor, step: int) -> tuple[dict[str,
         critic_params = list(objective.critic.parameters())
         for _ in range(trainer.objective_config.critic_steps):
             with autocast(trainer.device, trainer.precision):
-                critic_terms = objective.critic_loss(out)
+                critic_terms = objective.critic_loss(out, x)
             problem = _check_finite(critic_terms, "critic", step)
             if problem:
                 return logged, problem

@@ -52,6 +52,7 @@ from cmivae.data.video.sprites_sheets import (
     NUM_CHARACTERS,
     NUM_FRAMES,
     Sheets,
+    array_sha256,
     character_attributes,
     compose_characters,
     load_sheets,
@@ -85,12 +86,8 @@ def sprites_folder(data_dir: str | Path | None = None) -> Path:
     return resolve_data_dir(data_dir) / FOLDER
 
 
-def array_sha256(array: np.ndarray) -> str:
-    """SHA-256 of an array's C-order bytes (the digest of every array of the manifest)."""
-    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-
-
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):

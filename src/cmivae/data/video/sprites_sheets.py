@@ -137,9 +137,9 @@ def read_sheet(path: Path) -> np.ndarray:
     return rgba
 
 
-def pixels_sha256(rgba: np.ndarray) -> str:
-    """SHA-256 of an array's C-order bytes (how every digest of this data set is taken)."""
-    return hashlib.sha256(np.ascontiguousarray(rgba).data).hexdigest()
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's C-order bytes: every digest of this data set (sheet pixels, manifest arrays)."""
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def load_sheets(assets: str | Path | None = None, *, check_pixels: bool = True) 
     digests: dict[str, str] = {}
     for name in sheet_names():
         rgba = read_sheet(folder / name)
-        digests[name] = pixels_sha256(rgba)
+        digests[name] = array_sha256(rgba)
         expected = SHEET_PIXELS_SHA256.get(name)
         if check_pixels and expected and digests[name] != expected:
             raise DataError(f"sprite sheet {folder / name} decodes to other pixels than the benchmark's sheet "
