@@ -209,3 +209,15 @@ def test_tiny_cmivae_train_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch,
     assert sum(1 for r in records if r.get("epoch_complete")) == 2
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["data"]["frame_size"] == 32 and saved["resolved"]["model"]["name"] == "video_dsae"
+
+
+def test_critic_input_x_sees_each_frame_as_one_steps_features(frames: torch.Tensor) -> None:
+    """objective.critic_input=x on video: (B, T, C H W) on the unit scale, the same for uint8 and float frames."""
+    from cmivae.objectives.critic_inputs import CriticView
+
+    view = CriticView("x", (T, D_S), (T, C, H, H))
+    assert view.shape == (T, C * H * H)
+    seen = view.select(torch.zeros(B, T, D_S), frames, None)
+    assert seen.shape == (B, T, C * H * H)
+    torch.testing.assert_close(seen, view.select(torch.zeros(B, T, D_S), frames.float() / 256, None))
+    assert float(seen.max()) < 1.0
