@@ -35,7 +35,7 @@ lint: $(BIN)/cmivae
 	$(BIN)/ruff check src tests benchmarks study
 
 bench: $(BIN)/cmivae sysdeps
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --write
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -265,6 +265,15 @@ def bench_pixelcnn(opts: Options) -> list[Row]:
 
 # --------------------------------------------------------------------------------------------- (3b) every preset
 
+def _critic_sizes(trainer: object) -> dict[str, int]:
+    """``critic_steps`` and ``critic_hidden_dim`` of a trainer's *resolved* objective config
+    (``config.objective`` holds only the params as given); the paper's 2 and 256 for an
+    objective without a critic."""
+    resolved = trainer.objective_config  # type: ignore[attr-defined]
+    return {"critic_steps": getattr(resolved, "critic_steps", 2),
+            "critic_hidden_dim": getattr(resolved, "critic_hidden_dim", None) or 256}
+
+
 STEP_PRESETS = ("pixelcnn-paper", "pixelcnn-cpu", "dsae-paper", "dsae-cpu")
 STEP_OBJECTIVES = ("elbo", "beta", "mi", "cmi")
 
@@ -307,9 +316,7 @@ def bench_steps(opts: Options) -> list[Row]:
             unit = "images/s" if preset.startswith("pixelcnn") else "segments/s"
             note = f"B={batch}, {trainer.precision}; {per_cpu:.1f} per CPU-second"
             if preset.startswith("pixelcnn"):
-                counts = pixelcnn_vae_step_flops(trainer.model.config, batch,
-                                                 critic_steps=trainer.config.objective.critic_steps,
-                                                 critic_hidden_dim=trainer.config.objective.critic_hidden_dim or 256,
+                counts = pixelcnn_vae_step_flops(trainer.model.config, batch, **_critic_sizes(trainer),
                                                  with_critic=objective == "cmi")
                 useful = counts.total_useful / 1e9 * wall / batch
                 note += f"; {useful / ceil_wall:.0%} of the bf16 matmul rate ({ceil_wall:.0f} GFLOP/s)"
@@ -367,8 +374,7 @@ def bench_dsae_ceiling(opts: Options) -> list[Row]:
     matmul, matmul_flops = matmul_call(size, torch.bfloat16)
     t = interleaved({"now": lambda: train_step(now, x, 0), "before": lambda: train_step(before, x, 0),
                      "bf16 matmul": matmul}, rounds=opts.rounds(5, 1))
-    flops = dsae_step_flops(model_config, batch, critic_hidden_dim=now.config.objective.critic_hidden_dim or 256,
-                            critic_steps=now.config.objective.critic_steps)
+    flops = dsae_step_flops(model_config, batch, **_critic_sizes(now))
     ceiling_wall, ceiling_cpu = _per_second(matmul_flops / 1e9, t["bf16 matmul"])
     rows = []
     for label in ("before", "now"):

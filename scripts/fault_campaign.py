@@ -386,6 +386,89 @@ def f_audio_1hz(c: Campaign) -> bool:
     return len(lines) == 2 and "claims a sample rate of 1 Hz" in lines[0] and int(lines[1]) < 1_500_000  # KiB
 
 
+# ------------------------------------------------------------------------ issue 31: budget, bytes, litter
+
+def f_budget_z_dim(c: Campaign) -> bool:
+    """model.z_dim=1000000 (7.3 GB before): refused with the estimate before anything is built"""
+    out = c.out("budget")
+    done = train(c, c.config("mi", 64, epochs=1), out, "--set", "model.z_dim=1000000")
+    return one_line(done, 2, "this config needs ~", "GiB") and not out.exists()
+
+
+def f_budget_critic_width(c: Campaign) -> bool:
+    """objective.critic_hidden_dim=10000000 (5.6 GB before): refused with the estimate"""
+    done = train(c, c.config("cmi", 64, epochs=1), c.out("budget2"), "--set", "objective.critic_hidden_dim=10000000")
+    return one_line(done, 2, "this config needs ~")
+
+
+def f_budget_max_memory(c: Campaign) -> bool:
+    """train.max_memory_gb below the tiny model's estimate: refused naming the key"""
+    done = train(c, c.config("mi", 64, epochs=1), c.out("budget3"), "--set", "train.max_memory_gb=0.00001")
+    return one_line(done, 2, "train.max_memory_gb=1e-05")
+
+
+def f_kernel_wider_than_image(c: Campaign) -> bool:
+    """model.kernel_sizes=[1001, 3] (a step that never ended): refused"""
+    done = train(c, c.config("mi", 64, epochs=1), c.out("kernel"), "--set", "model.kernel_sizes=[1001, 3]")
+    return one_line(done, 2, "wider than the image")
+
+
+def f_critic_steps_huge(c: Campaign) -> bool:
+    """objective.critic_steps=1000000000 (a step that never ended): refused"""
+    done = train(c, c.config("mi", 64, epochs=1), c.out("steps"), "--set", "objective.critic_steps=1000000000")
+    return one_line(done, 2, "objective.critic_steps must be an integer from 1 to")
+
+
+def f_threads_huge(c: Campaign) -> bool:
+    """--threads 1000000000 (the OpenMP runtime's out-of-memory text, exit 1): one line, exit 2"""
+    return one_line(train(c, c.config("mi", 64, epochs=1), c.out("threads"), "--threads", "1000000000"), 2,
+                    "--threads 1000000000")
+
+
+def _bad_config_file(c: Campaign, name: str, content: bytes, *needles: str) -> bool:
+    path = c.work / name
+    path.write_bytes(content)
+    return one_line(cli("show-config", path), 2, *needles) and one_line(train(c, path, c.out(name + "-run")), 2,
+                                                                        *needles)
+
+
+def f_config_random_bytes(c: Campaign) -> bool:
+    """a config file of random bytes (UnicodeDecodeError before)"""
+    return _bad_config_file(c, "random.yaml", hashlib.sha256(b"x").digest() * 40, "is not UTF-8 text")
+
+
+def f_yaml_float_tag(c: Campaign) -> bool:
+    """YAML `!!float x` (ValueError before)"""
+    return _bad_config_file(c, "tag.yaml", b"train:\n  lr: !!float x\n", "is not valid YAML")
+
+
+def f_yaml_anchor_loop(c: Campaign) -> bool:
+    """YAML `&x [1, *x]` in model params (RecursionError before)"""
+    return _bad_config_file(c, "loop.yaml", b"model:\n  name: pixelcnn_vae\n  kernel_sizes: &x [1, *x]\n",
+                            "refers to itself")
+
+
+def f_pack_truncated(c: Campaign) -> bool:
+    """`data import` of a pack cut short (zipfile.BadZipFile before)"""
+    pack = c.work / "cut.npz"
+    pack.write_bytes(b"PK\x03\x04" + bytes(64))
+    return one_line(cli("data", "import", pack, "--data-dir", c.work / "imported"), 2, "not a complete data pack")
+
+
+def f_out_dangling_symlink(c: Campaign) -> bool:
+    """--out a dangling symlink ("File exists" before)"""
+    link = c.out("dangling")
+    link.symlink_to(c.work / "nowhere")
+    return one_line(train(c, c.config("mi", 64, epochs=1), link), 2, "symbolic link", "does not exist")
+
+
+def f_out_symlink_loop(c: Campaign) -> bool:
+    """--out a symlink to itself ("File exists" before)"""
+    link = c.out("looping")
+    link.symlink_to(link)
+    return one_line(train(c, c.config("mi", 64, epochs=1), link), 2, "symbolic link that loops")
+
+
 FAULTS = [f for name, f in sorted(globals().items()) if name.startswith("f_")]
 
 

@@ -104,3 +104,24 @@ def test_a_resumed_run_keeps_the_count_it_started_with(no_omp: None, tmp_path: P
     (run / files.RESULTS).unlink()
     (run / files.CONFIG).write_text("{not json")
     assert resume_threads(run) is None, "a damaged record: training reports it, the choice falls back"
+
+
+@pytest.mark.parametrize("huge", ["1000000000", 10**9, "65"])
+def test_a_thread_count_far_above_the_cores_is_refused_in_one_line(huge: object) -> None:
+    """Issue 31, item 24: `--threads 1000000000` ended in the OpenMP runtime's out-of-memory text, exit 1."""
+    with pytest.raises(ConfigError, match=r"--threads .* is more than .* threads per core .*16 cores"):
+        parse_threads(huge, n_cores=16)  # type: ignore[arg-type]
+    assert parse_threads("64", n_cores=16) == 64  # a few threads per core stays allowed (hyperthreads, I/O)
+
+
+def test_the_cli_refuses_a_huge_thread_count_with_exit_2(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    from cmivae.cli.main import main
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["evaluate", str(tmp_path / "missing"), "--threads", "1000000000"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --threads 1000000000") and err.count("\n") == 1
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)

@@ -11,10 +11,10 @@ which also checks the model against the data modality. Every invalid value raise
 
 Two dicts come out of a config:
 
-- :meth:`ExperimentConfig.to_dict` is the *hashed form* (``config.json["config"]``, the run
-  id of :func:`config_hash`): the sections as the user gave them, with the objective
-  section flattened in its legacy shape (``name`` plus :data:`LEGACY_OBJECTIVE_DEFAULTS`
-  plus any other given param). It is the one function that decides a run id.
+- :meth:`ExperimentConfig.to_dict`: the sections as the user gave them (``data``/``train``
+  with every field). Its run id and the shape ``config.json["config"]`` stores are
+  :mod:`cmivae.runs.legacy`'s (the one place that keeps the committed runs' ids); this module
+  knows no objective.
 - :func:`cmivae.registry.resolve` gives the *resolved* model and objective configs (every
   default filled in), written to ``config.json["resolved"]`` so a saved run rebuilds the
   same model.
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -194,16 +192,6 @@ class ModelConfig:
         return {"name": self.name, **self.params}
 
 
-# The flat objective section the committed runs hashed (plus keys added since, each also in
-# HASH_NEUTRAL_DEFAULTS): these keys with these defaults are always in the hashed form
-# (``config.json["config"]["objective"]``), whatever the objective uses. An objective whose
-# config dataclass lacks one of them ignores it (``critic_lr`` of a beta-VAE run in a sweep over
-# objectives), except the keys of :data:`cmivae.registry.REFUSED_WHEN_UNUSED` at a non-default
-# value (``critic_path=s`` on beta-VAE): :func:`cmivae.registry.objective_config`.
-LEGACY_OBJECTIVE_DEFAULTS: dict[str, Any] = {"gamma": 0.0, "alpha": 1.0, "critic_lr": 1e-3, "critic_steps": 2,
-                                             "critic_hidden_dim": None, "critic_path": "both", "critic": "paper",
-                                             "kernel_scale": 100.0, "critic_input": "map", "critic_patch": 3,
-                                             "mws_s_width": 1.0}
 
 
 @dataclass
@@ -221,23 +209,14 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         _check_named("objective", self.name, self.params)
-        # `alpha: 2` and `alpha: 2.0` are one config and one run id (the committed runs hold floats).
-        self.params = {key: float(value) if isinstance(LEGACY_OBJECTIVE_DEFAULTS.get(key), float)
-                       and isinstance(value, int) and not isinstance(value, bool) else value
-                       for key, value in self.params.items()}
-
-    def value(self, key: str) -> Any:
-        """A param as given, else its legacy default (``None`` for an unknown key)."""
-        return self.params.get(key, LEGACY_OBJECTIVE_DEFAULTS.get(key))
 
     @property
     def gamma(self) -> float:
-        """``objective.gamma`` (labels, reports); the resolved config holds the checked value."""
-        return self.value("gamma")
+        """``objective.gamma`` as given, 0 if not (labels); the resolved config holds the checked value."""
+        return self.params.get("gamma", 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        """The legacy flat section: ``name``, :data:`LEGACY_OBJECTIVE_DEFAULTS`, the given params."""
-        return {"name": self.name, **LEGACY_OBJECTIVE_DEFAULTS, **self.params}
+        return {"name": self.name, **self.params}
 
 
 @dataclass
@@ -275,6 +254,8 @@ class TrainConfig:
         tensorboard: also write TensorBoard event files to ``RUN_DIR/tensorboard/`` (every
             per-epoch term, critic diagnostics, speed; the sample grid at evaluation); needs
             ``pip install 'cmivae[tensorboard]'``.
+        max_memory_gb: refuse a config whose estimated training memory (:mod:`cmivae.budget`)
+            exceeds this many GiB (``None``: only the machine's or GPU's memory bounds it).
     """
 
     epochs: int | None = 10
@@ -295,6 +276,7 @@ class TrainConfig:
     data_on_device: bool | str = "auto"
     channels_last: bool | str = "auto"
     tensorboard: bool = False
+    max_memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("data_on_device", "channels_last"):
@@ -303,7 +285,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be auto, true or false, got {value!r}; "
                                   f"set it with --set train.{name}=auto")
         check_fields(self, "train")
-        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_steps", "max_memory_gb"):
             positive(f"train.{name}", getattr(self, name))
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("train.epochs is null (train by updates) but train.max_steps is not set; give "
@@ -360,68 +342,49 @@ class ExperimentConfig:
         return cls(**parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """The hashed form (see the module docstring): what ``config.json["config"]`` holds."""
+        """The sections as given (``data``/``train`` with every field); its run id is
+        :func:`cmivae.runs.legacy.run_id`'s."""
         return {"data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
                 "objective": self.objective.to_dict(), "train": dataclasses.asdict(self.train)}
-
-    def config_hash(self) -> str:
-        """Stable short hash of the resolved config (sweep run ids).
-
-        Fields added after results were committed are left out of the hash while they hold
-        their default (:data:`HASH_NEUTRAL_DEFAULTS`), so a new option never renames the
-        committed runs; a non-default value is hashed like any other field.
-        """
-        return config_hash(self.to_dict())
-
-
-# (section, key) -> default of a field added after the committed results (results/): such a
-# field is dropped from the hashed dict while it equals this value. Add every new config field
-# here with its default; tests/test_config_hash.py re-hashes every committed run.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
-    ("data", "synthetic_version"): 1,
-    ("data", "split"): "speaker",
-    ("data", "test_fraction"): 0.25,
-    ("data", "on_bad_file"): "error",
-    ("data", "last_segment"): "drop",
-    ("data", "sample_rate"): None,
-    ("data", "max_frequency_hz"): None,
-    ("data", "frame_size"): 64,
-    ("objective", "critic_path"): "both",
-    ("objective", "critic"): "paper",
-    ("objective", "kernel_scale"): 100.0,
-    ("objective", "critic_input"): "map",
-    ("objective", "critic_patch"): 3,
-    ("objective", "mws_s_width"): 1.0,
-    ("train", "compile_mode"): "default",
-    ("train", "deterministic"): False,
-    ("train", "data_on_device"): "auto",
-    ("train", "channels_last"): "auto",
-    ("train", "tensorboard"): False,
-    ("train", "max_skipped_fraction"): 0.1,
-}
-
-
-def without_neutral_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a resolved config dict without the :data:`HASH_NEUTRAL_DEFAULTS` fields that
-    hold their default: what is hashed, and what is compared with a run's saved config (so a
-    run saved before a field existed still matches)."""
-    hashed = {section: dict(values) if isinstance(values, dict) else values for section, values in resolved.items()}
-    for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
-        values = hashed.get(section)
-        if isinstance(values, dict) and key in values and values[key] == default:
-            del values[key]
-    return hashed
-
-
-def config_hash(resolved: dict[str, Any]) -> str:
-    """The 12-hex-digit run id of a resolved config dict (``ExperimentConfig.to_dict()``)."""
-    text = json.dumps(without_neutral_defaults(resolved), sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def list_presets() -> list[str]:
     """Names of the shipped presets (``src/cmivae/configs/*.yaml``)."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _cycle(value: Any, seen: tuple[int, ...] = ()) -> bool:
+    """Whether ``value`` contains itself (a YAML anchor used inside itself: ``&x [1, *x]``)."""
+    if isinstance(value, (list, dict)):
+        if id(value) in seen:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        return any(_cycle(child, (*seen, id(value))) for child in children)
+    return False
+
+
+def parse_yaml(text: str | bytes, where: str) -> Any:
+    """The data of a YAML text (a config file, a ``--set`` value), or one :class:`ConfigError`
+    naming ``where``: bytes that are not UTF-8, invalid YAML, a tag whose value cannot be
+    built (``!!float x``), or a structure that refers to itself (``&x [1, *x]``)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{where} is not UTF-8 text (byte {err.start} is 0x{text[err.start]:02x}); "
+                              f"give a YAML file saved as UTF-8") from err
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from err
+    except (ValueError, TypeError, OverflowError) as err:  # a tag's constructor: `!!float x`, `!!int 1.5.2`
+        raise ConfigError(f"{where} is not valid YAML: a tagged value cannot be built ({err})") from err
+    except RecursionError as err:
+        raise ConfigError(f"{where} is not valid YAML: it nests too deeply") from err
+    if _cycle(value):
+        raise ConfigError(f"{where} holds a value that refers to itself (a YAML anchor used inside itself, "
+                          f"e.g. &x [1, *x]); write the value out")
+    return value
 
 
 def read_config_file(source: str | Path) -> dict[str, Any]:
@@ -436,9 +399,10 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist; give a YAML path or one of the presets: "
                           f"{', '.join(list_presets())}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+        content = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {err.strerror or err}") from err
+    raw = parse_yaml(content, f"config file {str(path)!r}") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, got {type(raw).__name__}")
     return raw
@@ -455,10 +419,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if len(parts) != 2 or parts[0] not in SECTION_NAMES or not parts[1]:
             raise ConfigError(f"--set key {key!r} must be section.key with section one of data, model, objective, "
                               f"train (e.g. --set train.epochs=5)")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from err
+        value = parse_yaml(text, f"--set {item!r}: the value")
         raw.setdefault(parts[0], {})
         if raw[parts[0]] is None:
             raw[parts[0]] = {}

@@ -19,6 +19,21 @@ DATASET_MODALITY: dict[str, str] = {
     "speech-folder": SPEECH,
     "sprites": VIDEO,
 }
+# The labels each data set holds (what label-needing metrics read: cmivae.metric_names.METRIC_NEEDS):
+# ``class`` (one class per example: the image probes), ``speaker`` (one speaker per segment: EER, VC),
+# ``action`` and ``attributes`` (one action and the 4 attributes per sequence: the Sprites judge's metrics).
+CLASS = "class"
+SPEAKER = "speaker"
+ACTION = "action"  # video: one action (3 * action + direction) per sequence (Sprites)
+ATTRIBUTES = "attributes"  # video: the static attributes of a sequence's character (Sprites: body, bottom, top, hair)
+DATASET_LABELS: dict[str, frozenset[str]] = {
+    "mnist": frozenset({CLASS}),
+    "fashion-mnist": frozenset({CLASS}),
+    "synthetic-speech": frozenset({SPEAKER}),
+    "timit": frozenset({SPEAKER}),
+    "speech-folder": frozenset({SPEAKER}),
+    "sprites": frozenset({ACTION, ATTRIBUTES}),
+}
 DATASETS_NEEDING_ROOT = ("timit", "speech-folder")  # licensed or user-given folders: data.root is required
 
 

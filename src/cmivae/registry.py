@@ -5,7 +5,8 @@
 - :data:`DATASETS`: ``data.name`` -> loader (:mod:`cmivae.data.registry`); modality from
   :data:`cmivae.modality.DATASET_MODALITY`.
 - :data:`SAMPLERS`: sampler name -> function (:mod:`cmivae.sampling`).
-- :data:`METRICS`: modality -> metric names of ``cmivae evaluate`` (:mod:`cmivae.metric_names`).
+- :data:`METRICS`: metric name of ``cmivae evaluate`` -> what it needs of a run (model capabilities,
+  data set labels: :data:`cmivae.metric_names.METRIC_NEEDS`).
 
 :func:`resolve` checks a config's model and objective names and params (unknown names and
 keys list the valid choices, values are type- and range-checked by :mod:`cmivae.fields`)
@@ -23,12 +24,12 @@ from typing import Any
 
 from torch import nn
 
-from cmivae.config import LEGACY_OBJECTIVE_DEFAULTS, ExperimentConfig, load_config
+from cmivae.config import ExperimentConfig, ModelConfig, ObjectiveConfig, load_config
 from cmivae.data.registry import DATASETS
 from cmivae.fields import check_value, coerce_numbers, field_types, reject_unknown_keys
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import IMAGE_METRICS, SPEECH_METRICS
-from cmivae.modality import DATASET_MODALITY, IMAGE, SPEECH
+from cmivae.metric_names import METRIC_NEEDS, Needs
+from cmivae.modality import DATASET_MODALITY
 from cmivae.models.dsae import DSAE
 from cmivae.models.pixelcnn_vae import PixelCNNVAE
 from cmivae.models.video_dsae import VideoDSAE
@@ -55,7 +56,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mws": MinibatchWeightedMI,
 }
 
-METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METRICS}
+METRICS: dict[str, Needs] = METRIC_NEEDS
 
 # Objective keys that change what a run measures: a non-default value on an objective that does
 # not use it is refused (``critic_path=s`` on beta-VAE), where other unused shared keys
@@ -63,7 +64,7 @@ METRICS: dict[str, tuple[str, ...]] = {IMAGE: IMAGE_METRICS, SPEECH: SPEECH_METR
 REFUSED_WHEN_UNUSED = ("critic_path", "critic", "critic_input", "critic_patch")
 
 REGISTRIES: dict[str, dict[str, Any]] = {"model": MODELS, "objective": OBJECTIVES, "data set": DATASETS,
-                                         "sampler": SAMPLERS, "metric family": METRICS}
+                                         "sampler": SAMPLERS, "metric": METRICS}
 
 if set(DATASETS) != set(DATASET_MODALITY):  # pragma: no cover - a packaging error, caught by tests
     raise RuntimeError(f"data set loaders {sorted(DATASETS)} and modalities {sorted(DATASET_MODALITY)} disagree")
@@ -101,18 +102,20 @@ def objective_config(name: str, params: dict[str, Any], z_dim: int | None = None
                      s_shape: tuple[int, ...] | None = None) -> Any:
     """Objective ``name``'s config dataclass built from ``params``.
 
-    Keys of the legacy flat section (:data:`cmivae.config.LEGACY_OBJECTIVE_DEFAULTS`) that
-    this objective does not use are ignored (a sweep sets ``objective.critic_lr`` for
-    beta-VAE runs too); any other unknown key is an error. With the model's ``z_dim`` and
-    ``s_shape``, defaults that depend on them are filled in (``complete``).
+    A key that this objective does not use but another registered objective does is ignored
+    (a sweep over objectives sets ``objective.critic_lr`` for beta-VAE runs too), checked as
+    its owner checks it, except :data:`REFUSED_WHEN_UNUSED` keys at a non-default value; any
+    other unknown key is an error. With the model's ``z_dim`` and ``s_shape``, defaults that
+    depend on them are filled in (``complete``).
     """
     klass = lookup("objective", name).config_class
     own = {f.name for f in dataclasses.fields(klass)}
-    used = {k: v for k, v in params.items() if k in own or k not in LEGACY_OBJECTIVE_DEFAULTS}
+    fields_of = {n: {f.name: f for f in dataclasses.fields(k.config_class)} for n, k in OBJECTIVES.items()}
+    used = {k: v for k, v in params.items() if k in own or not any(k in f for f in fields_of.values())}
     ignored = {k: v for k, v in params.items() if k not in used}
     for key, value in ignored.items():
-        owners = sorted(n for n, k in OBJECTIVES.items() if key in {f.name for f in dataclasses.fields(k.config_class)})
-        if key in REFUSED_WHEN_UNUSED and value != LEGACY_OBJECTIVE_DEFAULTS[key]:
+        owners = sorted(n for n, f in fields_of.items() if key in f)
+        if key in REFUSED_WHEN_UNUSED and value != fields_of[owners[0]][key].default:
             named = " and ".join([", ".join(owners[:-1]), owners[-1]] if len(owners) > 1 else owners)
             raise ConfigError(f"objective.{key}={value} applies to the {named} objective"
                               f"{'s' if len(owners) > 1 else ''} only, not {name!r}; drop it or set "
@@ -148,8 +151,10 @@ def latent_shapes(model_name: str, config: Any) -> tuple[int, tuple[int, ...]]:
 def resolve(config: ExperimentConfig) -> Resolved:
     """Check ``config`` against the registries and fill every default.
 
-    The numbers given as strings in ``config.model.params`` / ``config.objective.params``
-    are replaced by the numbers they spell (so the run id hashes what the run uses).
+    Returns new objects (``config`` is left as it was): the resolved configs and a copy of
+    ``config`` whose model and objective params hold the checked numbers (``"1e-3"`` -> ``0.001``,
+    ``2`` -> ``2.0`` for a float field), so the run id hashes what the run uses. Call it once
+    per command and pass the :class:`Resolved` on.
 
     Raises:
         ConfigError: unknown model / objective / data set, unknown or invalid params, or a
@@ -159,7 +164,6 @@ def resolve(config: ExperimentConfig) -> Resolved:
     lookup("objective", config.objective.name)
     lookup("data set", config.data.name)
     model = model_config(config.model.name, config.model.params)
-    config.model.params = coerce_numbers(model_class.config_class, config.model.params, "model")
     wanted = DATASET_MODALITY[config.data.name]
     if model_class.modality != wanted:
         fitting = sorted(name for name, klass in MODELS.items() if klass.modality == wanted)
@@ -171,9 +175,13 @@ def resolve(config: ExperimentConfig) -> Resolved:
     objective = objective_config(config.objective.name, config.objective.params, z_dim, s_shape)
     klass = OBJECTIVES[config.objective.name].config_class
     own = {f.name for f in dataclasses.fields(klass)}
-    config.objective.params = {k: (getattr(objective, k) if k in own and isinstance(v, str) else v)
-                               for k, v in config.objective.params.items()}
-    return Resolved(config, model, objective)
+    checked = coerce_numbers(klass, {k: v for k, v in config.objective.params.items() if k in own}, "objective")
+    checked_config = dataclasses.replace(
+        config,
+        model=ModelConfig(config.model.name, coerce_numbers(model_class.config_class, config.model.params, "model")),
+        objective=ObjectiveConfig(config.objective.name,
+                                  {k: checked.get(k, v) for k, v in config.objective.params.items()}))
+    return Resolved(checked_config, model, objective)
 
 
 def load_resolved(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Resolved:

@@ -111,10 +111,12 @@ def load_dsae_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tu
         ConfigError: no ``config.json``, or the run is not a DSAE trained on speech.
         CheckpointError: no ``best.pt`` (the run is not trained yet).
     """
+    from cmivae.models.capabilities import DECODE
+    from cmivae.models.contract import declared_capabilities
     from cmivae.runs.trained import load_trained
 
     config, model, _ = load_trained(run_dir, device=str(device))
-    if config.data.is_image or not (hasattr(model, "encode") and hasattr(model, "decode")):
+    if config.data.is_image or DECODE not in declared_capabilities(model):
         raise ConfigError(f"{run_dir} holds a {config.model.name} model trained on {config.data.name}; voice "
                           f"conversion needs a DSAE trained on speech (e.g. the dsae-cpu preset)")
     return model.to(device).eval(), config

@@ -32,10 +32,11 @@ def test_committed_runs_are_done_under_their_index_and_their_sweep_file(name: st
 def test_study_paths_sweep_reruns_the_committed_beta_and_cmi_points() -> None:
     study = load_sweep(ROOT / "study" / "experiments" / "study-fashion-paths.yaml")
     committed = {p.name for p in (ROOT / "study" / "results" / "cpu-fashion" / "runs").iterdir()}
-    same = [s for s in study.runs if s.config.objective.value("critic_path") == "both"]
+    same = [s for s in study.runs if s.config.objective.params.get("critic_path", "both") == "both"]
     assert len(study.runs) == 27 and len(same) == 15
     assert {s.run_id for s in same} <= committed
-    assert not {s.run_id for s in study.runs if s.config.objective.value("critic_path") != "both"} & committed
+    assert not {s.run_id for s in study.runs if s.config.objective.params.get("critic_path", "both") != "both"} \
+        & committed
 
 
 def test_study_mnist_sweep_reruns_the_committed_beta_and_cmi_points() -> None:
@@ -47,6 +48,7 @@ def test_study_mnist_sweep_reruns_the_committed_beta_and_cmi_points() -> None:
 
 def test_budget_sweep_uses_both_presets() -> None:
     from cmivae.config import load_config
+    from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-budget.yaml")
     assert len(study.runs) == 33  # 12 per preset + the s-path alone on each preset + the z-path on the long one
@@ -60,7 +62,7 @@ def test_budget_sweep_uses_both_presets() -> None:
     for spec in study.runs:  # each point is its preset with the point's values
         point = {k: v for k, v in spec.overrides.items() if k != "base"}
         expected = load_config(spec.overrides["base"], [f"{k}={v}" for k, v in point.items()])
-        assert spec.run_id == expected.config_hash()
+        assert spec.run_id == run_id(expected)
 
 
 def test_mnist_budget_sweep_covers_both_presets_with_the_long_one_first() -> None:
@@ -75,7 +77,7 @@ def test_mnist_budget_sweep_covers_both_presets_with_the_long_one_first() -> Non
 def test_mnist_critics_sweep_asks_question_6_on_the_study_mnist_preset() -> None:
     study = load_sweep(ROOT / "study" / "experiments" / "study-mnist-critics.yaml")
     assert len(study.runs) == 9 and {s.config.data.name for s in study.runs} == {"mnist"}
-    assert sorted((s.config.objective.name, s.config.objective.value("alpha")) for s in study.runs) == \
+    assert sorted((s.config.objective.name, s.config.objective.params.get("alpha", 1.0)) for s in study.runs) == \
         [("cmi", 0.5)] * 3 + [("cmi", 2.0)] * 3 + [("mmd", 1.0)] * 3
     mnist = load_sweep(ROOT / "study" / "experiments" / "study-mnist.yaml").runs
     assert {s.config.model.to_dict()["kernel_sizes"] == mnist[0].config.model.to_dict()["kernel_sizes"]
@@ -87,6 +89,7 @@ def test_precision_sweep_is_the_committed_points_in_fp32_under_new_run_ids() -> 
     configs equal the committed ones but for the precision, so the run ids differ (no committed
     bf16 run is reused) and study/scripts/paired_runs.py pairs them by seed."""
     from cmivae.config import load_config
+    from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-precision.yaml")
     committed = {s.run_id for s in load_sweep(ROOT / "study" / "experiments" / "cpu-fashion.yaml").runs}
@@ -95,7 +98,7 @@ def test_precision_sweep_is_the_committed_points_in_fp32_under_new_run_ids() -> 
     for spec in study.runs:  # the same point with precision auto is a committed run
         point = [f"{k}={v}" for k, v in spec.overrides.items() if k != "train.precision"]
         twin = load_config("pixelcnn-cpu", [*point, "data.name=fashion-mnist", "train.precision=auto"])
-        assert twin.config_hash() in committed, spec.overrides
+        assert run_id(twin) in committed, spec.overrides
 
 
 def test_grid_base_axis_and_its_errors(tmp_path: Path) -> None:
@@ -155,6 +158,7 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
     against the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for
     pixelcnn-cpu, study-residual-long for the residual pixelcnn-mid-long); none of its runs is one of those."""
     from cmivae.config import load_config
+    from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
     assert [s.config.train.seed for s in study.runs] == [0] * 31 + [1] * 31 + [2] * 31
@@ -166,7 +170,7 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
         keep = {k: v for k, v in spec.overrides.items() if k != "base" and not k.startswith("objective.")}
         twin = load_config(base, ["data.name=fashion-mnist", *(f"{k}={v}" for k, v in keep.items()),
                                   "objective.name=beta", f"objective.gamma={spec.config.objective.gamma}"])
-        assert twin.config_hash() in committed, spec.overrides
-    x_critics = [s for s in study.runs if s.config.objective.value("critic_input") == "x"]
-    assert len(x_critics) == 12 and {s.config.objective.value("critic_path") for s in x_critics} == {"z"}
+        assert run_id(twin) in committed, spec.overrides
+    x_critics = [s for s in study.runs if s.config.objective.params.get("critic_input", "map") == "x"]
+    assert len(x_critics) == 12 and {s.config.objective.params.get("critic_path", "both") for s in x_critics} == {"z"}
     assert sum(s.config.objective.name == "mws" for s in study.runs) == 24

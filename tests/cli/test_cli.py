@@ -9,7 +9,10 @@ import pytest
 
 from cmivae.cli import main
 from cmivae.config import PRESET_DIR, list_presets, load_config
+from cmivae.registry import DATASETS, MODELS, OBJECTIVES
 
+KNOWN = {"objective": ", ".join(sorted(OBJECTIVES)), "model": ", ".join(sorted(MODELS)),
+         "data set": ", ".join(DATASETS)}  # the registries' names, as the error lists them
 TINY = ["--set", "data.num_train=96", "--set", "data.num_test=64", "--set", "train.epochs=1",
         "--set", "train.batch_size=32", "--set", "model.kernel_sizes=[5,3,3]", "--set", "model.channels=8",
         "--set", "model.inject_after=2", "--set", "objective.critic_hidden_dim=8"]
@@ -17,7 +20,7 @@ TINY = ["--set", "data.num_train=96", "--set", "data.num_test=64", "--set", "tra
 
 @pytest.mark.parametrize("name", list_presets())
 def test_every_shipped_preset_loads(name: str) -> None:
-    from cmivae.registry import MODELS, resolve
+    from cmivae.registry import resolve
 
     config = load_config(name)
     assert config.to_dict()["model"]["name"] in MODELS
@@ -34,9 +37,11 @@ def test_presets_are_listed(capsys) -> None:
     (["train", "nope-preset"], "no config file or preset named 'nope-preset'; presets:"),
     (["train", "pixelcnn-cpu", "--set", "objective.gamma=1.0"], "objective.gamma must be in [0, 1)"),
     (["train", "pixelcnn-cpu", "--set", "objective.gamma=-0.1"], "objective.gamma must be in [0, 1)"),
-    (["train", "pixelcnn-cpu", "--set", "objective.name=info"], "unknown objective 'info'; known objectives: beta"),
-    (["train", "pixelcnn-cpu", "--set", "model.name=vqvae"], "unknown model 'vqvae'; known models:"),
-    (["train", "pixelcnn-cpu", "--set", "data.name=cifar"], "unknown data set 'cifar'; known data sets: mnist"),
+    (["train", "pixelcnn-cpu", "--set", "objective.name=info"],
+     f"unknown objective 'info'; known objectives: {KNOWN['objective']}"),
+    (["train", "pixelcnn-cpu", "--set", "model.name=vqvae"], f"unknown model 'vqvae'; known models: {KNOWN['model']}"),
+    (["train", "pixelcnn-cpu", "--set", "data.name=cifar"],
+     f"unknown data set 'cifar'; known data sets: {KNOWN['data set']}"),
     (["train", "pixelcnn-cpu", "--set", "train.batch_size=0"], "train.batch_size must be a positive number"),
     (["train", "pixelcnn-cpu", "--set", "model.z_dim=-3"], "model.z_dim must be positive"),
     (["train", "pixelcnn-cpu", "--set", "train.lrate=3"], "unknown key(s) train.lrate of train; known keys:"),

@@ -25,7 +25,7 @@ def test_every_command_is_in_commands_and_bound_to_its_function() -> None:
     assert set(leaves) == set(COMMANDS)
     assert all(leaves[name] is COMMANDS[name] for name in COMMANDS)
     assert {"train", "evaluate", "sample", "compare", "data fetch", "data pack", "data import", "data make-speech",
-            "data make-sprites",
+            "data make-sprites", "judge train",
             "convert", "sweep", "sweep-status", "report", "presets", "show-config"} == set(COMMANDS)
 
 

@@ -95,3 +95,32 @@ def check_train_step(model_name: str, objective_name: str, params: dict[str, Any
     logged, problem = loop.train_step(trainer, x, step=0)
     assert problem is None and logged and all(torch.isfinite(torch.tensor(v)) for v in logged.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+
+
+def check_capabilities(model_name: str) -> None:
+    """Each declared capability keeps its promise (:mod:`cmivae.models.capabilities`): ``sample``
+    names a registered sampler, ``decode(z, s)`` gives ``(B, *input_shape)``, ``sample_prior_s`` gives
+    ``(B, *s_shape)``, ``local_sequence`` means s is ``(B, T, D_s)`` with a posterior and a prior."""
+    from cmivae.models.capabilities import CAPABILITIES, DECODE, LOCAL_SEQUENCE, PRIOR_S, SAMPLE
+    from cmivae.models.contract import Decoder, PriorSSampler, declared_capabilities
+    from cmivae.registry import SAMPLERS
+
+    _, model, _ = built(model_name, "beta")
+    declared = declared_capabilities(model)
+    assert declared <= set(CAPABILITIES), declared - set(CAPABILITIES)
+    assert (SAMPLE in declared) == (model.sampler is not None), "a sampler is declared by SAMPLE and only then"
+    if SAMPLE in declared:
+        assert model.sampler in SAMPLERS
+    x = tiny_batch(model, batch_size=3)
+    out = model(x)
+    if DECODE in declared:
+        assert isinstance(model, Decoder)
+        with torch.no_grad():
+            decoded = model.decode(out.z, out.s)  # (B, D), (B, *s_shape) -> (B, *input_shape)
+        assert tuple(decoded.shape) == (3, *model.input_shape)
+    if PRIOR_S in declared:
+        assert isinstance(model, PriorSSampler)
+        drawn = model.sample_prior_s(3, torch.device("cpu"))
+        assert tuple(drawn.shape) == (3, *model.s_shape) and torch.isfinite(drawn).all()
+    if LOCAL_SEQUENCE in declared:
+        assert len(model.s_shape) == 2 and out.posterior_s is not None and out.prior_s is not None

@@ -10,7 +10,7 @@ import pytest
 from cmivae.infra.errors import ConfigError
 from cmivae.objectives.critic_inputs import CRITIC_INPUTS
 from cmivae.objectives.critics import CRITIC_FAMILIES
-from cmivae.registry import MODELS, OBJECTIVES, REGISTRIES, lookup, resolve
+from cmivae.registry import METRICS, MODELS, OBJECTIVES, REGISTRIES, lookup, resolve
 from tests.contracts import checks
 from tests.helpers import TINY_MODELS, tiny_config
 
@@ -99,6 +99,27 @@ def test_models_declare_modality_sampler_and_latent_shapes(model: str) -> None:
     assert klass.latent_shapes(resolved.model) == (built_model.z_dim, tuple(built_model.s_shape))
 
 
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_models_keep_what_their_capabilities_promise(model: str) -> None:
+    checks.check_capabilities(model)
+
+
+@pytest.mark.parametrize("metric", sorted(METRICS))
+def test_every_metric_needs_only_declared_capabilities_and_known_labels(metric: str) -> None:
+    """METRICS is the one table of what a metric needs: capability names of the model contract,
+    labels some data set of DATASETS holds, and some registered model on some data set supports it."""
+    from cmivae.metric_names import Offers, why_unsupported
+    from cmivae.modality import DATASET_LABELS
+    from cmivae.models.capabilities import CAPABILITIES
+    from cmivae.models.contract import declared_capabilities
+    from cmivae.registry import DATASETS
+
+    needs = METRICS[metric]
+    assert needs.capabilities <= set(CAPABILITIES)
+    assert set(DATASET_LABELS) == set(DATASETS)
+    assert needs.labels <= set().union(*DATASET_LABELS.values())
+    assert any(why_unsupported(metric, Offers.of(declared_capabilities(klass), data)) is None
+               for klass in MODELS.values() for data in DATASETS), f"no registered run can compute {metric}"
 def _variant_id(variant: tuple[str, str, dict[str, str]]) -> str:
     model, objective, params = variant
     return "-".join([model, objective, *(f"{k}={v}" for k, v in params.items())])

@@ -132,7 +132,7 @@ def test_metrics_never_import_training() -> None:
 
 @pytest.mark.parametrize("module", ["cmivae.config", "cmivae.fields", "cmivae.modality", "cmivae.runs.readers",
                                     "cmivae.runs.files", "cmivae.sweeps.runner", "cmivae.reports.collect",
-                                    "cmivae.metric_names"])
+                                    "cmivae.metric_names", "cmivae.runs.legacy", "cmivae.models.capabilities"])
 def test_torch_free_modules(module: str) -> None:
     code = f"import sys, {module}; assert 'torch' not in sys.modules, [m for m in sys.modules if 'cmivae' in m]"
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(SRC)}, timeout=60)
@@ -143,6 +143,20 @@ def test_leaf_config_imports_no_registry() -> None:
     for leaf in ("cmivae.config", "cmivae.fields", "cmivae.modality"):
         allowed = {"cmivae", "cmivae.infra", "cmivae.infra.errors", "cmivae.fields", "cmivae.modality"}
         assert graph[leaf] <= allowed, (leaf, graph[leaf])
+
+
+def test_config_imports_no_objective() -> None:
+    """``config`` knows no objective: it reaches no objective module, nor the registry or ``runs/``
+    (where run-id compatibility lives: runs/legacy.py), and spells no objective's param."""
+    graph = import_graph(top_level_only=False)
+    reached, todo = set(), ["cmivae.config"]
+    while todo:
+        for target in graph.get(todo.pop(), set()) - reached:
+            reached.add(target)
+            todo.append(target)
+    assert not {m for m in reached if m.startswith(("cmivae.objectives", "cmivae.registry", "cmivae.runs"))}
+    text = MODULES["cmivae.config"].read_text()
+    assert not [key for key in ("critic_lr", "critic_path", "kernel_scale", "LEGACY", "NEUTRAL") if key in text]
 
 
 def test_the_library_never_imports_the_study() -> None:

@@ -5,6 +5,7 @@ with every registered objective, and the report gives it a table with no report 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 import torch
@@ -32,6 +33,8 @@ class ToyVAE(nn.Module):
     config_class = ToyVAEConfig
     modality = "image"
     sampler = None
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # no sampler, no decode(z, s): mCAS is skipped
+    label: ClassVar[str] = "Toy MLP-VAE"  # what reports call it (written into config.json at train time)
 
     def __init__(self, config: ToyVAEConfig | None = None) -> None:
         super().__init__()
@@ -84,6 +87,7 @@ def test_toy_model_passes_every_contract_check(toy_model_registered: str, object
     checks.check_forward_loss_backward(toy_model_registered, objective)
     checks.check_resolved_config_rebuilds_the_run(toy_model_registered, objective)
     checks.check_train_step(toy_model_registered, objective)
+    checks.check_capabilities(toy_model_registered)
     if registry.build(registry.resolve(helpers.tiny_config(objective, model=toy_model_registered)))[1].critic:
         checks.check_gradient_isolation(toy_model_registered, objective)
 
@@ -95,3 +99,61 @@ def test_toy_model_is_checked_against_the_data_modality(toy_model_registered: st
     raw["data"]["name"] = "synthetic-speech"
     with pytest.raises(ConfigError, match="model 'toy_vae' is for image data"):
         registry.load_resolved(raw)
+
+
+@pytest.fixture
+def toy_run(toy_model_registered: str, tmp_path, monkeypatch):
+    """A toy run trained by `cmivae train` (256 tiny images: enough per class for every probe),
+    the data loader returning those images and a short I(z; s) critic."""
+    import json
+
+    import cmivae.data.registry
+    from cmivae.cli import main
+    from cmivae.metrics import evaluate
+
+    data = helpers.tiny_images(n_train=256)
+    from cmivae.training import loop
+
+    for module in (cmivae.data.registry, loop):  # training and evaluation read these images
+        monkeypatch.setattr(module, "load_dataset", lambda config: data)
+    monkeypatch.setattr(evaluate, "MI_STEPS", 20)
+    config = tmp_path / "toy.yaml"
+    config.write_text(json.dumps(helpers.tiny_raw("beta", model=toy_model_registered, epochs=1)))
+    run = tmp_path / "toy"
+    assert main(["train", str(config), "--out", str(run), "--no-progress"]) == 0
+    return run
+
+
+def test_evaluate_skips_what_the_toy_cannot_do_and_says_why(toy_run, capsys) -> None:
+    import json
+
+    from cmivae import cli
+    from cmivae.metric_names import VIDEO_METRIC_GROUPS
+
+    assert cli.main(["evaluate", str(toy_run)]) == 0
+    out = capsys.readouterr().out
+    skipped = [line for line in out.splitlines() if line.startswith("[evaluate] skipped:")]
+    assert [line.split(": ")[1].split()[0] for line in skipped] == ["mcas", "mcas_svm", "eer_z", "eer_s", "vc_mcas",
+                                                                     *VIDEO_METRIC_GROUPS]  # no Sprites labels
+    assert "mcas needs the model capability sample (the model declares none)" in skipped[0]
+    assert "eer_z needs speaker labels (the data set has class)" in skipped[2]
+    saved = json.loads((toy_run / "eval.json").read_text())
+    assert {"elbo", "recon", "kl_z", "mi_zs", "aolr", "aosvm", "baseline"} <= set(saved)
+    assert not {"mcas", "mcas_svm", "kl_s", "eer_z"} & set(saved)
+    assert cli.main(["evaluate", str(toy_run)]) == 0  # the same request again: nothing is missing, no error
+    # the report gives the family its class's label and a table of the keys its runs hold
+    assert cli.main(["report", str(toy_run), "--out", str(toy_run.parent / "report")]) == 0
+    report = (toy_run.parent / "report" / "report.md").read_text()
+    assert "· Toy MLP-VAE" in report and "AoLR" in report
+
+
+def test_a_requested_metric_the_toy_cannot_support_is_refused_before_any_work(toy_run, capsys, monkeypatch) -> None:
+    from cmivae import cli
+    from cmivae.metrics import evaluate
+
+    monkeypatch.setattr(evaluate, "objective_means", lambda *a, **k: pytest.fail("a metric was computed"))
+    assert cli.main(["evaluate", str(toy_run), "--metrics", "elbo", "mcas"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: mcas needs the model capability sample") and err.count("\n") == 1, err
+    assert "--metrics elbo" in err
+    assert not (toy_run / "eval.json").exists()

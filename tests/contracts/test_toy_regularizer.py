@@ -29,6 +29,7 @@ class ToyConfig(CriticParams):
 
 class ToyRegularizer(Objective):
     config_class = ToyConfig
+    label = "Toy-VAE"  # what reports call it (written into config.json at train time)
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> ToyRegularizer:
@@ -40,7 +41,8 @@ class ToyRegularizer(Objective):
         self.critic = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
 
     def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        return {"critic_term": self.gamma * self.critic(out.z).squeeze(-1) + self.weight * out.z.pow(2).sum(-1)}
+        return {"toy_critic_score": self.gamma * self.critic(out.z).squeeze(-1),  # each term named for what it is
+                "l2_pull": self.weight * out.z.pow(2).sum(-1)}
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> Any:
         from cmivae.objectives.base import binary_critic_loss
@@ -79,7 +81,15 @@ def test_toy_regularizer_trains_from_the_command_line(toy_registered: str, tmp_p
     saved = json.loads((out / "config.json").read_text())
     assert saved["resolved"]["objective"] == {"name": "toy", "gamma": 0.3, "alpha": 1.0, "critic_lr": 0.001,
                                               "critic_steps": 2, "critic_hidden_dim": 8, "weight": 0.05}
-    assert "critic_loss" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["train"]
+    assert saved["traits"]["objective_label"] == "Toy-VAE"
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"critic_loss", "toy_critic_score", "l2_pull"} <= set(last["train"])
+    epoch_line = [line for line in (out / "train.log").read_text().splitlines() if "epoch 2:" in line][0]
+    assert "toy_critic_score" in epoch_line and "l2_pull" in epoch_line, epoch_line  # the log shows its named terms
+    # the report reads the class's label from the run's files
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0, capsys.readouterr().err
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Toy-VAE" in report
     # an unknown param of the new objective is refused like any other
     assert main(["train", str(config), "--set", "objective.wieght=1", "--out", str(tmp_path / "x")]) == 2
     assert "objective.wieght of objective 'toy'" in capsys.readouterr().err

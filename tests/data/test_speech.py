@@ -339,3 +339,44 @@ def test_speech_modules_have_no_import_loop() -> None:
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert "cmivae.data.speech.splits" in imported
     assert not imported & {"cmivae.data.speech.loader", "cmivae.data.speech.corpora", "cmivae.data.speech.cache"}
+
+
+def _rewrite_cache(path: Path, **changes: np.ndarray) -> None:
+    """Replace arrays of a cache file, keeping its key: a valid .npz whose content is wrong."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update(changes)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+@pytest.mark.parametrize("damage", ["bins", "empty", "nan", "dtype", "owner", "frames"])
+def test_a_cache_that_does_not_fit_its_config_is_named_and_recomputed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    """Issue 31, item 22: a valid .npz with 100 instead of 201 bins, an empty array or NaN features was
+    trusted (ValueError / IndexError tracebacks, or "Lower train.lr" advice that never named the cache)."""
+    root, cache = tmp_path / "corpus", tmp_path / "cache"
+    _nested(root, {"a": 2, "b": 2, "c": 2})
+    first = load_speech("folder", root, cache_dir=cache)
+    (path,) = cache.iterdir()
+    with np.load(path, allow_pickle=False) as data:
+        segments, owner = data["segments"], data["utterance"]
+    n, t, f = segments.shape
+    changes = {"bins": {"segments": segments[:, :, :100]},
+               "empty": {"segments": segments[:0], "utterance": owner[:0]},
+               "nan": {"segments": np.where(np.arange(f) == 3, np.nan, segments).astype(np.float32)},
+               "dtype": {"segments": segments.astype(np.float16)},
+               "owner": {"utterance": owner[:-1]},
+               "frames": {"frames": np.array([], dtype=np.int64)}}[damage]
+    _rewrite_cache(path, **changes)
+    calls = []
+    original = speech_features.log_spectrogram
+    monkeypatch.setattr(speech_features, "log_spectrogram", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with caplog.at_level("WARNING"):
+        again = load_speech("folder", root, cache_dir=cache)
+    assert len(calls) == 6  # recomputed, not trusted
+    assert torch.equal(first.train.x, again.train.x)
+    assert any(str(path) in r.getMessage() and "does not fit" in r.getMessage() for r in caplog.records), \
+        [r.getMessage() for r in caplog.records]
+    with np.load(path, allow_pickle=False) as data:  # and rewritten whole
+        assert data["segments"].shape == (n, t, f) and np.isfinite(data["segments"]).all()

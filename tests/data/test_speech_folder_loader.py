@@ -188,7 +188,7 @@ def test_dsae_cpu_v2_is_a_budget_in_updates_and_dsae_cpu_is_unchanged() -> None:
 
 
 def _hashed(config) -> dict:
-    from cmivae.config import HASH_NEUTRAL_DEFAULTS
+    from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS
 
     raw = config.to_dict()
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():

@@ -375,7 +375,8 @@ def test_loader_caps_by_sequences(small_build, tmp_path: Path) -> None:
 
 
 def test_frame_size_config_and_run_ids() -> None:
-    from cmivae.config import HASH_NEUTRAL_DEFAULTS, DataConfig, ExperimentConfig, config_hash
+    from cmivae.config import DataConfig, ExperimentConfig
+    from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS, run_id
 
     assert HASH_NEUTRAL_DEFAULTS[("data", "frame_size")] == 64
     assert DataConfig(name="sprites", frame_size=32).frame_size == 32
@@ -386,7 +387,7 @@ def test_frame_size_config_and_run_ids() -> None:
     config = ExperimentConfig()
     hashed = config.to_dict()
     assert hashed["data"].pop("frame_size") == 64
-    assert config_hash(hashed) == config.config_hash()  # the default leaves the run id as it was
+    assert run_id(hashed) == run_id(config)  # the default leaves the run id as it was
 
 
 # --------------------------------------------------------------------------- the full set (slow)

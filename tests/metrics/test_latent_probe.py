@@ -69,7 +69,7 @@ def test_probe_rejects_bad_input(train_x: np.ndarray, train_y: np.ndarray, test_
 
 def test_probe_rejects_unknown_classifier() -> None:
     x, y = np.random.default_rng(0).normal(size=(6, 2)), np.array([0, 1] * 3)
-    with pytest.raises(ValueError, match="'logistic' or 'svm'"):
+    with pytest.raises(ValueError, match="'logistic', 'svm' or 'knn'"):
         probe_accuracy(x, y, x, y, classifier="tree")  # type: ignore[arg-type]
 
 

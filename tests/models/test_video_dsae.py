@@ -9,10 +9,10 @@ import torch
 from torch import distributions as dist
 
 from cmivae.data.video.frames import to_unit_float
+from cmivae.infra.device import batch_to_device
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.video_dsae import VideoDSAE, VideoDSAEConfig
 from cmivae.objectives.terms import kl_s, kl_z, reconstruction
-from cmivae.runs.trained import batch_to_device
 
 B, T, C, H, D, D_S = 3, 8, 3, 16, 4, 3
 

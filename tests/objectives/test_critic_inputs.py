@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cmivae.config import HASH_NEUTRAL_DEFAULTS
 from cmivae.infra.errors import ConfigError
 from cmivae.objectives.critic_inputs import CRITIC_INPUTS, CriticView
 from cmivae.registry import build_model, build_objective, load_resolved
+from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS, run_id
 from tests.helpers import TINY_PIXELCNN
 from tests.objectives.test_critic_paths import _below_s, _critic_term_grads, _nonzero
 
@@ -79,11 +79,11 @@ def test_combinations_that_make_no_sense_are_refused_in_one_line(overrides: list
 
 
 def test_defaults_leave_run_ids_unchanged_and_a_choice_changes_them() -> None:
-    default = load().config.config_hash()
+    default = run_id(load().config)
     for key, value in (("critic_input", "map"), ("critic_patch", 3), ("mws_s_width", 1.0)):
         assert HASH_NEUTRAL_DEFAULTS[("objective", key)] == value
-        assert load(f"objective.{key}={value}").config.config_hash() == default
-    assert load("objective.critic_input=position").config.config_hash() != default
+        assert run_id(load(f"objective.{key}={value}").config) == default
+    assert run_id(load("objective.critic_input=position").config) != default
     assert load("objective.critic_input=position").objective.critic_input == "position"
 
 

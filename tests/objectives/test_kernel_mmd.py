@@ -70,7 +70,7 @@ def test_term_is_gamma_alpha_scale_times_mmd2_and_there_is_no_critic() -> None:
     assert objective.critic is None
     x = (torch.rand(6, 1, 8, 8) > 0.5).float()
     terms = objective.loss(model(x), x).terms
-    assert float(terms["critic_term"]) == pytest.approx(0.4 * 2.0 * 10.0 * float(terms["mmd2"]), rel=1e-5)
+    assert float(terms["mmd_penalty"]) == pytest.approx(0.4 * 2.0 * 10.0 * float(terms["mmd2"]), rel=1e-5)
 
 
 def test_a_tiny_mmd_run_trains_without_a_critic_step(tmp_path) -> None:

@@ -126,7 +126,7 @@ def test_term_is_gamma_alpha_times_the_estimate_and_there_is_no_critic(critic_in
     assert objective.critic is None
     x = (torch.rand(6, 1, 8, 8) > 0.5).float()
     terms = objective.loss(model(x), x).terms
-    assert float(terms["critic_term"]) == pytest.approx(0.4 * 2.0 * float(terms["mws_mi"]), rel=1e-5, abs=1e-7)
+    assert float(terms["mws_penalty"]) == pytest.approx(0.4 * 2.0 * float(terms["mws_mi"]), rel=1e-5, abs=1e-7)
     assert float(terms["mws_mi"]) <= math.log(6) + 1e-4
 
 

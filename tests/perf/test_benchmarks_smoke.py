@@ -22,6 +22,21 @@ def test_quick_ceilings_print_ratios() -> None:
     assert "machine:" in result.stdout and "GFLOP/s" in result.stdout
 
 
+def test_every_suite_runs_at_its_smallest_size(tmp_path: Path) -> None:
+    """Every registered suite, --quick (its smallest size): none may crash after timing (issue 31, item 18)."""
+    from benchmarks.suites import BENCHMARKS
+
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--threads", "1", "--json", str(out)],
+                            cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {row["benchmark"] for row in rows if row["measurement"] == "peak memory"} == set(BENCHMARKS)
+    steps = [row for row in rows if row["benchmark"] == "steps" and "cmi" in row["measurement"]]
+    assert steps and all("of the bf16 matmul rate" in row["note"] for row in steps if "pixelcnn" in row["measurement"])
+    assert any(row["benchmark"] == "dsae ceiling" and row["measurement"] == "useful GFLOP per step" for row in rows)
+
+
 def test_device_option_writes_json_and_peak_memory(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "ceilings", "--threads", "1",

@@ -15,13 +15,14 @@ import torch.multiprocessing as mp
 from torch import distributions as dist
 
 from cmivae.config import load_config
+from cmivae.objectives.base import Objective
 from cmivae.objectives.critics import ZSCritic
-from cmivae.registry import MODELS, build_model, build_objective
+from cmivae.registry import MODELS, OBJECTIVES, build_model, build_objective
 from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.runs.directory import RunDirectory
 from cmivae.training import loop
 from cmivae.training.distributed import GlobalBatchNoise, sync_batch_norm
-from tests.helpers import TINY_PIXELCNN, tiny_config
+from tests.helpers import TINY_MODELS, tiny_batch, tiny_config
 from tests.reliability.runs import free_port, skip_nan_worker
 
 # ---------------------------------------------------------------------------- global-batch noise, one process
@@ -58,22 +59,15 @@ def test_each_rank_draws_its_rows_of_the_single_process_noise(num_ranks: int) ->
     assert all(torch.equal(shard[-1], single[-1]) for shard in shards)  # drawn whole on every rank
 
 
-# Tiny parameters and an input batch of 8 for every registered model.
-MODEL_CASES = {
-    "pixelcnn_vae": ({**TINY_PIXELCNN}, lambda: (torch.rand(8, 1, 8, 8) < 0.5).float()),
-    "dsae": ({"x_dim": 6, "num_steps": 8, "z_dim": 4, "s_dim": 3, "hidden_dim": 8, "rnn_dim": 8, "prior_dim": 8,
-              "decoder_hidden_dim": 8, "num_decoder_layers": 1}, lambda: torch.randn(8, 8, 6)),
-}
+# The objectives that draw prior samples in their critic step (their own critic_loss), from the registry.
+ADVERSARIAL = sorted(n for n, k in OBJECTIVES.items() if k.critic_loss is not Objective.critic_loss)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_and_critic_draws_the_rows_of_the_global_batch(name: str) -> None:
-    assert name in MODEL_CASES, f"add tiny parameters for model {name!r} to MODEL_CASES"
-    params, make_input = MODEL_CASES[name]
-    params = {k: v for k, v in params.items() if k != "name"}
-    model = build_model(name, params)
-    objectives = {key: build_objective(key, model, 0.5, critic_hidden_dim=8) for key in ("mi", "cmi")}
-    x = make_input()
+    model = build_model(name, {k: v for k, v in TINY_MODELS[name].items() if k != "name"})
+    objectives = {key: build_objective(key, model, 0.5, critic_hidden_dim=8) for key in ADVERSARIAL}
+    x = tiny_batch(model, batch_size=8, seed=5)
     torch.manual_seed(3)
     whole = model(x)
     for rank in range(2):

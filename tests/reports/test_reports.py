@@ -230,12 +230,12 @@ def test_the_elbo_is_the_beta_curves_gamma_0_point_not_a_method_read_against_it(
 def test_figures_are_written_as_png(sweep_dir: Path, tmp_path: Path) -> None:
     rows = collect_runs(sweep_dir)
     groups = aggregate(rows)
-    for path in (plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png"),
+    for path in (plot_figure3(groups, "fashion-mnist", tmp_path / "f3.png", model="pixelcnn_vae"),
                  plot_figure4(groups, "synthetic-speech", "dsae", tmp_path / "f4.png"),
                  gather_samples(rows, "fashion-mnist", tmp_path)):
         assert path is not None and path.read_bytes().startswith(PNG)
     assert len(list((tmp_path / "samples").glob("*.png"))) == 4  # seed 0 of 2 methods x 2 gammas
-    assert plot_figure3(groups, "mnist", tmp_path / "none.png") is None
+    assert plot_figure3(groups, "mnist", tmp_path / "none.png", model="pixelcnn_vae") is None
 
 
 def test_the_matched_table_counts_collapsed_seeds(sweep_dir: Path) -> None:
@@ -353,3 +353,14 @@ def test_a_new_model_and_objective_get_a_table_with_no_report_edit(tmp_path: Pat
     assert "## MNIST · toy_vae" in text and "| 0.2 | toy_reg | ours | 2 |" in text
     assert "AoLR" in text and "toy_score" in text and "best_epoch" not in text
     assert (tmp_path / "out" / "metrics_mnist_toy_vae.csv").exists()
+
+
+def test_matched_readings_take_every_protocol_of_the_z_probes_but_not_the_s_probes() -> None:
+    from cmivae.reports.tables import Group
+
+    group = Group("fashion-mnist", "pixelcnn_vae", "beta", 0.1,
+                  mean={"aolr": 0.7, "aosvm": 0.7, "aoknn_cv": 0.8, "aosvm_white_cv": 0.75, "aolr_cv_all": 0.8,
+                        "s_aolr_cv": 0.5, "mcas_std": 0.6})
+    extra = extra_matched_metrics([group], "fashion-mnist", "pixelcnn_vae")
+    assert [key for key, *_ in extra] == ["aoknn_cv", "aolr_cv_all", "aosvm_white_cv", "mcas_std", "aosvm"]
+    assert dict((key, header) for key, header, *_ in extra)["aoknn_cv"] == "AoKNN (raw, CV)"

@@ -10,6 +10,7 @@ import torch
 from matplotlib import image as mpimg
 
 from cmivae.models.pixelcnn_vae import PixelCNNVAE, PixelCNNVAEConfig
+from cmivae.registry import MODELS, build_model
 from cmivae.sampling import (
     SAMPLERS,
     decode_samples,
@@ -19,6 +20,7 @@ from cmivae.sampling import (
     sample_naive,
     save_sample_grid,
 )
+from tests.helpers import TINY_MODELS, tiny_batch
 
 B = 3
 
@@ -152,3 +154,29 @@ def test_sample_grid_png_has_the_layout_size(tmp_path: Path, title: str | None) 
     assert (separator[:, 0] > 0.7).all() and (separator[:, 1] < 0.3).all()
     with pytest.raises(ValueError, match="equal R, C, H, W"):
         save_sample_grid(tmp_path / "bad.png", real, samples[:2])
+
+
+# Every (model, sampler) pair the registries hold: each sampler is tested on the models that name it.
+NAMED = sorted((name, klass.sampler) for name, klass in MODELS.items() if klass.sampler is not None)
+
+
+def test_every_named_sampler_is_registered_and_declared() -> None:
+    from cmivae.models.capabilities import SAMPLE
+
+    assert all(sampler in SAMPLERS for _, sampler in NAMED)
+    assert {name for name, _ in NAMED} == {name for name, k in MODELS.items() if SAMPLE in k.capabilities}
+
+
+@pytest.mark.parametrize(("model_name", "sampler"), NAMED, ids=[f"{m}-{s}" for m, s in NAMED])
+def test_the_sampler_a_model_names_draws_its_inputs(model_name: str, sampler: str) -> None:
+    """x ~ p(x | z) through decode_samples with the model's own sampler: ``(R, K, *input_shape)``,
+    binary, the same images for the same seed and other ones for another seed."""
+    torch.manual_seed(0)
+    model = build_model(model_name, {k: v for k, v in TINY_MODELS[model_name].items() if k != "name"}).eval()
+    real = tiny_batch(model, batch_size=2)
+    drawn = decode_samples(model, real, num_samples=3, seed=4)
+    assert tuple(drawn.shape) == (2, 3, *model.input_shape)
+    assert set(drawn.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(drawn, decode_samples(model, real, num_samples=3, seed=4))
+    assert torch.equal(drawn, decode_samples(model, real, num_samples=3, seed=4, method=sampler))
+    assert not torch.equal(drawn, decode_samples(model, real, num_samples=3, seed=5))

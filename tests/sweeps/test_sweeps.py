@@ -19,7 +19,9 @@ from cmivae import cli
 from cmivae.config import load_config
 from cmivae.infra.atomic import atomic_write_json
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import IMAGE_METRICS
+from cmivae.metric_names import Offers, default_metrics
+from cmivae.models.pixelcnn_vae import PixelCNNVAE
+from cmivae.runs.legacy import run_id
 from cmivae.sweeps.grid import expand_sweep, load_sweep
 from cmivae.sweeps.runner import run_sweep
 from cmivae.training import loop
@@ -32,6 +34,8 @@ TINY_BASE = {"data": {"name": "fashion-mnist"}, "model": dict(TINY_PIXELCNN),
              "objective": {"name": "cmi", "gamma": 0.5, "critic_hidden_dim": 8},
              "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "seed": 0, "precision": "fp32",
                        "checkpoint_every_minutes": 0}}
+
+IMAGE_METRICS = default_metrics(Offers.of(PixelCNNVAE.capabilities, "fashion-mnist"))  # what `all` means here
 
 
 # ---------------------------------------------------------------- picklable hooks (process and Ray workers)
@@ -86,7 +90,7 @@ def test_expand_tiny_sweep(tmp_path: Path) -> None:
     assert [r.overrides for r in runs][:2] == [{"objective.name": "beta", "objective.gamma": 0.2, "train.seed": 0},
                                               {"objective.name": "beta", "objective.gamma": 0.4, "train.seed": 0}]
     for run in runs:
-        assert run.run_id == run.config.config_hash()
+        assert run.run_id == run_id(run.config)
         assert run.config.objective.name == run.overrides["objective.name"]
         assert run.config.model.params["channels"] == 8  # from the base file
 
@@ -190,7 +194,7 @@ def test_local_sweep_trains_evaluates_and_a_rerun_skips_everything(tmp_path: Pat
         run_dir = out / entry["run_dir"]
         assert (run_dir / "results.json").exists() and (run_dir / "eval.json").exists()
         saved = json.loads((run_dir / "config.json").read_text())["config"]
-        assert load_config(saved).config_hash() == entry["run_id"] == run_dir.name
+        assert run_id(load_config(saved)) == entry["run_id"] == run_dir.name
     assert json.loads((out / "sweep.json").read_text())["counts"] == {"done": 4}
     assert sum(line.startswith("[start") for line in lines) == 4
     assert sum(line.startswith("[finish") for line in lines) == 4

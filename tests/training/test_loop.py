@@ -19,7 +19,7 @@ def test_fit_writes_the_three_run_files(tmp_path) -> None:
     assert config["config"]["objective"]["name"] == "cmi" and config["code_version"]
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
-    for key in ("recon", "kl_z", "critic_loss", "critic_acc", "critic_term", "neg_elbo"):
+    for key in ("recon", "kl_z", "critic_loss", "critic_acc", "cmi_penalty", "neg_elbo"):
         assert key in lines[0]["train"], key
     saved = json.loads((run / "results.json").read_text())
     assert saved == results

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from cmivae.config import config_hash, load_config
+from cmivae.config import load_config
 from cmivae.infra.errors import ConfigError
 from cmivae.metrics import evaluate
+from cmivae.runs.legacy import run_id
 from cmivae.training.loop import fit
 from tests.helpers import tiny_config, tiny_images
 
@@ -47,10 +48,10 @@ def test_tensorboard_off_by_default_keeps_run_ids(tmp_path) -> None:
     off = load_config(tiny_config().to_dict())
     on = load_config({**off.to_dict(), "train": {**off.to_dict()["train"], "tensorboard": True}})
     assert "tensorboard" not in json.dumps({k: v for k, v in off.to_dict()["train"].items() if k != "tensorboard"})
-    assert off.config_hash() != on.config_hash()
+    assert run_id(off) != run_id(on)
     saved = off.to_dict()
     del saved["train"]["tensorboard"]  # a run saved before the field existed
-    assert config_hash(saved) == off.config_hash()
+    assert run_id(saved) == run_id(off)
     run = tmp_path / "run"
     fit(off, run, progress=False, data=tiny_images(), force=True)
     assert not (run / "tensorboard").exists()

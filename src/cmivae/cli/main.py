@@ -21,6 +21,7 @@ from typing import Any
 from cmivae import __version__
 from cmivae.cli import speech, sweeps, video
 from cmivae.infra.errors import CmivaeError, ConfigError
+from cmivae.judge import DEFAULT_EPOCHS as DEFAULT_JUDGE_EPOCHS
 from cmivae.runs import files
 
 DESCRIPTION = ("Sequential VAEs (PixelCNN-VAE, DSAE) with the ELBO, beta-VAE, MI-VAE and CMI-VAE objectives: "
@@ -61,19 +62,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cmivae.metric_names import display_order
     from cmivae.registry import load_resolved
     from cmivae.runs.directory import RunDirectory
+    from cmivae.runs.legacy import run_id
     from cmivae.runs.readers import resume_threads
     from cmivae.training import distributed
     from cmivae.training.loop import fit
 
-    config = load_resolved(args.config, args.set).config  # every value checked before any directory or data
+    resolved = load_resolved(args.config, args.set)  # every value checked before any directory or data: once
+    config = resolved.config
     distributed.init_from_environment()
-    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{config.config_hash()}"
+    out = Path(args.out) if args.out else Path("runs") / f"{config.objective.name}-{run_id(config)}"
     _use_threads(args.threads, resumed=None if args.force else resume_threads(out))
     results = RunDirectory(out).finished_results(config) if args.reuse_finished and not args.force else None
     if results is not None:
         print(f"{out} already holds this config's finished run; reusing it (--force to train it again)")
     else:
-        results = fit(config, out, force=args.force, resume=args.resume, progress=not args.no_progress)
+        results = fit(resolved, out, force=args.force, resume=args.resume, progress=not args.no_progress)
     if distributed.rank() == 0:
         print(f"run directory: {out}")
         _print_table({out.name: results}, display_order(list(results)))
@@ -121,12 +124,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from cmivae.metrics.latent_probe import balanced_subset
+    from cmivae.models.capabilities import SAMPLE
+    from cmivae.models.contract import declared_capabilities
     from cmivae.runs.trained import load_trained
     from cmivae.sampling import decode_samples, save_sample_grid
 
     config, model, _ = load_trained(args.run_dir)
-    if not config.data.is_image:
-        raise ConfigError(f"{args.run_dir} is a speech run; `cmivae sample` draws images (use `cmivae convert`)")
+    if SAMPLE not in declared_capabilities(model):
+        raise ConfigError(f"{args.run_dir} holds a {config.model.name} model, which declares no sampler (capability "
+                          f"{SAMPLE}); `cmivae sample` draws x ~ p(x | z) (for a DSAE use `cmivae convert`)")
     from cmivae.data.registry import load_dataset
 
     splits = load_dataset(config.data)
@@ -189,6 +195,19 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge_train(args: argparse.Namespace) -> int:
+    """Train (or reuse) the Sprites judge of a frame size (:mod:`cmivae.judge.command`)."""
+    from cmivae.judge.cache import judge_paths
+    from cmivae.judge.command import ensure_judge
+
+    record, _ = ensure_judge(args.size, args.data_dir, epochs=args.epochs, seed=args.seed, force=args.force,
+                             device=args.device)
+    print(f"judge: {judge_paths(args.size, args.data_dir)[0]} (SHA-256 {record.sha256}), trained in "
+          f"{record.train_seconds:.0f} s; {record.accuracy_text()}")
+    print(f"note: {record.note}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the results of several run directories side by side."""
     from cmivae.reports.compare import compare_runs
@@ -208,6 +227,7 @@ COMMANDS: dict[str, Command] = {
     "data fetch": cmd_data_fetch,
     "data pack": cmd_data_pack,
     "data import": cmd_data_import,
+    "judge train": cmd_judge_train,
     "data make-speech": speech.cmd_data_make_speech,
     "data make-sprites": video.cmd_data_make_sprites,
     "convert": speech.cmd_convert,
@@ -298,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pack", help="the .npz file")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.set_defaults(func=COMMANDS["data import"])
+    judge = sub.add_parser("judge", help="the Sprites judge (a classifier of real sequences that scores generated "
+                           "ones)").add_subparsers(dest="judge_command", required=True, metavar="JUDGE_COMMAND")
+    p = judge.add_parser("train", help="train the judge on the training split (cached under <data dir>/sprites/judge/ "
+                         "with its SHA-256 and real-test accuracies); a usable cached judge is reused")
+    p.add_argument("dataset", choices=["sprites"], help="which data set (sprites)")
+    p.add_argument("--size", type=int, choices=[64, 32], default=64, help="frame size the judge reads (default 64)")
+    p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
+    p.add_argument("--epochs", type=int, default=DEFAULT_JUDGE_EPOCHS, help="training epochs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialization and batch order (default 0)")
+    p.add_argument("--force", action="store_true", help="retrain even a usable cached judge")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda[:N] or auto: where the judge trains")
+    p.set_defaults(func=COMMANDS["judge train"])
     sweeps.register(sub, data)
     speech.register(sub, data)
     video.register(data)

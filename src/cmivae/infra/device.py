@@ -19,6 +19,8 @@ One owner for every device-dependent decision of training, sampling and evaluati
   CUDA: channels_last under bf16/fp16 autocast, where cuDNN's tensor-core kernels are NHWC
   (a choice *to be measured*: ``python -m benchmarks --device cuda --only pixelcnn`` times
   both formats in the same rounds; set ``train.channels_last`` to override).
+- :func:`place` / :func:`batch_to_device`: a model and objective (and each batch) on the device,
+  in that memory format (training and :mod:`cmivae.runs.trained` call them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from cmivae.infra.errors import ConfigError
 
@@ -166,3 +169,26 @@ def describe(device: torch.device) -> str:
         return "cpu"
     props = torch.cuda.get_device_properties(device)
     return f"{props.name} (sm_{props.major}{props.minor}, {props.total_memory / 2**30:.1f} GiB)"
+
+
+def place(model: nn.Module, objective: nn.Module, device: torch.device, precision: str,
+          setting: bool | str = "auto") -> bool:
+    """Move model and objective to ``device`` and put the model's ``channels_last_module()``
+    (if any) in channels_last where :func:`cmivae.infra.device.use_channels_last` says so for this
+    device, precision and ``train.channels_last`` ``setting``. Returns whether it did."""
+    model.to(device)
+    objective.to(device)
+    if not use_channels_last(device, precision, model, setting):
+        return False
+    model.channels_last_module().to(memory_format=torch.channels_last)
+    return True
+
+
+def batch_to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A batch on the device, as float, channels_last for 4-D image batches on the fast path. Video frames
+    ``(B, T, C, H, W)`` stay uint8: the model puts them on the unit scale (``data.video.frames.to_unit_float``)."""
+    x = x.to(device, non_blocking=True)
+    x = x.float() if x.dtype == torch.uint8 and x.dim() != 5 else x
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

@@ -49,12 +49,13 @@ def directory_lock(folder: str | Path, what: str = "run directory") -> Iterator[
     """
     import fcntl
 
-    from cmivae.infra.atomic import _write_error
+    from cmivae.infra.atomic import _write_error, broken_link
+    from cmivae.infra.errors import ConfigError
 
     folder = Path(folder)
+    if (broken := broken_link(folder)) is not None:  # else mkdir says only "File exists"
+        raise ConfigError(f"{what} {broken}")
     if folder.exists() and not folder.is_dir():
-        from cmivae.infra.errors import ConfigError
-
         raise ConfigError(f"{folder} is a file, expected a {what}; give another path")
     key = os.path.realpath(folder)
     if key in _HELD:
@@ -78,8 +79,11 @@ def directory_lock(folder: str | Path, what: str = "run directory") -> Iterator[
         except BlockingIOError:
             raise LockError(f"{what} {folder} is in use by {_holder(fd)} (it holds {lock_path}); wait for it "
                             f"to finish or stop it, or use another directory") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)  # the first write: a full disk fails here
+        except OSError as err:
+            raise _write_error(lock_path, err) from err
         _HELD[key] = (fd, 1)
         try:
             yield

@@ -31,6 +31,9 @@ from cmivae.infra.errors import ConfigError
 
 AUTO = "auto"
 SAMPLE_SECONDS = 0.25  # the window over which /proc/stat is read; short next to any run
+# The most threads per core --threads accepts: hyperthreads and a little oversubscription are fine, a count far
+# above it only makes the OpenMP runtime allocate a stack per thread (10**9 ended in its out-of-memory text).
+MAX_THREADS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -78,17 +81,23 @@ def busy_cores(n_cores: int, seconds: float = SAMPLE_SECONDS, stat: Path = Path(
         return None
 
 
-def parse_threads(spec: str | int) -> int | None:
-    """``--threads``: a positive count (a string of digits counts), or None for ``auto``.
+def parse_threads(spec: str | int, n_cores: int | None = None) -> int | None:
+    """``--threads``: a positive count (a string of digits counts) of at most
+    :data:`MAX_THREADS_PER_CORE` per core, or None for ``auto``.
 
     Raises:
-        ConfigError: neither a positive integer nor ``auto``.
+        ConfigError: neither a positive integer nor ``auto``, or a count above the bound.
     """
     if isinstance(spec, str) and spec.strip().isdigit():
         spec = int(spec)
     if isinstance(spec, int) and not isinstance(spec, bool):
         if spec < 1:
             raise ConfigError(f"--threads {spec}: expected a positive number of threads or 'auto'")
+        n_cores = n_cores or cores()
+        if spec > MAX_THREADS_PER_CORE * n_cores:
+            raise ConfigError(f"--threads {spec} is more than {MAX_THREADS_PER_CORE} threads per core of this "
+                              f"machine ({n_cores} cores, at most {MAX_THREADS_PER_CORE * n_cores}); give at most "
+                              f"--threads {n_cores} (one per core) or --threads auto")
         return spec
     if spec != AUTO:
         raise ConfigError(f"--threads {spec!r}: expected a positive number of threads (e.g. --threads 1) or 'auto' "
@@ -112,10 +121,10 @@ def choose_threads(spec: str | int, jobs: int = 1, *, resumed: int | None = None
     Raises:
         ConfigError: ``spec`` is neither a positive integer nor ``auto``.
     """
-    count = parse_threads(spec)
+    n_cores = n_cores or cores()
+    count = parse_threads(spec, n_cores)
     if count is not None:
         return ThreadChoice(count, "as asked")
-    n_cores = n_cores or cores()
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return ThreadChoice(int(env), f"OMP_NUM_THREADS={env}")

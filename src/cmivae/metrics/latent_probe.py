@@ -19,30 +19,61 @@ VC-mCAS            500 voice-converted spectrograms averaged     real test spect
 =================  ============================================  =====================
 
 "logistic" is the logistic classifier of the paper; "svm" the RBF-kernel SVM of
-appendix K.2, on standardized features. Accuracies are fractions in [0, 1], as in
-Tables 4 and 5.
+appendix K.2, on standardized features; "knn" a k-nearest-neighbour vote (Euclidean).
+Accuracies are fractions in [0, 1], as in Tables 4 and 5.
 
 The paper does not specify the logistic probe. The default here (the *raw* protocol of the
 committed results) is scikit-learn's ``LogisticRegression`` defaults (L2, ``C = 1``) on the
 raw features; ``standardize=True`` fits a ``StandardScaler`` on the training features
 first and ``C`` sets the L2 strength, so a probe that shrinks with the scale of z (as L2 at
 fixed C does) can be told from one that does not (:mod:`cmivae.metric_names` names them).
+``scaling="whitened"`` PCA-whitens them instead (:class:`PCAWhitener`, fitted on the probe's
+training set), which makes a probe blind to any invertible linear map of the features: a z
+that is a rotated, rescaled copy of another reads the same.
+
+The cross-validated protocol (:func:`cross_validated_probe`, the ``_cv`` names), fixed before
+any result was read: the hyperparameters of :data:`CV_GRIDS` are chosen by
+:data:`CV_FOLDS`-fold stratified cross-validation (folds shuffled with the evaluation seed) on
+the probe's *training* labels only, scored by accuracy; ties go to the first value of the grid,
+which is ordered from the simplest model (strongest L2, widest kernel, most neighbours) up. The
+scaler or whitener is part of the pipeline, so it is refitted on every fold's training part.
+The chosen values are refitted on all the probe's training labels and the test accuracy
+reported; :class:`ProbeResult` carries what was chosen (``eval.json`` records it). Above
+:data:`CV_MAX_EXAMPLES` training labels (``_all`` probes: 60k images), the grid is searched on a
+seeded stratified subset of that size and only the final fit sees them all.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-Classifier = Literal["logistic", "svm"]
+Classifier = Literal["logistic", "svm", "knn"]
+Scaling = Literal["raw", "standardized", "whitened"]
 
 # lbfgs on unscaled latents or raw pixels can need thousands of iterations to converge.
 LOGISTIC_MAX_ITER = 10_000
+
+# The cross-validated protocol (fixed before reading any result). Each grid runs from the
+# simplest model up, so a tie goes to the simplest. The SVM's RBF width is a multiple of
+# scikit-learn's gamma='scale' (1 / (F * var(X)) of the fold's scaled training features), so the
+# grid means the same on raw, standardized and whitened inputs.
+CV_FOLDS = 5
+CV_MAX_EXAMPLES = 5000
+CV_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
+    "logistic": {"C": (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)},
+    "svm": {"C": (0.1, 1.0, 10.0, 100.0, 1000.0), "gamma_scale": (0.1, 0.3, 1.0, 3.0)},
+    "knn": {"k": (50, 20, 10, 5, 3, 1)},
+}
 
 
 def balanced_subset(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,21 +112,79 @@ def _as_features(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+class PCAWhitener(TransformerMixin, BaseEstimator):
+    """PCA whitening fitted on the training features: ``(N, F) -> (N, K)`` with identity
+    covariance on the training set. Directions whose variance is below ``rel_tol`` times the
+    largest are dropped (``K <= min(N - 1, F)``): they hold no signal, only noise that whitening
+    would blow up."""
+
+    def __init__(self, rel_tol: float = 1e-6) -> None:
+        self.rel_tol = rel_tol
+
+    def fit(self, x: np.ndarray, y: Any = None) -> PCAWhitener:
+        x = np.asarray(x, dtype=np.float64)
+        self.mean_ = x.mean(axis=0)  # (F,)
+        _, singular, vt = np.linalg.svd(x - self.mean_, full_matrices=False)  # vt: (min(N, F), F)
+        variance = singular**2 / max(x.shape[0] - 1, 1)
+        keep = variance > self.rel_tol * max(float(variance.max(initial=0.0)), 1e-300)
+        keep[:1] = True  # constant features keep one direction, on which every example is 0
+        self.components_ = vt[keep]  # (K, F)
+        self.scale_ = 1.0 / np.sqrt(np.maximum(variance[keep], 1e-300))  # (K,)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean_) @ self.components_.T * self.scale_  # (N, F) -> (N, K)
+
+
+class _ScaledGammaSVC(SVC):
+    """RBF SVC whose width is ``gamma_scale`` times scikit-learn's ``gamma='scale'``, computed on
+    the features it is fitted on (so one grid fits raw, standardized and whitened inputs)."""
+
+    def __init__(self, C: float = 1.0, gamma_scale: float = 1.0, random_state: int | None = None) -> None:
+        super().__init__(C=C, kernel="rbf", random_state=random_state)
+        self.gamma_scale = gamma_scale
+
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> _ScaledGammaSVC:
+        variance = float(np.asarray(x).var())
+        self.gamma = self.gamma_scale / (x.shape[1] * variance) if variance > 0 else self.gamma_scale
+        return super().fit(x, y, sample_weight=sample_weight)
+
+
+def _scaler(scaling: Scaling) -> StandardScaler | PCAWhitener | None:
+    if scaling == "raw":
+        return None
+    if scaling == "standardized":
+        return StandardScaler()
+    if scaling == "whitened":
+        return PCAWhitener()
+    raise ValueError(f"scaling must be 'raw', 'standardized' or 'whitened', got {scaling!r}")
+
+
 def _build_classifier(classifier: Classifier, seed: int, standardize: bool = False,
-                      C: float = 1.0) -> LogisticRegression | Pipeline:
+                      C: float = 1.0, scaling: Scaling | None = None) -> Any:
+    """The probe's pipeline: an optional scaler (fitted on the training features), then the classifier.
+
+    ``scaling`` defaults to ``standardized`` for the SVM (appendix K.2) and to ``raw`` (or
+    ``standardized`` with ``standardize=True``) for the logistic and kNN probes.
+    """
     if not C > 0:
         raise ValueError(f"C (the inverse L2 strength) must be positive, got {C}")
     if classifier == "logistic":
-        logistic = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
-        return make_pipeline(StandardScaler(), logistic) if standardize else logistic
-    if classifier == "svm":
-        return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=C, random_state=seed))
-    raise ValueError(f"classifier must be 'logistic' or 'svm', got {classifier!r}")
+        model: Any = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+    elif classifier == "svm":
+        model = SVC(kernel="rbf", C=C, random_state=seed)  # gamma='scale', the committed AoSVM
+        scaling = scaling or "standardized"
+    elif classifier == "knn":
+        model = KNeighborsClassifier()
+    else:
+        raise ValueError(f"classifier must be 'logistic', 'svm' or 'knn', got {classifier!r}")
+    scaler = _scaler(scaling or ("standardized" if standardize else "raw"))
+    return model if scaler is None else make_pipeline(scaler, model)
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                    classifier: Classifier = "logistic", seed: int = 0, *, standardize: bool = False,
-                   C: float = 1.0) -> float:
+                   C: float = 1.0, scaling: Scaling | None = None) -> float:
     """Test accuracy in [0, 1] of a classifier fitted on ``(train_x, train_y)``, Sec. 5.3.
 
     Args:
@@ -109,7 +198,16 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
         standardize: logistic only: a ``StandardScaler`` fitted on ``train_x`` before the
             classifier (the SVM always has one).
         C: inverse L2 strength of either classifier (scikit-learn's default 1.0).
+        scaling: ``raw``, ``standardized`` or ``whitened`` (fitted on ``train_x``); overrides
+            ``standardize``; default: the SVM standardized, the others as ``standardize`` says.
     """
+    train_x, train_y, test_x, test_y = _checked(train_x, train_y, test_x, test_y)
+    model = _build_classifier(classifier, seed, standardize=standardize, C=C, scaling=scaling).fit(train_x, train_y)
+    return float(np.mean(model.predict(test_x) == test_y))
+
+
+def _checked(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     train_x, test_x = _as_features(train_x, "train_x"), _as_features(test_x, "test_x")
     train_y, test_y = np.asarray(train_y), np.asarray(test_y)
     if train_y.shape != (train_x.shape[0],):
@@ -122,8 +220,108 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
             f"and {test_x.shape[1]}")
     if np.unique(train_y).shape[0] < 2:
         raise ValueError(f"train_y must contain at least two classes, got only {np.unique(train_y)}")
-    model = _build_classifier(classifier, seed, standardize=standardize, C=C).fit(train_x, train_y)
-    return float(np.mean(model.predict(test_x) == test_y))
+    return train_x, train_y, test_x, test_y
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A cross-validated probe's test accuracy and what cross-validation chose.
+
+    Attributes:
+        accuracy: test accuracy in [0, 1] of the refitted probe.
+        chosen: the grid values chosen, e.g. ``{"C": 10.0}``, ``{"C": 100.0, "gamma_scale": 0.3}``,
+            ``{"k": 5}``.
+        cv_accuracy: the mean validation accuracy of the chosen values over the folds.
+        cv_examples: training labels the grid search saw (``min(N, CV_MAX_EXAMPLES)``).
+        train_examples: training labels of the final fit.
+        grid: the values searched (:data:`CV_GRIDS` of the classifier, kNN's k cut to the folds' size).
+    """
+
+    accuracy: float
+    chosen: dict[str, float] = field(default_factory=dict)
+    cv_accuracy: float = float("nan")
+    cv_examples: int = 0
+    train_examples: int = 0
+    grid: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """What ``eval.json["probe_protocols"][name]`` adds to the protocol: the choice and the grid."""
+        return {"chosen": dict(self.chosen), "cv_accuracy": self.cv_accuracy, "cv_folds": CV_FOLDS,
+                "cv_examples": self.cv_examples, "train_examples": self.train_examples,
+                "grid": {k: list(v) for k, v in self.grid.items()}}
+
+
+def _cv_estimator(classifier: Classifier, scaling: Scaling, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
+    """The pipeline and its scikit-learn parameter grid (:data:`CV_GRIDS`) for the classifier."""
+    if classifier == "logistic":
+        model: Any = LogisticRegression(max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+        grid = {"model__C": list(CV_GRIDS["logistic"]["C"])}
+    elif classifier == "svm":
+        model = _ScaledGammaSVC(random_state=seed)
+        grid = {"model__C": list(CV_GRIDS["svm"]["C"]), "model__gamma_scale": list(CV_GRIDS["svm"]["gamma_scale"])}
+    elif classifier == "knn":
+        model = KNeighborsClassifier()
+        grid = {"model__n_neighbors": list(CV_GRIDS["knn"]["k"])}
+    else:
+        raise ValueError(f"classifier must be 'logistic', 'svm' or 'knn', got {classifier!r}")
+    scaler = _scaler(scaling)
+    steps = ([("scale", scaler)] if scaler is not None else []) + [("model", model)]
+    return Pipeline(steps), grid
+
+
+def cross_validated_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                          classifier: Classifier = "logistic", seed: int = 0, *,
+                          scaling: Scaling = "raw") -> ProbeResult:
+    """Test accuracy of a probe whose hyperparameters cross-validation chose on the training labels only.
+
+    The protocol of the ``_cv`` metric names (module docstring): :data:`CV_GRIDS` searched by
+    :data:`CV_FOLDS`-fold stratified cross-validation (seeded folds) on ``(train_x, train_y)``
+    (a seeded stratified subset of :data:`CV_MAX_EXAMPLES` when larger), the best values
+    refitted on all of it, then scored on ``(test_x, test_y)``.
+
+    Args:
+        train_x, train_y, test_x, test_y: as :func:`probe_accuracy`; every class of ``train_y``
+            needs at least :data:`CV_FOLDS` examples.
+        classifier: ``logistic`` (C), ``svm`` (C and the RBF width) or ``knn`` (k).
+        seed: shuffles the folds and seeds the classifiers.
+        scaling: ``raw``, ``standardized`` or ``whitened``, fitted on each fold's training part.
+    """
+    train_x, train_y, test_x, test_y = _checked(train_x, train_y, test_x, test_y)
+    _, counts = np.unique(train_y, return_counts=True)
+    if counts.min() < CV_FOLDS:
+        raise ValueError(f"cross-validation needs {CV_FOLDS} training examples of every class, got {int(counts.min())}"
+                         f" of the rarest")
+    search_x, search_y = train_x, train_y
+    if train_x.shape[0] > CV_MAX_EXAMPLES:
+        search_x, _, search_y, _ = train_test_split(train_x, train_y, train_size=CV_MAX_EXAMPLES, stratify=train_y,
+                                                    random_state=seed)
+    pipeline, grid = _cv_estimator(classifier, scaling, seed)
+    if classifier == "knn":  # k cannot exceed a fold's training part
+        fold_train = search_x.shape[0] - int(np.ceil(search_x.shape[0] / CV_FOLDS))
+        grid = {"model__n_neighbors": [k for k in grid["model__n_neighbors"] if k <= fold_train] or [1]}
+    folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
+    search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1).fit(search_x, search_y)
+    best = search.best_params_
+    final = pipeline.set_params(**best).fit(train_x, train_y)
+    names = {"model__C": "C", "model__gamma_scale": "gamma_scale", "model__n_neighbors": "k"}
+    chosen = {names[key]: float(value) for key, value in best.items()}
+    return ProbeResult(accuracy=float(np.mean(final.predict(test_x) == test_y)), chosen=chosen,
+                       cv_accuracy=float(search.best_score_), cv_examples=int(search_x.shape[0]),
+                       train_examples=int(train_x.shape[0]),
+                       grid={names[key]: [float(v) for v in values] for key, values in grid.items()})
+
+
+def pooled_means(s: np.ndarray) -> np.ndarray:
+    """s averaged over time or space, the features of the s probes: ``(N, C, H, W) -> (N, C)``
+    (PixelCNN feature maps) or ``(N, T, D_s) -> (N, D_s)`` (sequences); ``(N, D_s)`` as it is."""
+    s = np.asarray(s)
+    if s.ndim == 4:
+        return s.mean(axis=(2, 3))  # (N, C, H, W) -> (N, C)
+    if s.ndim == 3:
+        return s.mean(axis=1)  # (N, T, D_s) -> (N, D_s)
+    if s.ndim == 2:
+        return s
+    raise ValueError(f"s must be (N, D_s), (N, T, D_s) or (N, C, H, W), got shape {s.shape}")
 
 
 def classification_accuracy_score(generated_x: np.ndarray, generated_y: np.ndarray, real_x: np.ndarray,

@@ -32,6 +32,18 @@ in the tests), so compare Î across models at fixed settings rather than as abso
 Cost on one CPU thread with the defaults (1500 steps of 256 pairs): about 3 s for flat
 s, 5 s for small sequences; a paper-size PixelCNN feature map (64 x 28 x 28) takes
 roughly 0.1 s per step, because every batch reads 256 x 50k values.
+
+Memory traffic (issue 31, item 19): a batch of paper-size s is 51 MB (256 x 64 x 28 x 28
+float32), an evaluation chunk 205 MB. glibc serves blocks that large with ``mmap`` and hands
+them back on ``free``, so every fresh copy of a batch page-faults all of it in again (~12.5k
+minor faults per copy): the gather ``s[rows]``, oneDNN's reorder of an NCHW batch into
+channels-last for the first convolution, once forward and once backward, and the encoder's
+zero padding (a pad of zero copies). So the rows are gathered into one buffer reused for the
+whole estimate (:class:`_RowGather`, ``torch.index_select(..., out=)``), feature maps are held
+channels-last, and the padding is skipped when there is none. The estimate is equal within
+float tolerance (the channels-last convolution sums in another order; ``reuse_buffers=False``
+is the old path bit for bit; tests/metrics/test_mutual_information.py);
+``benchmarks/mi_faults.py`` measures the CPU seconds and faults before and after.
 """
 
 from __future__ import annotations
@@ -69,8 +81,9 @@ class _Critic(nn.Module):
             # mean) on the right and bottom lets the patches cover every pixel when H or W is not a multiple.
             patch = 4
             height, width = s_shape[1], s_shape[2]
+            padding = (0, -width % patch, 0, -height % patch)
             self.embed = nn.Sequential(
-                nn.ZeroPad2d((0, -width % patch, 0, -height % patch)),
+                nn.ZeroPad2d(padding) if any(padding) else nn.Identity(),  # a pad of zero would copy the batch
                 nn.Conv2d(s_shape[0], embed_dim // 2, patch, stride=patch), nn.ReLU(),
                 nn.Conv2d(embed_dim // 2, embed_dim, 3, padding=1), nn.ReLU(),
             )
@@ -124,36 +137,63 @@ def _standardizer(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def _mean_logit(critic: _Critic, z: torch.Tensor, s: torch.Tensor, rows: torch.Tensor) -> float:
+class _RowGather:
+    """``source[rows]`` for at most ``max_rows`` rows at a time, written into one buffer that is
+    reused for every call (``reuse=False``: a fresh tensor per call, the pre-fix path).
+
+    With ``reuse``, a feature map ``(N, C, H, W)`` is also held channels-last, once: oneDNN's
+    convolution would otherwise copy every batch into that layout (twice a step, forward
+    and backward), faulting in as many pages as the gather. The result is the same
+    ``(B, C, H, W)`` tensor (a channels-last view of the buffer), valid until the next call:
+    use it (forward and backward) before gathering again.
+    """
+
+    def __init__(self, source: torch.Tensor, max_rows: int, reuse: bool = True) -> None:
+        self.channels_last = reuse and source.ndim == 4
+        # (N, C, H, W) -> (N, H, W, C) contiguous: channels-last rows (no copy if s is channels-last already)
+        self.source = source.permute(0, 2, 3, 1).contiguous() if self.channels_last else source
+        self.shape = tuple(source.shape[1:])  # the per-example shape callers see
+        self.buffer = (torch.empty((max_rows, *self.source.shape[1:]), dtype=source.dtype, device=source.device)
+                       if reuse else None)  # (max_rows, H, W, C) or (max_rows, *s_shape)
+
+    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        if self.buffer is None:
+            return self.source[rows]  # (B, *s_shape), a fresh tensor
+        batch = torch.index_select(self.source, 0, rows, out=self.buffer[:rows.shape[0]])
+        return batch.permute(0, 3, 1, 2) if self.channels_last else batch  # (B, H, W, C) -> (B, C, H, W) view
+
+
+def _mean_logit(critic: _Critic, z: torch.Tensor, s: _RowGather, rows: torch.Tensor) -> float:
     """Eq. 16: the critic's mean logit over the pairs ``(z[rows], s[rows])``."""
     critic.eval()
     total = 0.0
     with torch.no_grad():
         for chunk in rows.split(EVAL_BATCH_SIZE):
-            total += critic.logit(z[chunk], critic.embed_s(s[chunk])).double().sum().item()
+            total += critic.logit(z[chunk], critic.embed_s(s(chunk))).double().sum().item()
     return total / rows.shape[0]
 
 
-def _bce(critic: _Critic, z: torch.Tensor, s: torch.Tensor, rows: torch.Tensor, shuffled_rows: torch.Tensor) -> float:
+def _bce(critic: _Critic, z: torch.Tensor, s: _RowGather, rows: torch.Tensor, shuffled_rows: torch.Tensor) -> float:
     """Mean binary cross-entropy of positives ``(z[rows], s[rows])`` and negatives ``(z[shuffled_rows], s[rows])``."""
     critic.eval()
     total = 0.0
     with torch.no_grad():
         chunks = zip(rows.split(EVAL_BATCH_SIZE), shuffled_rows.split(EVAL_BATCH_SIZE), strict=True)
         for chunk, shuffled_chunk in chunks:
-            s_embedding = critic.embed_s(s[chunk])  # (B, E)
+            s_embedding = critic.embed_s(s(chunk))  # (B, E)
             positive = critic.logit(z[chunk], s_embedding)  # (B,)
             negative = critic.logit(z[shuffled_chunk], s_embedding)  # (B,)
             total += (F.softplus(-positive).sum() + F.softplus(negative).sum()).item()
     return total / (2 * rows.shape[0])
 
 
-def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *, generator: torch.Generator,
+def _train_critic(z: torch.Tensor, s: _RowGather, train_rows: torch.Tensor, *, generator: torch.Generator,
                   num_steps: int, batch_size: int, learning_rate: float, hidden_dim: int, embed_dim: int,
                   eval_every: int, on_step: Callable[[int], None] | None = None) -> _Critic:
     """Fit D(z, s) on the pairs ``train_rows``: q(z, s) (y = 1) against q(z) q(s) (y = 0), Eq. 15.
 
-    Rows are indexed rather than copied, so a large s (PixelCNN feature maps) is held once.
+    Rows are indexed rather than copied, so a large s (PixelCNN feature maps) is held once;
+    each batch of s is gathered into the reused buffer of ``s``.
     """
     train_rows = train_rows[torch.randperm(train_rows.shape[0], generator=generator)]
     num_val = max(2, int(round(VALIDATION_FRACTION * train_rows.shape[0])))
@@ -164,7 +204,7 @@ def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *,
 
     with torch.random.fork_rng(devices=[]):  # seeded initialization, global RNG untouched
         torch.manual_seed(int(torch.randint(2**62, (), generator=generator)))
-        critic = _Critic(z.shape[1], tuple(s.shape[1:]), hidden_dim, embed_dim).to(z.device)
+        critic = _Critic(z.shape[1], s.shape, hidden_dim, embed_dim).to(z.device)
     optimizer = torch.optim.Adam(critic.parameters(), lr=learning_rate)
     # Decaying the step size to zero settles the logit's additive offset, to which the loss is
     # nearly flat but the mean logit of Eq. 16 is not.
@@ -176,7 +216,7 @@ def _train_critic(z: torch.Tensor, s: torch.Tensor, train_rows: torch.Tensor, *,
         critic.train()
         rows = fit_rows[torch.randint(fit_rows.shape[0], (batch_size,), generator=generator)]
         shuffle = torch.randperm(batch_size, generator=generator)
-        z_batch, s_batch = z[rows], s[rows]  # (B, D), (B, *s_shape)
+        z_batch, s_batch = z[rows], s(rows)  # (B, D), (B, *s_shape): a view of the gather buffer
         s_embedding = critic.embed_s(s_batch)  # (B, E), shared by the positive and the negative pair of each s
         positive = critic.logit(z_batch, s_embedding)  # (B,), pairs from q(z, s): y = 1
         negative = critic.logit(z_batch[shuffle], s_embedding)  # (B,), pairs from q(z) q(s): y = 0
@@ -212,6 +252,7 @@ def estimate_mutual_information(
     eval_every: int = 50,
     device: str | torch.device = "cpu",
     on_step: Callable[[int], None] | None = None,
+    reuse_buffers: bool = True,
 ) -> float:
     """Î(z; s) in nats, Eqs. 15-16 of appendix A (reported in Tables 3-5).
 
@@ -234,6 +275,9 @@ def estimate_mutual_information(
         eval_every: steps between validation checks for early stopping.
         device: where the critic is trained.
         on_step: called with the step number after every critic step (progress lines).
+        reuse_buffers: gather every batch of s into one reused buffer (module docstring);
+            ``False`` allocates a fresh one per batch, as before issue 31 item 19 (kept for
+            ``benchmarks/mi_faults.py`` and the test that the estimate does not change).
     """
     generator = torch.Generator().manual_seed(seed)
     z_train, s_train = _as_tensor(z, "z"), _as_tensor(s, "s")
@@ -271,9 +315,15 @@ def estimate_mutual_information(
     z_mean, z_std = _standardizer(z_all[train_rows])
     s_mean, s_std = _standardizer(s_all[train_rows])
     z_all = (z_all - z_mean).div_(z_std).to(device)
-    s_all = (s_all - s_mean).div_(s_std).to(device)
+    if reuse_buffers and s_all.ndim == 4:  # standardized straight into channels-last (see _RowGather), one copy
+        standardized = torch.empty_like(s_all, memory_format=torch.channels_last)  # (N, C, H, W), NHWC in memory
+        s_all = torch.sub(s_all, s_mean, out=standardized).div_(s_std).to(device)
+    else:
+        s_all = (s_all - s_mean).div_(s_std).to(device)
 
-    critic = _train_critic(z_all, s_all, train_rows, generator=generator, num_steps=num_steps,
+    gather = _RowGather(s_all, min(max(batch_size, EVAL_BATCH_SIZE), s_all.shape[0]), reuse=reuse_buffers)
+
+    critic = _train_critic(z_all, gather, train_rows, generator=generator, num_steps=num_steps,
                            batch_size=batch_size, learning_rate=learning_rate, hidden_dim=hidden_dim,
                            embed_dim=embed_dim, eval_every=eval_every, on_step=on_step)
-    return _mean_logit(critic, z_all, s_all, test_rows)
+    return _mean_logit(critic, z_all, gather, test_rows)

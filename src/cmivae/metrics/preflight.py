@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -16,14 +17,22 @@ from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import probe_protocol
 
 # Training images of every class a probe draws, by what it is fitted on (Sec. 5.3, appendix K.2):
-# the mean of q(z|x) of 100 per class (AoLR, AoSVM), or 10 real images per class (mCAS, baseline).
-PER_CLASS_NEEDED = {"z_mean": 100, "generated": 10, "real": 10}
+# the mean of q(z|x) (or pooled s) of 100 per class (AoLR, AoSVM, the s probes), or 10 real images
+# per class (mCAS, baseline).
+PER_CLASS_NEEDED = {"z_mean": 100, "s_pooled": 100, "generated": 10, "real": 10}
 
 
 def per_class_needed(name: str) -> int | None:
-    """Training images of every class the metric ``name`` needs (``None``: not a probe)."""
+    """Training images of every class the metric ``name`` needs (``None``: not a probe); an
+    ``_all`` probe takes every training image, so it needs one per cross-validation fold."""
     protocol = probe_protocol(name)
-    return None if protocol is None else PER_CLASS_NEEDED[protocol.features]
+    if protocol is None:
+        return None
+    if protocol.labels == "all":
+        from cmivae.metrics.latent_probe import CV_FOLDS
+
+        return CV_FOLDS
+    return PER_CLASS_NEEDED[protocol.features]
 
 
 def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_train: int | None) -> None:
@@ -55,3 +64,11 @@ def check_image_metrics(wanted: Iterable[str], train_labels: np.ndarray, num_tra
         f"this run's training split has {total} images and only {fewest} of class {rarest} "
         f"(data.num_train={num_train}); retrain with --set data.num_train={enough} or more, or leave "
         f"{'it' if len(short) == 1 else 'them'} out" + (f" (--metrics {' '.join(keep)})" if keep else ""))
+
+
+def check_probe_metrics(wanted: Iterable[str], splits: Any, num_train: int | None) -> None:
+    """:func:`check_image_metrics` on ``splits.train_y`` when a wanted metric is a probe (the
+    only metrics with a per-class need); nothing to check otherwise."""
+    wanted = list(wanted)
+    if any(per_class_needed(name) is not None for name in wanted):
+        check_image_metrics(wanted, splits.train_y.numpy(), num_train)

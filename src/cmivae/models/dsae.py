@@ -37,13 +37,16 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.budget import Footprint, linear, lstm
 from cmivae.infra.precision import run_lstm
+from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
 from cmivae.models.outputs import VAEOutput
 
@@ -326,6 +329,11 @@ class DSAE(SequenceLatents):
     config_class = DSAEConfig
     modality = "speech"
     sampler = None  # no image sampler: speech is decoded to means (voice conversion)
+    capabilities: ClassVar[frozenset[str]] = frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S})
+    label: ClassVar[str] = "DSAE"
+    # the same-KL comparison's metrics (reports.matched): (key, header, digits, which way is better)
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher"))
 
     def __init__(self, config: DSAEConfig | None = None) -> None:
         config = config or DSAEConfig()
@@ -339,6 +347,32 @@ class DSAE(SequenceLatents):
     def latent_shapes(config: DSAEConfig) -> tuple[int, tuple[int, ...]]:
         """``(D, (T, D_s))``: z is ``(B, D)``, s the frame latents ``(B, T, D_s)``."""
         return config.z_dim, (config.num_steps, config.s_dim)
+
+    @staticmethod
+    def input_shape_of(config: DSAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(T, F)``, without building the model."""
+        return (config.num_steps, config.x_dim)
+
+    @staticmethod
+    def footprint(config: DSAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one sequence of ``num_steps`` frames keeps for
+        backward, from the config alone (:mod:`cmivae.budget`)."""
+        t, hid = config.num_steps, config.hidden_dim
+        params = (lstm(config.x_dim, hid, 2) + linear(2 * hid, 2 * config.z_dim)  # q(z | x)
+                  + lstm(config.x_dim + config.z_dim, hid, 2) + linear(2 * hid, 4 * config.rnn_dim)  # q(s | x, z)
+                  + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
+                  + linear(config.rnn_dim, 2 * config.s_dim)
+                  + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim)  # p(s)
+                  + config.x_dim)  # the decoder's per-bin log-variance
+        width, per_frame = config.z_dim + config.s_dim, 0
+        for _ in range(config.num_decoder_layers):
+            params += linear(width, config.decoder_hidden_dim)
+            per_frame += 2 * config.decoder_hidden_dim
+            width = config.decoder_hidden_dim
+        params += linear(width, config.x_dim)
+        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM, the decoder
+        per_frame += 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim + 3 * config.x_dim
+        return Footprint(params, t * per_frame + 2 * config.x_dim + config.z_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x ``(B, T, F)`` checked, as float: the spectra are the LSTMs' features."""

@@ -27,13 +27,16 @@ statistics and the decoder is exactly causal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.budget import Footprint, conv, linear, spatial_after_stride2
 from cmivae.fields import one_of
+from cmivae.models.capabilities import SAMPLE
 from cmivae.models.contract import Means
 from cmivae.models.layers import MaskedConv2d
 from cmivae.models.outputs import VAEOutput
@@ -93,6 +96,14 @@ class PixelCNNVAEConfig:
             raise ValueError(
                 f"model.inject_after must be between 1 and {len(self.kernel_sizes) - 1} (the number of masked "
                 f"layers minus one), got {self.inject_after}; the paper uses 6")
+        # A k x k kernel reaches (k - 1) / 2 pixels each way; past 2 * side - 1 some taps reach no pixel from any
+        # position of the image (they read only padding and cost k^2 per pixel).
+        widest = 2 * max(self.image_shape[1:]) - 1
+        if max(self.kernel_sizes) > widest:
+            raise ValueError(f"model.kernel_sizes holds {max(self.kernel_sizes)}, wider than the image "
+                             f"({self.image_shape[1]}x{self.image_shape[2]}) can use: its outer taps read only "
+                             f"padding from every pixel and cost k^2 per pixel; use kernels of at most {widest} "
+                             f"(the paper's 3-7)")
         if not self.encoder_channels or min(self.encoder_channels) <= 0:
             raise ValueError(f"model.encoder_channels must be positive sizes, got {self.encoder_channels}")
         one_of("model.block", self.block, BLOCKS)
@@ -201,6 +212,11 @@ class PixelCNNVAE(nn.Module):
     config_class = PixelCNNVAEConfig
     modality = "image"
     sampler = "cached"  # cmivae.sampling.samplers.SAMPLERS: exact, about one forward pass per image
+    capabilities: ClassVar[frozenset[str]] = frozenset({SAMPLE})  # s is a feature map, no decode(z, s)
+    label: ClassVar[str] = "PixelCNN-VAE"
+    # the same-KL comparison's metrics (reports.matched): (key, header, digits, which way is better)
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher"))
 
     def __init__(self, config: PixelCNNVAEConfig | None = None) -> None:
         super().__init__()
@@ -215,6 +231,36 @@ class PixelCNNVAE(nn.Module):
         """``(D, (C, H, W))``: z is ``(B, D)``, s the injection layer's feature maps ``(B, C, H, W)``."""
         _, h, w = config.image_shape
         return config.z_dim, (config.channels, h, w)
+
+    @staticmethod
+    def input_shape_of(config: PixelCNNVAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(C, H, W)``, without building the model."""
+        return tuple(config.image_shape)
+
+    @staticmethod
+    def footprint(config: PixelCNNVAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one example keeps for backward, from the
+        config alone (:mod:`cmivae.budget`)."""
+        c, h, w = config.image_shape
+        params, acts, channels = 0, 0, c
+        for i, width in enumerate(config.encoder_channels):  # stride-2 3x3 convolutions + ReLU
+            params += conv(channels, width, 9)
+            acts += 2 * width * spatial_after_stride2(h, i + 1) * spatial_after_stride2(w, i + 1)
+            channels = width
+        flat = channels * spatial_after_stride2(h, len(config.encoder_channels)) * \
+            spatial_after_stride2(w, len(config.encoder_channels))
+        params += linear(flat, config.encoder_hidden) + linear(config.encoder_hidden, 2 * config.z_dim)
+        acts += 2 * config.encoder_hidden + 2 * config.z_dim
+        params += linear(config.z_dim, config.z_channels * h * w)
+        acts += config.z_channels * h * w
+        for i, k in enumerate(config.kernel_sizes):  # masked convolutions: input (padded), output, activation
+            n_in = (c if i == 0 else config.channels) + (config.z_channels if i >= config.inject_after else 0)
+            norm = 2 * config.channels if config.block == "residual" else 0  # batch norm's weight and bias
+            params += conv(n_in, config.channels, (k // 2 + 1) * k) + norm  # MaskedConv2d keeps k // 2 + 1 rows
+            acts += n_in * (h + k // 2) * (w + k - 1) + (3 if norm else 2) * config.channels * h * w
+        params += conv(config.channels, c, 1)
+        acts += 2 * c * h * w
+        return Footprint(params, acts)
 
     def channels_last_module(self) -> nn.Module:
         """The part that is fast in channels_last: the stride-1 masked convolutions of the

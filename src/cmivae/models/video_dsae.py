@@ -261,6 +261,13 @@ class VideoDSAE(SequenceLatents):
     modality = VIDEO
     sampler = None  # no sampler of x ~ p(x | z): the judge decodes means (decode)
     capabilities: ClassVar[frozenset[str]] = frozenset({LOCAL_SEQUENCE, DECODE, PRIOR_S})
+    label: ClassVar[str] = "video DSAE"
+    # the same-KL comparison's metrics (reports.matched; issue 29): does minimizing I(z;s) improve (a) the
+    # action when z is resampled, (b) the attributes when s is resampled, (c) swaps, (d) leakage
+    matched_metrics: ClassVar[tuple[tuple[str, str, int, str], ...]] = (
+        ("mi_zs", "Î(z;s)", 2, "lower"), ("judge_action_acc", "action acc (z resampled)", 4, "higher"),
+        ("judge_attr_acc", "attribute acc (s resampled)", 4, "higher"), ("swap_acc", "swap acc", 4, "higher"),
+        ("leak_z_action", "leak z→action", 4, "lower"), ("leak_s_attr", "leak s→attributes", 4, "lower"))
 
     def __init__(self, config: VideoDSAEConfig | None = None) -> None:
         config = config or VideoDSAEConfig()

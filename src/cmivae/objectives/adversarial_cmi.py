@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from cmivae.budget import Footprint
 from cmivae.fields import one_of
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
@@ -94,11 +95,18 @@ class CMIConfig(CriticParams):
         if self.similarity is None:
             self.similarity = "dot" if len(s_shape) == 3 else "cosine"
 
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Footprint:
+        """The critic D(z, s)'s, on the view of s it encodes (:mod:`cmivae.budget`)."""
+        view = CriticView(self.critic_input, tuple(s_shape), tuple(x_shape), self.critic_patch)
+        return ZSCritic.footprint(z_dim, view.shape, self.critic_hidden_dim or self.default_hidden_dim,
+                                  self.similarity or "dot", self.critic, positions=view.positions)
+
 
 class AdversarialCMI(Objective):
     """CMI-VAE objective (Eq. 14 for PixelCNN-VAE, Eq. 13 for DSAE)."""
 
     config_class = CMIConfig
+    label = "CMI-VAE"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
@@ -124,7 +132,7 @@ class AdversarialCMI(Objective):
         z, s = path_latents(out, self.critic_path)
         index = self.view.draw(z.shape[0], z.device)  # (B,) positions of a local s, else None
         logit = self.critic(z, self.view.select(s, x, index), index)  # (B,), gradient to the encoder (z) and/or s
-        return {"critic_term": self.gamma * self.alpha * logit}
+        return {"cmi_penalty": self.gamma * self.alpha * logit}  # gamma alpha x the estimate of Eq. 10
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q, s = out.z.detach(), out.s.detach()

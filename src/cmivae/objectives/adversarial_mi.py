@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from cmivae.budget import Footprint
 from cmivae.models.outputs import VAEOutput
 from cmivae.objectives.base import CriticParams, Objective, binary_critic_loss
 from cmivae.objectives.critics import ZCritic
@@ -25,11 +26,16 @@ class MIConfig(CriticParams):
 
     default_hidden_dim: ClassVar[int] = 400
 
+    def footprint(self, z_dim: int, s_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Footprint:
+        """The critic D(z)'s (:mod:`cmivae.budget`)."""
+        return ZCritic.footprint(z_dim, self.critic_hidden_dim or self.default_hidden_dim)
+
 
 class AdversarialMI(Objective):
     """MI-VAE objective of Eq. 26 with critic D(z) (appendix I)."""
 
     config_class = MIConfig
+    label = "MI-VAE"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialMI:
@@ -41,7 +47,7 @@ class AdversarialMI(Objective):
 
     def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
-        return {"critic_term": self.gamma * logit}
+        return {"mi_penalty": self.gamma * logit}  # gamma x the estimate of D_KL(q(z) || p(z)) (Eq. 26)
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         z_q = out.z.detach()

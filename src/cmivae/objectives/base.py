@@ -90,6 +90,9 @@ class ObjectiveParams:
         """Fill defaults that depend on the model's latents (none here)."""
 
 
+MAX_CRITIC_STEPS = 100  # critic updates per VAE update: the paper's 2, a study's 10; 1e9 is a step that never ends
+
+
 @dataclass
 class CriticParams(ObjectiveParams):
     """The params of an objective with an adversarial critic (MI-VAE, CMI-VAE).
@@ -111,12 +114,25 @@ class CriticParams(ObjectiveParams):
         super().__post_init__()
         positive("objective.critic_lr", self.critic_lr)
         positive("objective.critic_hidden_dim", self.critic_hidden_dim)
-        if self.critic_steps < 1:
-            raise ConfigError(f"objective.critic_steps must be a positive integer, got {self.critic_steps!r}")
+        if not 1 <= self.critic_steps <= MAX_CRITIC_STEPS:
+            raise ConfigError(f"objective.critic_steps must be an integer from 1 to {MAX_CRITIC_STEPS} (critic updates "
+                              f"per VAE update; the paper uses 2), got {self.critic_steps!r}")
 
     def complete(self, z_dim: int, s_shape: tuple[int, ...]) -> None:
         if self.critic_hidden_dim is None:
             self.critic_hidden_dim = self.default_hidden_dim
+
+
+# The terms every objective logs (Objective.base_terms, the minimized total, and the elbo that the
+# evaluation means add): any other logged key is an objective's own (its regularizer's terms, its
+# critic's diagnostics).
+BASE_TERMS = ("recon", "kl_z", "kl_s", "neg_elbo", "elbo", "total")
+
+
+def regularizer_terms(values: dict[str, Any]) -> list[str]:
+    """The keys of logged ``values`` an objective added to the base terms, its critic's diagnostics
+    (``critic_*``) left out: what the progress line and the epoch log show beside the ELBO."""
+    return [k for k in values if k not in BASE_TERMS and not k.startswith("critic_")]
 
 
 class Objective(nn.Module):
@@ -131,6 +147,7 @@ class Objective(nn.Module):
 
     kl_weighted: bool = True
     config_class: ClassVar[type[ObjectiveParams]] = ObjectiveParams
+    label: ClassVar[str] = ""  # its display name in reports ("" = its registry name), kept in config.json
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> Objective:
@@ -158,7 +175,9 @@ class Objective(nn.Module):
         return per_example["recon"] + beta * per_example["kl_z"] + per_example["kl_s"]
 
     def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Extra per-example ``(B,)`` terms added to the loss; none for beta-VAE."""
+        """The regularizer hook: extra per-example ``(B,)`` terms added to the loss, each keyed by
+        what it is (``cmi_penalty``, ``mmd_penalty``, ...; :data:`BASE_TERMS` names are taken);
+        every key is logged and shown in the progress line. None for beta-VAE."""
         return {}
 
     def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
@@ -171,7 +190,7 @@ class Objective(nn.Module):
             total = total + term
         terms = {name: v.mean().detach() for name, v in per_example.items()}
         terms.update({name: v.mean().detach() for name, v in extra.items()})
-        return LossTerms(total=total.mean(), terms=terms)
+        return LossTerms(total=total.mean(), terms=terms, added=tuple(extra))
 
     def critic_loss(self, out: VAEOutput, x: torch.Tensor | None = None) -> LossTerms:
         raise NotImplementedError(f"{type(self).__name__} has no critic")

@@ -12,7 +12,10 @@ class ELBO(Objective):
     """``L = -Recon - KL(z) - KL(s)`` (Eqs. 2-3); gamma is ignored (always weight 1)."""
 
     kl_weighted = False
+    label = "VAE (ELBO)"
 
 
 class BetaVAE(Objective):
     """``V = -Recon - beta KL(z) - KL(s)`` with ``beta = 1 - gamma`` (Eqs. 5-6)."""
+
+    label = "β-VAE"

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmivae.budget import Footprint, conv, linear
 from cmivae.objectives.critic_inputs import POSITION_DIM
 
 Similarity = Literal["dot", "cosine"]
@@ -52,6 +53,11 @@ class ZCritic(nn.Module):
     def __init__(self, z_dim: int, hidden_dim: int = 400) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
+
+    @staticmethod
+    def footprint(z_dim: int, hidden_dim: int) -> Footprint:
+        """Parameters (exact) and activation values per example (:mod:`cmivae.budget`)."""
+        return Footprint(linear(z_dim, hidden_dim) + linear(hidden_dim, 1), 2 * hidden_dim + 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)  # (B, 1) -> (B,)
@@ -118,6 +124,37 @@ class ZSCritic(nn.Module):
         self.similarity = similarity
         # log of the learnable scale of the cosine logit; exp keeps it positive.
         self.log_scale = nn.Parameter(torch.tensor(2.0)) if similarity == "cosine" else None
+
+    @staticmethod
+    def footprint(z_dim: int, s_shape: tuple[int, ...], hidden_dim: int, similarity: str = "dot",
+                  family: str = "paper", head_width: int = MLP_WIDTH, positions: int = 0) -> Footprint:
+        """Parameters (exact) and activation values per example (:mod:`cmivae.budget`), from the
+        sizes alone (the arguments of ``__init__``): the three stride-2 4-tap convolutions (two
+        batch norms) over s, or the MLP over a flat s; the family's head."""
+        params = (1 if similarity == "cosine" else 0) + (positions * POSITION_DIM if positions else 0)
+        acts = 0
+        if family == "mlp":
+            params += linear(2 * z_dim, head_width) + linear(head_width, head_width) + linear(head_width, 1)
+            acts += 3 * head_width
+        elif family == "quadratic":
+            params += linear(2 * z_dim, head_width) + linear(head_width, 1) + linear(z_dim, z_dim)
+            acts += 2 * head_width + 3 * z_dim
+        if len(s_shape) == 1:
+            width = s_shape[0] + (POSITION_DIM if positions else 0)
+            return Footprint(params + linear(width, hidden_dim) + linear(hidden_dim, z_dim),
+                             acts + width + 2 * hidden_dim + z_dim)
+        channels, sizes = (s_shape[0], s_shape[1:]) if len(s_shape) == 3 else (s_shape[1], s_shape[:1])
+        taps = 4 ** len(sizes)
+        params += conv(channels, hidden_dim, taps) + conv(hidden_dim, hidden_dim, taps) + conv(hidden_dim, z_dim, taps)
+        params += 2 * 2 * hidden_dim  # the two batch norms
+        after = [1, 1, 1]  # positions after each stride-2 convolution
+        for size in sizes:
+            after = [p * (size >> (i + 1)) for i, p in enumerate(after)]
+        whole = 1
+        for size in sizes:
+            whole *= size
+        acts += channels * whole + 3 * hidden_dim * (after[0] + after[1]) + z_dim * after[2]
+        return Footprint(params, acts)
 
     def embed(self, s: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """Mean-pooled embedding of s, ``(B, D)``; ``index`` ``(B,)``: the positions of a local s."""

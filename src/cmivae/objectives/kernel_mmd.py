@@ -116,6 +116,7 @@ class KernelMMD(Objective):
     """Eq. 14 with the critic term replaced by ``kernel_scale * MMD^2(q(z,s), p(z)q(s))``."""
 
     config_class = MMDConfig
+    label = "kernel MMD (CMI)"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> KernelMMD:
@@ -137,7 +138,7 @@ class KernelMMD(Objective):
         mmd2 = mmd_squared(z, z_prior, pool_s(s))
         self._mmd2 = mmd2.detach()
         weight = self.gamma * self.alpha * self.kernel_scale
-        return {"critic_term": (weight * mmd2).expand(z.shape[0])}  # () -> (B,), the same for every example
+        return {"mmd_penalty": (weight * mmd2).expand(z.shape[0])}  # () -> (B,), the same for every example
 
     def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
         """The base loss, plus the batch's raw ``mmd2`` as a logged term."""

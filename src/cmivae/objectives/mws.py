@@ -145,6 +145,7 @@ class MinibatchWeightedMI(Objective):
     """beta-VAE plus ``gamma * alpha * I_MWS(z; s)`` (module docstring)."""
 
     config_class = MWSConfig
+    label = "MWS I(z;s)"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> MinibatchWeightedMI:
@@ -194,7 +195,7 @@ class MinibatchWeightedMI(Objective):
     def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         mi = self.estimate(out)
         self._mi = mi.mean().detach()
-        return {"critic_term": self.gamma * self.alpha * mi}
+        return {"mws_penalty": self.gamma * self.alpha * mi}  # gamma alpha x the MWS estimate of I(z; s)
 
     def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
         """The base loss, plus the batch's ``mws_mi`` (nats) as a logged term."""

@@ -39,11 +39,13 @@ class LossTerms:
     """Named scalar terms of one step plus the scalar that is minimized.
 
     ``total`` is what the optimizer minimizes; ``terms`` holds every logged term
-    (already batch-reduced, detached floats are taken by :meth:`as_floats`).
+    (already batch-reduced, detached floats are taken by :meth:`as_floats`); ``added`` names
+    the regularizer's terms among them (the ones summed into ``total`` beside the ELBO's).
     """
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    added: tuple[str, ...] = ()  # the keys of ``terms`` a regularizer added to the loss (Objective.critic_term)
 
     def as_floats(self) -> dict[str, float]:
         """Every term (and ``total``) as Python floats, for logging."""

@@ -14,24 +14,22 @@ from typing import Any
 
 from cmivae.infra.json_files import DamagedFile
 from cmivae.runs import files
-from cmivae.runs.readers import read_json_or_none
+from cmivae.runs.readers import read_json_or_none, read_traits
 
-METHOD_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE", "mmd": "kernel MMD (CMI)",
-                 "mws": "MWS I(z;s)"}
 METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
 # The beta-VAE curve every other method is read against: beta-VAE at each gamma and the ELBO, which
 # is beta-VAE at gamma 0 (beta = 1, Eqs. 5-6).
 BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
-# so variants are never averaged together. Defaults: config.LEGACY_OBJECTIVE_DEFAULTS.
+# so variants are never averaged together. Defaults: runs.legacy.LEGACY_OBJECTIVE_DEFAULTS.
 VARIANT_KEYS = ("critic", "critic_path", "alpha", "kernel_scale", "critic_input", "critic_patch", "mws_s_width")
 # Final-epoch training means read from metrics.jsonl into a row's metrics (critic diagnostics).
 CRITIC_DIAGNOSTICS = ("critic_acc", "critic_acc_pos", "critic_acc_neg", "critic_logit_pos", "critic_logit_neg")
 
 
 def _variant_defaults() -> dict[str, Any]:
-    from cmivae.config import LEGACY_OBJECTIVE_DEFAULTS
+    from cmivae.runs.legacy import LEGACY_OBJECTIVE_DEFAULTS
 
     return {key: value for key, value in LEGACY_OBJECTIVE_DEFAULTS.items() if key in VARIANT_KEYS}
 
@@ -44,7 +42,37 @@ def method_key(objective: dict[str, Any]) -> str:
     extra = [f"{key}={objective[key]:g}" if isinstance(objective[key], float) else f"{key}={objective[key]}"
              for key in VARIANT_KEYS if key in objective and key in defaults and objective[key] != defaults[key]]
     return "+".join([name, *extra])
-MODEL_LABELS = {"pixelcnn_vae": "PixelCNN-VAE", "dsae": "DSAE"}
+
+
+class TraitBook:
+    """What the run files read so far say their classes declare (``config.json["traits"]``, or
+    for older runs :func:`cmivae.runs.legacy.legacy_traits`), by model and objective name: the
+    display labels and same-KL metrics reports show, read from files, never from a table here."""
+
+    def __init__(self) -> None:
+        self.objective_labels: dict[str, str] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+
+    def learn(self, model: str, objective: str, traits: dict[str, Any]) -> None:
+        if isinstance(traits.get(files.OBJECTIVE_LABEL), str):
+            self.objective_labels[objective] = traits[files.OBJECTIVE_LABEL]
+        self.models[model] = {**self.models.get(model, {}), **traits}
+
+    def model_label(self, model: str) -> str:
+        label = self.models.get(model, {}).get(files.MODEL_LABEL)
+        return label if isinstance(label, str) and label else model
+
+    def model_trait(self, model: str, key: str, default: Any = None) -> Any:
+        return self.models.get(model, {}).get(key, default)
+
+
+TRAITS = TraitBook()
+
+
+def model_label(model: str) -> str:
+    """Display name of a model family (``pixelcnn_vae`` -> ``PixelCNN-VAE``) as its runs declare
+    it; its name when no run read declares one."""
+    return TRAITS.model_label(model)
 
 
 @dataclass
@@ -171,6 +199,8 @@ def read_run(path: str | Path) -> RunRow | None:
         metrics["neg_elbo"] = -metrics["elbo"]
     metrics.update(_final_critic_diagnostics(path / files.METRICS))
     error = _read_json(path / files.SWEEP_ERROR, damaged)
+    if saved is not None and config:
+        TRAITS.learn(model, name, read_traits(saved))
     return RunRow(
         run_id=path.name, path=path, dataset=dataset, model=model, method=method,
         gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
@@ -228,7 +258,7 @@ def budget_text(config: dict[str, Any], steps: float | None = None) -> str:
         parts.append(f"budget {train['max_steps']} updates")  # epochs: null, a budget in updates
     if steps is not None:
         parts.append(f"{steps:.0f} updates")
-    if model.get("name") == "pixelcnn_vae":
+    if "kernel_sizes" in model or "channels" in model:  # a convolutional decoder's size
         layers = len(model["kernel_sizes"]) if isinstance(model.get("kernel_sizes"), list) else "default"
         parts.append(f"{layers} layers x {model.get('channels', 'default')} maps")
     else:
@@ -255,7 +285,7 @@ NOT_A_SETTING = {"data.data_dir", "train.seed", "train.device", "train.checkpoin
 def _setting(config: dict[str, Any]) -> dict[str, str]:
     """The run's settings besides method, gamma and seed: ``section.key -> value`` as text,
     with fields added after a run was made filled in with their (hash-neutral) defaults."""
-    from cmivae.config import HASH_NEUTRAL_DEFAULTS
+    from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS
 
     flat: dict[str, str] = {}
     for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
@@ -280,8 +310,9 @@ def _tag(setting: dict[str, str], keys: list[str]) -> str:
 def _preset_settings() -> dict[str, dict[str, str]]:
     """Every shipped preset's :func:`_setting` (``cmivae presets``), for naming a setting."""
     from cmivae.config import list_presets, load_config
+    from cmivae.runs.legacy import saved_form
 
-    return {name: _setting(load_config(name).to_dict()) for name in list_presets()}
+    return {name: _setting(saved_form(load_config(name))) for name in list_presets()}
 
 
 def _preset_names(settings: list[dict[str, str]], keys: list[str]) -> list[str] | None:
@@ -355,7 +386,7 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
     further along: finished beats still training, evaluated beats not evaluated). Runs of the same
     data set and model with different settings get distinct ``dataset`` labels
     (:func:`_separate_settings`)."""
-    from cmivae.config import config_hash
+    from cmivae.runs.legacy import run_id
 
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows: dict[Path | str, RunRow] = {}
@@ -365,7 +396,7 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
             if row is None:
                 continue
             try:
-                key: Path | str = config_hash(row.config) if row.usable and row.config else path.resolve()
+                key: Path | str = run_id(row.config) if row.usable and row.config else path.resolve()
             except (TypeError, ValueError):  # a config.json too damaged to hash: keyed by its place
                 key = path.resolve()
             kept = rows.get(key)
@@ -383,7 +414,10 @@ def _method_rank(method: str) -> tuple[int, str]:
 
 def method_label(method: str) -> str:
     """Display name of a method (``cmi`` -> ``CMI-VAE``, ``cmi+critic_path=s`` ->
-    ``CMI-VAE (critic_path=s)``)."""
+    ``CMI-VAE (critic_path=s)``): the label its runs declare (:data:`TRAITS`), else the paper's
+    name for it (a paper row), else its name."""
     base, *variant = method.split("+")
-    label = METHOD_LABELS.get(base, base)
+    from cmivae.reports.paper_results import PAPER_METHOD_NAMES
+
+    label = TRAITS.objective_labels.get(base) or PAPER_METHOD_NAMES.get(base) or base
     return f"{label} ({', '.join(variant)})" if variant else label

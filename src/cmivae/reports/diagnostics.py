@@ -43,7 +43,8 @@ The same probes under each protocol: raw (scikit-learn LogisticRegression defaul
 on raw features: the committed results), `_std` (a StandardScaler fitted on the probe's
 training set first), `_c<C>` (L2 strength C). AoSVM and mCAS(SVM) are always standardized.
 `eval.json["probe_protocols"]` records each metric's protocol."""
-PROBE_HEADERS = {"aolr": "AoLR", "aosvm": "AoSVM", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)", "baseline": "baseline"}
+PROBE_HEADERS = {"aolr": "AoLR", "aosvm": "AoSVM", "aoknn": "AoKNN", "s_aolr": "AoLR(s)", "s_aosvm": "AoSVM(s)",
+                 "s_aoknn": "AoKNN(s)", "mcas": "mCAS", "mcas_svm": "mCAS(SVM)", "baseline": "baseline"}
 
 
 def _rows(groups: list[Group], keys: list[str]) -> list[dict]:
@@ -63,9 +64,11 @@ def _probe_header(key: str) -> str:
     p = probe_protocol(key)
     assert p is not None
     header = PROBE_HEADERS[p.probe]
-    if p.classifier == "svm":
-        return header
-    parts = ["raw" if p.scaling == "raw" else "std"] + ([f"C={p.C:g}"] if p.C != 1.0 else [])
+    if key in ("aosvm", "mcas_svm"):
+        return header  # appendix K.2's SVM protocol keeps its plain header
+    parts = [{"raw": "raw", "standardized": "std", "whitened": "white"}[p.scaling]]
+    parts += ["CV" if p.cross_validated else f"C={p.C:g}"] if p.cross_validated or p.C != 1.0 else []
+    parts += ["all labels"] if p.labels == "all" else []
     return f"{header} ({', '.join(parts)})"
 
 
@@ -91,13 +94,16 @@ def z_probe_panels(groups: list[Group]) -> list[tuple[str, str]]:
 
 
 def extra_matched_metrics(groups: list[Group], dataset: str, model: str) -> tuple[tuple[str, str, int, str], ...]:
-    """Matched-KL entries for the non-raw AoLR / mCAS probes some group has (``aolr_std``, ...), then the
+    """Matched-KL entries for the other protocols of the z and mCAS probes some group has (``aolr_std``,
+    ``aosvm_cv``, ``aoknn_cv``, ...), then the
     paper's nonlinear probes, AoSVM and mCAS(SVM) (appendix K.2: an RBF SVM instead of the logistic
     classifier), where some group has them: the logistic and SVM probes can disagree on which method has
     the better global features at the same KL(z) (study/findings/q5-strong-decoder.md, tenth session)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    # every other protocol of the probes of z and of generated images (aolr_std, aosvm_cv, aoknn_cv, ...);
+    # the probes of s measure where class information lies, not a better representation: not matched
     keys = sorted({k for g in mine for k in g.mean if (p := probe_protocol(k)) is not None
-                   and p.probe in ("aolr", "mcas") and k not in PROBE_HEADERS})
+                   and p.features in ("z_mean", "generated") and k not in PROBE_HEADERS})
     keys += [k for k in ("aosvm", "mcas_svm") if any(k in g.mean for g in mine)]
     return tuple((k, _probe_header(k), 4, "higher") for k in keys)
 

@@ -25,13 +25,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from cmivae.reports.collect import BETA_CURVE_METHODS, _method_rank, method_label
+from cmivae.reports.collect import BETA_CURVE_METHODS, TRAITS, _method_rank, method_label
 from cmivae.reports.tables import Group, _number, fewer_seeds_mark
+from cmivae.runs import files
 
-MATCHED_METRICS = {
-    "pixelcnn_vae": (("mi_zs", "Î(z;s)", 2, "lower"), ("aolr", "AoLR", 4, "higher"), ("mcas", "mCAS", 4, "higher")),
-    "dsae": (("mi_zs", "Î(z;s)", 2, "lower"), ("eer_z", "EER(z) %", 2, "lower"), ("eer_s", "EER(s) %", 2, "higher")),
-}
 DEFAULT_METRICS = (("mi_zs", "Î(z;s)", 2, "lower"),)
 
 
@@ -82,14 +79,17 @@ Metric = tuple[str, str, int, str]  # key, label, digits, which direction is bet
 
 
 def matched_metrics(model: str, extra: tuple[Metric, ...] = ()) -> tuple[Metric, ...]:
-    """:data:`MATCHED_METRICS` of the model family plus ``extra`` (e.g. standardized probes)."""
-    return tuple(MATCHED_METRICS.get(model, DEFAULT_METRICS)) + tuple(extra)
+    """The model family's same-KL metrics as its runs declare them (``config.json`` traits: the model
+    class's ``matched_metrics``; :data:`DEFAULT_METRICS` when it declares none) plus ``extra`` (e.g.
+    standardized probes)."""
+    declared = TRAITS.model_trait(model, files.MATCHED_METRICS) or DEFAULT_METRICS
+    return tuple((str(k), str(h), int(d), str(w)) for k, h, d, w in declared) + tuple(extra)
 
 
 def matched_comparison(groups: list[Group], dataset: str, model: str, extra: tuple[Metric, ...] = ()
                        ) -> list[tuple[Group, dict[str, Matched]]]:
     """For every non-beta group of ``(dataset, model)``, each metric of
-    :data:`MATCHED_METRICS` (plus ``extra``) against the beta-VAE curve at the group's mean KL(z)."""
+    :func:`matched_metrics` (plus ``extra``) against the beta-VAE curve at the group's mean KL(z)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model and "kl_z" in g.mean]
     beta = [g for g in mine if g.method in BETA_CURVE_METHODS]
     out: list[tuple[Group, dict[str, Matched]]] = []

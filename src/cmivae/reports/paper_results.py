@@ -189,6 +189,20 @@ TABLES: dict[int, PaperTable] = {
 }
 
 
+# How the paper names the methods of its tables (the rows below spell our objective names): the label
+# of a paper row whose method no run of a report declares a label for.
+PAPER_METHOD_NAMES = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
+
+
+def paper_tables(dataset: str, model: str, key: str | None = None) -> list[int]:
+    """The paper tables about model family ``model`` (reporting ``key``, when given): those on
+    ``dataset``, else, where all the family's tables share one data set (the DSAE's TIMIT), those
+    as the reference for another data set of its kind."""
+    mine = [n for n, t in TABLES.items() if t.model == model and (key is None or key in t.columns)]
+    same = [n for n in mine if TABLES[n].dataset == dataset]
+    return same or (mine if len({TABLES[n].dataset for n in mine}) == 1 else [])
+
+
 def paper_row(table: int, method: str, gamma: float) -> PaperRow | None:
     """The row of paper table ``table`` for ``method`` at ``gamma`` (``None`` if not published)."""
     for row in TABLES[table].rows:

@@ -26,13 +26,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae.reports.collect import (  # noqa: E402
     METHOD_ORDER,
-    MODEL_LABELS,
     RunRow,
     _method_rank,
     method_label,
+    model_label,
     val_kl_by_epoch,
 )
-from cmivae.reports.paper_results import TABLES  # noqa: E402
+from cmivae.reports.paper_results import TABLES, paper_tables  # noqa: E402
 from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
 
 COLORS = {"elbo": "tab:gray", "beta": "tab:blue", "mi": "tab:green", "cmi": "tab:red"}
@@ -62,7 +62,7 @@ def _by_method(groups: list[Group]) -> dict[str, list[Group]]:
 
 def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[float, dict[str, float]]]]:
     """{method: [(gamma, values)]} of the paper table about this data set and model."""
-    numbers = {"pixelcnn_vae": [t for t in (4, 5) if TABLES[t].dataset == dataset], "dsae": [3]}.get(model, [])
+    numbers = paper_tables(dataset, model, key)
     curves: dict[str, list[tuple[float, dict[str, float]]]] = {}
     for number in numbers:
         for row in TABLES[number].rows:
@@ -73,7 +73,7 @@ def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[fl
     return curves
 
 
-def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: str = "pixelcnn_vae",
+def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: str,
                  with_paper: bool = True) -> Path | None:
     """AoLR (left) and mCAS (right) against KL(z) for one image data set; ``None`` if no
     group has KL(z) with AoLR or mCAS."""
@@ -125,7 +125,8 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
                     color=COLORS.get(method), marker=MARKERS.get(method, "o"), capsize=2,
                     label=f"{method_label(method)} (ours)")
     if with_paper:
-        source = "paper" if model != "dsae" or dataset == "timit" else "paper, TIMIT"
+        elsewhere = sorted({TABLES[n].dataset for n in paper_tables(dataset, model, "mi_zs")} - {dataset})
+        source = f"paper, {', '.join(DATASET_LABELS.get(d, d) for d in elsewhere)}" if elsewhere else "paper"
         for method, points in _paper_curves(dataset, model, "mi_zs").items():
             xs = [1.0 - gamma for gamma, _ in points]
             betas += xs
@@ -225,7 +226,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
 
 
 def _where(dataset: str, model: str) -> str:
-    return f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)}"
+    return f"{DATASET_LABELS.get(dataset, dataset)}, {model_label(model)}"
 
 
 def _save_figure(fig: plt.Figure, ax: plt.Axes, path: str | Path, *, xlabel: str, ylabel: str, title: str,
@@ -275,33 +276,44 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
                                     "\n(one line per run, one point per epoch)")
 
 
-def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path) -> Path | None:
-    """Copy every run's ``samples.png`` of one data set to ``out_dir/samples/`` and draw one
-    page (methods in rows, gammas in columns, the lowest seed of each); ``None`` if none."""
-    with_samples = [r for r in rows if r.dataset == dataset and r.samples is not None]
+def gather_samples(rows: list[RunRow], dataset: str, out_dir: str | Path, *, png: str = "samples",
+                   title: str | None = None) -> Path | None:
+    """Copy every run's ``samples.png`` (``png="swaps"``: ``swaps.png``, a video run's swap grid) of one data
+    set to ``out_dir/<png>/`` and draw one page ``figure5_<dataset>.png`` (``<png>_<dataset>.png``): methods in
+    rows, gammas in columns, the lowest seed of each; ``None`` if none."""
+    def source(row: RunRow) -> Path | None:
+        path = row.samples if png == "samples" else row.path / f"{png}.png"
+        return path if path is not None and path.exists() else None
+
+    with_samples = [r for r in rows if r.dataset == dataset and source(r) is not None]
     if not with_samples:
         return None
     out_dir = Path(out_dir)
-    copies = out_dir / "samples"
+    copies = out_dir / png
     copies.mkdir(parents=True, exist_ok=True)
     chosen: dict[tuple[str, float], tuple[RunRow, Path]] = {}
     for row in sorted(with_samples, key=lambda r: r.seed):
-        assert row.samples is not None
+        found = source(row)
+        assert found is not None
         target = copies / f"{dataset}-{row.model}-{row.method}-g{row.gamma:g}-seed{row.seed}-{row.run_id}.png"
-        shutil.copyfile(row.samples, target)
+        shutil.copyfile(found, target)
         chosen.setdefault((row.method, row.gamma), (row, target))
     methods = sorted({m for m, _ in chosen}, key=_method_rank)
     gammas = sorted({g for _, g in chosen})
-    fig, axes = plt.subplots(len(methods), len(gammas), figsize=(3.2 * len(gammas), 3.4 * len(methods)),
-                             squeeze=False)
-    for i, method in enumerate(methods):
-        for j, gamma in enumerate(gammas):
-            ax = axes[i][j]
-            ax.axis("off")
-            if (method, gamma) in chosen:
-                row, target = chosen[(method, gamma)]
-                ax.imshow(plt.imread(target))
-                ax.set_title(f"{method_label(method)} γ={gamma:g} (seed {row.seed})", fontsize=8)
-    fig.suptitle(f"Figure 5-style: samples, {DATASET_LABELS.get(dataset, dataset)} (first column real, "
-                 f"then samples from p(x|z) with the same z)", fontsize=9)
-    return _write_figure(fig, out_dir / f"figure5_{dataset}.png")
+    if png == "samples":
+        fig, axes = plt.subplots(len(methods), len(gammas), figsize=(3.2 * len(gammas), 3.4 * len(methods)),
+                                 squeeze=False)
+        cells = {key: axes[methods.index(key[0])][gammas.index(key[1])] for key in chosen}
+    else:  # wide grids (T frames side by side): one per line, methods then gammas
+        keys = sorted(chosen, key=lambda k: (_method_rank(k[0]), k[1]))
+        fig, axes = plt.subplots(len(keys), 1, figsize=(14, 2.6 * len(keys)), squeeze=False)
+        cells = {key: axes[i][0] for i, key in enumerate(keys)}
+    for ax in axes.flat:
+        ax.axis("off")
+    for (method, gamma), ax in cells.items():
+        row, target = chosen[(method, gamma)]
+        ax.imshow(plt.imread(target))
+        ax.set_title(f"{method_label(method)} γ={gamma:g} (seed {row.seed})", fontsize=8)
+    fig.suptitle(title or f"Figure 5-style: samples, {DATASET_LABELS.get(dataset, dataset)} (first column real, "
+                          f"then samples from p(x|z) with the same z)", fontsize=9)
+    return _write_figure(fig, out_dir / (f"figure5_{dataset}.png" if png == "samples" else f"{png}_{dataset}.png"))

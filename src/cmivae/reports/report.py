@@ -10,7 +10,8 @@ Writes into REPORT_DIR:
   ``summary.csv`` (every group and metric:
   mean, SE, max, count), ``runs.csv`` (every run);
 - ``figure3_<dataset>.png``, ``figure4_<dataset>_<model>.png``, ``figure5_<dataset>.png``
-  and ``samples/`` (copies of each run's ``samples.png``).
+  and ``samples/`` (copies of each run's ``samples.png``); for video runs ``swaps_<dataset>.png`` and
+  ``swaps/`` (each run's swap grid) and the judge that scored them (:mod:`cmivae.reports.video`).
 
 Everything is read from run directories (:mod:`cmivae.reports.collect`); no model code runs.
 """
@@ -21,9 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from cmivae.infra.atomic import atomic_write_text
+from cmivae.infra.atomic import atomic_write_text, broken_link
 from cmivae.infra.errors import ConfigError
-from cmivae.reports.collect import MODEL_LABELS, RunRow, collect_runs, method_label
+from cmivae.reports.collect import RunRow, collect_runs, method_label, model_label
 from cmivae.reports.diagnostics import (
     CRITIC_NOTE,
     KL_GAP_NOTE,
@@ -53,6 +54,7 @@ from cmivae.reports.tables import (
     write_runs_csv,
     write_summary_csv,
 )
+from cmivae.reports.video import video_lines
 
 CONVENTIONS = """\
 Conventions. Each "ours" cell is the mean ± standard error over seeds, SE = sample standard
@@ -118,7 +120,7 @@ def _section(groups: list[Group], dataset: str, model: str, out_dir: Path, with_
         if table is not None:
             table.write_csv(out_dir / f"{table.name}.csv")
             lines += [f"### {table.title}", "", note, "", table.to_markdown(), "", f"CSV: `{table.name}.csv`", ""]
-    if model == "pixelcnn_vae":
+    if any(key in g.mean for g in groups for key in ("aolr", "mcas")):  # Figure 3 plots these against KL(z)
         figure = plot_figure3(groups, dataset, out_dir / f"figure3_{dataset}.png", model=model,
                               with_paper=with_paper)
         if figure is not None:
@@ -139,6 +141,8 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
     Raises:
         ConfigError: if no run directory is found under ``roots``.
     """
+    if (broken := broken_link(out_dir)) is not None:  # else mkdir says only "File exists"
+        raise ConfigError(f"--out {broken}")
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     rows = collect_runs(roots)
     if not rows:
@@ -156,9 +160,10 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
              *_status_lines(rows), "", CONVENTIONS, "",
              "Files: `summary.csv` (every group and metric), `runs.csv` (every run), one CSV per table.", ""]
     for dataset, model in sorted({(g.dataset, g.model) for g in groups}):
-        lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {MODEL_LABELS.get(model, model)}", ""]
+        lines += [f"## {DATASET_LABELS.get(dataset, dataset)} · {model_label(model)}", ""]
         mine = [g for g in groups if g.dataset == dataset and g.model == model]
         lines += _section(mine, dataset, model, out_dir, with_paper)
+        lines += video_lines(usable, dataset, model, out_dir)  # video runs: the judge and the swap grids
         figure = plot_critic_logits(usable, dataset, model,
                                     out_dir / f"critic_logit_{dataset}_{model}.png")
         if figure is not None:
@@ -166,7 +171,7 @@ def build_report(roots: str | Path | list[str | Path], out_dir: str | Path, *, w
                       "An exact critic's positive mean logit is D_KL(q(z,s) || p(z)q(s)), which equals KL(z) when "
                       "s is sufficient for x (the dashed line); a critic that cannot represent the density ratio "
                       "stays off it.", "", f"![critic logit]({figure.name})", ""]
-        probes = z_probe_panels(mine) if model == "pixelcnn_vae" else []
+        probes = z_probe_panels(mine)
         figure = plot_probes(usable, mine, dataset, model, out_dir / f"probe_curves_{dataset}_{model}.png", probes) \
             if len(probes) > 1 else None
         if figure is not None:

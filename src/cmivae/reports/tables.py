@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cmivae.models.capabilities import LOCAL_SEQUENCE
 from cmivae.reports.collect import (
     CRITIC_DIAGNOSTICS,
-    MODEL_LABELS,
+    TRAITS,
     RunRow,
     _method_rank,
     budget_text,
     method_label,
+    model_label,
 )
-from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row
+from cmivae.reports.paper_results import PAPER_BUDGET, TABLES, paper_row, paper_tables
+from cmivae.runs import files
 
 
 @dataclass
@@ -125,10 +128,23 @@ DSAE_COLUMNS = (
     Column("recon", "Recon", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2),
     Column("mi_zs", "Î(z;s)", 2),
 )
+# Video (Sprites): the judge protocol (cmivae.metrics.video_eval; ↑/↓: which way is better)
+VIDEO_COLUMNS = (
+    Column("elbo", "ELBO = -(Recon+KL(z)+KL(s)) (nats)", 2), Column("kl_z", "KL(z)", 2), Column("kl_s", "KL(s)", 2),
+    Column("recon", "Recon", 2), Column("mi_zs", "Î(z;s)", 2),
+    Column("judge_action_acc", "action acc, z resampled ↑", 4), Column("judge_action_is", "IS (action) ↑", 3),
+    Column("judge_action_h_yx", "H(y|x) (action) ↓", 3), Column("judge_action_h_y", "H(y) (action) ↑", 3),
+    Column("judge_attr_acc", "attribute acc, s resampled ↑", 4), Column("judge_attr_is", "IS (attributes) ↑", 3),
+    Column("judge_attr_h_yx", "H(y|x) (attributes) ↓", 3), Column("judge_attr_h_y", "H(y) (attributes) ↑", 3),
+    Column("swap_acc", "swap acc (all 5) ↑", 4),
+    Column("swap_action_acc", "swap: B's action ↑", 4), Column("swap_attr_acc", "swap: A's attributes ↑", 4),
+    Column("probe_z_attr", "probe z→attributes ↑", 4), Column("probe_s_action", "probe s→action ↑", 4),
+    Column("leak_z_action", "leak z→action ↓", 4), Column("leak_s_attr", "leak s→attributes ↓", 4),
+)
 TABLE_1_COLUMNS = (Column("kl_z", "KL(z)", 2), Column("eer_z", "EER(z) % ↓", 2), Column("eer_s", "EER(s) % ↑", 2))
 TABLE_2_COLUMNS = (Column("vc_mcas", "VC-mCAS % (mean)", 2), Column("vc_mcas", "VC-mCAS % (max)", 2, stat="max"))
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "timit": "TIMIT",
-                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder"}
+                  "synthetic-speech": "synthetic speech", "speech-folder": "speech folder", "sprites": "Sprites"}
 
 
 @dataclass
@@ -182,6 +198,10 @@ def _cell(row: dict[str, Any], column: Column) -> str:
     value = row[column.stat].get(column.key)
     if value is None or math.isnan(value):
         return "–"
+    bound = row[column.stat].get(f"{column.key}_bound") if column.key.startswith("mi_zs") else None
+    if bound is not None and not math.isnan(bound) and value > bound:
+        # above the calibrated bound the estimate only says "at least about B" (cmivae.metrics.mi_calibration)
+        return f"> {bound:g}" + fewer_seeds_mark(row.get("count", {}).get(column.key), row["n"])
     text = f"{value:.{column.digits}f}"
     se = row["se"].get(column.key) if column.stat == "mean" else None
     if se is not None and not math.isnan(se):
@@ -201,11 +221,7 @@ def _paper_method(method: str) -> str:
 
 def paper_table_numbers(dataset: str, model: str) -> list[int]:
     """The paper tables that describe this data set and model family (speech: the TIMIT ones)."""
-    if model == "pixelcnn_vae":
-        return [t for t in (4, 5) if TABLES[t].dataset == dataset]
-    if model == "dsae":
-        return [1, 2, 3]
-    return []
+    return paper_tables(dataset, model)
 
 
 def build_table(groups: list[Group], number: int, dataset: str, model: str) -> Table:
@@ -219,7 +235,7 @@ def build_table(groups: list[Group], number: int, dataset: str, model: str) -> T
     columns = {1: TABLE_1_COLUMNS, 2: TABLE_2_COLUMNS, 3: DSAE_COLUMNS, 4: IMAGE_COLUMNS, 5: IMAGE_COLUMNS}[number]
     same_data = spec.dataset == dataset
     source = "paper" if same_data else f"paper ({DATASET_LABELS.get(spec.dataset, spec.dataset)})"
-    title = (f"Table {number}-style: {DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)} "
+    title = (f"Table {number}-style: {DATASET_LABELS.get(dataset, dataset)}, {model_label(model)} "
              f"— ours (mean ± SE over seeds) and {source} [{spec.title}]")
     table = Table(number, f"table{number}_{dataset}_{model}", title, columns)
     for group in groups:
@@ -257,7 +273,7 @@ def paper_table(number: int) -> Table:
         maxima = {"vc_mcas": mean.pop("vc_mcas_max")} if number == 2 else {}
         table.rows.append({"gamma": row.gamma, "method": row.method, "source": "paper", "n": 0, "mean": mean,
                            "se": dict(row.se), "max": maxima,
-                           "budget": PAPER_BUDGET["dsae" if number <= 3 else "pixelcnn_vae"]})
+                           "budget": PAPER_BUDGET[TABLES[number].model]})
     return table
 
 
@@ -285,16 +301,19 @@ def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
     Left out: bookkeeping keys, the critic diagnostics (their own table), and for an image model
     the DSAE's ``elbo`` and ``kl_s`` (always -(-ELBO) and 0 there).
     """
-    family = {"pixelcnn_vae": IMAGE_COLUMNS, "dsae": DSAE_COLUMNS}.get(model, IMAGE_COLUMNS + DSAE_COLUMNS)
+    local_sequence = LOCAL_SEQUENCE in TRAITS.model_trait(model, files.CAPABILITIES, ())
+    held = {key for g in groups if g.dataset == dataset and g.model == model for key in g.mean}
+    # the columns of the metric family whose keys these runs hold most of (no table of model names)
+    family = max((IMAGE_COLUMNS, DSAE_COLUMNS, VIDEO_COLUMNS), key=lambda f: len(held & {c.key for c in f}))
     known = {c.key: c for c in family}
     mine = [g for g in groups if g.dataset == dataset and g.model == model]
     unshown = {"best_epoch", "steps", "skipped_batches", "eval_seconds", *CRITIC_DIAGNOSTICS}
-    if model == "pixelcnn_vae":
+    if not local_sequence:  # no KL(s) term: kl_s is 0 and elbo is -neg_elbo
         unshown |= {"elbo", "kl_s"}
     present = {key for g in mine for key in g.mean} - unshown
     columns = tuple(known[k] for k in known if k in present) + \
         tuple(Column(k, k, 4) for k in sorted(present - set(known)))
-    title = f"{DATASET_LABELS.get(dataset, dataset)}, {MODEL_LABELS.get(model, model)} — ours (mean ± SE over seeds)"
+    title = f"{DATASET_LABELS.get(dataset, dataset)}, {model_label(model)} — ours (mean ± SE over seeds)"
     table = Table(0, f"metrics_{dataset}_{model}", title, columns)
     for group in mine:
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,

@@ -24,13 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from cmivae import __version__
-from cmivae.config import ExperimentConfig, without_neutral_defaults
+from cmivae.config import ExperimentConfig
 from cmivae.infra import json_files
 from cmivae.infra.atomic import _write_error, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cmivae.infra.errors import ConfigError
+from cmivae.models.contract import declared_capabilities
+from cmivae.registry import MODELS, OBJECTIVES, Resolved
 from cmivae.runs import files
 from cmivae.runs.checkpoint import save_checkpoint, save_rotating
 from cmivae.runs.files import RUN_FILES
+from cmivae.runs.legacy import comparable_form, saved_form
+
+
+def run_traits(resolved: Resolved) -> dict[str, Any]:
+    """What a run's classes declare (``config.json["traits"]``, :data:`cmivae.runs.files.TRAIT_KEYS`):
+    read by torch-free sweeps and reports instead of a table of names."""
+    model, objective = MODELS[resolved.config.model.name], OBJECTIVES[resolved.config.objective.name]
+    return {files.CAPABILITIES: sorted(declared_capabilities(model)),
+            files.MODEL_LABEL: getattr(model, "label", "") or resolved.config.model.name,
+            files.OBJECTIVE_LABEL: getattr(objective, "label", "") or resolved.config.objective.name,
+            files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())]}
 
 
 def code_version() -> str:
@@ -64,8 +77,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 def config_differences(saved: dict[str, Any], config: ExperimentConfig) -> list[str]:
     """``key: old -> new`` for every value where a saved config dict differs from ``config``
-    (a field the saved dict lacks counts as its :data:`HASH_NEUTRAL_DEFAULTS` value)."""
-    return _differences(without_neutral_defaults(saved), without_neutral_defaults(config.to_dict()))
+    (compared in :func:`cmivae.runs.legacy.comparable_form`: a field the saved dict lacks
+    counts as its default)."""
+    return _differences(comparable_form(saved), comparable_form(config))
 
 
 class RunDirectory:
@@ -141,14 +155,16 @@ class RunDirectory:
 
     def start(self, config: ExperimentConfig, history: list[dict[str, Any]], *,
               resolved: dict[str, Any] | None = None, corpus: dict[str, Any] | None = None,
-              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None) -> None:
+              skipped_files: list[tuple[str, str]] | None = None, numerics: dict[str, Any] | None = None,
+              traits: dict[str, Any] | None = None) -> None:
         """Training really starts: write ``config.json`` (if new) and rebuild
         ``metrics.jsonl`` from the checkpointed ``history`` (a kill between a checkpoint and
         the history write loses no line).
 
         ``resolved`` (the model and objective configs with every default,
         :meth:`cmivae.registry.Resolved.to_dict`) and ``corpus`` (what a speech loader actually
-        loaded) are saved beside the hashed config, outside the run id; ``skipped_files``
+        loaded) are saved beside the hashed config, outside the run id, and so are ``traits`` (what
+        the run's classes declare: :func:`run_traits`); ``skipped_files``
         (path, reason) go to ``skipped_files.txt``. ``numerics``
         (:func:`cmivae.infra.precision.numerics`: the precision the run computes at, device, CPU ISA) is
         saved with a new run; a run that resumes at another precision (``train.precision: auto`` on
@@ -160,7 +176,8 @@ class RunDirectory:
         config_path = self.path / files.CONFIG
         saved = json_files.read_json(config_path) if config_path.exists() else None
         if saved is None:
-            saved = {"config": config.to_dict(), **({"resolved": resolved} if resolved else {}),
+            saved = {"config": saved_form(config), **({"resolved": resolved} if resolved else {}),
+                     **({files.TRAITS: traits} if traits else {}),
                      "code_version": code_version(), "python": sys.version.split()[0], "created": time.time(),
                      **runtime_metadata(), **({"corpus": corpus} if corpus else {}),
                      **({"numerics": numerics} if numerics else {})}

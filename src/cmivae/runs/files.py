@@ -3,6 +3,7 @@
 ::
 
     RUN_DIR/config.json              {"config": hashed config, "resolved": model/objective configs,
+                                      "traits": what the run's classes declare (TRAIT_KEYS),
                                       "code_version", "python", "created"}
     RUN_DIR/metrics.jsonl            one line per finished epoch
     RUN_DIR/results.json             test results at the best checkpoint; marks a finished run
@@ -13,6 +14,7 @@
     RUN_DIR/failure.json             why training stopped
     RUN_DIR/train.log                progress lines
     RUN_DIR/samples.png              evaluate's sample grid (``cmivae sample`` writes samples-<seed>.png)
+    RUN_DIR/swaps.png                evaluate's swap grid of a video run (z of one sequence, s of others)
     RUN_DIR/skipped_files.txt        speech files a loader left out (path, tab, reason)
     RUN_DIR/tensorboard/             TensorBoard event files (``train.tensorboard=true``)
     RUN_DIR/.cmivae.lock             flock held by the one process writing the run (cmivae.infra.locking)
@@ -34,6 +36,7 @@ PREVIOUS = "previous.pt"
 FAILURE = "failure.json"
 LOG = "train.log"
 SAMPLES = "samples.png"
+SWAP_GRID = "swaps.png"
 SWEEP_ERROR = "sweep_error.json"
 SKIPPED_FILES = "skipped_files.txt"
 EVENTS = "tensorboard"
@@ -42,3 +45,13 @@ SWEEP_RUNS = "runs"
 
 # Files of one training run (``--force`` removes them, with the checkpoints folder).
 RUN_FILES = (CONFIG, METRICS, RESULTS, BEST, FAILURE, LOG, EVAL)
+
+# config.json["traits"]: what the run's model and objective classes declare, written at train time so
+# torch-free readers (sweep state, reports) need no registry; runs/legacy.py supplies them for runs
+# that predate the record.
+TRAITS = "traits"
+CAPABILITIES = "capabilities"  # the model's capabilities (cmivae.models.capabilities)
+MODEL_LABEL = "model_label"  # the model class's display label
+OBJECTIVE_LABEL = "objective_label"  # the objective class's display label
+MATCHED_METRICS = "matched_metrics"  # the model's metrics of the same-KL comparison (reports.matched)
+TRAIT_KEYS = (CAPABILITIES, MODEL_LABEL, OBJECTIVE_LABEL, MATCHED_METRICS)

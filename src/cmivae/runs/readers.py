@@ -17,7 +17,7 @@ from typing import Any
 from cmivae.infra import json_files
 from cmivae.infra.errors import ConfigError
 from cmivae.infra.json_files import DamagedFile
-from cmivae.modality import is_image_dataset
+from cmivae.metric_names import Offers
 from cmivae.runs import files
 
 CONFIG_SECTIONS = ("data", "model", "objective", "train")
@@ -118,14 +118,27 @@ def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / files.RESULTS).exists()
 
 
-def is_image_run(config: dict[str, Any], path: Path | None = None) -> bool:
-    """Whether a hashed config dict trains on images (decides the metric family).
+def read_traits(saved: dict[str, Any]) -> dict[str, Any]:
+    """What a run's classes declared (:data:`cmivae.runs.files.TRAIT_KEYS`) from its whole
+    ``config.json``: the ``traits`` record written at train time, or for a run that predates
+    it what :func:`cmivae.runs.legacy.legacy_traits` supplies."""
+    from cmivae.runs.legacy import legacy_traits
+
+    written = saved.get(files.TRAITS)
+    config = saved.get("config")
+    supplied = legacy_traits(config if isinstance(config, dict) else {})
+    return {**supplied, **written} if isinstance(written, dict) else supplied
+
+
+def run_offers(saved: dict[str, Any], path: Path | None = None) -> Offers:
+    """What a run offers the metrics (its model's capabilities, its data set's labels), from
+    its whole ``config.json``: decides the metrics ``all`` means for it.
 
     Raises:
-        DamagedFile: ``config`` names no data set (``path``: the file it was read from).
+        DamagedFile: the config names no data set (``path``: the file it was read from).
     """
-    data = config.get("data")
+    data = (saved.get("config") or {}).get("data")
     name = data.get("name") if isinstance(data, dict) else None
     if not isinstance(name, str):
         raise DamagedFile(path or Path(files.CONFIG), "no string config.data.name")
-    return is_image_dataset(name)
+    return Offers.of(read_traits(saved)[files.CAPABILITIES], name)

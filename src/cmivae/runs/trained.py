@@ -10,43 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from cmivae.config import ExperimentConfig, load_config
-from cmivae.infra.device import apply_backend_settings, backend_settings, use_channels_last
+from cmivae.infra.device import apply_backend_settings, backend_settings, batch_to_device, place
 from cmivae.infra.errors import CheckpointError
-from cmivae.infra.precision import autocast, resolve_device, resolve_precision
+from cmivae.infra.precision import resolve_device, resolve_precision
 from cmivae.objectives.base import Objective
 from cmivae.registry import build, resolve
 from cmivae.runs import files
 from cmivae.runs.checkpoint import load_checkpoint
 from cmivae.runs.readers import read_saved
-
-
-def place(model: nn.Module, objective: nn.Module, device: torch.device, precision: str,
-          setting: bool | str = "auto") -> bool:
-    """Move model and objective to ``device`` and put the model's ``channels_last_module()``
-    (if any) in channels_last where :func:`cmivae.infra.device.use_channels_last` says so for this
-    device, precision and ``train.channels_last`` ``setting``. Returns whether it did."""
-    model.to(device)
-    objective.to(device)
-    if not use_channels_last(device, precision, model, setting):
-        return False
-    model.channels_last_module().to(memory_format=torch.channels_last)
-    return True
-
-
-def batch_to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A batch on the device, as float, channels_last for 4-D image batches on the fast path. Video frames
-    ``(B, T, C, H, W)`` stay uint8: the model puts them on the unit scale (``data.video.frames.to_unit_float``)."""
-    x = x.to(device, non_blocking=True)
-    x = x.float() if x.dtype == torch.uint8 and x.dim() != 5 else x
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
 
 
 @dataclass
@@ -104,34 +80,3 @@ def load_trained(run_dir: str | Path, device: str | None = None) -> tuple[Experi
     """``(config, model, objective)`` of a trained run (see :func:`open_trained`)."""
     run = open_trained(run_dir, device)
     return run.config, run.model, run.objective
-
-
-@torch.no_grad()
-def objective_means(run: Any, data: torch.Tensor, seed: int) -> dict[str, float]:
-    """Mean of every loss term over ``data`` with the model and critic in eval mode.
-
-    ``run`` is a :class:`TrainedModel` or a training loop's ``Trainer`` (same attributes).
-    Uses its own seeded random stream, so evaluating never changes the training stream;
-    the modules are left in train mode only if they were.
-    """
-    modes = (run.model.training, run.objective.training)
-    run.model.eval()
-    run.objective.eval()
-    sums: dict[str, float] = {}
-    n = 0
-    batch_size = run.config.train.eval_batch_size
-    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for start in range(0, data.shape[0], batch_size):
-            x = run.to_device(data[start:start + batch_size])
-            with autocast(run.device, run.precision):
-                out = run.model(x)
-                terms = run.objective.loss(out, x)
-            for name, value in terms.as_floats().items():
-                sums[name] = sums.get(name, 0.0) + value * x.shape[0]
-            n += x.shape[0]
-    run.model.train(modes[0])
-    run.objective.train(modes[1])
-    means = {name: value / n for name, value in sums.items()}
-    means["elbo"] = -means["neg_elbo"]
-    return means

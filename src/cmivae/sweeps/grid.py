@@ -19,7 +19,7 @@ of the file's ``base`` (the file's ``set`` and ``--set`` still apply on top).
 The paper's grids use the union to have gamma = 0 only for beta-VAE (beta-VAE at
 gamma = 0 *is* the ELBO, Tables 1, 4, 5), instead of also running MI-VAE and CMI-VAE at
 gamma = 0. Runs are identified by the hash of their resolved config
-(:meth:`ExperimentConfig.config_hash`); grid points that resolve to the same config are
+(:func:`cmivae.runs.legacy.run_id`); grid points that resolve to the same config are
 run once (the first one is kept). gamma = 0 points of *different* objectives are
 different configs (the MI and CMI critics are still trained), so they are kept.
 
@@ -41,7 +41,8 @@ import yaml
 
 from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
 from cmivae.infra.errors import ConfigError
-from cmivae.metric_names import unknown_metrics
+from cmivae.metric_names import Offers, check_requested
+from cmivae.runs import legacy
 
 SECTIONS = ("data", "model", "objective", "train")
 SWEEP_KEYS = ("base", "set", "grid", "evaluate", "description")
@@ -134,7 +135,7 @@ def parse_only(items: list[str] | None) -> dict[str, Any]:
 
 
 def _matches(hashed: dict[str, Any], base: str, only: dict[str, Any]) -> bool:
-    """Whether a run, given as its hashed config dict (``ExperimentConfig.to_dict()``) and the
+    """Whether a run, given as its saved config dict (:func:`cmivae.runs.legacy.saved_form`) and the
     base its grid point starts from, holds every value of ``only`` (a list: any of its values)."""
     for key, wanted in only.items():
         if key == BASE_KEY:
@@ -163,10 +164,9 @@ def _read_sweep_file(path: Path) -> dict[str, Any]:
         if raw is None:
             raise ConfigError(f"{path}: a Python sweep file must define SWEEP = {{'base': ..., 'grid': ...}}")
     elif path.suffix in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        from cmivae.config import parse_yaml
+
+        raw = parse_yaml(path.read_bytes(), f"sweep file {str(path)!r}")
     else:
         raise ConfigError(f"{path}: a sweep file must be .yaml, .yml or .py, got {path.suffix or 'no suffix'!r}")
     if not isinstance(raw, dict):
@@ -303,19 +303,25 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
             except ConfigError as err:
                 where = " ".join(f"{k}={v}" for k, v in point.items()) or "the base config"
                 raise ConfigError(f"{path}: grid point {where}: {err}") from err
-            run_id = config.config_hash()
+            run_id = legacy.run_id(config)
             if run_id in seen:
                 sweep.duplicates += 1
                 continue
             seen.add(run_id)
             sweep.runs.append(RunSpec(run_id=run_id, config=config, overrides=point))
-    for spec in sweep.runs:  # a misspelt metric fails here, not after hours of training
-        problem = unknown_metrics(metrics, spec.config.data.is_image)
-        if problem:
-            raise ConfigError(f"{path}: evaluate: {problem} (data set {spec.config.data.name})")
+    from cmivae.models.contract import declared_capabilities
+    from cmivae.registry import lookup
+
+    for spec in sweep.runs:  # a misspelt or unsupported metric fails here, not after hours of training
+        offers = Offers.of(declared_capabilities(lookup("model", spec.config.model.name)), spec.config.data.name)
+        try:
+            check_requested(metrics, offers)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: evaluate: {err} (model {spec.config.model.name}, data set "
+                              f"{spec.config.data.name})") from None
     sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
     if sweep.only:
-        hashed = [spec.config.to_dict() for spec in sweep.runs]  # once per run, for every key and the filter
+        hashed = [legacy.saved_form(spec.config) for spec in sweep.runs]  # once per run, for every key and the filter
         for key in sweep.only:
             if key == BASE_KEY:
                 continue

@@ -38,9 +38,9 @@ from cmivae.infra.atomic import atomic_write_json
 from cmivae.infra.errors import ConfigError
 from cmivae.infra.threads import choose_threads, parse_threads
 from cmivae.infra.threads import cores as cpu_cores
-from cmivae.metric_names import requested_metrics
+from cmivae.metric_names import supported_request
 from cmivae.runs import files
-from cmivae.runs.readers import is_image_run, read_config, read_eval, read_results, resume_threads
+from cmivae.runs.readers import read_eval, read_results, read_saved, resume_threads, run_offers
 from cmivae.sweeps.grid import RunSpec, load_sweep
 
 EXECUTORS = ("local", "ray")
@@ -78,16 +78,16 @@ class RunTask:
 
 
 def metrics_to_evaluate(run_dir: Path, metrics: list[str] | None) -> list[str]:
-    """The metrics a trained run still lacks: the requested ones (all of its model family
-    for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json`` does not hold yet. Reads the
-    data set name from ``config.json`` only (no config validation, no torch import)."""
+    """The metrics a trained run still lacks: the requested ones it supports (every paper
+    metric its model and data set support for ``None`` or ``["all"]``) that ``RUN_DIR/eval.json``
+    does not hold yet. Reads ``config.json`` only (no config validation, no torch import)."""
     config_path = run_dir / files.CONFIG
     if not config_path.exists():
         raise json_files.DamagedFile(config_path, "missing beside results.json; rerun the sweep with the run's "
                                                   "directory moved away to train it again")
-    is_image = is_image_run(read_config(run_dir), config_path)
+    offers = run_offers(read_saved(run_dir), config_path)
     evaluation = read_eval(run_dir) or {}
-    return [name for name in requested_metrics(metrics, is_image) if name not in evaluation]
+    return [name for name in supported_request(metrics, offers) if name not in evaluation]
 
 
 def is_finished(run_dir: Path, evaluate: bool, metrics: list[str] | None = None) -> bool:
@@ -205,14 +205,18 @@ def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any
         if read_results(run_dir) is None:  # damaged: DamagedFile, recorded
             stage = "data"
             splits = _load_splits(config, task.data_loader)
-            # a metric the split cannot support fails before training, not after (the real evaluator's needs)
-            if task.evaluate and task.evaluator is None and config.data.is_image:
-                from cmivae.metric_names import requested_metrics
-                from cmivae.metrics.preflight import check_image_metrics
+            # a metric the model or the split cannot support fails before training, not after (the
+            # real evaluator's needs: the same checks as `cmivae evaluate`'s)
+            if task.evaluate and task.evaluator is None:
+                from cmivae.metric_names import Offers, check_requested
+                from cmivae.metrics.preflight import check_probe_metrics
+                from cmivae.models.contract import declared_capabilities
+                from cmivae.registry import lookup
 
                 stage = "preflight"
-                check_image_metrics(requested_metrics(task.metrics, True), splits.train_y.numpy(),
-                                    config.data.num_train)
+                offers = Offers.of(declared_capabilities(lookup("model", config.model.name)), config.data.name)
+                check_requested(task.metrics, offers)
+                check_probe_metrics(supported_request(task.metrics, offers), splits, config.data.num_train)
             stage = "train"
             loop.fit(config, run_dir, progress=False, data=splits)
         missing = metrics_to_evaluate(run_dir, task.metrics) if task.evaluate else []

@@ -25,20 +25,22 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from cmivae.budget import check_budget
 from cmivae.config import ExperimentConfig
 from cmivae.data.registry import load_dataset
-from cmivae.infra.device import apply_backend_settings, backend_settings, optimizer_options
+from cmivae.infra.device import apply_backend_settings, backend_settings, batch_to_device, optimizer_options, place
 from cmivae.infra.errors import TrainingError
 from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
+from cmivae.objectives.base import regularizer_terms
+from cmivae.objectives.means import objective_means as evaluate_objective
 from cmivae.objectives.terms import LossTerms
-from cmivae.registry import Resolved, build, resolve
+from cmivae.registry import MODELS, Resolved, build, resolve
 from cmivae.runs.checkpoint import load_checkpoint, load_latest
-from cmivae.runs.directory import RunDirectory
+from cmivae.runs.directory import RunDirectory, run_traits
+from cmivae.runs.legacy import saved_form
 from cmivae.runs.tensorboard import open_event_writer
-from cmivae.runs.trained import batch_to_device, place
-from cmivae.runs.trained import objective_means as evaluate_objective
 from cmivae.training import distributed
 from cmivae.training.batches import BatchSource, keep_on_device
 from cmivae.training.signals import Interrupted, StopRequest, stop_on_signals
@@ -215,7 +217,7 @@ def _checkpoint_state(trainer: Trainer, state: TrainState) -> dict[str, Any]:
                          (("model", trainer.scaler), ("critic", trainer.critic_scaler)) if scaler is not None},
         "train_state": {k: v for k, v in vars(state).items()},
         "rng": _rng_state(),
-        "config": trainer.config.to_dict(),
+        "config": saved_form(trainer.config),
     }
 
 
@@ -255,7 +257,7 @@ def epoch_order(seed: int, epoch: int, num_examples: int) -> torch.Tensor:
     return torch.randperm(num_examples, generator=generator)
 
 
-def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, resume: bool = False,
+def fit(config: ExperimentConfig | Resolved, run_dir: str | Path, *, force: bool = False, resume: bool = False,
         progress: bool = True, data: Any = None) -> dict[str, Any]:
     """Train one run into ``run_dir`` and return its test results (also ``results.json``).
 
@@ -264,7 +266,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     checkpoint (:mod:`cmivae.training.signals`).
 
     Args:
-        config: the validated experiment config.
+        config: the validated experiment config, or its :class:`Resolved` (then not resolved again).
         run_dir: the run directory (created; an unfinished run there is resumed).
         force: start over even if ``run_dir`` holds a finished run or another config.
         resume: require an existing checkpoint to continue from.
@@ -273,7 +275,9 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, force: bool = False, r
     """
     from cmivae.infra.locking import directory_lock
 
-    resolved = resolve(config)  # every name and param checked before the directory is touched
+    # every name and param checked before the directory is touched, and the memory it needs estimated
+    resolved = config if isinstance(config, Resolved) else resolve(config)
+    check_budget(resolved, MODELS[resolved.config.model.name])
     lock = directory_lock(run_dir) if distributed.rank() == 0 else contextlib.nullcontext()
     with lock, stop_on_signals() as signals:
         return _fit(resolved, Path(run_dir), force=force, resume=resume, progress=progress, data=data,
@@ -284,6 +288,7 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
     """At a step boundary: after a SIGTERM/SIGINT, write ``checkpoint`` and stop."""
     if stop.signum is None:
         return
+    stop.acknowledged = True  # at a step boundary: the stop deadline no longer applies (signals.Watchdog)
     if checkpoint is not None:
         run.save_last(checkpoint)
     message = f"stopped by {stop.name} at step {step}; checkpoint saved in {run.path}; rerun the same command to resume"
@@ -293,69 +298,28 @@ def _stop_if_requested(stop: StopRequest, run: RunDirectory, checkpoint: dict[st
 
 def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progress: bool, data: Any,
          signals: StopRequest) -> dict[str, Any]:
+    """The driver, in named steps: prepare the directory, load the data, build the trainer, resume or
+    start, train epoch by epoch (each ended by :func:`_end_epoch`), then the test results."""
     config = resolved.config
     run = RunDirectory(Path(run_dir), rank=distributed.rank())
     run.prepare(config, force=force, resume=resume)
+    signals.log = lambda message: run.log(message, echo=False)  # a forced stop (signals.Watchdog) in train.log
     distributed.barrier()  # no rank reads a checkpoint before rank 0 has cleared or tidied the folder
     events = open_event_writer(config.train.tensorboard, run.path, run.is_main)
     torch.manual_seed(config.train.seed)
-    try:
-        splits = data if data is not None else load_dataset(config.data)
-    except Exception:
-        run.forget_unstarted()  # a failed load leaves no run behind, so the corrected rerun needs no --force
-        raise
-    if splits.train_x.shape[0] < config.train.batch_size:  # before the run exists: nothing blocks the rerun
-        from cmivae.infra.errors import ConfigError
-
-        run.forget_unstarted()
-        raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
-                          f"({splits.train_x.shape[0]} examples); lower the batch size or use more data")
+    splits = _load_training_data(run, config, data)
     trainer = build_trainer(resolved)
-    state = TrainState()
-
-    def restore(checkpoint: dict[str, Any], path: Path) -> TrainState:
-        run.check_checkpoint_config(checkpoint, path, config)
-        return _restore(trainer, checkpoint)
-
-    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device, warn=run.log, restore=restore,
-                         set_aside_failed=run.is_main)
-    if latest is not None:
-        state, path = latest
-        run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
-    elif resume:
-        from cmivae.infra.errors import CheckpointError
-
-        raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
-
-    corpus = getattr(splits, "corpus", None)
-    # data loaded, checkpoint accepted: the run exists now (config.json, with the corpus a speech loader read)
-    run.start(config, state.history, resolved=resolved.to_dict(), corpus=corpus,
-              skipped_files=getattr(splits, "skipped_files", []) if corpus else None,
-              numerics=numerics(trainer.device, trainer.precision))
-    if run.is_main and corpus:
-        c = corpus
-        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
-                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
-                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
-                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
-                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
-                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
-                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
+    state = _resume_or_start(run, trainer, config, resume)
+    _start_run(run, resolved, trainer, state, splits)
     train_x = splits.train_x
-    unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
-    shard = distributed.shard_bounds(trainer.config.train.batch_size)
     batch_size = config.train.batch_size
     num_batches = train_x.shape[0] // batch_size  # >= 1, checked before the run started
+    shard = distributed.shard_bounds(batch_size)
     source = BatchSource(train_x, trainer.device, keep_on_device(  # the whole set on the GPU when it fits
         train_x.numel() * train_x.element_size(), trainer.device, config.train.data_on_device))
-    if config.train.epochs is None:  # a budget in updates (train.max_steps), whatever the data size
-        total_steps = int(config.train.max_steps)
-    else:
-        total_steps = config.train.epochs * num_batches
-        total_steps = min(total_steps, config.train.max_steps) if config.train.max_steps else total_steps
     # Without a visible bar (--no-progress, runs side by side, output to a file): a line with an ETA now and then.
-    ticker = (ProgressLine(total_steps, "train", run.log, every_seconds=PROGRESS_SECONDS, start_done=state.step,
-                           unit="updates") if not (progress and sys.stderr.isatty()) else None)
+    ticker = (ProgressLine(_total_steps(config, num_batches), "train", run.log, every_seconds=PROGRESS_SECONDS,
+                           start_done=state.step, unit="updates") if not (progress and sys.stderr.isatty()) else None)
     last_save = time.monotonic()
     done = done_after(config, state, epoch_done=False)
     while not done:
@@ -367,66 +331,27 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         for b in range(state.batch_in_epoch, num_batches):
             _stop_if_requested(signals, run, _checkpoint_state(trainer, state) if signals.signum else None, state.step)
             idx = order[b * batch_size:(b + 1) * batch_size][shard]
-            x = trainer.to_device(source.batch(idx))
-            logged, problem = train_step(trainer, x, state.step)
-            if problem:
-                if config.train.nonfinite == "skip":
-                    state.skipped += 1
-                    trainer.optimizer.zero_grad(set_to_none=True)
-                    run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
-                else:
-                    run.record_failure(problem, state.step)
-                    kept = (f"the last good checkpoint is kept in {run.path}" if run.has_checkpoint() else
-                            f"no checkpoint was written yet ({run.path})")
-                    raise TrainingError(f"{problem}; {kept}. "
-                                        f"Lower train.lr, or set train.nonfinite=skip to drop such batches")
-            else:
-                for name, value in logged.items():
-                    state.sums[name] = state.sums.get(name, 0.0) + value
-                state.count += 1
+            logged, problem = train_step(trainer, trainer.to_device(source.batch(idx)), state.step)
+            _count_step(config, run, trainer, state, logged, problem)
             state.step += 1
             state.batch_in_epoch = b + 1
             bar.update(1)
             if ticker is not None:
                 ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
-                bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in
-                                 ("neg_elbo", "kl_z", "critic_term", "critic_acc") if k in state.sums})
+                shown = ("neg_elbo", "kl_z", *regularizer_terms(state.sums), "critic_acc")
+                bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in shown if k in state.sums})
             stop = config.train.max_steps is not None and state.step >= config.train.max_steps
             state.train_seconds += time.monotonic() - start
             start = time.monotonic()
-            due = (config.train.checkpoint_every_steps and state.step % config.train.checkpoint_every_steps == 0) or \
-                (config.train.checkpoint_every_minutes and
-                 time.monotonic() - last_save >= 60 * config.train.checkpoint_every_minutes)
-            if due and not stop and b + 1 < num_batches:
+            if _checkpoint_due(config, state, last_save) and not stop and b + 1 < num_batches:
                 run.save_last(_checkpoint_state(trainer, state))
                 last_save = time.monotonic()
             if stop:
                 break
         bar.close()
-        epoch_done = state.batch_in_epoch >= num_batches
-        val = evaluate_objective(trainer, splits.val_x, seed=config.train.seed + 17)
-        record = {"epoch": epoch + 1, "step": state.step, "epoch_complete": epoch_done,
-                  "train": {k: v / max(state.count, 1) for k, v in state.sums.items()},
-                  "val": val, "skipped": state.skipped,
-                  "images_per_second": state.count * batch_size / max(state.train_seconds, 1e-9)}
-        state.history.append(record)
-        if events is not None:
-            events.write_epoch(record)
-        _fail_if_diverged(config, run, state, val)
-        if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
-            state.best_val, state.best_epoch = val["total"], epoch + 1
-            run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
-                           "epoch": epoch + 1, "val": val, "config": config.to_dict()})
-        done = done_after(config, state, epoch_done)
-        state.epoch += 1 if epoch_done else 0
-        state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
-        state.sums, state.count, state.train_seconds = {}, 0, 0.0
-        run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
-        run.save_last(_checkpoint_state(trainer, state))
+        done = _end_epoch(trainer, run, state, splits, events, epoch, epoch_done=state.batch_in_epoch >= num_batches)
         last_save = time.monotonic()
-        run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}, "
-                f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
 
     _stop_if_requested(signals, run, None, state.step)  # the checkpoint of the last epoch is written
     distributed.barrier()  # best.pt is written by rank 0 and read by all
@@ -437,6 +362,129 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
         events.close()
     distributed.barrier()
     return results
+
+
+def _load_training_data(run: RunDirectory, config: ExperimentConfig, data: Any) -> Any:
+    """The splits (``data`` if given); a failed load or a batch larger than the training set leaves
+    no run behind, so the corrected rerun needs no --force."""
+    try:
+        splits = data if data is not None else load_dataset(config.data)
+    except Exception:
+        run.forget_unstarted()
+        raise
+    if splits.train_x.shape[0] < config.train.batch_size:  # before the run exists: nothing blocks the rerun
+        from cmivae.infra.errors import ConfigError
+
+        run.forget_unstarted()
+        raise ConfigError(f"train.batch_size={config.train.batch_size} is larger than the training set "
+                          f"({splits.train_x.shape[0]} examples); lower the batch size or use more data")
+    return splits
+
+
+def _resume_or_start(run: RunDirectory, trainer: Trainer, config: ExperimentConfig, resume: bool) -> TrainState:
+    """The state of the newest loadable checkpoint of this config, else a fresh one (``--resume``
+    without a checkpoint is an error)."""
+
+    def restore(checkpoint: dict[str, Any], path: Path) -> TrainState:
+        run.check_checkpoint_config(checkpoint, path, config)
+        return _restore(trainer, checkpoint)
+
+    latest = load_latest(run.checkpoint_paths(), map_location=trainer.device, warn=run.log, restore=restore,
+                         set_aside_failed=run.is_main)
+    if latest is not None:
+        state, path = latest
+        run.log(f"resuming from {path} at epoch {state.epoch}, step {state.step}")
+        return state
+    if resume:
+        from cmivae.infra.errors import CheckpointError
+
+        raise CheckpointError(f"--resume given but {run.path} has no checkpoint; drop --resume to start a new run")
+    return TrainState()
+
+
+def _start_run(run: RunDirectory, resolved: Resolved, trainer: Trainer, state: TrainState, splits: Any) -> None:
+    """Data loaded, checkpoint accepted: the run exists now (``config.json`` with its traits and the
+    corpus a speech loader read); the corpus is summed up in one log line."""
+    corpus = getattr(splits, "corpus", None)
+    run.start(resolved.config, state.history, resolved=resolved.to_dict(), traits=run_traits(resolved),
+              corpus=corpus, skipped_files=getattr(splits, "skipped_files", []) if corpus else None,
+              numerics=numerics(trainer.device, trainer.precision))
+    if run.is_main and corpus:
+        c = corpus
+        run.log(f"corpus: {sum(c['speakers'].values()) if c['split'] != 'utterance' else c['speakers']['train']} "
+                f"speakers, {sum(c['utterances'].values())} utterances, segments train/val/test "
+                f"{c['segments']['train']}/{c['segments']['val']}/{c['segments']['test']} ({c['split']} split, "
+                f"{c['speakers']['test']} test speakers), rates {c['native_sample_rates']} Hz -> features at "
+                f"{c['feature_sample_rate']} Hz, {c['num_bins']} bins; {c['skipped_files']} files skipped, "
+                f"{100 * c['dropped_frame_fraction']:.1f} % of frames dropped (last_segment={c['last_segment']})"
+                + (" [few test speakers: EER unreliable]" if c["few_test_speakers"] else ""))
+
+
+def _total_steps(config: ExperimentConfig, num_batches: int) -> int:
+    """VAE updates of the whole run: ``train.max_steps`` when training by updates, else the epochs'
+    batches capped by it."""
+    if config.train.epochs is None:  # a budget in updates (train.max_steps), whatever the data size
+        return int(config.train.max_steps)
+    total = config.train.epochs * num_batches
+    return min(total, config.train.max_steps) if config.train.max_steps else total
+
+
+def _count_step(config: ExperimentConfig, run: RunDirectory, trainer: Trainer, state: TrainState,
+                logged: dict[str, float], problem: str | None) -> None:
+    """Add a step's terms to the epoch's sums, or handle its non-finite loss (``train.nonfinite``:
+    skip the batch, counted, or stop with ``failure.json``)."""
+    if not problem:
+        for name, value in logged.items():
+            state.sums[name] = state.sums.get(name, 0.0) + value
+        state.count += 1
+        return
+    if config.train.nonfinite == "skip":
+        state.skipped += 1
+        trainer.optimizer.zero_grad(set_to_none=True)
+        run.log(f"warning: skipped batch: {problem} (skips so far: {state.skipped})")
+        return
+    run.record_failure(problem, state.step)
+    kept = (f"the last good checkpoint is kept in {run.path}" if run.has_checkpoint() else
+            f"no checkpoint was written yet ({run.path})")
+    raise TrainingError(f"{problem}; {kept}. Lower train.lr, or set train.nonfinite=skip to drop such batches")
+
+
+def _checkpoint_due(config: ExperimentConfig, state: TrainState, last_save: float) -> bool:
+    """A mid-epoch checkpoint is due (``train.checkpoint_every_steps`` / ``_minutes``)."""
+    every_steps, every_minutes = config.train.checkpoint_every_steps, config.train.checkpoint_every_minutes
+    return bool((every_steps and state.step % every_steps == 0) or
+                (every_minutes and time.monotonic() - last_save >= 60 * every_minutes))
+
+
+def _end_epoch(trainer: Trainer, run: RunDirectory, state: TrainState, splits: Any, events: Any, epoch: int,
+               epoch_done: bool) -> bool:
+    """Validate, record the epoch (``metrics.jsonl``, TensorBoard), keep the best weights, write the
+    checkpoint and the epoch's log line (with the objective's named terms); returns whether training is done."""
+    config = trainer.config
+    val = evaluate_objective(trainer, splits.val_x, seed=config.train.seed + 17)
+    record = {"epoch": epoch + 1, "step": state.step, "epoch_complete": epoch_done,
+              "train": {k: v / max(state.count, 1) for k, v in state.sums.items()},
+              "val": val, "skipped": state.skipped,
+              "images_per_second": state.count * config.train.batch_size / max(state.train_seconds, 1e-9)}
+    state.history.append(record)
+    if events is not None:
+        events.write_epoch(record)
+    _fail_if_diverged(config, run, state, val)
+    if val["total"] < state.best_val or (done_after(config, state, epoch_done) and not run.best_path.exists()):
+        state.best_val, state.best_epoch = val["total"], epoch + 1
+        run.save_best({"model": trainer.model.state_dict(), "objective": trainer.objective.state_dict(),
+                       "epoch": epoch + 1, "val": val, "config": saved_form(config)})
+    done = done_after(config, state, epoch_done)
+    state.epoch += 1 if epoch_done else 0
+    state.batch_in_epoch = 0 if epoch_done else state.batch_in_epoch
+    state.sums, state.count, state.train_seconds = {}, 0, 0.0
+    run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
+    run.save_last(_checkpoint_state(trainer, state))
+    unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
+    own = "".join(f", {k} {val[k]:.3g}" for k in regularizer_terms(val))  # the objective's named terms
+    run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}{own}, "
+            f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
+    return done
 
 
 def _fail_if_diverged(config: ExperimentConfig, run: RunDirectory, state: TrainState, val: dict[str, float]) -> None:

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from cmivae.infra.atomic import atomic_writer, fsync_folder
+from cmivae.infra.atomic import DISK_FULL, WriteError, atomic_writer, fsync_folder
 from cmivae.infra.errors import ConfigError, DataError
+from cmivae.infra.locking import LockError, directory_lock
 
 __all__ = [
     "DATASET_SPECS",
@@ -178,6 +179,8 @@ def fetch_dataset(
     """
     spec = get_spec(name)
     target = resolve_data_dir(data_dir) / spec.name
+    if target.is_dir():
+        remove_abandoned_staging(target, quiet)
     missing = _verify_existing(spec, target)
     if not missing:
         return target
@@ -192,11 +195,15 @@ def fetch_dataset(
                 continue
             if source_name != "data_dir_gz":
                 _say(quiet, f"cmivae: fetching {spec.name}: trying {source_name}")
-            staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target))
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target))
             try:
-                _SOURCES[source_name](spec, staging, missing, target)
-                _install_verified(spec, staging, missing, target)
+                with directory_lock(staging, "fetch staging folder"):  # in use: a rerun leaves it alone
+                    _SOURCES[source_name](spec, staging, missing, target)
+                    _install_verified(spec, staging, missing, target)
             except _SOURCE_ERRORS as exc:
+                if _out_of_space(exc):  # an I/O failure of this machine (exit 1, the file named), not a bad source
+                    raise
+
                 failures.append(f"{source_name}: {exc}")
                 continue
             finally:
@@ -214,6 +221,40 @@ def fetch_dataset(
         f"To fix: {spec.install_hint}, or connect to the internet, or download the .gz files from {mirror} into "
         f"{target}, then re-run `cmivae data fetch {spec.name}`."
     )
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for lack of space (:class:`WriteError` of a full
+    disk or quota): no other source can help, so the fetch stops there naming the file."""
+    return isinstance(exc, WriteError) and exc.errno in DISK_FULL
+
+
+STAGING_PREFIX = ".fetch-"
+STAGING_GRACE_SECONDS = 600  # a staging folder without a lock file (an older cmivae) counts as abandoned after this
+
+
+def remove_abandoned_staging(target: Path, quiet: bool = True) -> list[Path]:
+    """Delete the ``.fetch-*`` staging folders that killed fetches left in ``target`` (up to a
+    data set's size each): those whose lock no live fetch holds. Returns what was removed."""
+    import time
+
+    removed = []
+    for staging in sorted(target.glob(f"{STAGING_PREFIX}*")):
+        if not staging.is_dir() or staging.is_symlink():
+            continue
+        if not (staging / ".cmivae.lock").exists():
+            with contextlib.suppress(OSError):
+                if time.time() - staging.stat().st_mtime < STAGING_GRACE_SECONDS:
+                    continue  # perhaps a fetch that has just created it
+        try:
+            with directory_lock(staging, "fetch staging folder"):
+                shutil.rmtree(staging, ignore_errors=True)
+        except (LockError, OSError):
+            continue  # a live fetch's
+        removed.append(staging)
+    if removed:
+        _say(quiet, f"cmivae: removed {len(removed)} staging folder(s) of an interrupted fetch in {target}")
+    return removed
 
 
 def md5_of_file(path: Path) -> str:
@@ -321,6 +362,8 @@ def _source_download(spec: DatasetSpec, staging: Path, filenames: list[str], tar
             _gunzip_all(staging, staging, filenames)
             return
         except (OSError, DataError, EOFError, zlib.error, http.client.HTTPException) as exc:  # URLError is an OSError
+            if _out_of_space(exc):
+                raise
             errors.append(f"{mirror}: {exc}")
     raise DataError("; ".join(errors))
 
@@ -415,6 +458,8 @@ def _gunzip_all(src_dir: Path, staging: Path, filenames: Iterable[str]) -> None:
             with gzip.open(gz_path, "rb") as src:
                 _atomic_write_stream(src, staging / filename, MAX_FILE_BYTES, label=str(gz_path))
         except (OSError, EOFError, zlib.error) as exc:
+            if _out_of_space(exc):  # writing the copy failed, not the .gz
+                raise
             raise DataError(f"{gz_path} is not a valid gzip file ({exc})") from exc
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ def read_pack(path: str | Path, expected_name: str | None = None) -> tuple[dict[
         with np.load(path, allow_pickle=False) as npz:
             manifest = json.loads(str(npz["manifest"]))
             stored = {key: npz[key] for key in _ARRAYS}
+    except (zipfile.BadZipFile, EOFError) as err:  # cut short in a copy or a download
+        raise DataError(f"{path} is not a complete data pack (truncated, or not a zip archive: {err}); {fix}") from err
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{path} is not a readable cmivae data pack ({err}); {fix}") from err
     if manifest.get("format") != FORMAT:

@@ -117,6 +117,40 @@ def compute_segments(utterances: Sequence[Utterance], params: FeatureParams, max
     return CorpusSegments(np.concatenate(parts), np.concatenate(owners), rates, skipped, total, dropped)
 
 
+class CacheMismatch(ValueError):
+    """A cache file that reads, but whose arrays do not fit the config that keyed it."""
+
+
+def check_cached(found: CorpusSegments, params: FeatureParams, num_utterances: int) -> None:
+    """Check a cached :class:`CorpusSegments` against the feature params and corpus that keyed
+    it: ``segments`` float32 ``(N, T, F)`` with ``T = segment_frames``, ``F = num_bins``,
+    ``N > 0`` and every value finite; ``owner`` ``(N,)`` sorted utterance indices;
+    ``native_rate`` ``(U,)``; skipped indices in range.
+
+    Raises:
+        CacheMismatch: what does not fit (the caller recomputes the cache, naming it).
+    """
+    segments, owner, rates = found.segments, found.owner, found.native_rate
+    expected = (params.segment_frames, params.num_bins)
+    if segments.ndim != 3 or tuple(segments.shape[1:]) != expected:
+        raise CacheMismatch(f"segments have shape {segments.shape}, expected (N, {expected[0]}, {expected[1]})")
+    if segments.dtype != np.float32:
+        raise CacheMismatch(f"segments are {segments.dtype}, expected float32")
+    if segments.shape[0] == 0:
+        raise CacheMismatch("it holds no segment")
+    if not np.isfinite(segments).all():
+        raise CacheMismatch(f"{int((~np.isfinite(segments)).sum())} feature values are NaN or infinite")
+    if owner.shape != (segments.shape[0],) or not np.issubdtype(owner.dtype, np.integer):
+        raise CacheMismatch(f"utterance indices have shape {owner.shape} ({owner.dtype}), expected "
+                            f"({segments.shape[0]},) integers")
+    if owner.min() < 0 or owner.max() >= num_utterances or np.any(np.diff(owner) < 0):
+        raise CacheMismatch(f"utterance indices are not sorted indices of the {num_utterances} files")
+    if rates.shape != (num_utterances,) or not np.issubdtype(rates.dtype, np.integer):
+        raise CacheMismatch(f"native rates have shape {rates.shape}, expected ({num_utterances},)")
+    if any(not 0 <= index < num_utterances for index in found.skipped):
+        raise CacheMismatch("a skipped-file index is out of range")
+
+
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Write ``path`` atomically (temporary sibling, fsync, ``os.replace``)."""
     with atomic_writer(path) as handle:
@@ -141,16 +175,22 @@ def cached_segments(utterances: Sequence[Utterance], params: FeatureParams, max_
             with np.load(path, allow_pickle=False) as data:
                 if data["key"].item() == key and np.array_equal(data["names"], names):
                     reasons = [str(r) for r in data["skipped_reason"]]
+                    frames = data["frames"]
+                    if frames.shape != (2,):
+                        raise CacheMismatch(f"frames has shape {frames.shape}, expected (2,)")
                     found = CorpusSegments(data["segments"], data["utterance"], data["native_rate"],
                                            dict(zip(data["skipped"].tolist(), reasons, strict=True)),
-                                           int(data["frames"][0]), int(data["frames"][1]))
+                                           int(frames[0]), int(frames[1]))
+                    check_cached(found, params, len(utterances))
                     if check_rate is not None:
                         for utt, rate in zip(utterances, found.native_rate.tolist(), strict=True):
                             if rate:
                                 check_rate(utt.path, rate)
                     return found
             log.warning("feature cache %s belongs to another corpus; recomputing", path)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        except CacheMismatch as err:
+            log.warning("feature cache %s does not fit its config (%s); recomputing it", path, err)
+        except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as err:
             log.warning("feature cache %s is unreadable (%s); recomputing", path, err)
     found = compute_segments(utterances, params, max_segments, on_bad_file, last_segment, check_rate)
     _atomic_save_npz(path, key=np.array(key), names=names, segments=found.segments, utterance=found.owner,

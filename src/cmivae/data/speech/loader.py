@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,104 @@ def _bin_statistics(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.nd
 
 
 
+def _select_utterances(kind: str, root: Path, *, speaker_pattern: str | None, gender_table: str | Path | None,
+                       val_fraction: float, test_fraction: float, split_seed: int,
+                       max_utterances_per_speaker: int | None, num_speakers: int | None, synthetic_seed: int | None,
+                       corpus_version: int | None, split: str
+                       ) -> tuple[list[Any], list[Any], list[Any], dict[str, str]]:
+    """The train, val and test utterances of a corpus and the speakers' genders: TIMIT's official
+    split (val: utterances of training speakers, G.1), a synthetic corpus's manifest split, or a
+    folder split by speaker (or by utterance, ``split="utterance"``)."""
+    genders: dict[str, str] = {}
+    if kind == "timit":
+        train_pool, test_utts = find_timit_utterances(root)
+        train_pool = subsample_per_speaker(train_pool, max_utterances_per_speaker)
+        test_utts = subsample_per_speaker(test_utts, max_utterances_per_speaker)
+        train_utts, val_utts = split_utterances_within_speakers(train_pool, val_fraction, split_seed)
+        genders = {u.speaker: u.speaker[0] for u in train_pool + test_utts}
+    else:
+        if kind == "synthetic":
+            fixed_split, table_path = synthetic_corpus(root, num_speakers, synthetic_seed, corpus_version)
+            utterances = find_folder_utterances(root)
+        else:
+            if num_speakers is not None or synthetic_seed is not None or corpus_version is not None:
+                raise DataError("num_speakers, synthetic_seed and corpus_version apply to source='synthetic' only")
+            fixed_split, table_path = None, Path(gender_table) if gender_table is not None else None
+            utterances = find_folder_utterances(root, speaker_pattern)
+        utterances = subsample_per_speaker(utterances, max_utterances_per_speaker)
+        if table_path is not None:
+            genders = read_gender_table(table_path)
+        speakers = sorted({u.speaker for u in utterances})
+        if split == "utterance":
+            fixed_split = None
+        elif fixed_split is None:
+            fixed_split = split_speakers(speakers, [genders.get(s) for s in speakers], val_fraction=val_fraction,
+                                         test_fraction=test_fraction, seed=split_seed)
+        else:
+            missing = sorted(set(speakers) ^ {s for part in fixed_split.values() for s in part})
+            if missing:
+                raise DataError(f"the synthetic corpus in {root} does not match its manifest (speakers "
+                                f"{', '.join(missing[:5])}); delete {root} and it is rebuilt on the next load")
+        if fixed_split is None:  # split == "utterance"
+            train_utts, val_utts, test_utts = split_utterances(utterances, val_fraction=val_fraction,
+                                                               test_fraction=test_fraction, seed=split_seed)
+        else:
+            which = {s: name for name, part in fixed_split.items() for s in part}
+            train_utts = [u for u in utterances if which[u.speaker] == "train"]
+            val_utts = [u for u in utterances if which[u.speaker] == "val"]
+            test_utts = [u for u in utterances if which[u.speaker] == "test"]
+    return train_utts, val_utts, test_utts, genders
+
+
+def _rate_checker(features: FeatureParams, max_frequency_hz: float | None) -> Callable[[Path, int], None]:
+    """Refuses (:class:`SampleRateError`) a file recorded below twice the top of the feature band:
+    its top bins would hold only the resampler's mirror image."""
+    top_hz = features.sample_rate / 2 if max_frequency_hz is None else min(max_frequency_hz, features.sample_rate / 2)
+
+    def check_rate(path: Path, rate: int) -> None:
+        if rate / 2 < top_hz * 0.999:
+            native = features_for_rate(rate).num_bins if rate >= 640 else 0
+            raise SampleRateError(
+                f"audio file {path} is recorded at {rate} Hz, so it holds nothing above {rate / 2:.0f} Hz, but the "
+                f"features cover 0-{top_hz:.0f} Hz: the bins above {rate / 2:.0f} Hz would hold only the "
+                f"resampler's mirror image. Compute the features at the native rate (data.sample_rate={rate}: "
+                f"{native} bins, so also model.x_dim={native}) or limit the band (data.max_frequency_hz="
+                f"{rate // 2}: {band_limit_bins(features, rate / 2)} bins, model.x_dim="
+                f"{band_limit_bins(features, rate / 2)})")
+
+    return check_rate
+
+
+def _normalized_splits(segments: np.ndarray, owner: np.ndarray, ordered: list[Any],
+                       parts: tuple[list[Any], list[Any], list[Any]], genders: dict[str, str], *,
+                       features: FeatureParams, kind: str, root: Path, skipped: dict[int, str]) -> SpeechSplits:
+    """The segments ``(N_all, T, F)`` (``owner``: ``(N_all,)`` index into ``ordered``, sorted) as
+    train/val/test subsets normalized per bin by the training split's mean and std."""
+    train_utts, val_utts, test_utts = parts
+    speaker_names = sorted({u.speaker for u in ordered})
+    speaker_index = {s: i for i, s in enumerate(speaker_names)}
+    # Utterances are ordered train, val, test and `owner` is sorted, so each split is a slice of rows.
+    bounds = np.searchsorted(owner, np.cumsum([0, len(train_utts), len(val_utts), len(test_utts)]))
+    mean, std = _bin_statistics(segments[bounds[0]: bounds[1]])  # (F,), (F,) of the training split
+    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+    utt_speaker = np.array([speaker_index[u.speaker] for u in ordered], dtype=np.int64)  # (num_utterances,)
+
+    def subset(lo: int, hi: int) -> SpeechSubset:
+        x = (segments[lo:hi] - mean32) / std32  # (N, T, F) float32
+        return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[lo:hi]]),
+                            utterance=torch.from_numpy(owner[lo:hi].copy()))
+
+    splits = SpeechSplits(
+        train=subset(bounds[0], bounds[1]), val=subset(bounds[1], bounds[2]), test=subset(bounds[2], bounds[3]),
+        speaker_names=speaker_names, speaker_gender=[genders.get(s) for s in speaker_names],
+        utterance_names=[u.name for u in ordered],
+        mean=torch.from_numpy(mean.astype(np.float32)), std=torch.from_numpy(std.astype(np.float32)),
+        features=features, source=kind, root=str(root),
+        skipped_files=[(str(ordered[i].path), reason) for i, reason in sorted(skipped.items())],
+    )
+    return splits
+
+
 def load_speech(
     source: str,
     root: str | Path,
@@ -264,63 +363,16 @@ def load_speech(
     if kind != "folder" and (speaker_pattern is not None or gender_table is not None):
         raise DataError(f"speaker_pattern and gender_table apply to source='folder' only, not {kind!r}")
 
-    genders: dict[str, str] = {}
-    if kind == "timit":
-        train_pool, test_utts = find_timit_utterances(root)
-        train_pool = subsample_per_speaker(train_pool, max_utterances_per_speaker)
-        test_utts = subsample_per_speaker(test_utts, max_utterances_per_speaker)
-        train_utts, val_utts = split_utterances_within_speakers(train_pool, val_fraction, split_seed)
-        genders = {u.speaker: u.speaker[0] for u in train_pool + test_utts}
-    else:
-        if kind == "synthetic":
-            fixed_split, table_path = synthetic_corpus(root, num_speakers, synthetic_seed, corpus_version)
-            utterances = find_folder_utterances(root)
-        else:
-            if num_speakers is not None or synthetic_seed is not None or corpus_version is not None:
-                raise DataError("num_speakers, synthetic_seed and corpus_version apply to source='synthetic' only")
-            fixed_split, table_path = None, Path(gender_table) if gender_table is not None else None
-            utterances = find_folder_utterances(root, speaker_pattern)
-        utterances = subsample_per_speaker(utterances, max_utterances_per_speaker)
-        if table_path is not None:
-            genders = read_gender_table(table_path)
-        speakers = sorted({u.speaker for u in utterances})
-        if split == "utterance":
-            fixed_split = None
-        elif fixed_split is None:
-            fixed_split = split_speakers(speakers, [genders.get(s) for s in speakers], val_fraction=val_fraction,
-                                         test_fraction=test_fraction, seed=split_seed)
-        else:
-            missing = sorted(set(speakers) ^ {s for part in fixed_split.values() for s in part})
-            if missing:
-                raise DataError(f"the synthetic corpus in {root} does not match its manifest (speakers "
-                                f"{', '.join(missing[:5])}); delete {root} and it is rebuilt on the next load")
-        if fixed_split is None:  # split == "utterance"
-            train_utts, val_utts, test_utts = split_utterances(utterances, val_fraction=val_fraction,
-                                                               test_fraction=test_fraction, seed=split_seed)
-        else:
-            which = {s: name for name, part in fixed_split.items() for s in part}
-            train_utts = [u for u in utterances if which[u.speaker] == "train"]
-            val_utts = [u for u in utterances if which[u.speaker] == "val"]
-            test_utts = [u for u in utterances if which[u.speaker] == "test"]
+    train_utts, val_utts, test_utts, genders = _select_utterances(
+        kind, root, speaker_pattern=speaker_pattern, gender_table=gender_table, val_fraction=val_fraction,
+        test_fraction=test_fraction, split_seed=split_seed, max_utterances_per_speaker=max_utterances_per_speaker,
+        num_speakers=num_speakers, synthetic_seed=synthetic_seed, corpus_version=corpus_version, split=split)
     if not train_utts:
         raise DataError(f"no training utterances in {root}; the corpus needs more speakers or utterances")
 
     ordered = train_utts + val_utts + test_utts
-    speaker_names = sorted({u.speaker for u in ordered})
-    speaker_index = {s: i for i, s in enumerate(speaker_names)}
-    top_hz = features.sample_rate / 2 if max_frequency_hz is None else min(max_frequency_hz, features.sample_rate / 2)
     num_bins = band_limit_bins(features, max_frequency_hz)
-
-    def check_rate(path: Path, rate: int) -> None:
-        if rate / 2 < top_hz * 0.999:
-            native = features_for_rate(rate).num_bins if rate >= 640 else 0
-            raise SampleRateError(
-                f"audio file {path} is recorded at {rate} Hz, so it holds nothing above {rate / 2:.0f} Hz, but the "
-                f"features cover 0-{top_hz:.0f} Hz: the bins above {rate / 2:.0f} Hz would hold only the "
-                f"resampler's mirror image. Compute the features at the native rate (data.sample_rate={rate}: "
-                f"{native} bins, so also model.x_dim={native}) or limit the band (data.max_frequency_hz="
-                f"{rate // 2}: {band_limit_bins(features, rate / 2)} bins, model.x_dim="
-                f"{band_limit_bins(features, rate / 2)})")
+    check_rate = _rate_checker(features, max_frequency_hz)
 
     found = cached_segments(ordered, features, max_segments_per_utterance,
                             Path(cache_dir).expanduser() if cache_dir is not None else None,
@@ -330,25 +382,8 @@ def load_speech(
         segments = np.ascontiguousarray(segments[..., :num_bins])  # (N_all, T, F) -> (N_all, T, F'), band limit
     # segments: (N_all, T, F) float32; owner: (N_all,) index into `ordered`
 
-    # Utterances are ordered train, val, test and `owner` is sorted, so each split is a slice of rows.
-    bounds = np.searchsorted(owner, np.cumsum([0, len(train_utts), len(val_utts), len(test_utts)]))
-    mean, std = _bin_statistics(segments[bounds[0]: bounds[1]])  # (F,), (F,) of the training split
-    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
-    utt_speaker = np.array([speaker_index[u.speaker] for u in ordered], dtype=np.int64)  # (num_utterances,)
-
-    def subset(lo: int, hi: int) -> SpeechSubset:
-        x = (segments[lo:hi] - mean32) / std32  # (N, T, F) float32
-        return SpeechSubset(x=torch.from_numpy(x), speaker=torch.from_numpy(utt_speaker[owner[lo:hi]]),
-                            utterance=torch.from_numpy(owner[lo:hi].copy()))
-
-    splits = SpeechSplits(
-        train=subset(bounds[0], bounds[1]), val=subset(bounds[1], bounds[2]), test=subset(bounds[2], bounds[3]),
-        speaker_names=speaker_names, speaker_gender=[genders.get(s) for s in speaker_names],
-        utterance_names=[u.name for u in ordered],
-        mean=torch.from_numpy(mean.astype(np.float32)), std=torch.from_numpy(std.astype(np.float32)),
-        features=features, source=kind, root=str(root),
-        skipped_files=[(str(ordered[i].path), reason) for i, reason in sorted(found.skipped.items())],
-    )
+    splits = _normalized_splits(segments, owner, ordered, (train_utts, val_utts, test_utts), genders,
+                                features=features, kind=kind, root=root, skipped=found.skipped)
     if found.skipped:
         first = splits.skipped_files[0]
         warnings.warn(f"skipped {len(found.skipped)} of {len(ordered)} audio files (data.on_bad_file=skip), e.g. "

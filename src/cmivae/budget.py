@@ -1,0 +1,190 @@
+"""The memory a run will need, estimated from its resolved config before anything is built.
+
+A config can ask for far more than any machine holds (``model.z_dim=1000000``,
+``model.channels=1e11``, ``objective.critic_hidden_dim=1e7``): building it ends in an allocator
+traceback, or worse, a run that swaps for hours and then cannot even write its SIGTERM
+checkpoint. :func:`check_budget` (called by :func:`cmivae.training.loop.fit` before the run
+directory, the data or the model exists) refuses such a config in one line with the estimate
+and the limit: the memory of the machine (or of its GPU), or ``train.max_memory_gb``.
+
+Each model family states its own :class:`Footprint` through its class
+(``PixelCNNVAE.footprint(config)``, ``DSAE.footprint(config)``: exact parameter counts, the
+activations one example keeps for the backward pass; ``input_shape_of(config)``: one example's
+x), and each objective config with a critic its critic's (``footprint(z_dim, s_shape, x_shape)``).
+A model class without them is not checked (``tests/test_budget.py`` lists it as skipped).
+The bytes of a training step are then
+
+    16 B per parameter (fp32 weights, their gradients, Adam's two moments)
+  + 4 B x ACTIVATION_FACTOR x batch_size x activations per example,
+
+where :data:`ACTIVATION_FACTOR` counts the activation gradients and temporaries of the backward
+pass next to the kept forward tensors. It is an estimate (no allocator overhead, no data set):
+good to the factor that separates a run that fits from one that cannot, not to the megabyte.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cmivae.infra.errors import ConfigError
+
+BYTES_PER_PARAMETER = 16  # fp32 weight + gradient + Adam's exp_avg and exp_avg_sq
+BYTES_PER_ACTIVATION = 4  # fp32 (bf16 autocast halves some; the estimate stays on the safe side)
+ACTIVATION_FACTOR = 2  # forward tensors kept for backward + their gradients during the backward pass
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one part of a run holds: ``parameters`` (a count) and ``activations`` (floats one
+    example keeps for the backward pass)."""
+
+    parameters: int = 0
+    activations: int = 0
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.parameters + other.parameters, self.activations + other.activations)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The estimated bytes of a training step of a resolved config, by part."""
+
+    model: Footprint
+    critic: Footprint
+    batch_size: int
+
+    @property
+    def parameters(self) -> int:
+        return self.model.parameters + self.critic.parameters
+
+    @property
+    def bytes(self) -> int:
+        activations = self.model.activations + self.critic.activations
+        return (BYTES_PER_PARAMETER * self.parameters
+                + BYTES_PER_ACTIVATION * ACTIVATION_FACTOR * self.batch_size * activations)
+
+    def describe(self) -> str:
+        """``~12.3 GiB (2.1e+09 parameters, 3.4e+08 activations per example at batch 64)``."""
+        return (f"~{self.bytes / GIB:.3g} GiB ({self.parameters:.3g} parameters, "
+                f"{self.model.activations + self.critic.activations:.3g} activation values per example at "
+                f"train.batch_size={self.batch_size})")
+
+
+def linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    """Parameters of ``nn.Linear(n_in, n_out)``."""
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def conv(n_in: int, n_out: int, taps: int) -> int:
+    """Parameters of a convolution with ``taps`` kernel taps (``k * k`` in 2-D) and a bias."""
+    return n_in * n_out * taps + n_out
+
+
+def lstm(n_in: int, hidden: int, directions: int = 1) -> int:
+    """Parameters of ``nn.LSTM(n_in, hidden)`` (one layer; two biases per gate)."""
+    return directions * (4 * hidden * (n_in + hidden) + 8 * hidden)
+
+
+def estimate(resolved: Any, model_class: Any) -> Estimate:
+    """The :class:`Estimate` of a :class:`cmivae.registry.Resolved` config whose model is
+    ``model_class`` (``registry.MODELS[name]``), from the model class's and the objective
+    config's footprints, without building either.
+
+    Raises:
+        AttributeError: the model class states no ``footprint`` (see :func:`states_footprint`).
+    """
+    z_dim, s_shape = model_class.latent_shapes(resolved.model)
+    critic = getattr(resolved.objective, "footprint", None)  # objectives without a critic have none
+    x_shape = model_class.input_shape_of(resolved.model)
+    return Estimate(model_class.footprint(resolved.model),
+                    critic(z_dim, tuple(s_shape), tuple(x_shape)) if critic is not None else Footprint(),
+                    resolved.config.train.batch_size)
+
+
+def _cgroup_limit() -> int | None:
+    """The memory limit of this process's cgroup (v2 ``memory.max``, v1 ``limit_in_bytes``), if any."""
+    for path in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:
+            return int(text)
+    return None
+
+
+def machine_memory(device: str = "cpu") -> tuple[int, str] | None:
+    """``(bytes, what)`` of the memory a run on ``device`` can use: the GPU's for ``cuda[:N]``,
+    else the physical memory (or the cgroup limit, whichever is smaller); None if unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+            return int(torch.cuda.get_device_properties(index).total_memory), f"the memory of GPU {index}"
+        return None
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    limit = _cgroup_limit()
+    if limit is not None and limit < physical:
+        return limit, "this process's cgroup memory limit"
+    return physical, "this machine's memory"
+
+
+def states_footprint(model_class: Any) -> bool:
+    """Whether a model class states its memory (``footprint`` and ``input_shape_of``)."""
+    return callable(getattr(model_class, "footprint", None)) and callable(getattr(model_class, "input_shape_of", None))
+
+
+def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | None = None) -> Estimate | None:
+    """Refuse a config whose training step cannot fit: more than ``train.max_memory_gb`` (when
+    set), or more than the memory of the machine (GPU) it runs on. Returns the estimate (None for
+    a model class that states no footprint: nothing is checked).
+
+    Args:
+        resolved: a :class:`cmivae.registry.Resolved` config.
+        model_class: its model's class (``registry.MODELS[resolved.config.model.name]``).
+        available: ``(bytes, what)`` to compare with; default :func:`machine_memory` of the
+            config's device (``auto``: the GPU when there is one).
+
+    Raises:
+        ConfigError: the estimate exceeds the limit (exit 2), naming both and what to lower.
+    """
+    config = resolved.config
+    if not states_footprint(model_class):
+        return None  # a model family that does not state its footprint cannot be checked
+    needed = estimate(resolved, model_class)
+    limits: list[tuple[int, str]] = []
+    limit_gb = getattr(config.train, "max_memory_gb", None)
+    if limit_gb is not None:
+        limits.append((int(limit_gb * GIB), f"train.max_memory_gb={limit_gb:g}"))
+    if available is None:
+        device = config.train.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        available = machine_memory(device)
+    if available is not None:
+        limits.append(available)
+    over = [limit for limit in limits if needed.bytes > limit[0]]
+    if not over:
+        return needed
+    limit = min(over)
+    raise ConfigError(f"this config needs {needed.describe()}, more than {limit[1]} ({limit[0] / GIB:.3g} GiB); "
+                      f"lower the largest model or objective sizes, or train.batch_size (`cmivae show-config` "
+                      f"prints them)")
+
+
+def spatial_after_stride2(size: int, times: int) -> int:
+    """Rows (or columns) after ``times`` stride-2 convolutions with padding 1 (``ceil(size / 2)`` each)."""
+    for _ in range(times):
+        size = math.ceil(size / 2)
+    return size
