@@ -47,9 +47,11 @@ Batch normalization (``model.batch_norm``, on by default as in the reproduction)
 convolution and conv-transpose, over the ``B * T`` frames of a batch (the frame encoder and decoder run
 on them at once); without it the latents stay unused far longer (measured on Sprites at 32x32: after
 168 updates KL(s) 0.7 nats and blurred mean frames without, 36 nats with). The reproduction's batch
-norm on the fully connected layers is left out. The sizes of ``dsae-sprites-paper`` are the DSAE paper's Sprites sizes as the reproduction
-states them (the paper's appendix text was not reachable offline): convolutions of 256 channels
-with 5 x 5 kernels, frame features 4096 -> 2048, LSTMs of 512 units, dim z = 256, dim s_t = 32.
+norm on the fully connected layers is left out.
+
+The sizes of ``dsae-sprites-paper`` are the DSAE paper's Sprites sizes as the reproduction states them
+(the paper's appendix text was not reachable offline): convolutions of 256 channels with 5 x 5 kernels,
+frame features 4096 -> 2048, LSTMs of 512 units, dim z = 256, dim s_t = 32.
 
 KL(s) is evaluated along the posterior sample exactly as in :mod:`cmivae.models.dsae`.
 
