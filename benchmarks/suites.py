@@ -393,6 +393,85 @@ def bench_dsae_ceiling(opts: Options) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------------------------- (4b) video DSAE
+
+VIDEO_PRESETS = ("dsae-sprites-paper", "dsae-sprites-cpu")
+
+
+def video_batch_size(preset: str, opts: Options) -> int:
+    """Sequences per benchmark step: the preset's batch on a GPU; on the CPU 8 at 64x64 (a step of the preset's
+    64 would take ~2 minutes on one core) and the preset's 32 at 32x32; 2 and 4 with ``--quick``."""
+    if opts.cuda:
+        return 8 if opts.quick else 64
+    paper = preset == "dsae-sprites-paper"
+    return (2 if paper else 4) if opts.quick else (8 if paper else 32)
+
+
+def bench_video_dsae(opts: Options) -> list[Row]:
+    """One CMI-VAE training step of the video DSAE at 64x64 (``dsae-sprites-paper``) and at the CPU preset's
+    32x32 (``dsae-sprites-cpu``): sequences per second and the share of the bf16 matmul rate timed in the same
+    rounds (useful FLOPs: :func:`benchmarks.flops.video_dsae_step_flops`), at the device's default precision
+    and layout, and (not with ``--quick``) the same step in the other memory layout (``train.channels_last``)."""
+    from benchmarks.flops import video_dsae_step_flops
+    from cmivae.config import load_config
+    from cmivae.training.loop import Trainer, build_trainer, train_step
+
+    ceiling, ceiling_flops = matmul_call(ceiling_size(opts), torch.bfloat16, repeats=2 if opts.quick else 4,
+                                         device=opts.device)
+    rows: list[Row] = []
+    for preset in VIDEO_PRESETS:
+        batch = video_batch_size(preset, opts)
+        trainers: dict[str, Trainer] = {}
+        layouts = (("fast", "auto"),) if opts.quick else (("fast", "auto"), ("other layout", None))  # quick: 1 model
+        for label, layout in layouts:
+            if layout is None:  # the other memory layout than the one "auto" chose
+                layout = "false" if trainers["fast"].channels_last else "true"
+            torch.manual_seed(0)
+            trainers[label] = build_trainer(load_config(preset, [*opts.overrides(), f"train.batch_size={batch}",
+                                                                 f"train.channels_last={layout}"]))
+        model_config = trainers["fast"].model.config
+        x = torch.randint(0, 256, (batch, *trainers["fast"].model.input_shape), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))  # (B, T, C, H, W)
+        variants: dict[str, Callable[[], object]] = {"ceiling": ceiling}
+        for label, trainer in trainers.items():
+            on_device = trainer.to_device(x)  # stays uint8: the model converts with to_unit_float
+            variants[label] = lambda trainer=trainer, on_device=on_device: train_step(trainer, on_device, 0)
+        t = opts.timed(variants, rounds=opts.rounds(2, 1) if not opts.cuda else opts.rounds(20, 3),
+                       warmup=1 if not opts.cuda else 3)
+        objective = trainers["fast"].objective_config
+        counts = video_dsae_step_flops(model_config, batch, critic_hidden_dim=objective.critic_hidden_dim or 256,
+                                       critic_steps=objective.critic_steps)
+        useful = counts.total_useful / 1e9
+        ceil_wall, ceil_cpu = _per_second(ceiling_flops / 1e9, t["ceiling"])
+        wall, per_cpu = _per_second(batch, t["fast"])
+        fast = trainers["fast"]
+        name, size = "video dsae step", f"{model_config.frame_size}x{model_config.frame_size}"
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in counts.useful.items())
+        if opts.cuda:
+            share = useful * wall / batch / ceil_wall
+            share_note = "wall"
+        else:  # per CPU-second, as the dsae-ceiling rows: the machine is shared, CPU time moves less with its load
+            share = useful * per_cpu / batch / ceil_cpu
+            share_note = f"per CPU-second (wall: {useful * wall / batch / ceil_wall:.0%})"
+        rows += [
+            Row(name, f"{size} ({preset}), sequences/s", f"{wall:.2f}",
+                f"B={batch}, T={model_config.num_steps}, {fast.precision}, channels_last {fast.channels_last}; "
+                f"{per_cpu:.2f} per CPU-second"),
+            Row(name, f"{size}, useful GFLOP per step", f"{useful:.1f}", parts),
+            Row(name, f"{size}, share of the bf16 matmul rate", f"{share:.0%}",
+                f"{share_note}; {useful * per_cpu / batch:.1f} useful GFLOP per CPU-second against the "
+                f"{ceiling_size(opts)}^2 bf16 matmul's {ceil_cpu:.0f} timed in the same rounds"),
+        ]
+        if "other layout" in t:
+            other_wall, other_cpu = _per_second(batch, t["other layout"])
+            layouts_label = f"channels_last {fast.channels_last} / {trainers['other layout'].channels_last}"
+            mine, other, unit = (wall, other_wall, "/s") if opts.cuda else (per_cpu, other_cpu, " per CPU-second")
+            rows.append(Row(name, f"{size}, {layouts_label}", _ratio(mine, other),
+                            f"{mine:.2f} vs {other:.2f} sequences{unit} (> 1: the default layout wins); wall "
+                            f"{_ratio(wall, other_wall)}"))
+    return rows
+
+
 # --------------------------------------------------------------------------------------------- (5) sampling
 
 def bench_sampling(opts: Options) -> list[Row]:
@@ -497,6 +576,7 @@ BENCHMARKS: dict[str, Callable[[Options], list[Row]]] = {
     "steps": bench_steps,
     "dsae": bench_dsae,
     "dsae-ceiling": bench_dsae_ceiling,
+    "video-dsae": bench_video_dsae,
     "sampling": bench_sampling,
     "evaluate": bench_evaluate,
 }

@@ -154,23 +154,29 @@ def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]
 
 
 def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta_vae_twin() -> None:
-    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 31 runs a seed, seed-major; each point is read
-    against the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for
-    pixelcnn-cpu, study-residual-long for the residual pixelcnn-mid-long); none of its runs is one of those."""
+    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 37 runs a seed, seed-major: first cpu-fashion's six
+    beta-VAE curve runs (the same ids, re-evaluated with the fixed probe set), then 31 points, each read against
+    the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for pixelcnn-cpu,
+    study-residual-long for the residual pixelcnn-mid-long); no point is one of those."""
     from cmivae.config import load_config
     from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
-    assert [s.config.train.seed for s in study.runs] == [0] * 31 + [1] * 31 + [2] * 31
+    assert [s.config.train.seed for s in study.runs] == [0] * 37 + [1] * 37 + [2] * 37
     committed = {p.name for name in ("cpu-fashion", "study-residual-long")
                  for p in (ROOT / "study" / "results" / name / "runs").iterdir()}
-    assert not {s.run_id for s in study.runs} & committed
-    for spec in study.runs:
+    curve = [s for s in study.runs if s.config.objective.name == "beta"]
+    assert [s.config.objective.gamma for s in curve] == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9] * 3
+    fashion = {p.name for p in (ROOT / "study" / "results" / "cpu-fashion" / "runs").iterdir()}
+    assert {s.run_id for s in curve} <= fashion
+    points = [s for s in study.runs if s.config.objective.name != "beta"]
+    assert not {s.run_id for s in points} & committed
+    for spec in points:
         base = spec.overrides.get("base", "pixelcnn-cpu")
         keep = {k: v for k, v in spec.overrides.items() if k != "base" and not k.startswith("objective.")}
         twin = load_config(base, ["data.name=fashion-mnist", *(f"{k}={v}" for k, v in keep.items()),
                                   "objective.name=beta", f"objective.gamma={spec.config.objective.gamma}"])
         assert run_id(twin) in committed, spec.overrides
-    x_critics = [s for s in study.runs if s.config.objective.params.get("critic_input", "map") == "x"]
+    x_critics = [s for s in points if s.config.objective.params.get("critic_input", "map") == "x"]
     assert len(x_critics) == 12 and {s.config.objective.params.get("critic_path", "both") for s in x_critics} == {"z"}
     assert sum(s.config.objective.name == "mws" for s in study.runs) == 24

@@ -209,3 +209,28 @@ def test_tiny_cmivae_train_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch,
     assert sum(1 for r in records if r.get("epoch_complete")) == 2
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["data"]["frame_size"] == 32 and saved["resolved"]["model"]["name"] == "video_dsae"
+
+
+def test_critic_input_x_sees_each_frame_as_one_steps_features(frames: torch.Tensor) -> None:
+    """objective.critic_input=x on video: (B, T, C H W) on the unit scale, the same for uint8 and float frames."""
+    from cmivae.objectives.critic_inputs import CriticView
+
+    view = CriticView("x", (T, D_S), (T, C, H, H))
+    assert view.shape == (T, C * H * H)
+    seen = view.select(torch.zeros(B, T, D_S), frames, None)
+    assert seen.shape == (B, T, C * H * H)
+    torch.testing.assert_close(seen, view.select(torch.zeros(B, T, D_S), frames.float() / 256, None))
+    assert float(seen.max()) < 1.0
+
+
+def test_batch_norm_frames_are_encoded_alone_in_eval_mode(frames: torch.Tensor) -> None:
+    """model.batch_norm: statistics of the batch's frames in training, running statistics in eval mode, where a
+    sequence's encoding no longer depends on the others in its batch."""
+    torch.manual_seed(0)
+    model = VideoDSAE(tiny_config(batch_norm=True))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 3 + 2  # 3 convolutions, 2 transposed
+    assert model.frame_encoder.convs[0].bias is None  # the norm's shift replaces it
+    model(frames).likelihood.log_prob(frames).sum().backward()  # training mode: batch statistics
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(frames[:1]).s, model.encode(frames).s[:1])

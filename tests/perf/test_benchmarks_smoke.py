@@ -123,3 +123,25 @@ def test_preset_step_compares_two_values_of_one_key() -> None:
     bad = subprocess.run([sys.executable, "-m", "benchmarks.preset_step", "pixelcnn-cpu", "--vary", "model.block"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--vary takes KEY=A,B" in bad.stderr
+
+
+def test_video_dsae_flops_count_every_frame_layer() -> None:
+    """The frame encoder and decoder of a small video DSAE, counted by hand: 16x16 frames, convolutions 3 -> 4
+    (stride 1) -> 8 (stride 2, 8x8), 3x3 kernels, frame features 16, z 4 + s 3, B T = 2 x 8 frames."""
+    from benchmarks.flops import dsae_step_flops, video_dsae_step_flops
+    from cmivae.models.video_dsae import VideoDSAEConfig
+
+    config = VideoDSAEConfig(frame_size=16, conv_channels=(4, 8), kernel_size=3, frame_features=(16,), z_dim=4,
+                             s_dim=3, hidden_dim=8, rnn_dim=8, prior_dim=8)
+    flops = video_dsae_step_flops(config, batch_size=2, with_critic=False)
+    n = 2 * 8
+    encoder = (2 * n * 256 * 4 * 3 * 9 * 2  # first convolution: forward + weight gradient (frames need none)
+               + 2 * n * 64 * 8 * 4 * 9 * 3  # stride-2 convolution: forward + input and weight gradients
+               + 2 * n * 512 * 16 * 3)  # flattened 8 x 8 x 8 maps -> 16 features
+    decoder = (2 * n * 7 * 16 * 3 + 2 * n * 16 * 512 * 3  # [z, s_t] -> 16 -> 8 x 8 x 8 maps
+               + 2 * n * 64 * 8 * 4 * 9 * 3  # conv-transpose 8x8 -> 16x16, 8 -> 4 channels
+               + 2 * n * 256 * 4 * 3 * 9 * 3)  # 4 -> 3 channels at 16x16
+    assert flops.useful["frame encoder"] == encoder and flops.useful["frame decoder"] == decoder
+    recurrent = dsae_step_flops(config.recurrent(), 2)
+    assert flops.useful["encoder"] == recurrent.useful["encoder"] and "critic" not in flops.useful
+    assert video_dsae_step_flops(config, batch_size=2).useful["critic"] == recurrent.useful["critic"]

@@ -43,11 +43,15 @@ The likelihood's ``log_prob`` also takes the raw uint8 batch (:class:`FrameLikel
 with ``to_unit_float``), so ``objectives.terms.reconstruction(out, x)`` works on what the data
 loader gives; ``likelihood.mean`` and :meth:`VideoDSAE.decode` are on the unit scale.
 
-Deviations from the reproduction, for speed: no batch normalization (its statistics would tie a
-frame's encoding to the batch's), and the frame encoder and decoder run on the ``B * T`` frames at
-once. The sizes of ``dsae-sprites-paper`` are the DSAE paper's Sprites sizes as the reproduction
-states them (the paper's appendix text was not reachable offline): convolutions of 256 channels
-with 5 x 5 kernels, frame features 4096 -> 2048, LSTMs of 512 units, dim z = 256, dim s_t = 32.
+Batch normalization (``model.batch_norm``, on by default as in the reproduction) follows every hidden
+convolution and conv-transpose, over the ``B * T`` frames of a batch (the frame encoder and decoder run
+on them at once); without it the latents stay unused far longer (measured on Sprites at 32x32: after
+168 updates KL(s) 0.7 nats and blurred mean frames without, 36 nats with). The reproduction's batch
+norm on the fully connected layers is left out.
+
+The sizes of ``dsae-sprites-paper`` are the DSAE paper's Sprites sizes as the reproduction states them
+(the paper's appendix text was not reachable offline): convolutions of 256 channels with 5 x 5 kernels,
+frame features 4096 -> 2048, LSTMs of 512 units, dim z = 256, dim s_t = 32.
 
 KL(s) is evaluated along the posterior sample exactly as in :mod:`cmivae.models.dsae`.
 
@@ -98,6 +102,8 @@ class VideoDSAEConfig:
         likelihood: ``gaussian`` (fixed-variance, the field's summed squared error) or ``bernoulli``.
         pixel_std: standard deviation of the Gaussian likelihood on the unit pixel scale
             (1/sqrt(2): -log p is the summed squared error plus a constant); unused by ``bernoulli``.
+        batch_norm: batch normalization after every hidden convolution and conv-transpose (as the DSAE
+            reproduction), over the ``B T`` frames of the batch; off: no normalization.
     """
 
     frame_size: int = 64
@@ -113,6 +119,7 @@ class VideoDSAEConfig:
     prior_dim: int = 512
     likelihood: str = "gaussian"
     pixel_std: float = 1 / math.sqrt(2)
+    batch_norm: bool = True
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(int(c) for c in self.conv_channels)
@@ -165,11 +172,20 @@ def in_layout_of(maps: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     return maps
 
 
+def _conv_block(conv: type[nn.Conv2d] | type[nn.ConvTranspose2d], fan_in: int, width: int, batch_norm: bool,
+                **kwargs: int) -> list[nn.Module]:
+    """A hidden convolution (or conv-transpose), batch norm if asked (then no conv bias), LeakyReLU."""
+    layers: list[nn.Module] = [conv(fan_in, width, bias=not batch_norm, **kwargs)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(width))
+    return [*layers, nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)]
+
+
 def _mlp(widths: list[int]) -> nn.Sequential:
     """Linear layers ``widths[0] -> ... -> widths[-1]``, LeakyReLU after each (the layer after takes it)."""
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(NEGATIVE_SLOPE)]
+        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -181,8 +197,8 @@ class FrameEncoder(nn.Module):
         layers: list[nn.Module] = []
         fan_in, pad = config.channels, config.kernel_size // 2
         for index, width in enumerate(config.conv_channels):
-            layers += [nn.Conv2d(fan_in, width, config.kernel_size, stride=1 if index == 0 else 2, padding=pad),
-                       nn.LeakyReLU(NEGATIVE_SLOPE)]
+            layers += _conv_block(nn.Conv2d, fan_in, width, config.batch_norm, kernel_size=config.kernel_size,
+                                  stride=1 if index == 0 else 2, padding=pad)
             fan_in = width
         self.convs = nn.Sequential(*layers)
         self.mlp = _mlp([fan_in * config.final_size ** 2, *config.frame_features])
@@ -205,8 +221,8 @@ class FrameDecoder(nn.Module):
         self.mlp = _mlp(widths)
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # mirror the stride-2 convs
-            layers += [nn.ConvTranspose2d(fan_in, fan_out, config.kernel_size, stride=2, padding=pad,
-                                          output_padding=1), nn.LeakyReLU(NEGATIVE_SLOPE)]
+            layers += _conv_block(nn.ConvTranspose2d, fan_in, fan_out, config.batch_norm,
+                                  kernel_size=config.kernel_size, stride=2, padding=pad, output_padding=1)
         layers.append(nn.Conv2d(channels[0], config.channels, config.kernel_size, padding=pad))
         self.convs = nn.Sequential(*layers)
 

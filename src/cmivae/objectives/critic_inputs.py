@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cmivae.data.video.frames import to_unit_float
 from cmivae.fields import one_of
 from cmivae.infra.errors import ConfigError
 
@@ -79,7 +80,7 @@ class CriticView:
     Attributes:
         kind: one of :data:`CRITIC_INPUTS`.
         s_shape: one example's s: ``(C, H, W)`` (PixelCNN-VAE) or ``(T, D_s)`` (DSAE).
-        x_shape: one example's x: ``(C, H, W)`` or ``(T, F)``.
+        x_shape: one example's x: ``(C, H, W)``, ``(T, F)`` or video ``(T, C, H, W)`` (seen as ``(T, C H W)``).
         patch: k of the ``patch`` input.
     """
 
@@ -98,6 +99,8 @@ class CriticView:
         if self.kind == "map":
             return tuple(self.s_shape)
         if self.kind == "x":
+            if len(self.x_shape) == 4:  # video (T, C, H, W): each frame's pixels as one step's features
+                return (self.x_shape[0], math.prod(self.x_shape[1:]))  # (T, C H W)
             return tuple(self.x_shape)
         channels = self.s_shape[0] if self.is_image else self.s_shape[1]
         if self.kind == "position":
@@ -132,6 +135,8 @@ class CriticView:
         if self.kind == "x":
             if x is None:
                 raise ValueError("objective.critic_input=x needs the batch x: call loss(out, x) / critic_loss(out, x)")
+            if x.dim() == 5:  # video frames (B, T, C, H, W), uint8 or unit-scale float
+                return to_unit_float(x).flatten(2)  # (B, T, C, H, W) -> (B, T, C H W)
             return x.float()
         if index is None:
             raise ValueError(f"critic_input={self.kind} needs position indices from CriticView.draw")
