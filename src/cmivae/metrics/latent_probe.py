@@ -45,11 +45,13 @@ seeded stratified subset of that size and only the final fit sees them all.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -62,6 +64,11 @@ Scaling = Literal["raw", "standardized", "whitened"]
 
 # lbfgs on unscaled latents or raw pixels can need thousands of iterations to converge.
 LOGISTIC_MAX_ITER = 10_000
+# The cross-validated search's candidate fits stop at this many lbfgs iterations (the refit with the chosen C
+# keeps LOGISTIC_MAX_ITER): at C = 1e3-1e4 on nearly separable z a fit runs to the full 10,000 iterations, which
+# made `aolr_cv_all` take over 7 minutes per run (4,800 labels x 8 C x 5 folds); a candidate that needs more
+# is scored as it stands. Set 2026-12-07 for cost, before any run of the probe was read.
+CV_MAX_ITER = 1_000
 
 # The cross-validated protocol (fixed before reading any result). Each grid runs from the
 # simplest model up, so a tie goes to the simplest. The SVM's RBF width is a multiple of
@@ -254,7 +261,7 @@ class ProbeResult:
 def _cv_estimator(classifier: Classifier, scaling: Scaling, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
     """The pipeline and its scikit-learn parameter grid (:data:`CV_GRIDS`) for the classifier."""
     if classifier == "logistic":
-        model: Any = LogisticRegression(max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+        model: Any = LogisticRegression(max_iter=CV_MAX_ITER, random_state=seed)
         grid = {"model__C": list(CV_GRIDS["logistic"]["C"])}
     elif classifier == "svm":
         model = _ScaledGammaSVC(random_state=seed)
@@ -300,8 +307,13 @@ def cross_validated_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
         fold_train = search_x.shape[0] - int(np.ceil(search_x.shape[0] / CV_FOLDS))
         grid = {"model__n_neighbors": [k for k in grid["model__n_neighbors"] if k <= fold_train] or [1]}
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
-    search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1).fit(search_x, search_y)
+    with warnings.catch_warnings():  # a candidate stopped at CV_MAX_ITER is scored as it stands
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1).fit(search_x,
+                                                                                                       search_y)
     best = search.best_params_
+    if classifier == "logistic":
+        pipeline.set_params(model__max_iter=LOGISTIC_MAX_ITER)
     final = pipeline.set_params(**best).fit(train_x, train_y)
     names = {"model__C": "C", "model__gamma_scale": "gamma_scale", "model__n_neighbors": "k"}
     chosen = {names[key]: float(value) for key, value in best.items()}
