@@ -2,10 +2,10 @@
 # The prepared device check of issue 14, one command on a machine with an NVIDIA GPU and a
 # recent PyTorch already installed (no internet needed):
 #
-#   scripts/gpu_check.sh                 # everything, under 9 minutes; results in $OUT (or ./gpu-check-out)
+#   scripts/gpu_check.sh                 # everything, under 12 minutes; results in $OUT (or ./gpu-check-out)
 #   scripts/gpu_check.sh --dry-run       # the plumbing on a CPU: CUDA tests skip, 3 steps of pixelcnn-cpu
 #
-# Phases (each with its own time limit, all inside --budget seconds, default 520):
+# Phases (each with its own time limit, all inside --budget seconds, default 720):
 #   env       nvidia-smi, torch/CUDA/cuDNN versions                      -> env.txt
 #   install   pip install --no-deps -e . ; every required package present -> install.txt, missing-packages.txt
 #   data      the binarized Fashion-MNIST from the pack that travels with the repo
@@ -16,6 +16,9 @@
 #   train     pixelcnn-paper on Fashion-MNIST, beta-VAE and CMI-VAE at gamma 0.5, side by side on the GPU,
 #             as many steps as fit in the time left (cap from the measured step rate) -> runs/*/
 #   evaluate  cmivae evaluate of both runs, side by side (each time an upper bound of one alone) -> runs/*/eval.json
+#   sprites   scripts/gpu_check_sprites.sh: the Sprites benchmark built, the 64x64 judge trained, the video DSAE
+#             step timed, dsae-sprites-paper trained for what fits and evaluated with the judge ($SPRITES_SECONDS,
+#             default 200)                                              -> sprites/
 #   summary   everything above in one file                               -> summary.md
 # Without a GPU the normal mode stops at once with an error (exit 2); use --dry-run there.
 # With the session device tool, carry the git-ignored data pack: run(command=..., carry=["gpu-data"]).
@@ -25,13 +28,13 @@ REPO=$PWD
 
 DRY_RUN=0
 INSTALL=1
-BUDGET=520
+BUDGET=720
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY_RUN=1; INSTALL=0; BUDGET=1500 ;;
     --no-install) INSTALL=0 ;;
     --budget) BUDGET=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1; use --dry-run, --no-install, --budget SECONDS" >&2; exit 2 ;;
   esac
   shift
@@ -192,6 +195,13 @@ for objective in cmi beta; do
   fi
 done
 for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid"; done
+
+# --------------------------------------------------------------------------- sprites (issue 29)
+SPRITES_SECONDS=${SPRITES_SECONDS:-200}
+SPRITES_FLAGS=()
+[ "$DRY_RUN" = 1 ] && SPRITES_FLAGS=(--dry-run)
+phase sprites "$(min $((SPRITES_SECONDS + 30)) $(left))" bash "$REPO/scripts/gpu_check_sprites.sh" \
+  "$(min "$SPRITES_SECONDS" $(($(left) - 20)))" "$OUT" ${SPRITES_FLAGS[@]+"${SPRITES_FLAGS[@]}"}
 
 # --------------------------------------------------------------------------- results (small files only)
 for objective in beta cmi; do
