@@ -199,3 +199,27 @@ def test_preflight_counts_for_the_new_probes() -> None:
     check_image_metrics(["aolr_cv_all", "aoknn_cv_all"], labels, 150)  # 5 per class is enough for CV
     with pytest.raises(ConfigError, match="s_aolr_cv needs 100"):
         check_image_metrics(["s_aolr_cv"], labels, 150)
+
+
+def test_a_failing_candidate_fit_stops_the_search_instead_of_scoring_nan(monkeypatch) -> None:
+    """A stop signal raised inside one candidate's fit (the sweep's ``Interrupted``) used to be caught by
+    scikit-learn's search, scored NaN and dropped from the grid; the search now lets it through."""
+    import numpy as np
+    import pytest
+    from sklearn.linear_model import LogisticRegression
+
+    from cmivae.metrics.latent_probe import cross_validated_probe
+    from cmivae.training.signals import Interrupted
+
+    original = LogisticRegression.fit
+
+    def fit(self, x, y, *args, **kwargs):
+        if self.C == 1e4:
+            raise Interrupted(15, "sweep stopped by SIGTERM")
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", fit)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 3)), np.repeat(np.arange(2), 50)
+    with pytest.raises(Interrupted):
+        cross_validated_probe(x, y, x, y, classifier="logistic")

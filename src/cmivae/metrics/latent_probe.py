@@ -309,8 +309,10 @@ def cross_validated_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # a candidate stopped at CV_MAX_ITER is scored as it stands
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1).fit(search_x,
-                                                                                                       search_y)
+        # error_score="raise": a failed candidate fit (or a stop signal raised inside one) is never scored NaN
+        # and silently dropped from the search
+        search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1,
+                              error_score="raise").fit(search_x, search_y)
     best = search.best_params_
     with warnings.catch_warnings():  # refitted under the budget its C was chosen with
         warnings.simplefilter("ignore", ConvergenceWarning)
