@@ -42,12 +42,12 @@ def test_committed_run_id_is_stable(run_dir: Path) -> None:
 @pytest.mark.parametrize("run_dir", RUN_DIRS[::7], ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_committed_runs_get_the_traits_their_classes_declare(run_dir: Path) -> None:
     """A run trained before config.json held "traits" is read as what its classes declare today
-    (runs/legacy.py), so reports and sweep state treat old and new runs alike."""
+    (runs/legacy.py), and a run trained since holds exactly those traits, so reports and sweep state treat old
+    and new runs alike."""
     from cmivae.runs.directory import run_traits
     from cmivae.runs.readers import read_saved, read_traits
 
     saved = read_saved(run_dir)
-    assert "traits" not in saved
     assert read_traits(saved) == run_traits(resolve(ExperimentConfig.from_dict(saved["config"])))
 
 
