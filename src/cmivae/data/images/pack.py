@@ -15,7 +15,6 @@ cannot be recovered from it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -25,15 +24,12 @@ from typing import Any
 import numpy as np
 
 from cmivae.infra.atomic import atomic_write_bytes
+from cmivae.infra.digests import array_sha256
 from cmivae.infra.errors import DataError
 
 FORMAT = "cmivae-binarized-pack-v1"
 PACK_FILENAME = "binarized-pack.npz"
 _ARRAYS = ("train_bits", "train_labels", "test_bits", "test_labels")
-
-
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 def pack_bytes(name: str, arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -50,7 +46,7 @@ def pack_bytes(name: str, arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     manifest = {"format": FORMAT, "name": name, "image_shape": list(train_x.shape[1:]),
                 "num_train": int(train_x.shape[0]), "num_test": int(test_x.shape[0]),
                 "binarization": "pixel >= 128 (pixel / 255 > 0.5, paper G.2)", "source_md5": source_md5,
-                "sha256": {key: _sha256(value) for key, value in stored.items()}}
+                "sha256": {key: array_sha256(value) for key, value in stored.items()}}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, manifest=np.array(json.dumps(manifest, sort_keys=True)), **stored)
     return buffer.getvalue()
@@ -86,7 +82,7 @@ def read_pack(path: str | Path, expected_name: str | None = None) -> tuple[dict[
     if expected_name is not None and manifest["name"] != expected_name:
         raise DataError(f"{path} holds {manifest['name']!r}, expected {expected_name!r}; import the right pack")
     for key, value in stored.items():
-        if _sha256(value) != manifest["sha256"][key]:
+        if array_sha256(value) != manifest["sha256"][key]:
             raise DataError(f"{path} is damaged: the checksum of {key} does not match its manifest; {fix}")
     shape = tuple(manifest["image_shape"])  # (C, H, W)
     pixels = int(np.prod(shape))

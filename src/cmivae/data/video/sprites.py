@@ -36,7 +36,6 @@ in chunks so no second copy of the frames is ever held.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -52,11 +51,11 @@ from cmivae.data.video.sprites_sheets import (
     NUM_CHARACTERS,
     NUM_FRAMES,
     Sheets,
-    array_sha256,
     character_attributes,
     compose_characters,
     load_sheets,
 )
+from cmivae.infra.digests import array_sha256, file_sha256
 from cmivae.infra.errors import DataError
 
 FOLDER = "sprites"
@@ -84,15 +83,6 @@ def sprites_folder(data_dir: str | Path | None = None) -> Path:
     from cmivae.data.images.fetch import resolve_data_dir
 
     return resolve_data_dir(data_dir) / FOLDER
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 4 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_sprites(sheets: Sheets, progress: Callable[[int], None] | None = None) -> dict[str, dict[str, np.ndarray]]:

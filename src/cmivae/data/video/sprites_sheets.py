@@ -20,7 +20,6 @@ The sheets travel with the library (``assets/sprites/``: CC-BY-SA 3.0 or GPL 3.0
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmivae.infra.digests import array_sha256
 from cmivae.infra.errors import DataError
 
 PACKAGED_ASSETS = Path(__file__).parent / "assets" / "sprites"
@@ -135,11 +135,6 @@ def read_sheet(path: Path) -> np.ndarray:
         raise DataError(f"sprite sheet {path} is {size[0]} x {size[1]} pixels; expected {SHEET_SIZE[0]} x "
                         f"{SHEET_SIZE[1]} (13 x 21 cells of 64 x 64); {fix}")
     return rgba
-
-
-def array_sha256(array: np.ndarray) -> str:
-    """SHA-256 of an array's C-order bytes: every digest of this data set (sheet pixels, manifest arrays)."""
-    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
 @dataclass(frozen=True)
