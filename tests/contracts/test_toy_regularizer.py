@@ -40,7 +40,7 @@ class ToyRegularizer(Objective):
         self.weight = weight
         self.critic = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return {"toy_critic_score": self.gamma * self.critic(out.z).squeeze(-1),  # each term named for what it is
                 "l2_pull": self.weight * out.z.pow(2).sum(-1)}
 

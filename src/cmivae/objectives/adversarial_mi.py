@@ -45,7 +45,7 @@ class AdversarialMI(Objective):
         super().__init__(gamma=gamma, alpha=alpha)
         self.critic = ZCritic(z_dim, hidden_dim)
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
         return {"mi_penalty": self.gamma * logit}  # gamma x the estimate of D_KL(q(z) || p(z)) (Eq. 26)
 
