@@ -107,6 +107,9 @@ class AdversarialCMI(Objective):
 
     config_class = CMIConfig
     label = "CMI-VAE"
+    report_rank = 3
+    plot_color = "tab:red"
+    plot_marker = "D"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:

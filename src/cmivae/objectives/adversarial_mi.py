@@ -36,6 +36,9 @@ class AdversarialMI(Objective):
 
     config_class = MIConfig
     label = "MI-VAE"
+    report_rank = 2
+    plot_color = "tab:green"
+    plot_marker = "^"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialMI:

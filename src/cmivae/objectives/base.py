@@ -147,7 +147,14 @@ class Objective(nn.Module):
 
     kl_weighted: bool = True
     config_class: ClassVar[type[ObjectiveParams]] = ObjectiveParams
-    label: ClassVar[str] = ""  # its display name in reports ("" = its registry name), kept in config.json
+    # What reports need of the class, written into config.json["traits"] at train time
+    # (runs.directory.objective_traits), so torch-free reports name no objective:
+    label: ClassVar[str] = ""  # its display name in reports ("" = its registry name)
+    reference_curve: ClassVar[bool] = False  # on the beta-VAE rate curve others are read against at equal KL(z)
+    uses_gamma: ClassVar[bool] = True  # False: gamma is ignored (the ELBO); reports place its runs at gamma 0
+    report_rank: ClassVar[int] = 10  # its place in report order (lower first; equal ranks in name order)
+    plot_color: ClassVar[str] = ""  # its matplotlib colour ("": a spare colour no declared one uses)
+    plot_marker: ClassVar[str] = ""  # its matplotlib marker ("": "o")
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> Objective:
