@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from cmivae.reports.collect import BETA_CURVE_METHODS, collect_runs
+from cmivae.reports.collect import collect_runs, on_reference_curve
 from cmivae.reports.matched import interpolate
 from cmivae.reports.tables import COLLAPSED_NATS, aggregate, standard_error
 
@@ -40,7 +40,7 @@ def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], co
     groups = aggregate(rows)
     out: list[dict[str, object]] = []
     for dataset, model in sorted({(r.dataset, r.model) for r in rows if r.method == method}):
-        beta = [g for g in groups if g.dataset == dataset and g.model == model and g.method in BETA_CURVE_METHODS
+        beta = [g for g in groups if g.dataset == dataset and g.model == model and on_reference_curve(g.method)
                 and "kl_z" in g.mean]
         runs = [r for r in rows if r.dataset == dataset and r.model == model and r.method == method
                 and math.isclose(r.gamma, gamma) and r.evaluated and "kl_z" in r.metrics]

@@ -40,7 +40,7 @@ class ToyRegularizer(Objective):
         self.weight = weight
         self.critic = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return {"toy_critic_score": self.gamma * self.critic(out.z).squeeze(-1),  # each term named for what it is
                 "l2_pull": self.weight * out.z.pow(2).sum(-1)}
 
@@ -82,6 +82,9 @@ def test_toy_regularizer_trains_from_the_command_line(toy_registered: str, tmp_p
     assert saved["resolved"]["objective"] == {"name": "toy", "gamma": 0.3, "alpha": 1.0, "critic_lr": 0.001,
                                               "critic_steps": 2, "critic_hidden_dim": 8, "weight": 0.05}
     assert saved["traits"]["objective_label"] == "Toy-VAE"
+    # it declares no place in reports: the defaults (off the reference curve, after the declared ranks)
+    assert {k: saved["traits"][k] for k in ("reference_curve", "uses_gamma", "report_rank", "plot_color")} == {
+        "reference_curve": False, "uses_gamma": True, "report_rank": 10, "plot_color": ""}
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"critic_loss", "toy_critic_score", "l2_pull"} <= set(last["train"])
     epoch_line = [line for line in (out / "train.log").read_text().splitlines() if "epoch 2:" in line][0]
@@ -90,6 +93,9 @@ def test_toy_regularizer_trains_from_the_command_line(toy_registered: str, tmp_p
     assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0, capsys.readouterr().err
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Toy-VAE" in report
+    from cmivae.reports.plots import SPARE_COLORS, method_colors  # it declares no colour: figures give it a spare one
+
+    assert method_colors(["cmi", "toy"], SPARE_COLORS) == {"cmi": "tab:red", "toy": SPARE_COLORS[0]}
     # an unknown param of the new objective is refused like any other
     assert main(["train", str(config), "--set", "objective.wieght=1", "--out", str(tmp_path / "x")]) == 2
     assert "objective.wieght of objective 'toy'" in capsys.readouterr().err

@@ -20,7 +20,7 @@ def _config(name: str, alpha: float):
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
-def test_alpha_reaches_the_cmi_critic_term(alpha: float) -> None:
+def test_alpha_reaches_the_cmi_penalty(alpha: float) -> None:
     torch.manual_seed(0)
     trainer = build_trainer(_config("cmi", alpha))
     assert trainer.objective.alpha == alpha

@@ -12,7 +12,7 @@ from cmivae.objectives.critic_inputs import CRITIC_INPUTS, CriticView
 from cmivae.registry import build_model, build_objective, load_resolved
 from cmivae.runs.legacy import HASH_NEUTRAL_DEFAULTS, run_id
 from tests.helpers import TINY_PIXELCNN
-from tests.objectives.test_critic_paths import _below_s, _critic_term_grads, _nonzero
+from tests.objectives.test_critic_paths import _below_s, _nonzero, _regularizer_grads
 
 IMAGE_S, IMAGE_X = (3, 5, 6), (1, 5, 6)  # (C, H, W)
 SEQUENCE_S, SEQUENCE_X = (7, 2), (7, 4)  # (T, D_s), (T, F)
@@ -99,7 +99,7 @@ def _setup(critic_input: str, path: str = "both"):
 @pytest.mark.parametrize("path", ["both", "z"])
 def test_the_x_critic_reaches_the_encoder_only(path: str) -> None:
     model, objective, x = _setup("x", path)
-    grads = _critic_term_grads(model, objective, x)
+    grads = _regularizer_grads(model, objective, x)
     assert all(_nonzero(g) for n, g in grads.items() if n.startswith("encoder.") and n.endswith("weight"))
     assert not any(_nonzero(g) for n, g in grads.items() if not n.startswith("encoder.")), "x has no s-path"
     assert any(_below_s(n) for n in grads)

@@ -29,14 +29,14 @@ def _setup(path: str, gamma: float = 0.5, name: str = "cmi", critic: str = "pape
     return model, objective, x
 
 
-def _critic_term_grads(model, objective, x) -> dict[str, torch.Tensor | None]:
-    """Gradient of the critic term alone (sum over the batch) on every model parameter."""
+def _regularizer_grads(model, objective, x) -> dict[str, torch.Tensor | None]:
+    """Gradient of the regularizer terms alone (sum over the batch) on every model parameter."""
     torch.manual_seed(1)  # the same z samples (and prior draws of the MMD) for every path
     out = model(x)
     from cmivae.objectives.base import frozen
 
     with frozen(objective.critic):
-        term = sum(t.sum() for t in objective.critic_term(out, x).values())  # every named term
+        term = sum(t.sum() for t in objective.regularizer_terms(out, x).values())  # every named term
     params = dict(model.named_parameters())
     grads = torch.autograd.grad(term, list(params.values()), allow_unused=True)
     return dict(zip(params, grads, strict=True))
@@ -66,10 +66,10 @@ def _inputs(critic_input: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(("name", "critic", "block", "critic_input"), VARIANTS)
 @pytest.mark.parametrize("path", CRITIC_PATHS)
-def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name: str, critic: str,
+def test_regularizer_terms_reach_exactly_the_parameters_of_its_path(path: str, name: str, critic: str,
                                                                 block: str, critic_input: str) -> None:
     model, objective, x = _setup(path, name=name, critic=critic, block=block, **_inputs(critic_input))
-    grads = _critic_term_grads(model, objective, x)
+    grads = _regularizer_grads(model, objective, x)
     encoder = [n for n in grads if n.startswith("encoder.")]
     below_s = [n for n in grads if _below_s(n)]
     rest = [n for n in grads if n not in encoder and n not in below_s]
@@ -90,7 +90,7 @@ def test_critic_term_reaches_exactly_the_parameters_of_its_path(path: str, name:
 def test_paths_add_up_to_both(name: str, critic: str, block: str, critic_input: str) -> None:
     """The term is a function of (z, s): its gradient with both paths open is the sum of the
     z-path and the s-path gradients (on the tiny model, to float precision)."""
-    grads = {path: _critic_term_grads(*_setup(path, name=name, critic=critic, block=block, **_inputs(critic_input)))
+    grads = {path: _regularizer_grads(*_setup(path, name=name, critic=critic, block=block, **_inputs(critic_input)))
              for path in CRITIC_PATHS}
     for name, both in grads["both"].items():
         parts = [g for g in (grads["z"][name], grads["s"][name]) if g is not None]

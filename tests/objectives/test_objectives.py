@@ -84,7 +84,7 @@ def test_model_step_leaves_the_critic_without_gradient(name: str) -> None:
         assert model.decoder.layers[0].weight.grad.abs().sum() > 0
 
 
-def test_critic_term_gradient_reaches_s_only_through_the_critic() -> None:
+def test_regularizer_gradient_reaches_s_only_through_the_critic() -> None:
     """With gamma > 0 the CMI term changes the gradient of the layers that produce s."""
     grads = []
     for gamma in (0.0, 0.5):

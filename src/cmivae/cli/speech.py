@@ -1,10 +1,12 @@
-"""Speech commands of the ``cmivae`` command line (listed in :data:`cmivae.cli.main.COMMANDS`).
+"""Speech commands of the ``cmivae`` command line (records listed in :data:`cmivae.cli.main.COMMAND_LIST`).
 
 * ``cmivae convert RUN_DIR SOURCE.wav TARGET.wav --out OUT.wav [--png OUT.png]``: voice
   conversion with a trained DSAE (the z swap of appendix J), see :mod:`cmivae.voice_conversion`.
 * ``cmivae data make-speech [--out DIR] [--num-speakers N] [--corpus-version 2|1] [--jobs J]``: build the synthetic
   espeak-ng speaker corpus (the TIMIT stand-in of Sec. 5.2), see
   :mod:`cmivae.data.speech.synthetic_speakers`.
+
+Each command's arguments, function and :class:`~cmivae.cli.command.Command` record sit together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cmivae.cli.command import Command, add_command
+
+
+def add_convert_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a finished DSAE run directory (config.json, best.pt)")
+    p.add_argument("source", help="audio whose words are kept (WAV/FLAC, resampled to 16 kHz)")
+    p.add_argument("target", help="audio whose voice is used")
+    p.add_argument("--out", required=True, help="output WAV (16 kHz, 16-bit)")
+    p.add_argument("--png", help="also save the source/target/converted spectrograms as this PNG")
+    p.add_argument("--iters", type=int, default=60, help="Griffin-Lim iterations (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of Griffin-Lim's initial phase")
+
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from cmivae.voice_conversion import convert
@@ -20,6 +34,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = convert(args.run_dir, args.source, args.target, args.out, args.png, num_iters=args.iters, seed=args.seed)
     print(f"converted speech: {out}" + (f"\nspectrograms: {args.png}" if args.png else ""))
     return 0
+
+
+CONVERT = Command("convert", "voice conversion with a trained DSAE run (content of SOURCE, voice of TARGET)",
+                  add_convert_arguments, cmd_convert)
+
+
+def add_data_make_speech_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="corpus folder (default: <data dir>/synthetic-speech-<N>, where training finds it)")
+    p.add_argument("--num-speakers", type=int, help="speakers to synthesize (default 200 for v2, 100 for v1)")
+    p.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
+                   help="2 (default): per-utterance rate, pitch, loudness, channel and noise, off the EER ceiling; "
+                        "1: the clean fixed-voice corpus of the committed results (train with "
+                        "data.synthetic_version=1)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
 
 
 def cmd_data_make_speech(args: argparse.Namespace) -> int:
@@ -43,24 +71,13 @@ def cmd_data_make_speech(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, data: Any) -> None:
-    """Add ``convert`` to the top-level sub-parsers and ``make-speech`` to ``cmivae data``."""
-    p = sub.add_parser("convert", help="voice conversion with a trained DSAE run (content of SOURCE, voice of TARGET)")
-    p.add_argument("run_dir", help="a finished DSAE run directory (config.json, best.pt)")
-    p.add_argument("source", help="audio whose words are kept (WAV/FLAC, resampled to 16 kHz)")
-    p.add_argument("target", help="audio whose voice is used")
-    p.add_argument("--out", required=True, help="output WAV (16 kHz, 16-bit)")
-    p.add_argument("--png", help="also save the source/target/converted spectrograms as this PNG")
-    p.add_argument("--iters", type=int, default=60, help="Griffin-Lim iterations (default 60)")
-    p.add_argument("--seed", type=int, default=0, help="seed of Griffin-Lim's initial phase")
-    p.set_defaults(func=cmd_convert)
+DATA_MAKE_SPEECH = Command("data make-speech", "build the synthetic espeak-ng speaker corpus (needs espeak-ng)",
+                           add_data_make_speech_arguments, cmd_data_make_speech)
 
-    p = data.add_parser("make-speech", help="build the synthetic espeak-ng speaker corpus (needs espeak-ng)")
-    p.add_argument("--out", help="corpus folder (default: <data dir>/synthetic-speech-<N>, where training finds it)")
-    p.add_argument("--num-speakers", type=int, help="speakers to synthesize (default 200 for v2, 100 for v1)")
-    p.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
-                   help="2 (default): per-utterance rate, pitch, loudness, channel and noise, off the EER ceiling; "
-                        "1: the clean fixed-voice corpus of the committed results (train with "
-                        "data.synthetic_version=1)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.set_defaults(func=cmd_data_make_speech)
+
+def register(sub: Any, data: Any) -> None:
+    """Add ``convert`` to the top-level sub-parsers ``sub`` and ``make-speech`` to ``data`` (the
+    sub-parsers of ``cmivae data``): the speech commands alone on a parser of one's own, as
+    :func:`cmivae.cli.main.build_parser` adds every command."""
+    add_command(sub, CONVERT)
+    add_command(data, DATA_MAKE_SPEECH)

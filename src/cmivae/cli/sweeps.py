@@ -1,4 +1,7 @@
-"""``cmivae sweep``, ``sweep-status`` and ``report`` (listed in :data:`cmivae.cli.main.COMMANDS`)."""
+"""``cmivae sweep``, ``sweep-status`` and ``report`` (records listed in :data:`cmivae.cli.main.COMMAND_LIST`).
+
+Each command's arguments, function and :class:`~cmivae.cli.command.Command` record sit together.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,31 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cmivae.cli.command import Command
 from cmivae.runs import files
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="sweep file (YAML, or Python defining SWEEP)")
+    p.add_argument("--out", help="sweep directory: runs/<run_id>/ and sweep.json (required unless --dry-run)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value in every run, e.g. --set data.root=/data/TIMIT (repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="run only the runs whose config holds this value (repeatable; a YAML list for any of "
+                        "several), e.g. --only objective.gamma=0.9 --only 'train.seed=[0, 1]', or base=PRESET for "
+                        "the points of one preset of a grid's base axis: same run ids as the whole sweep, so the "
+                        "rest runs later without retraining; sweep.json keeps listing the whole sweep")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs at once (local: N spawned processes, each with the threads --threads gives; "
+                        "ray: default one per cluster CPU)")
+    p.add_argument("--threads", default="auto", metavar="N|auto",
+                   help="torch CPU threads of each local run: a number, or auto (default): OMP_NUM_THREADS if set, "
+                        "else (cores other processes leave free) // jobs, at least 1")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local (default) or ray (pip install 'cmivae[ray]')")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--no-evaluate", action="store_true", help="train only; skip `cmivae evaluate`")
+    p.add_argument("--dry-run", action="store_true", help="list the expanded runs (and their state in --out)")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -66,6 +93,16 @@ def _other_runs_note(out: Path, sweep_file: Path, listed: set[str]) -> str | Non
             f"rewrite {files.SWEEP_INDEX} for this file only: use another --out to keep the sweeps apart")
 
 
+SWEEP = Command("sweep", "train and evaluate every run of a sweep file (study/experiments/*.yaml)", add_sweep_arguments,
+                cmd_sweep)
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dirs", nargs="+", help="sweep directories (or run directories)")
+    p.add_argument("--out", required=True, help="report directory (report.md, CSVs, PNGs)")
+    p.add_argument("--no-paper", action="store_true", help="leave out the paper's published numbers")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Build REPORT_DIR/report.md from sweep or run directories."""
     from cmivae.reports.report import build_report
@@ -73,6 +110,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = build_report(args.sweep_dirs, args.out, with_paper=not args.no_paper)
     print(f"report: {path}")
     return 0
+
+
+REPORT = Command("report", "tables and figures (Markdown + CSV + PNG) from sweep/run directories", add_report_arguments,
+                 cmd_report)
+
+
+def add_sweep_status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir", help="a sweep directory (cmivae sweep --out)")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the failed ones")
 
 
 def cmd_sweep_status(args: argparse.Namespace) -> int:
@@ -134,39 +180,6 @@ def _error_record(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def register(sub: Any, data: Any) -> None:
-    """Add ``sweep``, ``sweep-status`` and ``report`` to the ``cmivae`` parser."""
-    p = sub.add_parser("sweep", help="train and evaluate every run of a sweep file (study/experiments/*.yaml)")
-    p.add_argument("file", help="sweep file (YAML, or Python defining SWEEP)")
-    p.add_argument("--out", help="sweep directory: runs/<run_id>/ and sweep.json (required unless --dry-run)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a config value in every run, e.g. --set data.root=/data/TIMIT (repeatable)")
-    p.add_argument("--only", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="run only the runs whose config holds this value (repeatable; a YAML list for any of "
-                        "several), e.g. --only objective.gamma=0.9 --only 'train.seed=[0, 1]', or base=PRESET for "
-                        "the points of one preset of a grid's base axis: same run ids as the whole sweep, so the "
-                        "rest runs later without retraining; sweep.json keeps listing the whole sweep")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="runs at once (local: N spawned processes, each with the threads --threads gives; "
-                        "ray: default one per cluster CPU)")
-    p.add_argument("--threads", default="auto", metavar="N|auto",
-                   help="torch CPU threads of each local run: a number, or auto (default): OMP_NUM_THREADS if set, "
-                        "else (cores other processes leave free) // jobs, at least 1")
-    p.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="local (default) or ray (pip install 'cmivae[ray]')")
-    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--no-evaluate", action="store_true", help="train only; skip `cmivae evaluate`")
-    p.add_argument("--dry-run", action="store_true", help="list the expanded runs (and their state in --out)")
-    p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("sweep-status", help="each run's state (new, started, trained, done, failed), read from "
-                       "the run directories")
-    p.add_argument("sweep_dir", help="a sweep directory (cmivae sweep --out)")
-    p.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the failed ones")
-    p.set_defaults(func=cmd_sweep_status)
-
-    p = sub.add_parser("report", help="tables and figures (Markdown + CSV + PNG) from sweep/run directories")
-    p.add_argument("sweep_dirs", nargs="+", help="sweep directories (or run directories)")
-    p.add_argument("--out", required=True, help="report directory (report.md, CSVs, PNGs)")
-    p.add_argument("--no-paper", action="store_true", help="leave out the paper's published numbers")
-    p.set_defaults(func=cmd_report)
+SWEEP_STATUS = Command("sweep-status", "each run's state (new, started, trained, done, failed), read from the run "
+                                       "directories", add_sweep_status_arguments, cmd_sweep_status)

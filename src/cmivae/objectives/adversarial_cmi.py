@@ -107,6 +107,9 @@ class AdversarialCMI(Objective):
 
     config_class = CMIConfig
     label = "CMI-VAE"
+    report_rank = 3
+    plot_color = "tab:red"
+    plot_marker = "D"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialCMI:
@@ -128,7 +131,7 @@ class AdversarialCMI(Objective):
         self.critic = ZSCritic(z_dim, self.view.shape, similarity=similarity, hidden_dim=hidden_dim, family=critic,
                                positions=self.view.positions)
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         z, s = path_latents(out, self.critic_path)
         index = self.view.draw(z.shape[0], z.device)  # (B,) positions of a local s, else None
         logit = self.critic(z, self.view.select(s, x, index), index)  # (B,), gradient to the encoder (z) and/or s

@@ -36,6 +36,9 @@ class AdversarialMI(Objective):
 
     config_class = MIConfig
     label = "MI-VAE"
+    report_rank = 2
+    plot_color = "tab:green"
+    plot_marker = "^"
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> AdversarialMI:
@@ -45,7 +48,7 @@ class AdversarialMI(Objective):
         super().__init__(gamma=gamma, alpha=alpha)
         self.critic = ZCritic(z_dim, hidden_dim)
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logit = self.critic(out.z)  # (B,), gradient flows to the encoder only
         return {"mi_penalty": self.gamma * logit}  # gamma x the estimate of D_KL(q(z) || p(z)) (Eq. 26)
 

@@ -129,7 +129,7 @@ class CriticParams(ObjectiveParams):
 BASE_TERMS = ("recon", "kl_z", "kl_s", "neg_elbo", "elbo", "total")
 
 
-def regularizer_terms(values: dict[str, Any]) -> list[str]:
+def added_term_keys(values: dict[str, Any]) -> list[str]:
     """The keys of logged ``values`` an objective added to the base terms, its critic's diagnostics
     (``critic_*``) left out: what the progress line and the epoch log show beside the ELBO."""
     return [k for k in values if k not in BASE_TERMS and not k.startswith("critic_")]
@@ -138,7 +138,7 @@ def regularizer_terms(values: dict[str, Any]) -> list[str]:
 class Objective(nn.Module):
     """Base: the beta-VAE family, ``-Recon - (1 - gamma) KL(z) - KL(s)`` (Eqs. 5-6).
 
-    ``gamma = 0`` gives the ELBO (Eqs. 2-3). Subclasses add a critic term.
+    ``gamma = 0`` gives the ELBO (Eqs. 2-3). Subclasses add regularizer terms (:meth:`regularizer_terms`).
 
     Args:
         gamma: weight in [0, 1); beta = 1 - gamma.
@@ -147,7 +147,14 @@ class Objective(nn.Module):
 
     kl_weighted: bool = True
     config_class: ClassVar[type[ObjectiveParams]] = ObjectiveParams
-    label: ClassVar[str] = ""  # its display name in reports ("" = its registry name), kept in config.json
+    # What reports need of the class, written into config.json["traits"] at train time
+    # (runs.directory.objective_traits), so torch-free reports name no objective:
+    label: ClassVar[str] = ""  # its display name in reports ("" = its registry name)
+    reference_curve: ClassVar[bool] = False  # on the beta-VAE rate curve others are read against at equal KL(z)
+    uses_gamma: ClassVar[bool] = True  # False: gamma is ignored (the ELBO); reports place its runs at gamma 0
+    report_rank: ClassVar[int] = 10  # its place in report order (lower first; equal ranks in name order)
+    plot_color: ClassVar[str] = ""  # its matplotlib colour ("": a spare colour no declared one uses)
+    plot_marker: ClassVar[str] = ""  # its matplotlib marker ("": "o")
 
     @classmethod
     def from_config(cls, config: Any, model: nn.Module) -> Objective:
@@ -174,10 +181,11 @@ class Objective(nn.Module):
         beta = 1.0 - self.gamma if self.kl_weighted else 1.0
         return per_example["recon"] + beta * per_example["kl_z"] + per_example["kl_s"]
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """The regularizer hook: extra per-example ``(B,)`` terms added to the loss, each keyed by
-        what it is (``cmi_penalty``, ``mmd_penalty``, ...; :data:`BASE_TERMS` names are taken);
-        every key is logged and shown in the progress line. None for beta-VAE."""
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The regularizer hook: the extra per-example ``(B,)`` terms a subclass adds to the loss,
+        each keyed by what it is (``mi_penalty``, ``cmi_penalty``, ``mmd_penalty``, ``mws_penalty``;
+        :data:`BASE_TERMS` names are taken); every key is logged and shown in the progress line
+        (:func:`added_term_keys`). None for the ELBO and beta-VAE."""
         return {}
 
     def loss(self, out: VAEOutput, x: torch.Tensor) -> LossTerms:
@@ -185,7 +193,7 @@ class Objective(nn.Module):
         per_example = self.base_terms(out, x)
         total = self.weighted_loss(per_example)
         with frozen(self.critic):
-            extra = self.critic_term(out, x)
+            extra = self.regularizer_terms(out, x)
         for term in extra.values():
             total = total + term
         terms = {name: v.mean().detach() for name, v in per_example.items()}

@@ -132,7 +132,7 @@ class KernelMMD(Objective):
         self.critic_path = check_critic_path(critic_path)
         self._mmd2 = torch.zeros(())
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         z, s = path_latents(out, self.critic_path)
         z_prior = out.prior_z.sample()  # (B, D), no gradient
         mmd2 = mmd_squared(z, z_prior, pool_s(s))

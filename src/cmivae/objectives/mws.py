@@ -192,7 +192,7 @@ class MinibatchWeightedMI(Objective):
         log_qs = isotropic_log_kernel_matrix(local, self.s_width * batch_spread(local))  # (B, B)
         return mws_mutual_information(log_qz, log_qs)  # (B,)
 
-    def critic_term(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def regularizer_terms(self, out: VAEOutput, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         mi = self.estimate(out)
         self._mi = mi.mean().detach()
         return {"mws_penalty": self.gamma * self.alpha * mi}  # gamma alpha x the MWS estimate of I(z; s)

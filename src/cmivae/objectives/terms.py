@@ -45,7 +45,7 @@ class LossTerms:
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
-    added: tuple[str, ...] = ()  # the keys of ``terms`` a regularizer added to the loss (Objective.critic_term)
+    added: tuple[str, ...] = ()  # the keys of ``terms`` Objective.regularizer_terms added to the loss
 
     def as_floats(self) -> dict[str, float]:
         """Every term (and ``total``) as Python floats, for logging."""

@@ -16,10 +16,6 @@ from cmivae.infra.json_files import DamagedFile
 from cmivae.runs import files
 from cmivae.runs.readers import read_json_or_none, read_traits
 
-METHOD_ORDER = ("elbo", "beta", "mi", "cmi")
-# The beta-VAE curve every other method is read against: beta-VAE at each gamma and the ELBO, which
-# is beta-VAE at gamma 0 (beta = 1, Eqs. 5-6).
-BETA_CURVE_METHODS = ("elbo", "beta")
 # Objective keys that make a variant of a method (issue 13's study): a run whose value differs
 # from the dataclass default is its own method, ``<name>+<key>=<value>`` (e.g. ``cmi+critic_path=s``),
 # so variants are never averaged together. Defaults: runs.legacy.LEGACY_OBJECTIVE_DEFAULTS.
@@ -47,16 +43,29 @@ def method_key(objective: dict[str, Any]) -> str:
 class TraitBook:
     """What the run files read so far say their classes declare (``config.json["traits"]``, or
     for older runs :func:`cmivae.runs.legacy.legacy_traits`), by model and objective name: the
-    display labels and same-KL metrics reports show, read from files, never from a table here."""
+    display labels, same-KL metrics, reference curve, order, colours and markers reports use, read
+    from files, never from a table here. An objective no run read declares (a paper row's method)
+    is what :func:`cmivae.runs.legacy.legacy_objective_traits` says of its name."""
 
     def __init__(self) -> None:
-        self.objective_labels: dict[str, str] = {}
+        self.objectives: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
 
     def learn(self, model: str, objective: str, traits: dict[str, Any]) -> None:
-        if isinstance(traits.get(files.OBJECTIVE_LABEL), str):
-            self.objective_labels[objective] = traits[files.OBJECTIVE_LABEL]
-        self.models[model] = {**self.models.get(model, {}), **traits}
+        own = {k: v for k, v in traits.items() if k in files.OBJECTIVE_TRAIT_KEYS}
+        self.objectives[objective] = {**self.objectives.get(objective, {}), **own}
+        self.models[model] = {**self.models.get(model, {}),
+                              **{k: v for k, v in traits.items() if k not in files.OBJECTIVE_TRAIT_KEYS}}
+
+    def objective_trait(self, objective: str, key: str) -> Any:
+        """Trait ``key`` (:data:`cmivae.runs.files.OBJECTIVE_TRAIT_KEYS`) of objective ``objective``
+        (a registry name, no variant suffix); a value of the wrong type (a damaged file) is not
+        believed."""
+        from cmivae.runs.legacy import legacy_objective_traits
+
+        known = legacy_objective_traits(objective)[key]
+        value = self.objectives.get(objective, {}).get(key, known)
+        return value if type(value) is type(known) else known
 
     def model_label(self, model: str) -> str:
         label = self.models.get(model, {}).get(files.MODEL_LABEL)
@@ -86,7 +95,7 @@ class RunRow:
         model: ``model.name``.
         method: ``objective.name`` (``elbo``, ``beta``, ``mi``, ``cmi``), with the variant
             suffix of :func:`method_key` (``cmi+critic_path=s``).
-        gamma: ``objective.gamma`` (0 for ``elbo``, which ignores it).
+        gamma: ``objective.gamma`` (0 where the objective declares it ignores gamma: the ELBO).
         seed: ``train.seed``.
         metrics: ``results.json`` merged with ``eval.json`` (eval wins on shared keys);
             ``neg_elbo`` is added as ``-elbo`` when missing; adversarial runs add the
@@ -201,9 +210,11 @@ def read_run(path: str | Path) -> RunRow | None:
     error = _read_json(path / files.SWEEP_ERROR, damaged)
     if saved is not None and config:
         TRAITS.learn(model, name, read_traits(saved))
+    if not TRAITS.objective_trait(name, files.USES_GAMMA):
+        gamma = 0.0  # an objective that ignores gamma (the ELBO) is placed at gamma 0
     return RunRow(
         run_id=path.name, path=path, dataset=dataset, model=model, method=method,
-        gamma=0.0 if name == "elbo" else gamma, seed=seed, metrics=metrics, finished=results is not None,
+        gamma=gamma, seed=seed, metrics=metrics, finished=results is not None,
         evaluated=evaluation is not None, error=str(error.get("error")) if error else None,
         samples=path / files.SAMPLES if (path / files.SAMPLES).exists() else None, config=config,
         numerics=numerics_text(saved) if saved is not None else "", damaged=damaged)
@@ -408,16 +419,21 @@ def collect_runs(roots: str | Path | list[str | Path]) -> list[RunRow]:
 
 
 def _method_rank(method: str) -> tuple[int, str]:
-    base = method.split("+")[0]
-    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), method)
+    """Sort key of a method: its objective's declared ``report_rank``, then the method's name."""
+    return (TRAITS.objective_trait(method.split("+")[0], files.REPORT_RANK), method)
+
+
+def on_reference_curve(method: str) -> bool:
+    """Whether ``method``'s groups make the curve every other method is read against at the same
+    KL(z) (:mod:`cmivae.reports.matched`): its objective declares ``reference_curve`` (beta-VAE at
+    each gamma, and the ELBO, beta-VAE at gamma 0: beta = 1, Eqs. 5-6) and it is no variant."""
+    return "+" not in method and TRAITS.objective_trait(method, files.REFERENCE_CURVE)
 
 
 def method_label(method: str) -> str:
     """Display name of a method (``cmi`` -> ``CMI-VAE``, ``cmi+critic_path=s`` ->
-    ``CMI-VAE (critic_path=s)``): the label its runs declare (:data:`TRAITS`), else the paper's
-    name for it (a paper row), else its name."""
+    ``CMI-VAE (critic_path=s)``): the label its runs declare (:data:`TRAITS`; a paper row's method
+    no run declares: the legacy table's), else its name."""
     base, *variant = method.split("+")
-    from cmivae.reports.paper_results import PAPER_METHOD_NAMES
-
-    label = TRAITS.objective_labels.get(base) or PAPER_METHOD_NAMES.get(base) or base
+    label = TRAITS.objective_trait(base, files.OBJECTIVE_LABEL) or base
     return f"{label} ({', '.join(variant)})" if variant else label

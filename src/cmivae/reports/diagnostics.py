@@ -21,8 +21,16 @@ from __future__ import annotations
 import math
 
 from cmivae.metric_names import probe_protocol
-from cmivae.reports.collect import BETA_CURVE_METHODS, CRITIC_DIAGNOSTICS, RunRow, _method_rank, val_kl_by_epoch
+from cmivae.reports.collect import (
+    CRITIC_DIAGNOSTICS,
+    TRAITS,
+    RunRow,
+    _method_rank,
+    on_reference_curve,
+    val_kl_by_epoch,
+)
 from cmivae.reports.tables import Column, Group, Table, standard_error
+from cmivae.runs import files
 
 CRITIC_COLUMNS = (
     Column("kl_z", "KL(z)", 2), Column("critic_acc", "critic acc", 3), Column("critic_acc_pos", "acc (positives)", 3),
@@ -120,7 +128,9 @@ def kl_gap_table(rows: list[RunRow], dataset: str, model: str) -> Table | None:
     method has a β-VAE partner with the same epochs."""
     mine = [r for r in rows if r.dataset == dataset and r.model == model and r.finished]
     histories = {id(r): val_kl_by_epoch(r) for r in mine}
-    beta = {(round(r.gamma, 6), r.seed): histories[id(r)] for r in mine if r.method == "beta" and histories[id(r)]}
+    # the reference curve's method at each gamma (beta-VAE; not the ELBO, which has gamma 0 only)
+    beta = {(round(r.gamma, 6), r.seed): histories[id(r)] for r in mine
+            if on_reference_curve(r.method) and TRAITS.objective_trait(r.method, files.USES_GAMMA) and histories[id(r)]}
     if not beta:
         return None
     epochs = max(max(h) for h in beta.values())
@@ -131,7 +141,7 @@ def kl_gap_table(rows: list[RunRow], dataset: str, model: str) -> Table | None:
                   columns)
     groups: dict[tuple[str, float], list[RunRow]] = {}
     for r in mine:
-        if r.method not in BETA_CURVE_METHODS:
+        if not on_reference_curve(r.method):
             groups.setdefault((r.method, round(r.gamma, 6)), []).append(r)
     for (method, gamma), members in sorted(groups.items(), key=lambda kv: (kv[0][1], _method_rank(kv[0][0]),
                                                                                kv[0][0])):

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from cmivae.reports.collect import BETA_CURVE_METHODS, TRAITS, _method_rank, method_label
+from cmivae.reports.collect import TRAITS, _method_rank, method_label, on_reference_curve
 from cmivae.reports.tables import Group, _number, fewer_seeds_mark
 from cmivae.runs import files
 
@@ -91,9 +91,9 @@ def matched_comparison(groups: list[Group], dataset: str, model: str, extra: tup
     """For every non-beta group of ``(dataset, model)``, each metric of
     :func:`matched_metrics` (plus ``extra``) against the beta-VAE curve at the group's mean KL(z)."""
     mine = [g for g in groups if g.dataset == dataset and g.model == model and "kl_z" in g.mean]
-    beta = [g for g in mine if g.method in BETA_CURVE_METHODS]
+    beta = [g for g in mine if on_reference_curve(g.method)]
     out: list[tuple[Group, dict[str, Matched]]] = []
-    for group in sorted((g for g in mine if g.method not in BETA_CURVE_METHODS),
+    for group in sorted((g for g in mine if not on_reference_curve(g.method)),
                         key=lambda g: (g.gamma, _method_rank(g.method))):
         row: dict[str, Matched] = {}
         for key, *_ in matched_metrics(model, extra):

@@ -189,11 +189,6 @@ TABLES: dict[int, PaperTable] = {
 }
 
 
-# How the paper names the methods of its tables (the rows below spell our objective names): the label
-# of a paper row whose method no run of a report declares a label for.
-PAPER_METHOD_NAMES = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE"}
-
-
 def paper_tables(dataset: str, model: str, key: str | None = None) -> list[int]:
     """The paper tables about model family ``model`` (reporting ``key``, when given): those on
     ``dataset``, else, where all the family's tables share one data set (the DSAE's TIMIT), those

@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cmivae.reports.collect import (  # noqa: E402
-    METHOD_ORDER,
+    TRAITS,
     RunRow,
     _method_rank,
     method_label,
@@ -34,10 +34,30 @@ from cmivae.reports.collect import (  # noqa: E402
 )
 from cmivae.reports.paper_results import TABLES, paper_tables  # noqa: E402
 from cmivae.reports.tables import DATASET_LABELS, Group  # noqa: E402
+from cmivae.runs import files  # noqa: E402
 
-COLORS = {"elbo": "tab:gray", "beta": "tab:blue", "mi": "tab:green", "cmi": "tab:red"}
-VARIANT_COLORS = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]  # cmi+..., beta+...
-MARKERS = {"elbo": "s", "beta": "o", "mi": "^", "cmi": "D"}
+# Colours of the methods that declare none (variants cmi+..., beta+..., objectives with no plot_color):
+# none is red, gray, blue or green, the colours the paper's methods declare.
+VARIANT_COLORS = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+SPARE_COLORS = VARIANT_COLORS + ["black", "gold", "lime", "navy"]
+
+
+def declared_color(method: str) -> str | None:
+    """The colour ``method``'s objective class declares (``plot_color``, read from its runs' traits);
+    None for a variant (``cmi+critic=mlp``) or an objective that declares none."""
+    return None if "+" in method else TRAITS.objective_trait(method, files.PLOT_COLOR) or None
+
+
+def declared_marker(method: str) -> str:
+    """The marker ``method``'s objective class declares (``plot_marker``); ``o`` for a variant or none."""
+    return ("+" not in method and TRAITS.objective_trait(method, files.PLOT_MARKER)) or "o"
+
+
+def method_colors(methods: list[str], spare: list[str]) -> dict[str, str]:
+    """Each method's declared colour; the methods that declare none (variants, objectives with no
+    ``plot_color``) take the ``spare`` colours in turn, in the order given."""
+    others = [m for m in methods if declared_color(m) is None]
+    return {m: declared_color(m) or spare[others.index(m) % len(spare)] for m in methods}
 
 
 def _write_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -66,7 +86,7 @@ def _paper_curves(dataset: str, model: str, key: str) -> dict[str, list[tuple[fl
     curves: dict[str, list[tuple[float, dict[str, float]]]] = {}
     for number in numbers:
         for row in TABLES[number].rows:
-            if key in row.values and row.method in METHOD_ORDER:
+            if key in row.values:
                 curves.setdefault(row.method, []).append((row.gamma, row.values))
     for points in curves.values():
         points.sort(key=lambda point: point[0])
@@ -87,15 +107,15 @@ def plot_figure3(groups: list[Group], dataset: str, path: str | Path, *, model: 
             xs = [g.mean["kl_z"] for g in curve]
             ys = [g.mean[key] for g in curve]
             ax.errorbar(xs, ys, xerr=[_nan_to_zero(g.se.get("kl_z")) for g in curve],
-                        yerr=[_nan_to_zero(g.se.get(key)) for g in curve], color=COLORS.get(method),
-                        marker=MARKERS.get(method, "o"), capsize=2, label=f"{method_label(method)} (ours)")
+                        yerr=[_nan_to_zero(g.se.get(key)) for g in curve], color=declared_color(method),
+                        marker=declared_marker(method), capsize=2, label=f"{method_label(method)} (ours)")
             for g, x, y in zip(curve, xs, ys, strict=True):
                 ax.annotate(f"{g.gamma:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                            color=COLORS.get(method))
+                            color=declared_color(method))
         if with_paper:
             for method, points in _paper_curves(dataset, model, key).items():
                 ax.plot([v["kl_z"] for _, v in points], [v[key] for _, v in points], linestyle="--", alpha=0.5,
-                        color=COLORS.get(method), marker=MARKERS.get(method, "o"), markersize=3,
+                        color=declared_color(method), marker=declared_marker(method), markersize=3,
                         label=f"{method_label(method)} (paper)")
         if key == "mcas":
             baselines = [g.mean["baseline"] for g in chosen if "baseline" in g.mean]
@@ -122,7 +142,7 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
         xs = [1.0 - g.gamma for g in curve]
         betas += xs
         ax.errorbar(xs, [g.mean["mi_zs"] for g in curve], yerr=[_nan_to_zero(g.se.get("mi_zs")) for g in curve],
-                    color=COLORS.get(method), marker=MARKERS.get(method, "o"), capsize=2,
+                    color=declared_color(method), marker=declared_marker(method), capsize=2,
                     label=f"{method_label(method)} (ours)")
     if with_paper:
         elsewhere = sorted({TABLES[n].dataset for n in paper_tables(dataset, model, "mi_zs")} - {dataset})
@@ -130,8 +150,8 @@ def plot_figure4(groups: list[Group], dataset: str, model: str, path: str | Path
         for method, points in _paper_curves(dataset, model, "mi_zs").items():
             xs = [1.0 - gamma for gamma, _ in points]
             betas += xs
-            ax.plot(xs, [v["mi_zs"] for _, v in points], linestyle="--", alpha=0.5, color=COLORS.get(method),
-                    marker=MARKERS.get(method, "o"), markersize=3, label=f"{method_label(method)} ({source})")
+            ax.plot(xs, [v["mi_zs"] for _, v in points], linestyle="--", alpha=0.5, color=declared_color(method),
+                    marker=declared_marker(method), markersize=3, label=f"{method_label(method)} ({source})")
     if betas and min(betas) > 0 and max(betas) / min(betas) > 20:
         ax.set_xscale("log")
     return _save_figure(fig, ax, path, xlabel="β = 1 − γ", ylabel="Î(z; s) (nats)",
@@ -167,7 +187,7 @@ def plot_critic_logits(rows: list[RunRow], dataset: str, model: str, path: str |
             xs, ys = zip(*points, strict=True)
             top, highest = max(top, *xs, *ys), max(highest, *ys)
             ax.plot(xs, ys, color=color, alpha=0.35, linewidth=1)
-            ax.plot(xs[-1:], ys[-1:], color=color, marker=MARKERS.get(method.split("+")[0], "o"), linestyle="",
+            ax.plot(xs[-1:], ys[-1:], color=color, marker=declared_marker(method.split("+")[0]), linestyle="",
                     label=method_label(method) if j == 0 else None)
     ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="logit = KL(z) (exact critic)")
     ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(2.0 * highest, 1.0))  # the logits, not the line, fill the panel
@@ -191,9 +211,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
     if not panels:
         return None
     methods = sorted({r.method for r in mine}, key=lambda m: (_method_rank(m), m))
-    others = [m for m in methods if m not in COLORS]  # variants and other objectives: colours no base method uses
-    spare = VARIANT_COLORS + ["black", "gold", "lime", "navy"]
-    colors = {m: COLORS[m] if m in COLORS else spare[others.index(m) % len(spare)] for m in methods}
+    colors = method_colors(methods, SPARE_COLORS)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels, strict=True):
         values = sorted(r.metrics[key] for r in mine if key in r.metrics)
@@ -205,7 +223,7 @@ def plot_probes(rows: list[RunRow], groups: list[Group], dataset: str, model: st
             runs = [r for r in mine if r.method == method and key in r.metrics]
             if not runs:
                 continue
-            marker = MARKERS.get(method.split("+")[0], "o")
+            marker = declared_marker(method.split("+")[0])
             ys = [r.metrics[key] for r in runs]
             clipped += sum(y < floor for y in ys)
             ax.plot([r.metrics["kl_z"] for r in runs], [max(y, floor) for y in ys], linestyle="", marker=marker,
@@ -254,8 +272,7 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
     styles = ["-", "--", ":", "-."]
     gammas = sorted({round(r.gamma, 6) for r in mine})
     methods = sorted({r.method for r in mine}, key=lambda m: (_method_rank(m), m))
-    variants = iter(VARIANT_COLORS * (1 + len(methods) // len(VARIANT_COLORS)))
-    colors = {m: COLORS[m] if m in COLORS else next(variants) for m in methods}  # a variant never takes red
+    colors = method_colors(methods, VARIANT_COLORS)  # a variant never takes red
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     labelled: set[tuple[str, float]] = set()
     single, last_step = True, 0  # every run drawn has one point; the last update drawn
@@ -267,7 +284,7 @@ def plot_kl_by_update(rows: list[RunRow], dataset: str, model: str, path: str | 
         xs, ys = zip(*points, strict=True)
         key = (row.method, round(row.gamma, 6))
         ax.plot(xs, ys, color=colors[row.method], linestyle=styles[gammas.index(key[1]) % len(styles)],
-                marker=MARKERS.get(row.method.split("+")[0], "o"), markersize=3, alpha=0.8,
+                marker=declared_marker(row.method.split("+")[0]), markersize=3, alpha=0.8,
                 label=f"{method_label(row.method)}, γ {row.gamma:g}" if key not in labelled else None)
         labelled.add(key)
     if not labelled:

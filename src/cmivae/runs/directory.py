@@ -36,14 +36,25 @@ from cmivae.runs.legacy import saved_form
 from cmivae.runs.readers import check_run_directory, config_differences, finished_results
 
 
+def objective_traits(name: str) -> dict[str, Any]:
+    """What objective ``name``'s class declares for reports (:data:`cmivae.runs.files.OBJECTIVE_TRAIT_KEYS`:
+    its label, whether it is on the beta-VAE reference curve, whether it uses gamma, its report rank,
+    plot colour and marker; the ClassVars of :class:`cmivae.objectives.base.Objective`)."""
+    objective = OBJECTIVES[name]
+    return {files.OBJECTIVE_LABEL: objective.label or name,
+            files.REFERENCE_CURVE: bool(objective.reference_curve), files.USES_GAMMA: bool(objective.uses_gamma),
+            files.REPORT_RANK: int(objective.report_rank), files.PLOT_COLOR: str(objective.plot_color),
+            files.PLOT_MARKER: str(objective.plot_marker)}
+
+
 def run_traits(resolved: Resolved) -> dict[str, Any]:
     """What a run's classes declare (``config.json["traits"]``, :data:`cmivae.runs.files.TRAIT_KEYS`):
     read by torch-free sweeps and reports instead of a table of names."""
-    model, objective = MODELS[resolved.config.model.name], OBJECTIVES[resolved.config.objective.name]
+    model = MODELS[resolved.config.model.name]
     return {files.CAPABILITIES: sorted(declared_capabilities(model)),
             files.MODEL_LABEL: getattr(model, "label", "") or resolved.config.model.name,
-            files.OBJECTIVE_LABEL: getattr(objective, "label", "") or resolved.config.objective.name,
-            files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())]}
+            files.MATCHED_METRICS: [list(m) for m in getattr(model, "matched_metrics", ())],
+            **objective_traits(resolved.config.objective.name)}
 
 
 def code_version() -> str:

@@ -54,4 +54,11 @@ CAPABILITIES = "capabilities"  # the model's capabilities (cmivae.models.capabil
 MODEL_LABEL = "model_label"  # the model class's display label
 OBJECTIVE_LABEL = "objective_label"  # the objective class's display label
 MATCHED_METRICS = "matched_metrics"  # the model's metrics of the same-KL comparison (reports.matched)
-TRAIT_KEYS = (CAPABILITIES, MODEL_LABEL, OBJECTIVE_LABEL, MATCHED_METRICS)
+# how reports place the objective (its class's ClassVars, cmivae.objectives.base.Objective):
+REFERENCE_CURVE = "reference_curve"  # on the beta-VAE rate curve the same-KL comparison reads against
+USES_GAMMA = "uses_gamma"  # false: gamma is ignored (the ELBO), its runs are placed at gamma 0
+REPORT_RANK = "report_rank"  # its place in report order (lower first, ties by name)
+PLOT_COLOR = "plot_color"  # its colour in figures ("": a spare one)
+PLOT_MARKER = "plot_marker"  # its marker in figures ("": "o")
+OBJECTIVE_TRAIT_KEYS = (OBJECTIVE_LABEL, REFERENCE_CURVE, USES_GAMMA, REPORT_RANK, PLOT_COLOR, PLOT_MARKER)
+TRAIT_KEYS = (CAPABILITIES, MODEL_LABEL, MATCHED_METRICS, *OBJECTIVE_TRAIT_KEYS)  # the model's, then the objective's

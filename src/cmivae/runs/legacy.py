@@ -11,7 +11,9 @@ A config that sets such a field hashes ``{"schema": 2, "config": ...}`` (the sam
 that field included): a new field or regularizer needs no entry anywhere.
 
 **Traits.** Runs trained before ``config.json["traits"]`` existed name their model and
-objective only; :func:`legacy_traits` supplies what their classes declared then.
+objective only; :func:`legacy_traits` supplies what their classes declared then (and a record
+written before a key existed gets that key from here: :func:`cmivae.runs.readers.read_traits`).
+This table is the one place that names the objectives and models of those runs.
 
 Torch-free: sweep state and reports compute ids and read traits from files.
 """
@@ -161,14 +163,35 @@ _MODEL_TRAITS: dict[str, dict[str, Any]] = {
              files.MATCHED_METRICS: [["mi_zs", "Î(z;s)", 2, "lower"], ["eer_z", "EER(z) %", 2, "lower"],
                                      ["eer_s", "EER(s) %", 2, "higher"]]},
 }
-# objective name -> its display label when the committed runs were trained
-_OBJECTIVE_LABELS = {"elbo": "VAE (ELBO)", "beta": "β-VAE", "mi": "MI-VAE", "cmi": "CMI-VAE",
-                     "mmd": "kernel MMD (CMI)", "mws": "MWS I(z;s)"}
+# objective name -> what its class declared when the committed runs were trained (the rest: _OBJECTIVE_DEFAULTS,
+# the defaults of cmivae.objectives.base.Objective's ClassVars)
+_OBJECTIVE_TRAITS: dict[str, dict[str, Any]] = {
+    "elbo": {files.OBJECTIVE_LABEL: "VAE (ELBO)", files.REFERENCE_CURVE: True, files.USES_GAMMA: False,
+             files.REPORT_RANK: 0, files.PLOT_COLOR: "tab:gray", files.PLOT_MARKER: "s"},
+    "beta": {files.OBJECTIVE_LABEL: "β-VAE", files.REFERENCE_CURVE: True, files.REPORT_RANK: 1,
+             files.PLOT_COLOR: "tab:blue", files.PLOT_MARKER: "o"},
+    "mi": {files.OBJECTIVE_LABEL: "MI-VAE", files.REPORT_RANK: 2, files.PLOT_COLOR: "tab:green",
+           files.PLOT_MARKER: "^"},
+    "cmi": {files.OBJECTIVE_LABEL: "CMI-VAE", files.REPORT_RANK: 3, files.PLOT_COLOR: "tab:red",
+            files.PLOT_MARKER: "D"},
+    "mmd": {files.OBJECTIVE_LABEL: "kernel MMD (CMI)"},
+    "mws": {files.OBJECTIVE_LABEL: "MWS I(z;s)"},
+}
+_OBJECTIVE_DEFAULTS: dict[str, Any] = {files.REFERENCE_CURVE: False, files.USES_GAMMA: True, files.REPORT_RANK: 10,
+                                       files.PLOT_COLOR: "", files.PLOT_MARKER: ""}
+
+
+def legacy_objective_traits(name: str) -> dict[str, Any]:
+    """The objective traits (:data:`cmivae.runs.files.OBJECTIVE_TRAIT_KEYS`) its class declared when
+    the committed runs were trained; an unknown name gets the defaults and its name as its label. Reports
+    also read the paper's rows (methods no run of a report may have) through it."""
+    return {files.OBJECTIVE_LABEL: name, **_OBJECTIVE_DEFAULTS, **_OBJECTIVE_TRAITS.get(name, {})}
 
 
 def legacy_traits(config: dict[str, Any]) -> dict[str, Any]:
     """The traits (:data:`cmivae.runs.files.TRAIT_KEYS`) of a run that predates them, from its
-    hashed config dict; an unknown name gets no capability and its name as its label."""
+    hashed config dict; an unknown name gets no capability, the default objective traits and its
+    name as its label."""
     def name_of(section: str) -> str:  # a damaged file may hold anything: no name then
         values = config.get(section) if isinstance(config, dict) else None
         return str(values.get("name", "")) if isinstance(values, dict) else ""
@@ -177,5 +200,5 @@ def legacy_traits(config: dict[str, Any]) -> dict[str, Any]:
     known = _MODEL_TRAITS.get(model, {})
     return {files.CAPABILITIES: sorted(known.get(files.CAPABILITIES, [])),
             files.MODEL_LABEL: known.get(files.MODEL_LABEL, model),
-            files.OBJECTIVE_LABEL: _OBJECTIVE_LABELS.get(objective, objective),
-            files.MATCHED_METRICS: [list(m) for m in known.get(files.MATCHED_METRICS, [])]}
+            files.MATCHED_METRICS: [list(m) for m in known.get(files.MATCHED_METRICS, [])],
+            **legacy_objective_traits(objective)}

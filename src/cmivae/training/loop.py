@@ -33,7 +33,7 @@ from cmivae.infra.errors import TrainingError
 from cmivae.infra.precision import autocast, make_grad_scaler, numerics, resolve_device, resolve_precision
 from cmivae.infra.progress import ProgressLine
 from cmivae.objectives import Objective
-from cmivae.objectives.base import regularizer_terms
+from cmivae.objectives.base import added_term_keys
 from cmivae.objectives.means import objective_means as evaluate_objective
 from cmivae.objectives.terms import LossTerms
 from cmivae.registry import MODELS, Resolved, build, resolve
@@ -383,7 +383,7 @@ def _fit(resolved: Resolved, run_dir: Path, *, force: bool, resume: bool, progre
             if ticker is not None:
                 ticker.update(state.step)
             if state.step % 10 == 0 and state.count:
-                shown = ("neg_elbo", "kl_z", *regularizer_terms(state.sums), "critic_acc")
+                shown = ("neg_elbo", "kl_z", *added_term_keys(state.sums), "critic_acc")
                 bar.set_postfix({k: f"{state.sums[k] / state.count:.3g}" for k in shown if k in state.sums})
             stop = config.train.max_steps is not None and state.step >= config.train.max_steps
             state.train_seconds += time.monotonic() - start
@@ -525,7 +525,7 @@ def _end_epoch(trainer: Trainer, run: RunDirectory, state: TrainState, splits: A
     run.write_history(state.history)  # before the checkpoint holding it: a kill between loses no line
     run.save_last(_checkpoint_state(trainer, state))
     unit = "images" if config.data.is_image else "segments"  # what one example is, in the log
-    own = "".join(f", {k} {val[k]:.3g}" for k in regularizer_terms(val))  # the objective's named terms
+    own = "".join(f", {k} {val[k]:.3g}" for k in added_term_keys(val))  # the objective's named terms
     run.log(f"epoch {epoch + 1}: val neg_elbo {val['neg_elbo']:.2f}, kl_z {val['kl_z']:.2f}{own}, "
             f"val objective {val['total']:.2f}, {record['images_per_second']:.0f} {unit}/s")
     return done
