@@ -18,6 +18,7 @@ import yaml
 
 from cmivae.training import signals
 from tests.reliability.runs import cli_env, tiny_raw_config
+from tests.training.test_stop_deadline import _ends  # the process's exit code and stderr, or a failure
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,16 +87,6 @@ def _wait_for(process: subprocess.Popen, marker: str) -> list[str]:
         if line.startswith(marker):
             return seen
     pytest.fail(f"the sweep ended before {marker}: {process.wait()} {''.join(seen)} {process.stderr.read()}")
-
-
-def _ends(process: subprocess.Popen, within: float) -> tuple[int, str]:
-    try:
-        _, err = process.communicate(timeout=within)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        pytest.fail(f"the sweep was still running {within} s after the stop")
-    return process.returncode, err
 
 
 def _run_dir(out: Path) -> Path:
