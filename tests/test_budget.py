@@ -3,16 +3,20 @@ config before anything is built (:mod:`cmivae.budget`), and what exceeds the mac
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from cmivae.budget import GIB, Footprint, check_budget, estimate, states_footprint
 from cmivae.cli.main import main
 from cmivae.infra.errors import ConfigError
 from cmivae.registry import MODELS, build, load_resolved
+from tests.helpers import TINY_MODELS
 
-PRESETS = ("pixelcnn-paper", "pixelcnn-cpu", "dsae-paper", "dsae-cpu")
+PRESETS = ("pixelcnn-paper", "pixelcnn-cpu", "dsae-paper", "dsae-cpu", "dsae-sprites-cpu")
 
 
 def _variants() -> list[list[str]]:
@@ -46,15 +50,49 @@ def test_each_family_states_its_exact_parameter_count_without_building(preset: s
     assert checked >= 8
 
 
+def _built(model_class: Any, config: Any) -> torch.nn.Module:
+    """The model of ``config``, on the meta device (no memory: the video DSAE's paper size holds 1.9e8
+    parameters) where the family's constructor allows it; the PixelCNN's masked convolutions read their
+    mask's values, so it is built on the CPU."""
+    try:
+        with torch.device("meta"):
+            return model_class(config)
+    except (RuntimeError, NotImplementedError):
+        return model_class(config)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_family_states_its_footprint(name: str) -> None:
-    """The registry's models: a family without ``footprint``/``input_shape_of`` is never checked by the budget."""
-    if not states_footprint(MODELS[name]):
-        pytest.skip(f"model {name!r} states no footprint: cmivae.budget cannot check its configs")
-    config = MODELS[name].config_class()
-    model = MODELS[name](config)
-    assert MODELS[name].footprint(config).parameters == sum(p.numel() for p in model.parameters())
-    assert tuple(MODELS[name].input_shape_of(config)) == tuple(model.input_shape)
+    """Every registered model family states ``footprint``/``input_shape_of`` (a family without them would
+    never be checked by the budget): the exact parameters of the built model and its input shape, at the
+    family's defaults (the paper's sizes) and at the tests' tiny settings, and activations that grow with
+    the input."""
+    model_class = MODELS[name]
+    assert states_footprint(model_class), f"model {name!r} states no footprint: cmivae.budget cannot check its configs"
+    tiny = {key: value for key, value in TINY_MODELS[name].items() if key != "name"}
+    for config in (model_class.config_class(), model_class.config_class(**tiny)):
+        model = _built(model_class, config)
+        counted = model_class.footprint(config)
+        assert counted.parameters == sum(p.numel() for p in model.parameters()), config
+        assert tuple(model_class.input_shape_of(config)) == tuple(model.input_shape)
+        assert counted.activations > math.prod(model.input_shape) > 0
+    longer = model_class.config_class(**{**tiny, "num_steps": 2 * config.num_steps}) \
+        if hasattr(config, "num_steps") else None
+    if longer is not None:  # a sequence model keeps more for longer sequences, with the same parameters
+        assert model_class.footprint(longer).activations > counted.activations
+        assert model_class.footprint(longer).parameters == counted.parameters
+
+
+@pytest.mark.parametrize("override", ["model.frame_features=[100000000]", "model.conv_channels=[32, 64, 100000]",
+                                      "train.batch_size=100000"])
+def test_train_refuses_a_video_config_that_exceeds_the_machine(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                               override: str) -> None:
+    """The video DSAE is checked as the other families (it stated no footprint and was never checked)."""
+    out = tmp_path / "run"
+    assert main(["train", "dsae-sprites-cpu", "--set", override, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: this config needs ~") and err.count("\n") == 1, err
+    assert not out.exists()
 
 
 def test_the_estimate_grows_with_the_batch_and_refuses_past_the_limit() -> None:

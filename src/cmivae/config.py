@@ -387,6 +387,11 @@ def parse_yaml(text: str | bytes, where: str) -> Any:
                               f"give a YAML file saved as UTF-8") from err
     try:
         value = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:  # what is wrong and where, without PyYAML's echo of the text
+        mark = err.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        what = ": ".join(part for part in (err.context, err.problem) if part) or type(err).__name__
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(what.split())}{at}") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from err
     except (ValueError, TypeError, OverflowError) as err:  # a tag's constructor: `!!float x`, `!!int 1.5.2`
@@ -420,8 +425,20 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
     return raw
 
 
+def parse_override_value(flag: str, item: str, text: str, example: str = "model.encoder_channels=[32, 64]") -> Any:
+    """The YAML value ``text`` of a command-line ``SECTION.KEY=VALUE`` item (``--set``, ``cmivae sweep --set``
+    and ``--only``), or one :class:`ConfigError` line naming the flag and the item, what a value must be and
+    how to fix it, with ``example`` (an item of that flag) as the model (:func:`parse_yaml` does the parsing)."""
+    try:
+        return parse_yaml(text, f"{flag} {item!r}: the value {text!r}")
+    except ConfigError as err:
+        raise ConfigError(f"{err}; expected a YAML value (a number, a word, or a list such as [0, 1] with its "
+                          f"brackets and quotes closed): correct the value and quote the whole item for the "
+                          f"shell, e.g. {flag} '{example}'") from None
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config."""
+    """Apply ``section.key=value`` overrides (values parsed as YAML: :func:`parse_override_value`) to a raw config."""
     raw = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
@@ -431,7 +448,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if len(parts) != 2 or parts[0] not in SECTION_NAMES or not parts[1]:
             raise ConfigError(f"--set key {key!r} must be section.key with section one of data, model, objective, "
                               f"train (e.g. --set train.epochs=5)")
-        value = parse_yaml(text, f"--set {item!r}: the value")
+        value = parse_override_value("--set", item, text)
         raw.setdefault(parts[0], {})
         if raw[parts[0]] is None:
             raw[parts[0]] = {}

@@ -47,6 +47,31 @@ def test_the_record_holds_the_hash_size_data_and_accuracy(tmp_path: Path) -> Non
     assert torch.equal(judge(x).action, reference.eval()(x).action)
 
 
+def test_the_weights_are_hashed_in_blocks_by_the_one_digest_owner(tmp_path: Path, monkeypatch) -> None:
+    """``judge_problem`` hashes the judge file with :func:`cmivae.infra.digests.file_sha256` (4 MiB blocks),
+    never reading it whole, and gets the hash ``save_judge`` recorded (so a cached judge keeps its pinned hash)."""
+    from cmivae.infra import digests
+
+    record = saved(tmp_path)
+    weights, _ = cache.judge_paths(32, tmp_path)
+    hashed: list[Path] = []
+    real_read_bytes, real_file_sha256 = Path.read_bytes, digests.file_sha256
+
+    def read_bytes(path: Path) -> bytes:
+        assert path.suffix != ".pt", f"{path} read whole"
+        return real_read_bytes(path)
+
+    def file_sha256(path: Path) -> str:
+        hashed.append(path)
+        return real_file_sha256(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(cache, "file_sha256", file_sha256)
+    judge, loaded = cache.load_judge(32, DIGEST, tmp_path)
+    assert hashed == [weights] and loaded.sha256 == record.sha256 == real_file_sha256(weights)
+    assert not judge.training
+
+
 @pytest.mark.parametrize("case", ["flipped byte", "truncated", "other data", "other size", "no record",
                                   "damaged record", "no judge"])
 def test_a_damaged_or_mismatched_judge_is_refused_in_one_line(tmp_path: Path, case: str) -> None:

@@ -125,6 +125,21 @@ def test_preset_step_compares_two_values_of_one_key() -> None:
     assert bad.returncode == 2 and "--vary takes KEY=A,B" in bad.stderr
 
 
+def test_budget_peak_prints_the_estimate_beside_a_measured_step() -> None:
+    """``python -m benchmarks.budget_peak``: cmivae.budget's estimate, the peak memory of real steps and (video
+    DSAE) the FLOPs torch counts beside benchmarks.flops' count; nothing about their values is asserted."""
+    command = [sys.executable, "-m", "benchmarks.budget_peak", "dsae-sprites-cpu", "--set", "train.batch_size=2",
+               "--steps", "1"]
+    result = subprocess.run([*command, "--flops"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "dsae-sprites-cpu train.batch_size=2: estimate ~" in result.stdout
+    assert re.search(r"estimate / measured = \d+\.\d\d", result.stdout), result.stdout
+    assert re.search(r"flop_counter \d+\.\d\d GFLOP, benchmarks\.flops \(useful\) \d+\.\d\d GFLOP", result.stdout)
+    bad = subprocess.run([*command[:3], "pixelcnn-cpu", "--flops"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "leave --flops out" in bad.stderr
+
+
 def test_video_dsae_flops_count_every_frame_layer() -> None:
     """The frame encoder and decoder of a small video DSAE, counted by hand: 16x16 frames, convolutions 3 -> 4
     (stride 1) -> 8 (stride 2, 8x8), 3x3 kernels, frame features 16, z 4 + s 3, B T = 2 x 8 frames."""

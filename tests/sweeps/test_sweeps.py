@@ -237,6 +237,28 @@ def test_only_runs_a_part_with_the_whole_sweeps_ids_and_the_rest_later(tmp_path:
     assert statuses(again) == ["done"] * 4 and "(2 of them done)" in lines[-1]
 
 
+@pytest.mark.parametrize("flag", ["--only", "--set"])
+@pytest.mark.parametrize("value, why", [("[0, 1", "expected ',' or ']'"), ("&x [1, *x]", "refers to itself"),
+                                        ("!!float x", "cannot be built"), ("'0", "found unexpected end of stream")])
+def test_a_malformed_only_or_set_value_is_one_line_naming_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                     flag: str, value: str, why: str) -> None:
+    """``--only``/``--set`` values go through the helper ``cmivae train --set`` uses
+    (:func:`cmivae.config.parse_override_value`): one line naming the flag, the item and the value, what was
+    expected and how to fix it, exit 2, nothing created; plain ``yaml.safe_load`` gave a traceback or, for a
+    self-referencing value, a filter that never matched."""
+    path, out, item = write_sweep(tmp_path), tmp_path / "sweep", f"train.seed={value}"
+    for extra in (["--dry-run"], ["--out", str(out)]):
+        assert cli.main(["sweep", str(path), flag, item, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert f"{flag} {item!r}: the value {value!r}" in err and why in err, err
+        assert "expected a YAML value" in err and f"e.g. {flag} '" in err, err
+    assert not out.exists()
+    if flag == "--set":  # the same line as `cmivae train --set` (one owner)
+        assert cli.main(["show-config", "pixelcnn-cpu", "--set", item]) == 2
+        assert f"error: --set {item!r}: the value {value!r}" in capsys.readouterr().err
+
+
 def test_only_base_selects_the_runs_of_one_preset_of_a_base_axis(tmp_path: Path) -> None:
     longer = {**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 3}}
     (tmp_path / "other-base.yaml").write_text(yaml.safe_dump(longer))

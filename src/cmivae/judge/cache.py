@@ -24,6 +24,7 @@ import torch
 
 from cmivae.infra import json_files
 from cmivae.infra.atomic import atomic_write_bytes, atomic_write_json
+from cmivae.infra.digests import file_sha256
 from cmivae.infra.errors import DataError
 from cmivae.judge.network import ATTRIBUTE_NAMES, JudgeConfig, SpritesJudge
 from cmivae.judge.training import TARGET_ACCURACY, TrainedJudge
@@ -117,7 +118,7 @@ def judge_problem(frame_size: int, data_digest: str, data_dir: str | Path | None
     if record.data_digest != data_digest:
         return (f"{weights} was trained on other Sprites data (digest {record.data_digest[:12]}, the data here is "
                 f"{data_digest[:12]})")
-    actual = hashlib.sha256(weights.read_bytes()).hexdigest()
+    actual = file_sha256(weights)  # in blocks, never the whole file in memory
     if actual != record.sha256:
         return f"{weights} is damaged (SHA-256 {actual[:12]}, its record says {record.sha256[:12]})"
     return None
@@ -134,7 +135,7 @@ def load_judge(frame_size: int, data_digest: str, data_dir: str | Path | None = 
     weights, record_path = judge_paths(frame_size, data_dir)
     if problem is None:
         try:
-            state = torch.load(io.BytesIO(weights.read_bytes()), map_location="cpu", weights_only=True)
+            state = torch.load(weights, map_location="cpu", weights_only=True)
             judge = SpritesJudge(JudgeConfig.from_dict(state["config"]))
             judge.load_state_dict(state["state_dict"])
         except Exception as err:  # noqa: BLE001 - any unreadable content is the same one-line refusal

@@ -254,6 +254,21 @@ class SequenceLatents(nn.Module):
         self.dynamic_encoder = DynamicEncoder(config)
         self.transition_prior = TransitionPrior(config)
 
+    @staticmethod
+    def latents_footprint(config: DSAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one sequence keeps for backward in the latent half
+        (:mod:`cmivae.budget`), over features of size F = ``config.x_dim``: q(z | x), q(s | x, z) and
+        p(s_t | s_{<t}); a family adds its feature extractor's and decoder's."""
+        t, hid = config.num_steps, config.hidden_dim
+        params = (lstm(config.x_dim, hid, 2) + linear(2 * hid, 2 * config.z_dim)  # q(z | x)
+                  + lstm(config.x_dim + config.z_dim, hid, 2) + linear(2 * hid, 4 * config.rnn_dim)  # q(s | x, z)
+                  + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
+                  + linear(config.rnn_dim, 2 * config.s_dim)
+                  + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim))  # p(s)
+        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM
+        per_frame = 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim
+        return Footprint(params, t * per_frame + config.z_dim)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The family's input x (checked) -> per-frame features ``(B, T, F)`` the LSTMs read."""
         raise NotImplementedError(f"{type(self).__name__} must define features(x)")
@@ -356,23 +371,17 @@ class DSAE(SequenceLatents):
     @staticmethod
     def footprint(config: DSAEConfig) -> Footprint:
         """Parameters (exact) and activation values one sequence of ``num_steps`` frames keeps for
-        backward, from the config alone (:mod:`cmivae.budget`)."""
-        t, hid = config.num_steps, config.hidden_dim
-        params = (lstm(config.x_dim, hid, 2) + linear(2 * hid, 2 * config.z_dim)  # q(z | x)
-                  + lstm(config.x_dim + config.z_dim, hid, 2) + linear(2 * hid, 4 * config.rnn_dim)  # q(s | x, z)
-                  + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
-                  + linear(config.rnn_dim, 2 * config.s_dim)
-                  + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim)  # p(s)
-                  + config.x_dim)  # the decoder's per-bin log-variance
-        width, per_frame = config.z_dim + config.s_dim, 0
+        backward, from the config alone (:mod:`cmivae.budget`): the latents'
+        (:meth:`SequenceLatents.latents_footprint`) and the decoder MLP's."""
+        width, params, per_frame = config.z_dim + config.s_dim, config.x_dim, 0  # the decoder's per-bin log-variance
         for _ in range(config.num_decoder_layers):
             params += linear(width, config.decoder_hidden_dim)
             per_frame += 2 * config.decoder_hidden_dim
             width = config.decoder_hidden_dim
         params += linear(width, config.x_dim)
-        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM, the decoder
-        per_frame += 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim + 3 * config.x_dim
-        return Footprint(params, t * per_frame + 2 * config.x_dim + config.z_dim)
+        per_frame += 3 * config.x_dim  # the mean, x - mean, the log-density terms
+        return SequenceLatents.latents_footprint(config) + Footprint(
+            params, config.num_steps * per_frame + 2 * config.x_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x ``(B, T, F)`` checked, as float: the spectra are the LSTMs' features."""

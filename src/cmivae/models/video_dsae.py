@@ -70,6 +70,7 @@ import torch
 from torch import distributions as dist
 from torch import nn
 
+from cmivae.budget import Footprint, conv, linear
 from cmivae.data.video.frames import to_unit_float
 from cmivae.fields import one_of
 from cmivae.modality import VIDEO
@@ -284,6 +285,45 @@ class VideoDSAE(SequenceLatents):
     def latent_shapes(config: VideoDSAEConfig) -> tuple[int, tuple[int, ...]]:
         """``(D, (T, D_s))``: z is ``(B, D)``, s the frame latents ``(B, T, D_s)``."""
         return config.z_dim, (config.num_steps, config.s_dim)
+
+    @staticmethod
+    def input_shape_of(config: VideoDSAEConfig) -> tuple[int, ...]:
+        """One example's x, ``(T, C, H, W)``, without building the model."""
+        return (config.num_steps, config.channels, config.frame_size, config.frame_size)
+
+    @staticmethod
+    def footprint(config: VideoDSAEConfig) -> Footprint:
+        """Parameters (exact) and activation values one sequence keeps for backward, from the config alone
+        (:mod:`cmivae.budget`): the latents' over the frame features
+        (:meth:`~cmivae.models.dsae.SequenceLatents.latents_footprint`), then per frame the frame encoder's
+        and decoder's. Per frame kept: the unit-scale frame, each hidden convolution's output and (with batch
+        norm) its normalized copy, each fully connected layer's output, the decoder's logits, their sigmoid
+        and the Gaussian's or Bernoulli's log-density temporaries."""
+        k2, channels, pixels = config.kernel_size ** 2, config.conv_channels, config.frame_size ** 2
+        per_conv = 2 if config.batch_norm else 1  # kept: the conv's and the batch norm's outputs
+
+        def hidden_conv(fan_in: int, fan_out: int) -> int:  # no bias before a batch norm, which has weight and bias
+            return conv(fan_in, fan_out, k2) + (fan_out if config.batch_norm else 0)
+
+        params, per_frame, fan_in, size = 0, 0, config.channels, config.frame_size
+        for index, width in enumerate(channels):  # frame encoder: the first convolution of stride 1, then stride 2
+            size = size if index == 0 else size // 2
+            params += hidden_conv(fan_in, width)
+            per_frame += per_conv * width * size * size
+            fan_in = width
+        widths = [fan_in * config.final_size ** 2, *config.frame_features]
+        params += sum(linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        per_frame += sum(widths[1:])
+        widths = [config.z_dim + config.s_dim, *reversed(config.frame_features), channels[-1] * config.final_size ** 2]
+        params += sum(linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))  # frame decoder
+        per_frame += sum(widths[1:])
+        for fan_in, fan_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # stride-2 conv-transposes
+            size *= 2
+            params += hidden_conv(fan_in, fan_out)
+            per_frame += per_conv * fan_out * size * size
+        params += conv(channels[0], config.channels, k2)  # to C channels, with a bias
+        per_frame += 5 * config.channels * pixels  # the frame as float, logits, their sigmoid, two log-density terms
+        return SequenceLatents.latents_footprint(config.recurrent()) + Footprint(params, config.num_steps * per_frame)
 
     def channels_last_module(self) -> nn.Module:
         """The convolutions of the frame encoder and decoder (a container made on each call, not a

@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from cmivae.config import ExperimentConfig, apply_overrides, load_config, read_config_file
+from cmivae.config import ExperimentConfig, apply_overrides, load_config, parse_override_value, read_config_file
 from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import Offers, check_requested
 from cmivae.runs import legacy
@@ -109,6 +107,7 @@ class Sweep:
                 **({"only": self.only, "left_out": self.left_out} if self.only else {})}
 
 
+ONLY_EXAMPLE = "train.seed=[0, 1]"  # the model of an --only item in error lines
 BASE_KEY = "base"  # the one --only key that is not a config key: the preset a grid point starts from
 
 
@@ -125,12 +124,12 @@ def parse_only(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if key == BASE_KEY and sep and value:
-            only[key] = yaml.safe_load(value)
+            only[key] = parse_override_value("--only", item, value, ONLY_EXAMPLE)
             continue
         if not sep or key.count(".") != 1 or not all(key.split(".")):
             raise ConfigError(f"--only {item!r}: expected SECTION.KEY=VALUE (e.g. --only objective.gamma=0.9, "
                               f"or a list: --only 'train.seed=[0, 1]') or base=PRESET (e.g. --only base=pixelcnn-mid)")
-        only[key] = yaml.safe_load(value)
+        only[key] = parse_override_value("--only", item, value, ONLY_EXAMPLE)
     return only
 
 
@@ -239,6 +238,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
         ConfigError: naming the file and the offending key or grid point.
     """
     path = Path(path)
+    wanted = parse_only(only)  # a malformed --only fails before the file is expanded
     raw = _read_sweep_file(path)
     unknown = sorted(set(raw) - set(SWEEP_KEYS))
     if unknown:
@@ -270,8 +270,8 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
             _set_value(start, key, value)
         try:
             return apply_overrides(start, overrides or [])
-        except ConfigError as err:
-            raise ConfigError(f"{path}: --set: {err}") from err
+        except ConfigError as err:  # its message names --set already, or is about the base config's section
+            raise ConfigError(f"{path}: {err}" if str(err).startswith("--set") else f"{path}: --set: {err}") from err
 
     starts = {base: starting_point(base_raw)}
     for i, grid in enumerate(grids):
@@ -284,7 +284,8 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
                     starts[name] = starting_point(read_config_file(source))
                 except ConfigError as err:
                     raise ConfigError(f"{path}: grid[{i}].base: {err}") from err
-    cli_fixed = {item.split("=", 1)[0]: yaml.safe_load(item.split("=", 1)[1]) for item in overrides or []}
+    cli_fixed = {item.split("=", 1)[0]: parse_override_value("--set", item, item.split("=", 1)[1])
+                 for item in overrides or []}
     sweep = Sweep(path=path, base=str(raw["base"]), fixed={**fixed, **cli_fixed}, grids=grids, evaluate=evaluate,
                   metrics=metrics, description=description)
     from cmivae.registry import resolve  # imports torch: only when a sweep is expanded, not for sweep-status
@@ -319,7 +320,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None, only: list[
         except ConfigError as err:
             raise ConfigError(f"{path}: evaluate: {err} (model {spec.config.model.name}, data set "
                               f"{spec.config.data.name})") from None
-    sweep.only, sweep.all_runs = parse_only(only), list(sweep.runs)
+    sweep.only, sweep.all_runs = wanted, list(sweep.runs)
     if sweep.only:
         hashed = [legacy.saved_form(spec.config) for spec in sweep.runs]  # once per run, for every key and the filter
         for key in sweep.only:

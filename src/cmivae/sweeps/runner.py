@@ -190,7 +190,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
 
 
 def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any]:
-    from cmivae.training.signals import Interrupted
+    from cmivae.training.signals import Interrupted, interrupt_on_signals
 
     stage = "setup"
     try:
@@ -226,7 +226,11 @@ def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any
             splits = splits if splits is not None else _load_splits(config, task.data_loader)
             stage = "evaluate"
             evaluator = task.evaluator or _default_evaluator()
-            evaluator(run_dir, missing, quiet=True, data=splits)
+            # a stop ends the evaluation at once, or by the stop deadline when a long native call (a probe's
+            # fit) does not return; eval.json is written one metric at a time, atomically: the rerun does the rest
+            with interrupt_on_signals(f"evaluation of run {task.run_id}", "the metrics already in eval.json are "
+                                      "kept; rerun the same command to evaluate the rest"):
+                evaluator(run_dir, missing, quiet=True, data=splits)
     except Interrupted:
         raise
     except Exception as err:  # one failing run must not stop the sweep: record it, go on

@@ -24,6 +24,14 @@ the process itself, exit code ``128 + signum``, when
 The checkpoint written before (the last one on disk, written atomically) is kept; the state of
 the unfinished step cannot be checkpointed (its parameters may be half updated). Once the loop
 acknowledges the request (it is writing its checkpoint) the deadline no longer applies.
+
+Work with no step boundary to wait for (a sweep's evaluation of a trained run: long probe fits,
+Î(z;s) critics) uses :func:`interrupt_on_signals` instead: the first signal raises
+:class:`Interrupted` at once, wherever Python next runs, and the same watchdog ends the process
+when the work has not stopped within the deadline (a native call that does not return, or code
+that catches the exception and carries on). What such work writes must be atomic (``eval.json``
+is written with :func:`cmivae.infra.atomic.atomic_write_json`, one metric at a time), so a stop at
+any point leaves the metrics written before and no half-written file; the rerun computes the rest.
 """
 
 from __future__ import annotations
@@ -104,8 +112,14 @@ class Watchdog:
     docstring). It reads the signal numbers Python's C-level handler writes to a pipe, so it
     runs even while the main thread is inside one endless native call."""
 
-    def __init__(self, request: StopRequest, deadline: float, exit: Callable[[int], None] = os._exit) -> None:
+    def __init__(self, request: StopRequest, deadline: float, exit: Callable[[int], None] = os._exit, *,
+                 inside: str = "inside a step", late: str = "no step boundary",
+                 kept: str = "the step's state is lost, the last checkpoint on disk is kept; rerun the same command "
+                             "to resume from it") -> None:
+        """``inside``, ``late`` and ``kept`` word the forced stop's line: where it stopped, what did not
+        happen within the deadline, and what is kept and how to go on."""
         self.request, self.deadline, self._exit = request, deadline, exit
+        self.inside, self.late, self.kept = inside, late, kept
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
         self._closed = False
@@ -133,7 +147,7 @@ class Watchdog:
         while not self._closed:
             now = time.monotonic()
             if first is not None and self.deadline > 0 and not self.request.acknowledged and force_at is None:
-                force_at, why = first[1] + self.deadline, f"no step boundary within {self.deadline:g} s"
+                force_at, why = first[1] + self.deadline, f"{self.late} within {self.deadline:g} s"
             timeout = None if force_at is None else max(0.0, force_at - now)
             ready, _, _ = select.select([self._read], [], [], timeout)
             if self._closed:
@@ -146,16 +160,15 @@ class Watchdog:
                     first = (signum, now)
                 elif now - first[1] >= SAME_REQUEST_SECONDS:
                     force_at, why = now + SECOND_SIGNAL_GRACE_SECONDS, f"a second {signal.Signals(signum).name}"
-            if force_at is not None and self.request.acknowledged and why.startswith("no step"):
+            if force_at is not None and self.request.acknowledged and why.startswith(self.late):
                 force_at = None  # the loop is checkpointing: let it finish
             if first is not None and force_at is not None and time.monotonic() >= force_at:
                 self._force(first[0], why)
                 return
 
     def _force(self, signum: int, why: str) -> None:
-        message = (f"stopped by {signal.Signals(signum).name} inside a step ({why}; {STOP_SECONDS_ENV} sets the "
-                   f"deadline); the step's state is lost, the last checkpoint on disk is kept; rerun the same "
-                   f"command to resume from it")
+        message = (f"stopped by {signal.Signals(signum).name} {self.inside} ({why}; {STOP_SECONDS_ENV} sets the "
+                   f"deadline); {self.kept}")
         if self.request.log is not None:
             with contextlib.suppress(Exception):
                 self.request.log(message)
@@ -178,6 +191,41 @@ def stop_on_signals(deadline: float | None = None) -> Iterator[StopRequest]:
     previous = {sig: signal.signal(sig, request._handle) for sig in SIGNALS}
     try:
         with Watchdog(request, deadline):
+            yield request
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def interrupt_on_signals(what: str, kept: str, deadline: float | None = None) -> Iterator[StopRequest]:
+    """For work with no step boundary (a sweep's evaluation; module docstring): the first SIGTERM/SIGINT
+    raises :class:`Interrupted` (``"{what} stopped by SIGTERM; {kept}"``) at once, and the :class:`Watchdog`
+    ends the process, exit ``128 + signum``, when the block has not been left within ``deadline`` seconds
+    (default :func:`stop_seconds`; 0: none) or a second signal comes. Only in the main thread (elsewhere
+    signals keep their handlers); the handlers before it are restored on leaving.
+
+    Args:
+        what: what is stopped, e.g. ``evaluation of run 3db7cdeb6ee7``.
+        kept: what a stop keeps and how to go on, e.g. ``the metrics already in eval.json are kept; rerun
+            the same command to compute the rest``.
+        deadline: seconds from the first signal to a forced exit.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    deadline = stop_seconds() if deadline is None else deadline
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if request.signum is not None:  # already raised once: a repeat must not interrupt the unwinding
+            return
+        request.signum, request.received_at = signum, time.monotonic()
+        raise Interrupted(signum, f"{what} stopped by {signal.Signals(signum).name}; {kept}")
+
+    previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
+    try:
+        with Watchdog(request, deadline, inside=f"during the {what}", late="not stopped", kept=kept):
             yield request
     finally:
         for sig, handler in previous.items():
