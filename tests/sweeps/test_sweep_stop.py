@@ -57,6 +57,9 @@ def evaluate(run_dir, metrics, *, quiet=False, data=None):
 
 
 runner._default_evaluator = lambda: evaluate  # also in spawned workers, which import this file as __mp_main__
+if sys.argv[1:2] == ["evaluate"]:  # `cmivae evaluate` calls the same fake
+    import cmivae.metrics.evaluate
+    cmivae.metrics.evaluate.evaluate_run = lambda run_dir, metrics, **_: evaluate(run_dir, metrics)
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 """
@@ -149,3 +152,32 @@ def test_interrupt_on_signals_raises_at_once_and_restores_the_handlers() -> None
             time.sleep(30)  # interrupted by the handler, long before
     assert err.value.exit_code == 128 + signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("mode, stop_seconds", [("slow", "0"), ("stuck", "2")])
+def test_a_stop_ends_cmivae_evaluate_and_keeps_the_metrics_written(tmp_path: Path, fashion_mnist_dir: str,
+                                                                   mode: str, stop_seconds: str) -> None:
+    """`cmivae evaluate` on its own: the first SIGTERM ends a slow evaluation at once, a stuck one by the
+    deadline; one error line, exit 143, eval.json whole with the metric written before; --missing does the rest."""
+    sweep, script, out = _sweep(tmp_path, fashion_mnist_dir)
+    code, err = _ends(_run(script, sweep, out, "", "0", "--no-evaluate"), within=120)  # train only
+    assert code == 0, err
+    run_dir = _run_dir(out)
+    env = {**cli_env(), "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "EVAL_MODE": mode,
+           signals.STOP_SECONDS_ENV: stop_seconds}
+    process = subprocess.Popen([sys.executable, str(script), "evaluate", str(run_dir), "--metrics", "elbo", "mi_zs",
+                                "--threads", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(process, mode.upper())
+    process.send_signal(signal.SIGTERM)
+    code, err = _ends(process, within=60)
+    assert code == 128 + signal.SIGTERM, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "stopped by SIGTERM" in lines[0] and f"evaluation of {run_dir}" in lines[0], err
+    assert ("(not stopped within 2 s" in lines[0]) == (mode == "stuck")  # the watchdog ended only the stuck one
+    assert "rerun with --missing to compute the rest" in lines[0] and "Traceback" not in err
+    assert json.loads((run_dir / "eval.json").read_text()) == {"elbo": 0.5}
+    again = subprocess.run([sys.executable, str(script), "evaluate", str(run_dir), "--metrics", "elbo", "mi_zs",
+                            "--missing", "--threads", "1", "--quiet"], env={**env, "EVAL_MODE": ""},
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run_dir / "eval.json").read_text()) == {"elbo": 0.5, "mi_zs": 0.5}

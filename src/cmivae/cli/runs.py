@@ -121,6 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cmivae.infra.locking import directory_lock, refuse_if_locked
     from cmivae.infra.threads import parse_threads
     from cmivae.runs.readers import read_eval_json, read_saved
+    from cmivae.training.signals import interrupt_on_signals
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
@@ -143,7 +144,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 if not args.quiet:
                     _print_evaluation(run_dir.name, read_eval_json(eval_path))
                 return 0
-        results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet, threads=None)  # set above
+        # a stop ends the evaluation at once, or by the stop deadline when a native call (a probe's fit) does
+        # not return; eval.json is written one metric at a time, atomically: `--missing` computes the rest
+        with interrupt_on_signals(f"evaluation of {run_dir}", "the metrics already in eval.json are kept; rerun "
+                                  "with --missing to compute the rest"):
+            results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet, threads=None)  # set above
     print(f"wrote {eval_path}")
     if not args.quiet:
         _print_evaluation(run_dir.name, results)
