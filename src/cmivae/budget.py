@@ -36,22 +36,63 @@ from typing import Any
 
 from cmivae.infra.errors import ConfigError
 
-BYTES_PER_PARAMETER = 16  # fp32 weight + gradient + Adam's exp_avg and exp_avg_sq
-BYTES_PER_ACTIVATION = 4  # fp32 (bf16 autocast halves some; the estimate stays on the safe side)
-ACTIVATION_FACTOR = 2  # forward tensors kept for backward + their gradients during the backward pass
 GIB = 2**30
+BYTES_PER_PARAMETER = 16  # fp32 weight + gradient + Adam's exp_avg and exp_avg_sq
+AUTOCAST_BYTES_PER_PARAMETER = 2  # a 16-bit autocast's cached copy of each weight (bf16/fp16)
+BYTES_PER_ACTIVATION = 4  # an fp32 activation value (any precision: Footprint.full_precision)
+AUTOCAST_BYTES_PER_ACTIVATION = 2  # a bf16/fp16 activation value under a 16-bit autocast
+ACTIVATION_FACTOR = 2  # forward tensors kept for backward + their gradients during the backward pass
+RUNTIME_BYTES = GIB // 8  # what the first training steps add beyond the run's tensors (measured 0.10-0.13 GiB)
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """What one part of a run holds: ``parameters`` (a count) and ``activations`` (floats one
-    example keeps for the backward pass)."""
+    """What one part of a run holds: ``parameters`` (a count) and ``activations`` (values one
+    example keeps for the backward pass), of which ``full_precision`` stay fp32 under a 16-bit
+    autocast (LSTM states and workspaces, fp32 gates, log-densities, frames as float); the rest
+    (convolution and matmul outputs, their norms and activations) are 16-bit there."""
 
     parameters: int = 0
     activations: int = 0
+    full_precision: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.full_precision <= self.activations:
+            raise ValueError(f"Footprint.full_precision ({self.full_precision}) must be between 0 and "
+                             f"activations ({self.activations}): it counts the activations kept in fp32")
 
     def __add__(self, other: Footprint) -> Footprint:
-        return Footprint(self.parameters + other.parameters, self.activations + other.activations)
+        return Footprint(self.parameters + other.parameters, self.activations + other.activations,
+                         self.full_precision + other.full_precision)
+
+    def activation_bytes(self, precision: str) -> int:
+        """Bytes of one example's kept activations in a resolved ``train.precision`` (``bf16``/``fp16``:
+        16-bit but for ``full_precision``; ``fp32``/``tf32``: all fp32)."""
+        if not autocasts(precision):
+            return BYTES_PER_ACTIVATION * self.activations
+        return (AUTOCAST_BYTES_PER_ACTIVATION * (self.activations - self.full_precision)
+                + BYTES_PER_ACTIVATION * self.full_precision)
+
+
+def autocasts(precision: str) -> bool:
+    """Whether a resolved ``train.precision`` runs under a 16-bit autocast
+    (:data:`cmivae.infra.precision.AUTOCAST_DTYPES`: ``bf16``, ``fp16``)."""
+    from cmivae.infra.precision import AUTOCAST_DTYPES
+
+    return precision in AUTOCAST_DTYPES
+
+
+def run_precision(config: Any) -> str:
+    """The precision a config's run computes in: ``train.precision`` resolved on ``train.device`` by
+    :func:`cmivae.infra.precision.resolve_precision` (``auto``: bf16 where the device computes it
+    natively, else fp16 on CUDA, fp32 on the CPU), as the trainer resolves it.
+
+    Raises:
+        ConfigError: ``train.device`` names a device that is not there (as the trainer would).
+    """
+    from cmivae.infra.precision import resolve_device, resolve_precision
+
+    return resolve_precision(config.train.precision, resolve_device(config.train.device))
 
 
 @dataclass(frozen=True)
@@ -61,22 +102,33 @@ class Estimate:
     model: Footprint
     critic: Footprint
     batch_size: int
+    precision: str = "fp32"  # resolved (run_precision): bf16, fp16, tf32 or fp32
 
     @property
     def parameters(self) -> int:
         return self.model.parameters + self.critic.parameters
 
     @property
+    def parameter_bytes(self) -> int:
+        """Weights, gradients, Adam's moments, and a 16-bit autocast's weight copies."""
+        per_parameter = BYTES_PER_PARAMETER + (AUTOCAST_BYTES_PER_PARAMETER if autocasts(self.precision) else 0)
+        return per_parameter * self.parameters
+
+    @property
+    def activation_bytes(self) -> int:
+        """The batch's kept activations and their gradients."""
+        return ACTIVATION_FACTOR * self.batch_size * (self.model + self.critic).activation_bytes(self.precision)
+
+    @property
     def bytes(self) -> int:
-        activations = self.model.activations + self.critic.activations
-        return (BYTES_PER_PARAMETER * self.parameters
-                + BYTES_PER_ACTIVATION * ACTIVATION_FACTOR * self.batch_size * activations)
+        return RUNTIME_BYTES + self.parameter_bytes + self.activation_bytes
 
     def describe(self) -> str:
-        """``~12.3 GiB (2.1e+09 parameters, 3.4e+08 activations per example at batch 64)``."""
+        """``~12.3 GiB (2.1e+09 parameters, 3.4e+08 activation values per example at
+        train.batch_size=64 in bf16)``."""
         return (f"~{self.bytes / GIB:.3g} GiB ({self.parameters:.3g} parameters, "
                 f"{self.model.activations + self.critic.activations:.3g} activation values per example at "
-                f"train.batch_size={self.batch_size})")
+                f"train.batch_size={self.batch_size} in {self.precision})")
 
 
 def linear(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -94,20 +146,32 @@ def lstm(n_in: int, hidden: int, directions: int = 1) -> int:
     return directions * (4 * hidden * (n_in + hidden) + 8 * hidden)
 
 
-def estimate(resolved: Any, model_class: Any) -> Estimate:
+def lstm_activations(n_in: int, hidden: int, directions: int = 1) -> int:
+    """Values one frame of ``nn.LSTM(n_in, hidden)`` (one layer) keeps for backward, per direction: oneDNN's
+    workspace (gates and states), the input and the output, and a frame's share of the initial and final
+    states. Measured per direction (``tests/test_budget.py``): 224-2287 fp32 values for hidden 8-100 and
+    n_in 8-201 at T = 10, 0.7-0.8x that under bf16 autocast (counted as fp32: ``full_precision``); this
+    bound is 1.05-1.6x the measurement."""
+    return directions * (18 * hidden + 8 * n_in + 64)
+
+
+def estimate(resolved: Any, model_class: Any, precision: str | None = None) -> Estimate:
     """The :class:`Estimate` of a :class:`cmivae.registry.Resolved` config whose model is
     ``model_class`` (``registry.MODELS[name]``), from the model class's and the objective
-    config's footprints, without building either.
+    config's footprints, without building either, in ``precision`` (default: the run's,
+    :func:`run_precision`).
 
     Raises:
         AttributeError: the model class states no ``footprint`` (see :func:`states_footprint`).
+        ConfigError: ``train.device`` names a device that is not there.
     """
     z_dim, s_shape = model_class.latent_shapes(resolved.model)
     critic = getattr(resolved.objective, "footprint", None)  # objectives without a critic have none
     x_shape = model_class.input_shape_of(resolved.model)
     return Estimate(model_class.footprint(resolved.model),
                     critic(z_dim, tuple(s_shape), tuple(x_shape)) if critic is not None else Footprint(),
-                    resolved.config.train.batch_size)
+                    resolved.config.train.batch_size,
+                    precision if precision is not None else run_precision(resolved.config))
 
 
 def _cgroup_limit() -> int | None:
@@ -170,12 +234,9 @@ def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | N
     if limit_gb is not None:
         limits.append((int(limit_gb * GIB), f"train.max_memory_gb={limit_gb:g}"))
     if available is None:
-        device = config.train.device
-        if device == "auto":
-            import torch
+        from cmivae.infra.device import resolve_device
 
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        available = machine_memory(device)
+        available = machine_memory(str(resolve_device(config.train.device)))
     if available is not None:
         limits.append(available)
     over = [limit for limit in limits if needed.bytes > limit[0]]
