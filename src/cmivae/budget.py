@@ -9,21 +9,48 @@ and the limit: the memory of the machine (or of its GPU), or ``train.max_memory_
 
 Each model family states its own :class:`Footprint` through its class
 (``PixelCNNVAE.footprint(config)``, ``DSAE.footprint(config)``, ``VideoDSAE.footprint(config)``: exact
-parameter counts, the activations one example keeps for the backward pass; ``input_shape_of(config)``:
-one example's x), and each objective config with a critic its critic's (``footprint(z_dim, s_shape,
-x_shape)``). Every registered family states them (``tests/test_budget.py`` enumerates the registry); a
-model class without them (a family being written) is not checked. The bytes of a training step are then
+parameter counts, the activation values one example keeps for the backward pass and how many of them stay
+fp32 under a 16-bit autocast; ``input_shape_of(config)``: one example's x), and each objective config with
+a critic its critic's (``footprint(z_dim, s_shape, x_shape)``). Every registered family states them
+(``tests/test_budget.py`` enumerates the registry); a model class without them (a family being written)
+is not checked. The bytes of a training step, in the precision the run resolves (:func:`run_precision`:
+``train.precision`` on ``train.device`` by :func:`cmivae.infra.precision.resolve_precision`; ``auto`` is
+bf16 on a CPU or GPU with native bf16), are then
 
-    16 B per parameter (fp32 weights, their gradients, Adam's two moments)
-  + 4 B x ACTIVATION_FACTOR x batch_size x activations per example,
+    RUNTIME_BYTES (0.125 GiB: what a process's first training steps add beyond the run's tensors;
+    measured 0.10-0.13 GiB, the intercept of the two batch sizes below, every family and precision)
+  + 16 B per parameter (fp32 weights, their gradients, Adam's two moments)
+    (+ 2 B per parameter under bf16/fp16: autocast's cached 16-bit copy of each weight)
+  + ACTIVATION_FACTOR x batch_size x the bytes of one example's kept activations:
+    fp32/tf32: 4 B each; bf16/fp16: 2 B each, but 4 B for ``Footprint.full_precision`` (LSTM
+    workspaces and states, the DSAE's fp32 gates, log-densities, frames as float),
 
 where :data:`ACTIVATION_FACTOR` counts the activation gradients and temporaries of the backward
 pass next to the kept forward tensors. It is an estimate (no allocator overhead, no data set):
-good to the factor that separates a run that fits from one that cannot, not to the megabyte.
-Measured (``python -m benchmarks.budget_peak PRESET``: the peak resident memory a trainer and its first
-training steps add, one thread): ``dsae-sprites-cpu`` estimate 0.546 GiB against 0.418 GiB measured in
-bf16 (1.31x) and 0.578 GiB in fp32 (0.95x); ``dsae-sprites-paper`` at ``train.batch_size=4`` 4.16 GiB
-against 3.67 GiB in bf16 (1.13x).
+good to the factor that separates a run that fits from one that cannot, not to the megabyte, and
+meant to stay above the truth (an over-estimate refuses a run that would have fit; an under-estimate
+lets an OOM through). The footprints are tested against autograd's saved tensors of a real loss in
+fp32 and bf16 (``tests/test_budget.py``: at least 0.9x of them per example, every family). Measured
+(``OMP_NUM_THREADS=1 python -m benchmarks.budget_peak PRESET --set train.batch_size=B --set
+train.precision=P``: the peak resident memory a trainer and its first training steps add, one thread,
+2-core AVX512-BF16 CPU), estimate / measured:
+
+    preset               batch   bf16                  fp32
+    pixelcnn-cpu         16      0.196/0.155 = 1.27x   0.231/0.167 = 1.38x
+    pixelcnn-cpu         64      0.311/0.222 = 1.40x   0.459/0.278 = 1.65x
+    dsae-cpu             16      0.170/0.130 = 1.31x   0.170/0.121 = 1.41x
+    dsae-cpu             64      0.280/0.174 = 1.61x   0.285/0.168 = 1.70x
+    dsae-cpu             256     0.722/0.315 = 2.29x   0.744/0.348 = 2.14x
+    dsae-sprites-cpu     8       0.291/0.263 = 1.11x   0.334/0.304 = 1.10x
+    dsae-sprites-cpu     32      0.505/0.421 = 1.20x   0.707/0.602 = 1.17x
+    dsae-sprites-paper   4       4.00/3.66 = 1.09x     4.31/3.76 = 1.15x
+    dsae-sprites-paper   8       4.71/4.03 = 1.17x     (not run)
+
+(GiB; before, one fp32 estimate for every precision: ``dsae-sprites-cpu`` 0.546 GiB at batch 32, 1.31x in
+bf16 and 0.95x in fp32; ``dsae-cpu`` 0.043 GiB at batch 64, 0.25x, the LSTMs' workspaces undercounted.)
+The speech DSAE is over-estimated most: an LSTM's backward holds little beyond what its forward kept, so
+ACTIVATION_FACTOR doubles its share. ``dsae-sprites-paper`` at its batch 64: 14.6 GiB in bf16, 24.9 GiB
+in fp32 (refused on a 24 GiB machine in fp32 only).
 """
 
 from __future__ import annotations
