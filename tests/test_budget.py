@@ -216,14 +216,18 @@ def test_the_estimate_follows_the_resolved_precision(name: str, monkeypatch: pyt
 
 def test_the_paper_video_preset_fits_24_gib_in_bf16_not_in_fp32() -> None:
     """``dsae-sprites-paper`` at its own batch 64 on a 24 GiB CPU machine (23.5 GiB available) was refused
-    (24.4 GiB estimated in fp32) though it fits in bf16; fp32 is still refused there."""
+    (24.4 GiB estimated in fp32) though it fits in bf16; fp32 is still refused there, its line saying that
+    bf16 would fit (and not where it would not)."""
     machine = (int(23.5 * GIB), "a 24 GiB machine")
     resolved = {p: load_resolved("dsae-sprites-paper", [f"train.precision={p}", "train.device=cpu"])
                 for p in ("bf16", "fp32")}
     video = MODELS["video_dsae"]
     assert check_budget(resolved["bf16"], video, available=machine).bytes < 16 * GIB
-    with pytest.raises(ConfigError, match=r"in fp32\), more than a 24 GiB machine"):
+    with pytest.raises(ConfigError, match=r"in fp32\), more than a 24 GiB machine .* or set train\.precision=bf16 "
+                                          r"\(~1\d\.\d GiB\)$"):
         check_budget(resolved["fp32"], video, available=machine)
+    with pytest.raises(ConfigError, match=r"train\.batch_size \(`cmivae show-config` prints them\)$"):  # no hint
+        check_budget(resolved["fp32"], video, available=(8 * GIB, "an 8 GiB machine"))  # bf16 does not fit either
 
 
 @pytest.mark.parametrize("n_in, hidden, directions", [(20, 8, 2), (8, 8, 1), (8, 100, 1), (201, 64, 2)])

@@ -250,7 +250,8 @@ def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | N
             config's device (``auto``: the GPU when there is one).
 
     Raises:
-        ConfigError: the estimate exceeds the limit (exit 2), naming both and what to lower.
+        ConfigError: the estimate exceeds the limit (exit 2), naming both and what to lower (and
+            ``train.precision=bf16`` for an fp32 run that would fit in bf16).
     """
     config = resolved.config
     if not states_footprint(model_class):
@@ -270,9 +271,12 @@ def check_budget(resolved: Any, model_class: Any, available: tuple[int, str] | N
     if not over:
         return needed
     limit = min(over)
+    half = Estimate(needed.model, needed.critic, needed.batch_size, "bf16")  # what a 16-bit run would need
+    fits_in_bf16 = not autocasts(needed.precision) and all(half.bytes <= bound for bound, _ in limits)
     raise ConfigError(f"this config needs {needed.describe()}, more than {limit[1]} ({limit[0] / GIB:.3g} GiB); "
                       f"lower the largest model or objective sizes, or train.batch_size (`cmivae show-config` "
-                      f"prints them)")
+                      f"prints them)" + (f", or set train.precision=bf16 (~{half.bytes / GIB:.3g} GiB)"
+                                         if fits_in_bf16 else ""))
 
 
 def spatial_after_stride2(size: int, times: int) -> int:
