@@ -11,7 +11,7 @@ from torch import distributions as dist
 from cmivae.data.video.frames import to_unit_float
 from cmivae.infra.device import batch_to_device
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
-from cmivae.models.video_dsae import VideoDSAE, VideoDSAEConfig
+from cmivae.models.video_dsae import VideoDSAE, VideoDSAEConfig, flatten_maps
 from cmivae.objectives.terms import kl_s, kl_z, reconstruction
 
 B, T, C, H, D, D_S = 3, 8, 3, 16, 4, 3
@@ -120,6 +120,42 @@ def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
         a, b = plain.encode(frames), fast.encode(frames)
         torch.testing.assert_close(a.s, b.s)
         torch.testing.assert_close(plain.decode(a.z, a.s), fast.decode(a.z, a.s))
+
+
+def test_flatten_maps_is_flatten_with_the_gradient_in_the_maps_layout() -> None:
+    maps = torch.randn(5, 6, 3, 4, generator=torch.Generator().manual_seed(0))  # (N, K, H, W)
+    weights = torch.randn(5, 6 * 3 * 4, generator=torch.Generator().manual_seed(1))  # (N, K H W)
+    plain = maps.clone().requires_grad_()
+    fast = maps.contiguous(memory_format=torch.channels_last).requires_grad_()
+    (flatten_maps(plain) * weights).sum().backward()
+    out = flatten_maps(fast)
+    torch.testing.assert_close(out, plain.flatten(1), rtol=0, atol=0)  # NCHW order whatever the layout
+    (out * weights).sum().backward()
+    torch.testing.assert_close(fast.grad, plain.grad, rtol=0, atol=0)
+    assert not fast.grad.is_contiguous() and fast.grad.is_contiguous(memory_format=torch.channels_last)
+    assert plain.grad.is_contiguous()
+
+
+def test_channels_last_gives_the_same_gradients(frames: torch.Tensor) -> None:
+    torch.manual_seed(0)
+    plain = VideoDSAE(tiny_config())
+    fast = VideoDSAE(tiny_config())
+    fast.load_state_dict(plain.state_dict())
+    fast.channels_last_module().to(memory_format=torch.channels_last)
+    for model in (plain, fast):
+        torch.manual_seed(2)  # the same posterior noise
+        reconstruction(model(frames), frames).sum().backward()
+    compared = set()
+    for (name, a), b in zip(plain.named_parameters(), fast.parameters(), strict=True):
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is None:  # not on the reconstruction's path (the prior of s)
+            continue
+        compared.add(name)
+        scale = float(a.grad.abs().max())  # fp32 sums in another order: relative to the largest gradient
+        assert float((b.grad - a.grad).abs().max()) <= 1e-4 * scale, name
+    conv_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    convs = {f"{name}.weight" for name, m in plain.named_modules() if isinstance(m, conv_types)}
+    assert len(convs) == 6 and convs <= compared  # every convolution and conv-transpose
 
 
 def test_video_batches_stay_uint8_on_the_device(frames: torch.Tensor) -> None:
