@@ -11,7 +11,7 @@ from torch import distributions as dist
 from cmivae.data.video.frames import to_unit_float
 from cmivae.infra.device import batch_to_device
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
-from cmivae.models.video_dsae import VideoDSAE, VideoDSAEConfig, flatten_maps
+from cmivae.models.video_dsae import FixedStdNormal, VideoDSAE, VideoDSAEConfig, flatten_maps
 from cmivae.objectives.terms import kl_s, kl_z, reconstruction
 
 B, T, C, H, D, D_S = 3, 8, 3, 16, 4, 3
@@ -120,6 +120,21 @@ def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
         a, b = plain.encode(frames), fast.encode(frames)
         torch.testing.assert_close(a.s, b.s)
         torch.testing.assert_close(plain.decode(a.z, a.s), fast.decode(a.z, a.s))
+
+
+@pytest.mark.parametrize("std", [0.1, 1 / math.sqrt(2), 3.0])
+def test_fixed_std_normal_is_the_normal_with_that_std(std: float) -> None:
+    logits = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    value = torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(1))
+    loc_a, loc_b = torch.sigmoid(logits).requires_grad_(), torch.sigmoid(logits).requires_grad_()
+    reference = dist.Normal(loc_a, torch.full_like(loc_a, std))
+    fixed = FixedStdNormal(loc_b, std)
+    torch.testing.assert_close(fixed.log_prob(value), reference.log_prob(value), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fixed.stddev, reference.stddev)
+    torch.testing.assert_close(fixed.mean, reference.mean)
+    reference.log_prob(value).sum().backward()
+    fixed.log_prob(value).sum().backward()
+    torch.testing.assert_close(loc_b.grad, loc_a.grad, rtol=1e-6, atol=1e-6)
 
 
 def test_flatten_maps_is_flatten_with_the_gradient_in_the_maps_layout() -> None:
