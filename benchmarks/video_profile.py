@@ -9,6 +9,12 @@ three LSTM modules, frame decoder, critic; ``record_function`` around each ``for
 convolutions one by one (forward, backward: every call of at least 0.3 % with its input shapes). The shares, not the
 absolute times, are what it is for: the profiler adds overhead to every operator. BENCHMARKS.md, "Video
 DSAE training step", reads it.
+
+``--layers``: instead, every convolution and conv-transpose of the frame encoder and decoder alone, on
+random bf16 maps of the step's shape (N = B T frames, channels_last as the step), forward plus the
+backward the step computes (input gradient except for the frames, weight gradient), timed interleaved
+with a 2048^2 bf16 matmul: each layer's useful GFLOP per CPU-second and its share of the matmul's, the
+stack's total, and the step's time that is not these convolutions. What bounds the step's share.
 """
 
 from __future__ import annotations
@@ -99,12 +105,74 @@ def profile_step(preset: str, batch_size: int) -> tuple[dict[str, float], dict[s
             {r: t / whole for r, t in regions.items()}, lines, whole / 1e6)
 
 
+def conv_layers(preset: str, batch_size: int, rounds: int = 2) -> tuple[list[str], float, float]:
+    """Every frame convolution alone against the bf16 matmul (module docstring, ``--layers``): one line per
+    layer, the stack's median CPU seconds (summed over the layers) and its useful GFLOP."""
+    from benchmarks.suites import matmul_call
+    from benchmarks.timing import interleaved
+    from cmivae.config import load_config
+    from cmivae.registry import build_model
+
+    section = load_config(preset).model
+    model = build_model(section.name, section.params)
+    config = model.config
+    frames, size = batch_size * config.num_steps, config.frame_size
+    convs = [m for m in (*model.frame_encoder.convs, *model.decoder.convs)
+             if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    generator = torch.Generator().manual_seed(0)
+    calls: dict[str, object] = {}
+    flops: dict[str, float] = {}
+    for index, conv in enumerate(convs):
+        transposed = isinstance(conv, nn.ConvTranspose2d)
+        weight = conv.weight.detach().to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        maps = torch.randn(frames, conv.in_channels, size, size, generator=generator).to(torch.bfloat16)
+        maps = maps.contiguous(memory_format=torch.channels_last)  # (N, K, H, W)
+        args = (list(conv.stride), list(conv.padding), list(conv.dilation), transposed, list(conv.output_padding), 1)
+        out = torch.ops.aten.convolution(maps, weight, None, *args)
+        grad = torch.randn(out.shape, generator=generator).to(torch.bfloat16)
+        grad = grad.contiguous(memory_format=torch.channels_last)  # (N, K', H', W'), as the step's
+        input_grad = index > 0  # the frames need no gradient
+        kind = "conv-transpose" if transposed else "conv"
+        name = f"{kind} {conv.in_channels}->{conv.out_channels} {size}->{out.shape[-1]}"
+        pixels = size * size if transposed else out.shape[-1] * out.shape[-2]  # taps over the input for a transpose
+        flops[name] = 2.0 * frames * pixels * conv.in_channels * conv.out_channels * conv.kernel_size[0] ** 2 \
+            * (2 + input_grad)
+
+        def call(maps: torch.Tensor = maps, weight: torch.Tensor = weight, grad: torch.Tensor = grad,
+                 args: tuple = args, input_grad: bool = input_grad) -> None:
+            torch.ops.aten.convolution(maps, weight, None, *args)
+            torch.ops.aten.convolution_backward(grad, maps, weight, None, *args, [input_grad, True, False])
+
+        calls[name] = call
+        size = out.shape[-1]
+    ceiling, ceiling_flops = matmul_call(2048, torch.bfloat16, repeats=4)
+    timings = interleaved({"ceiling": ceiling, **calls}, rounds=rounds)
+    ceiling_rate = ceiling_flops / timings["ceiling"].median_cpu / 1e9
+    lines, stack_cpu = [], 0.0
+    for name in calls:
+        cpu = timings[name].median_cpu
+        stack_cpu += cpu
+        rate = flops[name] / cpu / 1e9
+        lines.append(f"{name:34s} {flops[name] / 1e9:8.1f} GFLOP {cpu:7.3f} CPU-s {rate:6.1f} GFLOP/s "
+                     f"{100 * rate / ceiling_rate:4.0f} % of the bf16 matmul's {ceiling_rate:.0f}")
+    return lines, stack_cpu, sum(flops.values()) / 1e9
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="dsae-sprites-cpu", help="dsae-sprites-cpu or dsae-sprites-paper")
     parser.add_argument("--batch-size", type=int, default=32,
                         help="sequences (32 at 32x32; the benchmark's 8 at 64x64)")
+    parser.add_argument("--layers", action="store_true", help="each frame convolution alone against the matmul")
     args = parser.parse_args(argv)
+    if args.layers:
+        lines, stack_cpu, stack_flops = conv_layers(args.preset, args.batch_size)
+        print(f"frame convolutions of {args.preset} alone (N = {args.batch_size} x T frames, bf16, channels_last; "
+              "forward + the step's backward), 1 thread, median CPU time of 2 interleaved rounds:")
+        for line in lines:
+            print(f"  {line}")
+        print(f"  stack: {stack_flops:.1f} GFLOP in {stack_cpu:.2f} CPU-s = {stack_flops / stack_cpu:.1f} GFLOP/s")
+        return
     groups, regions, convs, whole = profile_step(args.preset, args.batch_size)
     print(f"video DSAE CMI-VAE step ({args.preset}, B={args.batch_size}, bf16), {torch.get_num_threads()} "
           f"thread(s): {whole:.2f} profiled CPU-s; share of self CPU time")
