@@ -111,6 +111,7 @@ def conv_layers(preset: str, batch_size: int, rounds: int = 2) -> tuple[list[str
     from benchmarks.suites import matmul_call
     from benchmarks.timing import interleaved
     from cmivae.config import load_config
+    from cmivae.models.video_dsae import OutputConv
     from cmivae.registry import build_model
 
     section = load_config(preset).model
@@ -125,14 +126,18 @@ def conv_layers(preset: str, batch_size: int, rounds: int = 2) -> tuple[list[str
     for index, conv in enumerate(convs):
         transposed = isinstance(conv, nn.ConvTranspose2d)
         weight = conv.weight.detach().to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        as_transpose = isinstance(conv, OutputConv)  # computed as a conv-transpose on the CPU, as the model does
+        if as_transpose:
+            weight = weight.flip(-1, -2).transpose(0, 1)  # (C, K, k, k) -> (K, C, k, k), taps reversed
         maps = torch.randn(frames, conv.in_channels, size, size, generator=generator).to(torch.bfloat16)
         maps = maps.contiguous(memory_format=torch.channels_last)  # (N, K, H, W)
-        args = (list(conv.stride), list(conv.padding), list(conv.dilation), transposed, list(conv.output_padding), 1)
+        args = (list(conv.stride), list(conv.padding), list(conv.dilation), transposed or as_transpose,
+                list(conv.output_padding), 1)
         out = torch.ops.aten.convolution(maps, weight, None, *args)
         grad = torch.randn(out.shape, generator=generator).to(torch.bfloat16)
         grad = grad.contiguous(memory_format=torch.channels_last)  # (N, K', H', W'), as the step's
         input_grad = index > 0  # the frames need no gradient
-        kind = "conv-transpose" if transposed else "conv"
+        kind = "conv-transpose" if transposed else "conv (as conv-transpose)" if as_transpose else "conv"
         name = f"{kind} {conv.in_channels}->{conv.out_channels} {size}->{out.shape[-1]}"
         pixels = size * size if transposed else out.shape[-1] * out.shape[-2]  # taps over the input for a transpose
         flops[name] = 2.0 * frames * pixels * conv.in_channels * conv.out_channels * conv.kernel_size[0] ** 2 \

@@ -11,7 +11,7 @@ from torch import distributions as dist
 from cmivae.data.video.frames import to_unit_float
 from cmivae.infra.device import batch_to_device
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
-from cmivae.models.video_dsae import FixedStdNormal, VideoDSAE, VideoDSAEConfig, flatten_maps
+from cmivae.models.video_dsae import FixedStdNormal, OutputConv, VideoDSAE, VideoDSAEConfig, flatten_maps
 from cmivae.objectives.terms import kl_s, kl_z, reconstruction
 
 B, T, C, H, D, D_S = 3, 8, 3, 16, 4, 3
@@ -135,6 +135,30 @@ def test_fixed_std_normal_is_the_normal_with_that_std(std: float) -> None:
     reference.log_prob(value).sum().backward()
     fixed.log_prob(value).sum().backward()
     torch.testing.assert_close(loc_b.grad, loc_a.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_output_conv_is_the_convolution(kernel_size: int, channels_last: bool) -> None:
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(6, 3, kernel_size, padding=kernel_size // 2)
+    fast = OutputConv(6, 3, kernel_size, padding=kernel_size // 2)
+    fast.load_state_dict(plain.state_dict())  # the same parameters and keys
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    for module in (plain, fast):
+        module.to(memory_format=layout)
+    maps = torch.randn(4, 6, 8, 8, generator=torch.Generator().manual_seed(1)).contiguous(memory_format=layout)
+    a, b = maps.clone().requires_grad_(), maps.clone().requires_grad_()
+    out_a, out_b = plain(a), fast(b)
+    torch.testing.assert_close(out_b, out_a, rtol=1e-5, atol=1e-5)
+    grad = torch.randn(out_a.shape, generator=torch.Generator().manual_seed(2))
+    out_a.backward(grad)
+    out_b.backward(grad)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(fast.bias.grad, plain.bias.grad, rtol=1e-5, atol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the training step's precision: within bf16 rounding
+        torch.testing.assert_close(fast(maps).float(), plain(maps).float(), rtol=2e-2, atol=2e-2)
 
 
 def test_flatten_maps_is_flatten_with_the_gradient_in_the_maps_layout() -> None:

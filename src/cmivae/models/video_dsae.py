@@ -198,6 +198,23 @@ def flatten_maps(maps: torch.Tensor) -> torch.Tensor:
     return maps.flatten(1)
 
 
+class OutputConv(nn.Conv2d):
+    """The decoder's last, stride-1 convolution to C channels: an ``nn.Conv2d`` (same parameters and
+    state-dict keys) that on the CPU computes the same cross-correlation as a conv-transpose with the kernel
+    flipped and its channel axes swapped (``conv_transpose2d(x, W[:, :, ::-1, ::-1]^T)``, padding ``k // 2``:
+    the same sums term by term). oneDNN's conv-transpose kernels handle the 3 output channels much better:
+    forward + backward 0.53 vs 0.75 CPU-s at 64x64 (N = 64 frames, 256 -> 3, 5x5), 34 vs 40 ms at 32x32
+    (BENCHMARKS.md, "Video DSAE training step"). Elsewhere (CUDA) the plain convolution."""
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """``(N, K, H, W) -> (N, C, H, W)``."""
+        if maps.device.type != "cpu" or self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1 \
+                or self.padding_mode != "zeros" or isinstance(self.padding, str):
+            return super().forward(maps)
+        flipped = self.weight.flip(-1, -2).transpose(0, 1)  # (C, K, k, k) -> (K, C, k, k), taps reversed
+        return nn.functional.conv_transpose2d(maps, flipped, self.bias, padding=self.padding)
+
+
 def _conv_block(conv: type[nn.Conv2d] | type[nn.ConvTranspose2d], fan_in: int, width: int, batch_norm: bool,
                 **kwargs: int) -> list[nn.Module]:
     """A hidden convolution (or conv-transpose), batch norm if asked (then no conv bias), LeakyReLU."""
@@ -249,7 +266,7 @@ class FrameDecoder(nn.Module):
         for fan_in, fan_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # mirror the stride-2 convs
             layers += _conv_block(nn.ConvTranspose2d, fan_in, fan_out, config.batch_norm,
                                   kernel_size=config.kernel_size, stride=2, padding=pad, output_padding=1)
-        layers.append(nn.Conv2d(channels[0], config.channels, config.kernel_size, padding=pad))
+        layers.append(OutputConv(channels[0], config.channels, config.kernel_size, padding=pad))
         self.convs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -392,5 +409,5 @@ class VideoDSAE(SequenceLatents):
         return FrameLikelihood(FixedStdNormal(torch.sigmoid(logits), self.config.pixel_std), 4)  # (B, T, C, H, W)
 
 
-__all__ = ["LIKELIHOODS", "FixedStdNormal", "FrameDecoder", "FrameEncoder", "FrameLikelihood", "VideoDSAE",
-           "VideoDSAEConfig"]
+__all__ = ["LIKELIHOODS", "FixedStdNormal", "FrameDecoder", "FrameEncoder", "FrameLikelihood", "OutputConv",
+           "VideoDSAE", "VideoDSAEConfig"]
