@@ -108,12 +108,18 @@ def test_prior_samples_follow_the_learned_transition(model: VideoDSAE) -> None:
     assert float((standardized.std(dim=0) - 1).abs().max()) < 0.1
 
 
-def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
+def plain_and_channels_last() -> tuple[VideoDSAE, VideoDSAE]:
+    """Two tiny models with the same parameters, the second's convolutions converted to channels_last."""
     torch.manual_seed(0)
     plain = VideoDSAE(tiny_config())
     fast = VideoDSAE(tiny_config())
     fast.load_state_dict(plain.state_dict())
     fast.channels_last_module().to(memory_format=torch.channels_last)
+    return plain, fast
+
+
+def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
+    plain, fast = plain_and_channels_last()
     assert fast.frame_encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert set(fast.state_dict()) == set(plain.state_dict())  # the container is no sub-module
     with torch.no_grad():
@@ -176,11 +182,7 @@ def test_flatten_maps_is_flatten_with_the_gradient_in_the_maps_layout() -> None:
 
 
 def test_channels_last_gives_the_same_gradients(frames: torch.Tensor) -> None:
-    torch.manual_seed(0)
-    plain = VideoDSAE(tiny_config())
-    fast = VideoDSAE(tiny_config())
-    fast.load_state_dict(plain.state_dict())
-    fast.channels_last_module().to(memory_format=torch.channels_last)
+    plain, fast = plain_and_channels_last()
     for model in (plain, fast):
         torch.manual_seed(2)  # the same posterior noise
         reconstruction(model(frames), frames).sum().backward()

@@ -22,7 +22,7 @@ its terms exactly as for the speech DSAE. Components:
   spectra; p(z) = N(0, I);
 - p(x_t | z, s_t) (:class:`FrameDecoder`): fully connected layers on ``[z, s_t]`` mirroring the
   encoder's, reshaped to the last convolution's maps, then stride-2 conv-transposes back to
-  ``H x H`` and a stride-1 convolution to C channels.
+  ``H x H`` and a stride-1 convolution to C channels (:class:`OutputConv`).
 
 **Pixel likelihood.** Frames are on the unit scale of :func:`cmivae.data.video.frames.to_unit_float`
 (uint8 / 256). ``model.likelihood``:
