@@ -145,7 +145,16 @@ def test_fixed_std_normal_is_the_normal_with_that_std(std: float) -> None:
 
 @pytest.mark.parametrize("kernel_size", [3, 5])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_output_conv_is_the_convolution(kernel_size: int, channels_last: bool) -> None:
+def test_output_conv_is_the_convolution(kernel_size: int, channels_last: bool,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    transposes = []  # the conv-transpose path runs on channels_last maps only (measured faster there)
+    conv_transpose2d = torch.nn.functional.conv_transpose2d
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        transposes.append(1)
+        return conv_transpose2d(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv_transpose2d", counted)
     torch.manual_seed(0)
     plain = torch.nn.Conv2d(6, 3, kernel_size, padding=kernel_size // 2)
     fast = OutputConv(6, 3, kernel_size, padding=kernel_size // 2)
@@ -157,6 +166,7 @@ def test_output_conv_is_the_convolution(kernel_size: int, channels_last: bool) -
     a, b = maps.clone().requires_grad_(), maps.clone().requires_grad_()
     out_a, out_b = plain(a), fast(b)
     torch.testing.assert_close(out_b, out_a, rtol=1e-5, atol=1e-5)
+    assert len(transposes) == (1 if channels_last else 0)
     grad = torch.randn(out_a.shape, generator=torch.Generator().manual_seed(2))
     out_a.backward(grad)
     out_b.backward(grad)

@@ -202,14 +202,16 @@ class OutputConv(nn.Conv2d):
     """The decoder's last, stride-1 convolution to C channels: an ``nn.Conv2d`` (same parameters and
     state-dict keys) that on the CPU computes the same cross-correlation as a conv-transpose with the kernel
     flipped and its channel axes swapped (``conv_transpose2d(x, W[:, :, ::-1, ::-1]^T)``, padding ``k // 2``:
-    the same sums term by term). oneDNN's conv-transpose kernels handle the 3 output channels much better:
-    forward + backward 0.53 vs 0.75 CPU-s at 64x64 (N = 64 frames, 256 -> 3, 5x5), 34 vs 40 ms at 32x32
-    (BENCHMARKS.md, "Video DSAE training step"). Elsewhere (CUDA) the plain convolution."""
+    the same sums term by term). On channels_last maps oneDNN's conv-transpose kernels handle the 3 output
+    channels much better: forward + backward in bf16 0.53 vs 0.75 CPU-s at 64x64 (N = 64 frames, 256 -> 3, 5x5),
+    34 vs 40 ms at 32x32 (fp32: 0.7x too; BENCHMARKS.md, "Video DSAE training step"). Elsewhere (NCHW maps,
+    where bf16 at 32x32 is 2.8x slower so; CUDA) the plain convolution."""
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         """``(N, K, H, W) -> (N, C, H, W)``."""
-        if maps.device.type != "cpu" or self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1 \
-                or self.padding_mode != "zeros" or isinstance(self.padding, str):
+        channels_last = maps.is_contiguous(memory_format=torch.channels_last) and not maps.is_contiguous()
+        if maps.device.type != "cpu" or not channels_last or self.stride != (1, 1) or self.dilation != (1, 1) \
+                or self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str):
             return super().forward(maps)
         flipped = self.weight.flip(-1, -2).transpose(0, 1)  # (C, K, k, k) -> (K, C, k, k), taps reversed
         return nn.functional.conv_transpose2d(maps, flipped, self.bias, padding=self.padding)
