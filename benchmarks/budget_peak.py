@@ -20,7 +20,7 @@ import resource
 import torch
 
 from benchmarks.timing import machine_line
-from cmivae.budget import ACTIVATION_FACTOR, BYTES_PER_ACTIVATION, BYTES_PER_PARAMETER, GIB, estimate
+from cmivae.budget import GIB, RUNTIME_BYTES, estimate
 from cmivae.registry import MODELS, load_resolved
 from cmivae.training.loop import build_trainer, train_step
 
@@ -46,15 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.flops and config.model.name != "video_dsae":
         parser.error(f"--flops counts the video DSAE's useful FLOPs (benchmarks.flops); {args.preset} is a "
                      f"{config.model.name}: leave --flops out")
-    guess = estimate(resolved, model_class)
+    guess = estimate(resolved, model_class)  # in the precision the trainer below resolves (run_precision)
     batch = config.train.batch_size
-    params_bytes = BYTES_PER_PARAMETER * guess.parameters
-    acts = guess.model.activations + guess.critic.activations
+    kept = guess.model + guess.critic
     print(f"{args.preset} {' '.join(args.set)}: estimate {guess.describe()}")
-    print(f"  parameters x {BYTES_PER_PARAMETER} B: {params_bytes / GIB:.3f} GiB; activations "
-          f"(model {guess.model.activations:.3g}, critic {guess.critic.activations:.3g} per example) x "
-          f"{BYTES_PER_ACTIVATION} B x {ACTIVATION_FACTOR} x batch {batch}: "
-          f"{BYTES_PER_ACTIVATION * ACTIVATION_FACTOR * batch * acts / GIB:.3f} GiB")
+    print(f"  runtime {RUNTIME_BYTES / GIB:.3f} GiB; parameters: {guess.parameter_bytes / GIB:.3f} GiB; activations "
+          f"(model {guess.model.activations:.3g}, critic {guess.critic.activations:.3g} per example, "
+          f"{kept.full_precision:.3g} of them fp32 under autocast) in {guess.precision} at batch {batch}: "
+          f"{guess.activation_bytes / GIB:.3f} GiB")
     shape = tuple(model_class.input_shape_of(resolved.model))
     generator = torch.Generator().manual_seed(0)
     x = (torch.randint(0, 256, (batch, *shape), dtype=torch.uint8, generator=generator) if len(shape) == 4

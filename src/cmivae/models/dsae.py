@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import distributions as dist
 from torch import nn
 
-from cmivae.budget import Footprint, linear, lstm
+from cmivae.budget import Footprint, linear, lstm, lstm_activations
 from cmivae.infra.precision import run_lstm
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
 from cmivae.models.contract import Means
@@ -265,9 +265,15 @@ class SequenceLatents(nn.Module):
                   + linear(config.s_dim + config.rnn_dim, 4 * config.rnn_dim, bias=False)
                   + linear(config.rnn_dim, 2 * config.s_dim)
                   + lstm(config.s_dim, config.prior_dim) + linear(config.prior_dim, 2 * config.s_dim))  # p(s)
-        # per frame: two bidirectional LSTMs (gates, cell and hidden states), the s-cell, the prior LSTM
-        per_frame = 2 * 2 * 6 * hid + 6 * config.rnn_dim + 6 * config.prior_dim + 6 * config.s_dim
-        return Footprint(params, t * per_frame + config.z_dim)
+        # per frame, kept in fp32 under autocast: the two bidirectional LSTMs and the prior LSTM (oneDNN's
+        # workspaces, lstm_activations), the s-cell's fp32 gates, cell and activations (12 H'), the
+        # Gaussians' mean, log-variance, std, sample and noise of q(s_t) and p(s_t) (6 D_s)
+        rnn, s_dim = config.rnn_dim, config.s_dim
+        full = (lstm_activations(config.x_dim, hid, 2) + lstm_activations(config.x_dim + config.z_dim, hid, 2)
+                + lstm_activations(s_dim, config.prior_dim) + 12 * rnn + 6 * s_dim)
+        # and 16-bit: the s-cell's input gates (4 H'), recurrent input [s_{t-1}, g] and the heads' outputs
+        half = 4 * rnn + (s_dim + rnn) + 2 * 2 * s_dim
+        return Footprint(params, t * (full + half) + config.z_dim, t * full + config.z_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The family's input x (checked) -> per-frame features ``(B, T, F)`` the LSTMs read."""
@@ -379,9 +385,10 @@ class DSAE(SequenceLatents):
             per_frame += 2 * config.decoder_hidden_dim
             width = config.decoder_hidden_dim
         params += linear(width, config.x_dim)
-        per_frame += 3 * config.x_dim  # the mean, x - mean, the log-density terms
+        full = 3 * config.x_dim  # fp32 under autocast: the mean, x - mean, the log-density terms
+        full_total = config.num_steps * full + 2 * config.x_dim  # and the per-bin log-variance's terms
         return SequenceLatents.latents_footprint(config) + Footprint(
-            params, config.num_steps * per_frame + 2 * config.x_dim)
+            params, config.num_steps * per_frame + full_total, full_total)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x ``(B, T, F)`` checked, as float: the spectra are the LSTMs' features."""

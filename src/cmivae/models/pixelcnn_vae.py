@@ -259,8 +259,8 @@ class PixelCNNVAE(nn.Module):
             params += conv(n_in, config.channels, (k // 2 + 1) * k) + norm  # MaskedConv2d keeps k // 2 + 1 rows
             acts += n_in * (h + k // 2) * (w + k - 1) + (3 if norm else 2) * config.channels * h * w
         params += conv(config.channels, c, 1)
-        acts += 2 * c * h * w
-        return Footprint(params, acts)
+        acts += 2 * c * h * w  # the logits and the Bernoulli log-density terms, fp32 under autocast
+        return Footprint(params, acts, 2 * c * h * w)
 
     def channels_last_module(self) -> nn.Module:
         """The part that is fast in channels_last: the stride-1 masked convolutions of the

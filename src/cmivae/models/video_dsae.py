@@ -382,8 +382,9 @@ class VideoDSAE(SequenceLatents):
             params += hidden_conv(fan_in, fan_out)
             per_frame += per_conv * fan_out * size * size
         params += conv(channels[0], config.channels, k2)  # to C channels, with a bias
-        per_frame += 5 * config.channels * pixels  # the frame as float, logits, their sigmoid, two log-density terms
-        return SequenceLatents.latents_footprint(config.recurrent()) + Footprint(params, config.num_steps * per_frame)
+        full = 5 * config.channels * pixels  # the frame as float, logits, their sigmoid, two log-density terms (fp32)
+        return SequenceLatents.latents_footprint(config.recurrent()) + Footprint(
+            params, config.num_steps * (per_frame + full), config.num_steps * full)
 
     def channels_last_module(self) -> nn.Module:
         """The convolutions of the frame encoder and decoder (a container made on each call, not a
