@@ -11,7 +11,7 @@ from torch import distributions as dist
 from cmivae.data.video.frames import to_unit_float
 from cmivae.infra.device import batch_to_device
 from cmivae.models.capabilities import DECODE, LOCAL_SEQUENCE, PRIOR_S
-from cmivae.models.video_dsae import VideoDSAE, VideoDSAEConfig
+from cmivae.models.video_dsae import FixedStdNormal, OutputConv, VideoDSAE, VideoDSAEConfig, flatten_maps
 from cmivae.objectives.terms import kl_s, kl_z, reconstruction
 
 B, T, C, H, D, D_S = 3, 8, 3, 16, 4, 3
@@ -108,18 +108,105 @@ def test_prior_samples_follow_the_learned_transition(model: VideoDSAE) -> None:
     assert float((standardized.std(dim=0) - 1).abs().max()) < 0.1
 
 
-def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
+def plain_and_channels_last() -> tuple[VideoDSAE, VideoDSAE]:
+    """Two tiny models with the same parameters, the second's convolutions converted to channels_last."""
     torch.manual_seed(0)
     plain = VideoDSAE(tiny_config())
     fast = VideoDSAE(tiny_config())
     fast.load_state_dict(plain.state_dict())
     fast.channels_last_module().to(memory_format=torch.channels_last)
+    return plain, fast
+
+
+def test_channels_last_gives_the_same_output(frames: torch.Tensor) -> None:
+    plain, fast = plain_and_channels_last()
     assert fast.frame_encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert set(fast.state_dict()) == set(plain.state_dict())  # the container is no sub-module
     with torch.no_grad():
         a, b = plain.encode(frames), fast.encode(frames)
         torch.testing.assert_close(a.s, b.s)
         torch.testing.assert_close(plain.decode(a.z, a.s), fast.decode(a.z, a.s))
+
+
+@pytest.mark.parametrize("std", [0.1, 1 / math.sqrt(2), 3.0])
+def test_fixed_std_normal_is_the_normal_with_that_std(std: float) -> None:
+    logits = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    value = torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(1))
+    loc_a, loc_b = torch.sigmoid(logits).requires_grad_(), torch.sigmoid(logits).requires_grad_()
+    reference = dist.Normal(loc_a, torch.full_like(loc_a, std))
+    fixed = FixedStdNormal(loc_b, std)
+    torch.testing.assert_close(fixed.log_prob(value), reference.log_prob(value), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fixed.stddev, reference.stddev)
+    torch.testing.assert_close(fixed.mean, reference.mean)
+    reference.log_prob(value).sum().backward()
+    fixed.log_prob(value).sum().backward()
+    torch.testing.assert_close(loc_b.grad, loc_a.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_output_conv_is_the_convolution(kernel_size: int, channels_last: bool,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    transposes = []  # the conv-transpose path runs on channels_last maps only (measured faster there)
+    conv_transpose2d = torch.nn.functional.conv_transpose2d
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        transposes.append(1)
+        return conv_transpose2d(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv_transpose2d", counted)
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(6, 3, kernel_size, padding=kernel_size // 2)
+    fast = OutputConv(6, 3, kernel_size, padding=kernel_size // 2)
+    fast.load_state_dict(plain.state_dict())  # the same parameters and keys
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    for module in (plain, fast):
+        module.to(memory_format=layout)
+    maps = torch.randn(4, 6, 8, 8, generator=torch.Generator().manual_seed(1)).contiguous(memory_format=layout)
+    a, b = maps.clone().requires_grad_(), maps.clone().requires_grad_()
+    out_a, out_b = plain(a), fast(b)
+    torch.testing.assert_close(out_b, out_a, rtol=1e-5, atol=1e-5)
+    assert len(transposes) == (1 if channels_last else 0)
+    grad = torch.randn(out_a.shape, generator=torch.Generator().manual_seed(2))
+    out_a.backward(grad)
+    out_b.backward(grad)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(fast.bias.grad, plain.bias.grad, rtol=1e-5, atol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the training step's precision: within bf16 rounding
+        torch.testing.assert_close(fast(maps).float(), plain(maps).float(), rtol=2e-2, atol=2e-2)
+
+
+def test_flatten_maps_is_flatten_with_the_gradient_in_the_maps_layout() -> None:
+    maps = torch.randn(5, 6, 3, 4, generator=torch.Generator().manual_seed(0))  # (N, K, H, W)
+    weights = torch.randn(5, 6 * 3 * 4, generator=torch.Generator().manual_seed(1))  # (N, K H W)
+    plain = maps.clone().requires_grad_()
+    fast = maps.contiguous(memory_format=torch.channels_last).requires_grad_()
+    (flatten_maps(plain) * weights).sum().backward()
+    out = flatten_maps(fast)
+    torch.testing.assert_close(out, plain.flatten(1), rtol=0, atol=0)  # NCHW order whatever the layout
+    (out * weights).sum().backward()
+    torch.testing.assert_close(fast.grad, plain.grad, rtol=0, atol=0)
+    assert not fast.grad.is_contiguous() and fast.grad.is_contiguous(memory_format=torch.channels_last)
+    assert plain.grad.is_contiguous()
+
+
+def test_channels_last_gives_the_same_gradients(frames: torch.Tensor) -> None:
+    plain, fast = plain_and_channels_last()
+    for model in (plain, fast):
+        torch.manual_seed(2)  # the same posterior noise
+        reconstruction(model(frames), frames).sum().backward()
+    compared = set()
+    for (name, a), b in zip(plain.named_parameters(), fast.parameters(), strict=True):
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is None:  # not on the reconstruction's path (the prior of s)
+            continue
+        compared.add(name)
+        scale = float(a.grad.abs().max())  # fp32 sums in another order: relative to the largest gradient
+        assert float((b.grad - a.grad).abs().max()) <= 1e-4 * scale, name
+    conv_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    convs = {f"{name}.weight" for name, m in plain.named_modules() if isinstance(m, conv_types)}
+    assert len(convs) == 6 and convs <= compared  # every convolution and conv-transpose
 
 
 def test_video_batches_stay_uint8_on_the_device(frames: torch.Tensor) -> None:

@@ -22,7 +22,7 @@ its terms exactly as for the speech DSAE. Components:
   spectra; p(z) = N(0, I);
 - p(x_t | z, s_t) (:class:`FrameDecoder`): fully connected layers on ``[z, s_t]`` mirroring the
   encoder's, reshaped to the last convolution's maps, then stride-2 conv-transposes back to
-  ``H x H`` and a stride-1 convolution to C channels.
+  ``H x H`` and a stride-1 convolution to C channels (:class:`OutputConv`).
 
 **Pixel likelihood.** Frames are on the unit scale of :func:`cmivae.data.video.frames.to_unit_float`
 (uint8 / 256). ``model.likelihood``:
@@ -173,6 +173,50 @@ def in_layout_of(maps: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     return maps
 
 
+class _FlattenMaps(torch.autograd.Function):
+    """``maps (N, K, H, W)`` channels_last -> ``(N, K H W)`` in NCHW order (a copy), whose gradient goes back in
+    channels_last: without it the last LeakyReLU's backward mixes a channels_last result with an NCHW gradient,
+    a slow strided loop (15 ms instead of 0.6 ms at 32x32, B = 32: BENCHMARKS.md)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, maps: torch.Tensor) -> torch.Tensor:
+        ctx.maps_shape = maps.shape
+        return maps.flatten(1)  # (N, K, H, W) -> (N, K H W)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        maps_grad = grad.reshape(ctx.maps_shape)  # (N, K H W) -> (N, K, H, W)
+        return maps_grad.contiguous(memory_format=torch.channels_last)
+
+
+def flatten_maps(maps: torch.Tensor) -> torch.Tensor:
+    """``(N, K, H, W) -> (N, K H W)`` in NCHW order whatever the memory format of ``maps``; the gradient keeps
+    the memory format of ``maps`` (:class:`_FlattenMaps`)."""
+    if maps.dim() == 4 and maps.requires_grad and not maps.is_contiguous() \
+            and maps.is_contiguous(memory_format=torch.channels_last):
+        return _FlattenMaps.apply(maps)
+    return maps.flatten(1)
+
+
+class OutputConv(nn.Conv2d):
+    """The decoder's last, stride-1 convolution to C channels: an ``nn.Conv2d`` (same parameters and
+    state-dict keys) that on the CPU computes the same cross-correlation as a conv-transpose with the kernel
+    flipped and its channel axes swapped (``conv_transpose2d(x, W[:, :, ::-1, ::-1]^T)``, padding ``k // 2``:
+    the same sums term by term). On channels_last maps oneDNN's conv-transpose kernels handle the 3 output
+    channels much better: forward + backward in bf16 0.53 vs 0.75 CPU-s at 64x64 (N = 64 frames, 256 -> 3, 5x5),
+    34 vs 40 ms at 32x32 (fp32: 0.7x too; BENCHMARKS.md, "Video DSAE training step"). Elsewhere (NCHW maps,
+    where bf16 at 32x32 is 2.8x slower so; CUDA) the plain convolution."""
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """``(N, K, H, W) -> (N, C, H, W)``."""
+        channels_last = maps.is_contiguous(memory_format=torch.channels_last) and not maps.is_contiguous()
+        if maps.device.type != "cpu" or not channels_last or self.stride != (1, 1) or self.dilation != (1, 1) \
+                or self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str):
+            return super().forward(maps)
+        flipped = self.weight.flip(-1, -2).transpose(0, 1)  # (C, K, k, k) -> (K, C, k, k), taps reversed
+        return nn.functional.conv_transpose2d(maps, flipped, self.bias, padding=self.padding)
+
+
 def _conv_block(conv: type[nn.Conv2d] | type[nn.ConvTranspose2d], fan_in: int, width: int, batch_norm: bool,
                 **kwargs: int) -> list[nn.Module]:
     """A hidden convolution (or conv-transpose), batch norm if asked (then no conv bias), LeakyReLU."""
@@ -207,7 +251,7 @@ class FrameEncoder(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` -> ``(N, F)``."""
         maps = self.convs(frames)  # (N, C, H, W) -> (N, K, H', W')
-        return self.mlp(maps.flatten(1))  # (N, K, H', W') -> (N, K H' W') -> (N, F)
+        return self.mlp(flatten_maps(maps))  # (N, K, H', W') -> (N, K H' W') -> (N, F)
 
 
 class FrameDecoder(nn.Module):
@@ -224,7 +268,7 @@ class FrameDecoder(nn.Module):
         for fan_in, fan_out in zip(channels[:0:-1], channels[-2::-1], strict=True):  # mirror the stride-2 convs
             layers += _conv_block(nn.ConvTranspose2d, fan_in, fan_out, config.batch_norm,
                                   kernel_size=config.kernel_size, stride=2, padding=pad, output_padding=1)
-        layers.append(nn.Conv2d(channels[0], config.channels, config.kernel_size, padding=pad))
+        layers.append(OutputConv(channels[0], config.channels, config.kernel_size, padding=pad))
         self.convs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -236,6 +280,22 @@ class FrameDecoder(nn.Module):
         maps = hidden.view(batch * steps, *self.maps_shape)  # (B T, K H' W') -> (B T, K, H', W')
         logits = self.convs(in_layout_of(maps, self.convs[0]))  # (B T, K, H', W') -> (B T, C, H, W)
         return logits.float().view(batch, steps, *logits.shape[1:])  # (B T, C, H, W) -> (B, T, C, H, W)
+
+
+class FixedStdNormal(dist.Normal):
+    """``N(loc, std^2)`` with one standard deviation ``std`` (a number) for every pixel: ``torch.distributions.Normal``
+    whose ``log_prob`` uses the number instead of squaring and taking the log of a full-size std tensor (three
+    passes fewer over the frames: 10 -> 3 ms fwd + bwd at 32x32, B = 32; BENCHMARKS.md). Same density."""
+
+    def __init__(self, loc: torch.Tensor, std: float) -> None:
+        super().__init__(loc, torch.full((), std, dtype=loc.dtype, device=loc.device).expand_as(loc),
+                         validate_args=False)
+        self.fixed_std = float(std)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``-(x - loc)^2 / (2 std^2) - log std - log sqrt(2 pi)``, elementwise."""
+        return (value - self.loc).square() * (-0.5 / self.fixed_std ** 2) \
+            - (math.log(self.fixed_std) + 0.5 * math.log(2 * math.pi))
 
 
 class FrameLikelihood(dist.Independent):
@@ -349,8 +409,8 @@ class VideoDSAE(SequenceLatents):
         logits = self.decoder(z, s)  # (B, T, C, H, W)
         if self.config.likelihood == "bernoulli":
             return FrameLikelihood(dist.Bernoulli(logits=logits, validate_args=False), 4)
-        std = torch.full((), self.config.pixel_std, device=logits.device).expand_as(logits)  # (B, T, C, H, W)
-        return FrameLikelihood(dist.Normal(torch.sigmoid(logits), std, validate_args=False), 4)
+        return FrameLikelihood(FixedStdNormal(torch.sigmoid(logits), self.config.pixel_std), 4)  # (B, T, C, H, W)
 
 
-__all__ = ["LIKELIHOODS", "FrameDecoder", "FrameEncoder", "FrameLikelihood", "VideoDSAE", "VideoDSAEConfig"]
+__all__ = ["LIKELIHOODS", "FixedStdNormal", "FrameDecoder", "FrameEncoder", "FrameLikelihood", "OutputConv",
+           "VideoDSAE", "VideoDSAEConfig"]
