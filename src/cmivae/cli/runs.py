@@ -121,7 +121,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cmivae.infra.locking import directory_lock, refuse_if_locked
     from cmivae.infra.threads import parse_threads
     from cmivae.runs.readers import read_eval_json, read_saved
-    from cmivae.training.signals import interrupt_on_signals
 
     run_dir = Path(args.run_dir)
     exists = run_dir.is_dir()  # a missing one is evaluate_run's error; don't create it
@@ -131,6 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     read_eval_json(run_dir / files.EVAL)  # a damaged eval.json: likewise
     _use_threads(args.threads, quiet=args.quiet)
     from cmivae.metrics.evaluate import evaluate_run
+    from cmivae.training.signals import interrupt_on_signals  # imports torch: after the refusals above
     eval_path = run_dir / files.EVAL
     with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
         metrics = args.metrics
