@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from cmivae.cli.speech import register
+from cmivae.cli.main import build_parser
 from cmivae.config import load_config
 from cmivae.data.speech.features import log_spectrogram, segment_utterance
 from cmivae.infra.errors import CheckpointError
@@ -76,11 +75,7 @@ def test_convert_writes_audio_and_a_picture(run_dir: Path) -> None:
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data").add_subparsers(dest="data_command", required=True)
-    register(sub, data)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -96,9 +91,5 @@ def test_cli_convert(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_make_speech_is_registered() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data").add_subparsers(dest="data_command", required=True)
-    register(sub, data)
-    args = parser.parse_args(["data", "make-speech", "--num-speakers", "4", "--jobs", "2", "--out", "x"])
+    args = build_parser().parse_args(["data", "make-speech", "--num-speakers", "4", "--jobs", "2", "--out", "x"])
     assert (args.num_speakers, args.jobs, args.out) == (4, 2, "x")

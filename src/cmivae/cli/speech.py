@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from cmivae.cli.command import Command, add_command
+from cmivae.cli.command import Command
 
 
 def add_convert_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,11 +72,3 @@ def cmd_data_make_speech(args: argparse.Namespace) -> int:
 
 DATA_MAKE_SPEECH = Command("data make-speech", "build the synthetic espeak-ng speaker corpus (needs espeak-ng)",
                            add_data_make_speech_arguments, cmd_data_make_speech)
-
-
-def register(sub: Any, data: Any) -> None:
-    """Add ``convert`` to the top-level sub-parsers ``sub`` and ``make-speech`` to ``data`` (the
-    sub-parsers of ``cmivae data``): the speech commands alone on a parser of one's own, as
-    :func:`cmivae.cli.main.build_parser` adds every command."""
-    add_command(sub, CONVERT)
-    add_command(data, DATA_MAKE_SPEECH)
