@@ -336,6 +336,24 @@ REPRESENTATION_METRICS = ("aolr", "aosvm", "mcas", "mcas_svm", "eer_z", "eer_s",
                           "leak_s_attr")
 
 
+# results.json / eval.json keys that are not measures of a model: how training went and how long the
+# evaluation took. Tables and comparisons never show them as results (runs.csv and summary.csv keep them).
+BOOKKEEPING_KEYS = ("best_epoch", "steps", "skipped_batches", "eval_seconds")
+
+
+def bound_of(key: str) -> str | None:
+    """The Î(z; s) metric whose calibrated bound ``key`` is (``mi_zs_bound`` -> ``mi_zs``,
+    ``mi_zs_n9000_bound`` -> ``mi_zs_n9000``); ``None``: ``key`` is not a bound."""
+    name = key.removesuffix("_bound")
+    return name if name != key and mi_train_pairs(name, 0) is not None else None
+
+
+def is_bookkeeping(key: str) -> bool:
+    """``key`` is not a result to table: a :data:`BOOKKEEPING_KEYS` key, or the calibrated bound of an
+    Î(z; s) estimate (read with its estimate: a table shows an estimate above it as ``> B``)."""
+    return key in BOOKKEEPING_KEYS or bound_of(key) is not None
+
+
 def metric_direction(key: str) -> str | None:
     """``"higher"`` or ``"lower"`` (which is better) or ``None``; probe protocol variants
     (``aolr_std``, ``mcas_c100``) are accuracies like their base probe; the probes of s

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cmivae.infra.errors import ConfigError, DataError
-from cmivae.metric_names import LABELS, REPRESENTATION_METRICS, display_order, metric_direction
+from cmivae.metric_names import BOOKKEEPING_KEYS, LABELS, REPRESENTATION_METRICS, display_order, metric_direction
 from cmivae.modality import is_image_dataset
 from cmivae.reports.collect import budget_text, difference_labels, flatten, model_label, read_run
 from cmivae.runs import files
@@ -28,7 +28,7 @@ from cmivae.runs.readers import unfinished_note
 
 # Not results: bookkeeping, the redundant -ELBO, and the training critic's diagnostics (critic_*,
 # read from metrics.jsonl; `cmivae report` has a table of them).
-HIDDEN_KEYS = ("neg_elbo", "eval_seconds", "best_epoch", "steps", "skipped_batches")
+HIDDEN_KEYS = ("neg_elbo", *BOOKKEEPING_KEYS)
 # What to do about a damaged run file (read_run names it and the reason).
 DAMAGED_FIX = {files.EVAL: "move it away (or delete it) and run `cmivae evaluate {path}` to write it again",
                files.RESULTS: "move it away (or delete it) and rerun `cmivae train` with the run's config and "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cmivae.metric_names import LABELS, bound_of, is_bookkeeping, mi_train_pairs
 from cmivae.models.capabilities import LOCAL_SEQUENCE
 from cmivae.reports.collect import (
     CRITIC_DIAGNOSTICS,
@@ -158,26 +159,40 @@ class Table:
     columns: tuple[Column, ...]
     rows: list[dict[str, Any]] = field(default_factory=list)  # gamma, method, source, n, values, se
 
+    @property
+    def has_budget(self) -> bool:
+        """Some row says its training budget (tables of diagnostics do not)."""
+        return any(row.get("budget") for row in self.rows)
+
     def to_markdown(self) -> str:
-        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se) | budget."""
-        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns] + ["budget"]
+        """A GitHub Markdown table: γ | method | source | n | one cell per column (mean ± se) | budget
+        (the budget column left out when no row has one)."""
+        header = ["γ", "method", "source", "n"] + [c.header for c in self.columns] + \
+            (["budget"] if self.has_budget else [])
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             cells = [f"{row['gamma']:g}", method_label(row["method"]) if row["method"] != "reference"
                      else "DSAE* (Li & Mandt 2018)", row["source"], str(row["n"]) if row["n"] else ""]
             for column in self.columns:
                 cells.append(_cell(row, column))
-            cells.append(row.get("budget", ""))
+            if self.has_budget:
+                cells.append(row.get("budget", ""))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def write_csv(self, path: str | Path) -> None:
-        """One line per row: gamma, method, source, n, then ``<key>_<stat>`` and ``<key>_se`` per column."""
+        """One line per row: gamma, method, source, n, budget, then ``<key>_<stat>`` and ``<key>_se`` per
+        column, and after an Î(z; s) column whose rows have a calibrated bound ``<key>_bound_mean`` (the
+        Markdown cell says ``> B`` above it; the CSV keeps the estimate and its bound)."""
         fields = ["gamma", "method", "source", "n", "budget"]
+        bounds = [f"{c.key}_bound" for c in self.columns if c.stat == "mean" and bound_of(f"{c.key}_bound")
+                  and any(f"{c.key}_bound" in row["mean"] for row in self.rows)]
         for column in self.columns:
             fields.append(f"{column.key}_{column.stat}")
             if column.stat == "mean":
                 fields.append(f"{column.key}_se")
+            if f"{column.key}_bound" in bounds:
+                fields.append(f"{column.key}_bound_mean")
         with open(path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
@@ -188,6 +203,8 @@ class Table:
                     line[f"{column.key}_{column.stat}"] = _number(row[column.stat].get(column.key))
                     if column.stat == "mean":
                         line[f"{column.key}_se"] = _number(row["se"].get(column.key))
+                    if f"{column.key}_bound" in bounds:
+                        line[f"{column.key}_bound_mean"] = _number(row["mean"].get(f"{column.key}_bound"))
                 writer.writerow(line)
 
 
@@ -306,27 +323,43 @@ def metrics_table(groups: list[Group], dataset: str, model: str) -> Table:
     known keys first, with their paper headers; any other key as it is named), for runs no paper
     table describes (another model family, or a data set label with settings, ``fashion-mnist@...``).
 
-    Left out: bookkeeping keys, the critic diagnostics (their own table), and for an image model
-    the DSAE's ``elbo`` and ``kl_s`` (always -(-ELBO) and 0 there).
+    Left out: bookkeeping (:func:`cmivae.metric_names.is_bookkeeping`: training and timing keys, and the
+    calibrated bound of each Î(z; s), shown inside its estimate's cell as ``> B``), the critic diagnostics
+    (their own table), the ELBO in the sign the family's table does not print when the one it prints is
+    there (``neg_elbo`` beside a DSAE's ``elbo``), and for an image model the DSAE's ``elbo`` and ``kl_s``
+    (always -(-ELBO) and 0 there). Each row carries its group's budget, as the paper-shaped tables do.
     """
     local_sequence = LOCAL_SEQUENCE in TRAITS.model_trait(model, files.CAPABILITIES, ())
-    held = {key for g in groups if g.dataset == dataset and g.model == model for key in g.mean}
+    mine = [g for g in groups if g.dataset == dataset and g.model == model]
+    held = {key for g in mine for key in g.mean}
     # the columns of the metric family whose keys these runs hold most of (no table of model names)
     family = max((IMAGE_COLUMNS, DSAE_COLUMNS, VIDEO_COLUMNS), key=lambda f: len(held & {c.key for c in f}))
     known = {c.key: c for c in family}
-    mine = [g for g in groups if g.dataset == dataset and g.model == model]
-    unshown = {"best_epoch", "steps", "skipped_batches", "eval_seconds", *CRITIC_DIAGNOSTICS}
+    unshown = {key for key in held if is_bookkeeping(key)} | set(CRITIC_DIAGNOSTICS)
+    for shown, twin in (("elbo", "neg_elbo"), ("neg_elbo", "elbo")):
+        if shown in known and shown in held:  # the same number with the other sign: one column of it
+            unshown.add(twin)
     if not local_sequence:  # no KL(s) term: kl_s is 0 and elbo is -neg_elbo
         unshown |= {"elbo", "kl_s"}
-    present = {key for g in mine for key in g.mean} - unshown
+    present = held - unshown
     columns = tuple(known[k] for k in known if k in present) + \
-        tuple(Column(k, k, 4) for k in sorted(present - set(known)))
+        tuple(_other_column(k) for k in sorted(present - set(known)))
     title = f"{DATASET_LABELS.get(dataset, dataset)}, {model_label(model)} — ours (mean ± SE over seeds)"
     table = Table(0, f"metrics_{dataset}_{model}", title, columns)
     for group in mine:
         table.rows.append({"gamma": group.gamma, "method": group.method, "source": "ours", "n": group.n,
-                           "mean": group.mean, "se": group.se, "max": group.max, "count": group.count})
+                           "mean": group.mean, "se": group.se, "max": group.max, "count": group.count,
+                           "budget": group.budget})
     return table
+
+
+def _other_column(key: str) -> Column:
+    """A column for a metric no family's table names: its :data:`cmivae.metric_names.LABELS` header, Î(z; s)
+    from N training pairs as such, any other key as it is named."""
+    pairs = mi_train_pairs(key, 0)
+    if pairs:
+        return Column(key, f"Î(z;s), {pairs} pairs", 2)
+    return Column(key, LABELS.get(key, key), 4)
 
 
 def write_summary_csv(groups: list[Group], path: str | Path) -> None:
