@@ -90,3 +90,26 @@ def test_no_family_table_shows_bookkeeping(tmp_path: Path) -> None:
                         [{"gamma": 0.5, "method": "cmi", "source": "ours", "n": 1, "mean": {"kl_z": 5.0}, "se": {}}])
     assert diagnostics.to_markdown().splitlines()[:2] == ["| γ | method | source | n | KL(z) |",
                                                           "|---|---|---|---|---|"]
+
+
+def _paper_headings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("### Paper Table")]
+
+
+def test_the_paper_tables_are_those_of_the_reports_model_families(tmp_path: Path) -> None:
+    sprites = build_report(video_sweep(tmp_path / "video"), tmp_path / "video-report").read_text()
+    assert _paper_headings(sprites) == []
+    reference = sprites.split("## The paper's tables (transcribed, for reference)\n\n", 1)[1]
+    assert reference.splitlines()[0] == ("The paper has no table for Sprites · video DSAE: no published numbers to "
+                                         "set beside them.")
+    root = tmp_path / "images"
+    for seed in (0, 1):
+        write_run(root, f"img-{seed}", "fashion-mnist", "pixelcnn_vae", "beta", seed,
+                  {"elbo": -90.0, "neg_elbo": 90.0, "recon": 85.0, "kl_z": 5.0}, {"aolr": 0.7})
+    images = build_report(root, tmp_path / "image-report").read_text()
+    assert [h.split(":")[0] for h in _paper_headings(images)] == ["### Paper Table 4", "### Paper Table 5"]
+    assert "The paper has no table for" not in images
+    video_sweep(root)  # both families: the image tables, and the line for Sprites
+    both = build_report(root, tmp_path / "both-report").read_text()
+    assert _paper_headings(both) == _paper_headings(images)
+    assert "The paper has no table for Sprites · video DSAE" in both

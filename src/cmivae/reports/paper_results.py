@@ -21,6 +21,7 @@ method ``reference``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 TABLE_4_ROWS = (
@@ -196,6 +197,14 @@ def paper_tables(dataset: str, model: str, key: str | None = None) -> list[int]:
     mine = [n for n, t in TABLES.items() if t.model == model and (key is None or key in t.columns)]
     same = [n for n in mine if TABLES[n].dataset == dataset]
     return same or (mine if len({TABLES[n].dataset for n in mine}) == 1 else [])
+
+
+def family_tables(models: Iterable[str]) -> list[int]:
+    """The paper tables about any of the model families ``models``, on whichever data set (a report's
+    reference section: a PixelCNN-VAE report gets Tables 4-5, a DSAE one Tables 1-3, a family the
+    paper never trained none)."""
+    wanted = set(models)
+    return sorted(n for n, t in TABLES.items() if t.model in wanted)
 
 
 def paper_row(table: int, method: str, gamma: float) -> PaperRow | None:
