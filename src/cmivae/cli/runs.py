@@ -130,7 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     read_eval_json(run_dir / files.EVAL)  # a damaged eval.json: likewise
     _use_threads(args.threads, quiet=args.quiet)
     from cmivae.metrics.evaluate import evaluate_run
-    from cmivae.training.signals import interrupt_on_signals  # imports torch: after the refusals above
+    from cmivae.training.signals import evaluation_stop_guard  # imports torch: after the refusals above
     eval_path = run_dir / files.EVAL
     with directory_lock(run_dir) if exists else contextlib.nullcontext():  # one writer of the run directory
         metrics = args.metrics
@@ -144,10 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 if not args.quiet:
                     _print_evaluation(run_dir.name, read_eval_json(eval_path))
                 return 0
-        # a stop ends the evaluation at once, or by the stop deadline when a native call (a probe's fit) does
-        # not return; eval.json is written one metric at a time, atomically: `--missing` computes the rest
-        with interrupt_on_signals(f"evaluation of {run_dir}", "the metrics already in eval.json are kept; rerun "
-                                  "with --missing to compute the rest"):
+        with evaluation_stop_guard(str(run_dir), "rerun with --missing to compute the rest"):
             results = evaluate_run(run_dir, metrics, seed=args.seed, quiet=args.quiet, threads=None)  # set above
     print(f"wrote {eval_path}")
     if not args.quiet:

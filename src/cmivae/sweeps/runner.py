@@ -190,7 +190,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
 
 
 def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any]:
-    from cmivae.training.signals import Interrupted, interrupt_on_signals
+    from cmivae.training.signals import Interrupted, evaluation_stop_guard
 
     stage = "setup"
     try:
@@ -226,10 +226,7 @@ def _execute_locked(task: RunTask, run_dir: Path, start: float) -> dict[str, Any
             splits = splits if splits is not None else _load_splits(config, task.data_loader)
             stage = "evaluate"
             evaluator = task.evaluator or _default_evaluator()
-            # a stop ends the evaluation at once, or by the stop deadline when a long native call (a probe's
-            # fit) does not return; eval.json is written one metric at a time, atomically: the rerun does the rest
-            with interrupt_on_signals(f"evaluation of run {task.run_id}", "the metrics already in eval.json are "
-                                      "kept; rerun the same command to evaluate the rest"):
+            with evaluation_stop_guard(f"run {task.run_id}", "rerun the same command to evaluate the rest"):
                 evaluator(run_dir, missing, quiet=True, data=splits)
     except Interrupted:
         raise

@@ -232,6 +232,25 @@ def interrupt_on_signals(what: str, kept: str, deadline: float | None = None) ->
             signal.signal(sig, handler)
 
 
+# What a stopped evaluation keeps: eval.json is written one metric at a time, atomically.
+EVALUATION_KEPT = "the metrics already in eval.json are kept"
+
+
+@contextlib.contextmanager
+def evaluation_stop_guard(what: str, rerun: str) -> Iterator[StopRequest]:
+    """The stop guard of every evaluation (``cmivae evaluate``, a sweep's): :func:`interrupt_on_signals`
+    worded for it. A stop ends the evaluation at once, or by the stop deadline when a native call (a probe's
+    fit) does not return; the error line is ``"evaluation of {what} stopped by SIGTERM; the metrics already
+    in eval.json are kept; {rerun}"``, exit ``128 + signum``.
+
+    Args:
+        what: the run, e.g. ``runs/beta-1`` or ``run 3db7cdeb6ee7``.
+        rerun: how the caller's user computes the rest, e.g. ``rerun with --missing to compute the rest``.
+    """
+    with interrupt_on_signals(f"evaluation of {what}", f"{EVALUATION_KEPT}; {rerun}") as request:
+        yield request
+
+
 @contextlib.contextmanager
 def raise_on_signals(what: str) -> Iterator[None]:
     """For a supervising process (a sweep): SIGTERM/SIGINT raise :class:`Interrupted` at
