@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cmivae.sweeps.runner import RunTask, stop_note
 from cmivae.training import signals
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cmivae"
@@ -45,3 +46,24 @@ def test_the_guard_words_the_stop_and_raises_at_once(monkeypatch) -> None:
     assert str(err.value) == ("evaluation of run abc stopped by SIGTERM; the metrics already in eval.json are kept; "
                               "rerun the same command to evaluate the rest")
     assert err.value.exit_code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
+
+
+def _task(root: Path, run_id: str, trained: bool, evaluate: bool = True) -> RunTask:
+    run_dir = root / run_id
+    run_dir.mkdir()
+    if trained:
+        (run_dir / "results.json").write_text("{}")
+    return RunTask(run_id=run_id, config={}, run_dir=str(run_dir), evaluate=evaluate, metrics=None)
+
+
+def test_a_sweeps_stop_says_what_each_running_run_was_doing(tmp_path: Path) -> None:
+    """A run with results.json was being evaluated (eval.json keeps what it holds), one without was training
+    (its checkpoint); a trained run of a sweep that does not evaluate was not evaluating."""
+    tasks = [_task(tmp_path, "a1", trained=False), _task(tmp_path, "b2", trained=True),
+             _task(tmp_path, "c3", trained=True), _task(tmp_path, "d4", trained=True, evaluate=False)]
+    assert stop_note(tasks) == ("training, checkpoint written (the rerun resumes it): a1, d4; evaluating, the metrics "
+                                "already in eval.json are kept (the rerun computes the rest): b2, c3; rerun the same "
+                                "command to go on")
+    assert stop_note(tasks[1:2]) == ("evaluating, the metrics already in eval.json are kept (the rerun computes the "
+                                     "rest): b2; rerun the same command to go on")
+    assert stop_note([]) == "no run was running; rerun the same command to go on"

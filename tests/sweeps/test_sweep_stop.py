@@ -128,7 +128,8 @@ def test_a_stop_ends_an_evaluation_stuck_in_native_code_by_the_deadline(tmp_path
 
 def test_a_stop_ends_a_slow_evaluation_at_once_in_a_worker(tmp_path: Path, fashion_mnist_dir: str) -> None:
     """A sweep of worker processes (--jobs 2) and no deadline: the sweep's SIGTERM to the worker interrupts
-    its evaluation at once (the sweep waits for its workers), and the sweep exits 143."""
+    its evaluation at once (the sweep waits for its workers), and the sweep exits 143 saying the run was
+    evaluating."""
     sweep, script, out = _sweep(tmp_path, fashion_mnist_dir)
     process = _run(script, sweep, out, "slow", "0", "--jobs", "2")
     _wait_for(process, "SLOW")
@@ -137,8 +138,9 @@ def test_a_stop_ends_a_slow_evaluation_at_once_in_a_worker(tmp_path: Path, fashi
     code, err = _ends(process, within=60)
     assert code == 128 + signal.SIGTERM, err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert lines == ["error: sweep stopped by SIGTERM; running runs wrote a checkpoint; rerun the same command to "
-                     "resume"], err
+    # the one running run was evaluating: the line says so (not "wrote a checkpoint")
+    assert lines == [f"error: sweep stopped by SIGTERM; evaluating, the metrics already in eval.json are kept (the "
+                     f"rerun computes the rest): {_run_dir(out).name}; rerun the same command to go on"], err
     assert "Traceback" not in err
     assert time.monotonic() - stopped < 60
     _rerun_evaluates_the_rest(script, sweep, out)

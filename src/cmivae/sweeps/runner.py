@@ -500,8 +500,10 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
     say(f"sweep {sweep.path}: {len(sweep.runs)} runs, {skipped} already finished, {len(tasks)} to run "
         f"({how}) -> {out_dir}")
     counter = {"started": 0, "finished": 0, "failed": 0}
+    running: dict[str, RunTask] = {}  # started, not finished: what a stop names
 
     def on_start(task: RunTask) -> None:
+        running[task.run_id] = task
         counter["started"] += 1
         entries[task.run_id]["status"] = "running"
         _write_index(index_path, sweep_info, entries)
@@ -509,6 +511,7 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
         say(f"[start {counter['started']}/{len(tasks)}] {task.run_id} {specs[task.run_id].describe()}{resume}")
 
     def on_finish(outcome: dict[str, Any]) -> None:
+        running.pop(outcome["run_id"], None)
         counter["finished"] += 1
         counter["failed"] += outcome["status"] == "failed"
         entry = entries[outcome["run_id"]]
@@ -523,7 +526,10 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
             f"{outcome['status']} in {outcome['seconds']:.0f}s{detail}")
 
     if tasks:
-        run(tasks, jobs, address, on_start, on_finish)
+        from cmivae.training.signals import raise_on_signals
+
+        with raise_on_signals("sweep", lambda: stop_note(list(running.values()))):
+            run(tasks, jobs, address, on_start, on_finish)
     index = _write_index(index_path, sweep_info, entries)
     ran = [entries[run_id] for run_id in specs]
     failed = [e["run_id"] for e in ran if e["status"] == "failed"]
@@ -533,6 +539,19 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
         + (f" (see runs/<id>/{ERROR_FILE}; rerun the same command to retry)" if failed else "")
         + (f"; {rest} runs left out by --only ({rest - left_out} of them done)" if rest else ""))
     return index
+
+
+def stop_note(running: list[RunTask]) -> str:
+    """What a sweep's stop keeps, run by run, from what each running run was doing when it came (read
+    from its directory: a run with ``results.json`` had finished training and was being evaluated)."""
+    from cmivae.training.signals import EVALUATION_KEPT
+
+    evaluating = [t.run_id for t in running if t.evaluate and (Path(t.run_dir) / files.RESULTS).exists()]
+    training = [t.run_id for t in running if t.run_id not in evaluating]
+    parts = ([f"training, checkpoint written (the rerun resumes it): {', '.join(training)}"] if training else []) + \
+        ([f"evaluating, {EVALUATION_KEPT} (the rerun computes the rest): {', '.join(evaluating)}"]
+         if evaluating else [])
+    return "; ".join(parts or ["no run was running"]) + "; rerun the same command to go on"
 
 
 def _read_error(run_dir: Path) -> str:
