@@ -19,6 +19,10 @@ DATASET_MODALITY: dict[str, str] = {
     "speech-folder": SPEECH,
     "sprites": VIDEO,
 }
+# The image data sets (``cmivae data fetch`` / ``data pack`` take these names): the one torch-free list of
+# them. Their fetch recipes, :data:`cmivae.data.images.fetch.DATASET_SPECS`, are keyed by exactly these
+# names (a test checks it); the command line builds its choices from here without importing cmivae.data.
+IMAGE_DATASETS: tuple[str, ...] = tuple(name for name, kind in DATASET_MODALITY.items() if kind == IMAGE)
 # The labels each data set holds (what label-needing metrics read: cmivae.metric_names.METRIC_NEEDS):
 # ``class`` (one class per example: the image probes), ``speaker`` (one speaker per segment: EER, VC),
 # ``action`` and ``attributes`` (one action and the 4 attributes per sequence: the Sprites judge's metrics).

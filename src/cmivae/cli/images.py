@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 
 from cmivae.cli.command import Command
+from cmivae.modality import IMAGE_DATASETS  # torch-free: building the parser imports no torch
 
 
 def add_data_fetch_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
+    p.add_argument("name", choices=list(IMAGE_DATASETS), help="which data set")
     p.add_argument("--data-dir", help="default: $CMIVAE_DATA or ~/.cache/cmivae")
     p.add_argument("--no-download", action="store_true", help="use only local sources (no internet mirrors)")
 
@@ -29,7 +30,7 @@ DATA_FETCH = Command("data fetch", "fetch MNIST or Fashion-MNIST into the data d
 
 
 def add_data_pack_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which data set")
+    p.add_argument("name", choices=list(IMAGE_DATASETS), help="which data set")
     p.add_argument("--out", required=True, help="the .npz file to write")
     p.add_argument("--data-dir", help="where the IDX files are (default: $CMIVAE_DATA or ~/.cache/cmivae)")
 

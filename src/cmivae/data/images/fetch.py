@@ -37,6 +37,7 @@ from cmivae.infra.atomic import DISK_FULL, WriteError, atomic_writer, fsync_fold
 from cmivae.infra.digests import file_sha256
 from cmivae.infra.errors import ConfigError, DataError
 from cmivae.infra.locking import LockError, directory_lock
+from cmivae.modality import IMAGE_DATASETS  # the names; DATASET_SPECS holds a recipe for each
 
 __all__ = [
     "DATASET_SPECS",
@@ -154,7 +155,7 @@ def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASET_SPECS[name]
     except KeyError:
-        known = ", ".join(sorted(DATASET_SPECS))
+        known = ", ".join(sorted(IMAGE_DATASETS))
         raise ConfigError(f"unknown image data set {name!r}; expected one of: {known}.") from None
 
 
