@@ -2,7 +2,9 @@
 
 Usage: ``python study/scripts/matched_by_seed.py SWEEP_DIR... --method cmi --gamma 0.9
 [--collapsed-below 1.0] [--metrics aolr aolr_std ...]`` (e.g. ``python study/scripts/matched_by_seed.py
-study/results/study-residual-long --method cmi --gamma 0.9``).
+study/results/study-residual-long --method cmi --gamma 0.9``). ``--method all`` (``--gamma`` then
+optional) prints one summary row per method off the reference curve and γ found under the roots: every
+variant of a study in one table, each probe asked for in its own column, none chosen.
 
 The report's matched-KL table (:mod:`cmivae.reports.matched`) reads the β-VAE curve at the *group's
 mean* KL(z). When the method's outcome is bimodal — some seeds collapse z to ~0 nats, the rest recover
@@ -74,11 +76,44 @@ def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], co
     return out
 
 
+def variants(roots: list[Path], gamma: float | None = None) -> list[tuple[str, float]]:
+    """Every (method, γ) with an evaluated run under ``roots`` whose method is off the reference
+    curve (the variants read against it), optionally only at ``gamma``; in report order."""
+    rows = collect_runs(roots)
+    found = {(r.method, r.gamma) for r in rows if r.evaluated and not on_reference_curve(r.method)
+             and (gamma is None or math.isclose(r.gamma, gamma))}
+    return sorted(found, key=lambda mg: (mg[0].count("+"), mg[0], -mg[1]))
+
+
+def summary_table(roots: list[Path], metrics: list[str], collapsed_below: float, gamma: float | None = None
+                  ) -> list[str]:
+    """Markdown lines: one row per variant (:func:`variants`) with its seeds read / collapsed / outside
+    the curve, the mean KL(z) of the seeds read, and per metric the mean difference from the β-VAE
+    curve at each seed's own KL(z) ± SE (:func:`by_seed`); "–" where no seed was read."""
+    lines = ["| method | γ | data, model | seeds read / collapsed / outside | KL(z) | "
+             + " | ".join(f"Δ {k}" for k in metrics) + " |",
+             "|---|---:|---|---|---:|" + "---:|" * len(metrics)]
+    for method, gamma_ in variants(roots, gamma):
+        for result in by_seed(roots, method, gamma_, metrics, collapsed_below):
+            seeds = result["seeds"]
+            states = [s["state"] for s in seeds]  # type: ignore[union-attr]
+            read = [float(s["kl_z"]) for s in seeds if s["state"] == "read"]  # type: ignore[union-attr,index,arg-type]
+            summary = result["summary"]
+            cells = [f"{summary[k][0]:+.4f} ± {summary[k][1]:.4f}" if k in summary else "–"  # type: ignore[operator,index]
+                     for k in metrics]
+            kl = f"{statistics.fmean(read):.1f}" if read else "–"
+            lines.append(f"| {method} | {gamma_:g} | {result['dataset']}, {result['model']} | "
+                         f"{states.count('read')} / {states.count('collapsed')} / {states.count('outside')} | "
+                         f"{kl} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("roots", type=Path, nargs="+", help="sweep or run directories (the β-VAE curve and the method)")
-    parser.add_argument("--method", default="cmi", help="method key as the report writes it (cmi, cmi+critic_path=s)")
-    parser.add_argument("--gamma", type=float, required=True, help="the method's γ")
+    parser.add_argument("--method", default="cmi", help="method key as the report writes it (cmi, cmi+critic_path=s), "
+                                                          "or all: one summary row per variant and γ")
+    parser.add_argument("--gamma", type=float, help="the method's γ (required unless --method all)")
     parser.add_argument("--collapsed-below", type=float, default=COLLAPSED_NATS, metavar="NATS",
                         help=f"a seed whose KL(z) is below this is reported as collapsed, not averaged "
                              f"(default {COLLAPSED_NATS:g})")
@@ -90,6 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                   " (e.g. study/results/study-residual-long)",
                   file=sys.stderr)
             return 1
+    if args.method == "all":
+        lines = summary_table(args.roots, args.metrics, args.collapsed_below, args.gamma)
+        if len(lines) == 2:
+            print(f"error: no evaluated run off the reference curve under {', '.join(map(str, args.roots))}",
+                  file=sys.stderr)
+            return 1
+        print("\n".join(lines))
+        return 0
+    if args.gamma is None:
+        parser.error("--gamma is required unless --method all")
     results = by_seed(args.roots, args.method, args.gamma, args.metrics, args.collapsed_below)
     if not results:
         print(f"error: no evaluated run of method {args.method!r} at γ {args.gamma:g} under "

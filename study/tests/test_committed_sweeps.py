@@ -154,22 +154,28 @@ def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]
 
 
 def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta_vae_twin() -> None:
-    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 37 runs a seed, seed-major: first cpu-fashion's six
-    beta-VAE curve runs (the same ids, re-evaluated with the fixed probe set), then 31 points, each read against
+    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 39 runs a seed, seed-major: first cpu-fashion's six
+    beta-VAE curve runs and its paper's CMI-VAE at gamma 0.9 and 0.5 (the same ids, re-evaluated with the fixed
+    probe set: E3), then 31 points, each read against
     the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for pixelcnn-cpu,
     study-residual-long for the residual pixelcnn-mid-long); no point is one of those."""
     from cmivae.config import load_config
     from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
-    assert [s.config.train.seed for s in study.runs] == [0] * 37 + [1] * 37 + [2] * 37
+    assert [s.config.train.seed for s in study.runs] == [0] * 39 + [1] * 39 + [2] * 39
     committed = {p.name for name in ("cpu-fashion", "study-residual-long")
                  for p in (ROOT / "study" / "results" / name / "runs").iterdir()}
     curve = [s for s in study.runs if s.config.objective.name == "beta"]
     assert [s.config.objective.gamma for s in curve] == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9] * 3
     fashion = {p.name for p in (ROOT / "study" / "results" / "cpu-fashion" / "runs").iterdir()}
     assert {s.run_id for s in curve} <= fashion
-    points = [s for s in study.runs if s.config.objective.name != "beta"]
+    fashion_cmi = [s for s in study.runs if s.config.objective.name == "cmi"
+                   and {k for k in s.overrides if k.startswith("objective.")} == {"objective.name", "objective.gamma"}]
+    assert [s.config.objective.gamma for s in fashion_cmi] == [0.9, 0.5] * 3
+    assert {s.run_id for s in fashion_cmi} <= fashion
+    points = [s for s in study.runs if s.config.objective.name != "beta" and s not in fashion_cmi]
+    assert len(points) == 31 * 3
     assert not {s.run_id for s in points} & committed
     for spec in points:
         base = spec.overrides.get("base", "pixelcnn-cpu")

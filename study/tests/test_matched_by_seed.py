@@ -49,3 +49,20 @@ def test_no_run_of_the_method_is_an_error(tmp_path: Path, capsys) -> None:
     assert "no evaluated run of method 'cmi'" in capsys.readouterr().err
     assert matched_by_seed.main([str(tmp_path / "missing"), "--gamma", "0.9"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_all_methods_is_one_row_per_variant_and_gamma(tmp_path: Path, capsys) -> None:
+    _run(tmp_path, "b5a", "beta", 0.5, 0, 9.0, 0.69)
+    _run(tmp_path, "b9a", "beta", 0.9, 0, 29.0, 0.73)
+    _run(tmp_path, "c0", "cmi", 0.9, 0, 15.0, 0.72)  # curve at 15: 0.702 -> +0.018
+    _run(tmp_path, "c1", "cmi", 0.5, 0, 0.2, 0.30)   # collapsed
+    _run(tmp_path, "m0", "mws", 0.9, 0, 25.0, 0.70)  # curve at 25: 0.722 -> -0.022
+    assert matched_by_seed.variants([tmp_path]) == [("cmi", 0.9), ("cmi", 0.5), ("mws", 0.9)]
+    assert matched_by_seed.main([str(tmp_path), "--method", "all", "--metrics", "aolr"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| method | γ |") and len(out) == 5
+    assert out[2].startswith("| cmi | 0.9 | fashion-mnist, pixelcnn_vae | 1 / 0 / 0 | 15.0 | +0.0180 ± ")
+    assert out[3].startswith("| cmi | 0.5 | fashion-mnist, pixelcnn_vae | 0 / 1 / 0 | – | –")
+    assert out[4].startswith("| mws | 0.9 | fashion-mnist, pixelcnn_vae | 1 / 0 / 0 | 25.0 | -0.0220 ± ")
+    assert matched_by_seed.main([str(tmp_path), "--method", "all", "--gamma", "0.5", "--metrics", "aolr"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
