@@ -154,8 +154,8 @@ def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]
 
 
 def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta_vae_twin() -> None:
-    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 39 runs a seed, seed-major: first cpu-fashion's six
-    beta-VAE curve runs and its paper's CMI-VAE at gamma 0.9 and 0.5 (the same ids, re-evaluated with the fixed
+    """study-local-critic.yaml (issue 30, E1/E2 + MWS): 40 runs a seed, seed-major: first cpu-fashion's six
+    beta-VAE curve runs (and beta-VAE at gamma 0.95, new: the curve above 0.9) and its paper's CMI-VAE at gamma 0.9 and 0.5 (the same ids, re-evaluated with the fixed
     probe set: E3), then 31 points, each read against
     the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for pixelcnn-cpu,
     study-residual-long for the residual pixelcnn-mid-long); no point is one of those."""
@@ -163,13 +163,13 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
     from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
-    assert [s.config.train.seed for s in study.runs] == [0] * 39 + [1] * 39 + [2] * 39
+    assert [s.config.train.seed for s in study.runs] == [0] * 40 + [1] * 40 + [2] * 40
     committed = {p.name for name in ("cpu-fashion", "study-residual-long")
                  for p in (ROOT / "study" / "results" / name / "runs").iterdir()}
     curve = [s for s in study.runs if s.config.objective.name == "beta"]
-    assert [s.config.objective.gamma for s in curve] == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9] * 3
+    assert [s.config.objective.gamma for s in curve] == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95] * 3
     fashion = {p.name for p in (ROOT / "study" / "results" / "cpu-fashion" / "runs").iterdir()}
-    assert {s.run_id for s in curve} <= fashion
+    assert {s.run_id for s in curve if s.config.objective.gamma < 0.95} <= fashion
     fashion_cmi = [s for s in study.runs if s.config.objective.name == "cmi"
                    and {k for k in s.overrides if k.startswith("objective.")} == {"objective.name", "objective.gamma"}]
     assert [s.config.objective.gamma for s in fashion_cmi] == [0.9, 0.5] * 3
