@@ -41,11 +41,26 @@ The chosen values are refitted on all the probe's training labels and the test a
 reported; :class:`ProbeResult` carries what was chosen (``eval.json`` records it). Above
 :data:`CV_MAX_EXAMPLES` training labels (``_all`` probes: 60k images), the grid is searched on a
 seeded stratified subset of that size and only the final fit sees them all.
+
+A probe fitted on more than :data:`ONE_BLAS_THREAD_ABOVE` training labels (the ``_all`` probes)
+runs the BLAS library on one thread (:func:`blas_threads_for`), whatever the process's setting:
+its matrices are small (``(4000, 32) @ (32, 10)`` per lbfgs step of ``aolr_cv_all``) and
+OpenBLAS's worker threads, which spin while they wait, stall every step when other processes keep
+the cores busy. Measured 2026-12-07 on the 2-core machine, both cores busy: one lbfgs fit of
+``aolr_cv_all``'s search (4,000 z-means of 32 dims, C = 100) took 34 s of CPU on OpenBLAS's
+default 2 threads and 0.3 s on one; the whole ``aolr_cv_all`` of run 616759657167 takes ~10 s on
+one. The thread count is not neutral: lbfgs stops at its tolerance on a flat optimum, and the
+summation order of 2 BLAS threads moves where (that run's 6,000-label refit at C = 100: 365
+iterations and test accuracy 0.767 on 2 threads, 306 and 0.768 on one). So the 1k probes (and
+mCAS, the baseline, VC-mCAS: at most 1000 labels) keep the process's BLAS threads, bit-identical
+to the code their committed values came from; ``ProbeResult.record()`` writes the count a
+cross-validated probe ran with (``blas_threads``).
 """
 
 from __future__ import annotations
 
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +73,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_info, threadpool_limits
 
 Classifier = Literal["logistic", "svm", "knn"]
 Scaling = Literal["raw", "standardized", "whitened"]
@@ -69,6 +85,28 @@ LOGISTIC_MAX_ITER = 10_000
 # iterations, which made `aolr_cv_all` take over 10 minutes per run on 4,800 labels; a fit that needs more is used
 # as it stands. Set 2026-12-07 for cost, before any run of the probe was read.
 CV_MAX_ITER = 1_000
+
+# Probes fitted on more training labels than this run BLAS on one thread (module docstring); the 1k probes (100
+# per class, Sec. 5.3), mCAS and the baseline keep the process's threads, so their values stay bit-identical.
+# Set 2026-12-07 for cost (aolr_cv_all took 8-9 min a run on busy cores), after two runs' aolr_cv_all were read.
+ONE_BLAS_THREAD_ABOVE = 1000
+
+
+def blas_threads() -> int:
+    """The thread count of the loaded BLAS libraries (numpy's and scipy's OpenBLAS, MKL): the
+    largest, 0 where none is found."""
+    return max((int(info["num_threads"]) for info in threadpool_info() if info.get("user_api") == "blas"),
+               default=0)
+
+
+def blas_threads_for(num_labels: int) -> AbstractContextManager[Any]:
+    """The BLAS thread setting of a probe fitted on ``num_labels`` training labels: one thread
+    above :data:`ONE_BLAS_THREAD_ABOVE` (the previous limit comes back on exit), the process's
+    own otherwise. torch's and scikit-learn's OpenMP threads are left alone."""
+    if num_labels > ONE_BLAS_THREAD_ABOVE:
+        return threadpool_limits(limits=1, user_api="blas")
+    return nullcontext()
+
 
 # The cross-validated protocol (fixed before reading any result). Each grid runs from the
 # simplest model up, so a tie goes to the simplest. The SVM's RBF width is a multiple of
@@ -209,8 +247,9 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
             ``standardize``; default: the SVM standardized, the others as ``standardize`` says.
     """
     train_x, train_y, test_x, test_y = _checked(train_x, train_y, test_x, test_y)
-    model = _build_classifier(classifier, seed, standardize=standardize, C=C, scaling=scaling).fit(train_x, train_y)
-    return float(np.mean(model.predict(test_x) == test_y))
+    with blas_threads_for(train_x.shape[0]):
+        model = _build_classifier(classifier, seed, standardize=standardize, C=C, scaling=scaling).fit(train_x, train_y)
+        return float(np.mean(model.predict(test_x) == test_y))
 
 
 def _checked(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
@@ -242,6 +281,7 @@ class ProbeResult:
         cv_examples: training labels the grid search saw (``min(N, CV_MAX_EXAMPLES)``).
         train_examples: training labels of the final fit.
         grid: the values searched (:data:`CV_GRIDS` of the classifier, kNN's k cut to the folds' size).
+        blas_threads: BLAS threads the fits ran on (:func:`blas_threads_for`; 0: no BLAS found).
     """
 
     accuracy: float
@@ -250,12 +290,13 @@ class ProbeResult:
     cv_examples: int = 0
     train_examples: int = 0
     grid: dict[str, list[float]] = field(default_factory=dict)
+    blas_threads: int = 0
 
     def record(self) -> dict[str, Any]:
         """What ``eval.json["probe_protocols"][name]`` adds to the protocol: the choice and the grid."""
         return {"chosen": dict(self.chosen), "cv_accuracy": self.cv_accuracy, "cv_folds": CV_FOLDS,
                 "cv_examples": self.cv_examples, "train_examples": self.train_examples,
-                "grid": {k: list(v) for k, v in self.grid.items()}}
+                "grid": {k: list(v) for k, v in self.grid.items()}, "blas_threads": self.blas_threads}
 
 
 def _cv_estimator(classifier: Classifier, scaling: Scaling, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
@@ -307,22 +348,25 @@ def cross_validated_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
         fold_train = search_x.shape[0] - int(np.ceil(search_x.shape[0] / CV_FOLDS))
         grid = {"model__n_neighbors": [k for k in grid["model__n_neighbors"] if k <= fold_train] or [1]}
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():  # a candidate stopped at CV_MAX_ITER is scored as it stands
+    # a candidate stopped at CV_MAX_ITER is scored as it stands
+    with blas_threads_for(train_x.shape[0]), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # error_score="raise": a failed candidate fit (or a stop signal raised inside one) is never scored NaN
         # and silently dropped from the search
         search = GridSearchCV(pipeline, grid, cv=folds, scoring="accuracy", refit=False, n_jobs=1,
                               error_score="raise").fit(search_x, search_y)
-    best = search.best_params_
-    with warnings.catch_warnings():  # refitted under the budget its C was chosen with
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        best = search.best_params_
+        # refitted under the budget its C was chosen with
         final = pipeline.set_params(**best).fit(train_x, train_y)
+        accuracy = float(np.mean(final.predict(test_x) == test_y))
+        threads = blas_threads()
     names = {"model__C": "C", "model__gamma_scale": "gamma_scale", "model__n_neighbors": "k"}
     chosen = {names[key]: float(value) for key, value in best.items()}
-    return ProbeResult(accuracy=float(np.mean(final.predict(test_x) == test_y)), chosen=chosen,
+    return ProbeResult(accuracy=accuracy, chosen=chosen,
                        cv_accuracy=float(search.best_score_), cv_examples=int(search_x.shape[0]),
                        train_examples=int(train_x.shape[0]),
-                       grid={names[key]: [float(v) for v in values] for key, values in grid.items()})
+                       grid={names[key]: [float(v) for v in values] for key, values in grid.items()},
+                       blas_threads=threads)
 
 
 def pooled_means(s: np.ndarray) -> np.ndarray:
