@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from cmivae.infra.errors import ConfigError
 from cmivae.metric_names import (
@@ -18,11 +19,15 @@ from cmivae.metric_names import (
     unknown_metrics,
     why_unsupported,
 )
+from cmivae.metrics import latent_probe
 from cmivae.metrics.latent_probe import (
     CV_FOLDS,
     CV_GRIDS,
     LOGISTIC_MAX_ITER,
+    ONE_BLAS_THREAD_ABOVE,
     PCAWhitener,
+    blas_threads,
+    blas_threads_for,
     cross_validated_probe,
     pooled_means,
     probe_accuracy,
@@ -152,6 +157,57 @@ def test_cv_needs_a_few_examples_of_every_class() -> None:
     x, y, tx, ty = _separable(scale=1.0)
     with pytest.raises(ValueError, match="cross-validation needs"):
         cross_validated_probe(x[:6], np.array([0, 0, 0, 0, 1, 1]), tx, ty)
+
+
+def _mixture(per_class: int, test_per_class: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded 10-class Gaussian mixture in 32 dims, overlapping and shrunk (C = 100 wins), like z-means."""
+    rng = np.random.default_rng(30)
+    means = rng.normal(size=(10, 32))
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(10), n)
+        return 0.01 * (means[y] + 2.0 * rng.normal(size=(y.size, 32))), y
+
+    (x, y), (tx, ty) = draw(per_class), draw(test_per_class)
+    return x, y, tx, ty
+
+
+def test_cv_probe_on_1000_labels_gives_what_the_code_before_the_blas_rule_gave() -> None:
+    """aolr_cv (1000 labels) keeps the process's BLAS threads and its protocol: on this input it
+    gives, bit for bit, the accuracy, C and CV accuracy of main at 875f7be (before
+    ONE_BLAS_THREAD_ABOVE), which gave the same on 1 and on 2 BLAS threads."""
+    x, y, tx, ty = _mixture(100, 200)
+    result = cross_validated_probe(x, y, tx, ty, "logistic", seed=0)
+    assert result.train_examples == result.cv_examples == ONE_BLAS_THREAD_ABOVE
+    assert (result.accuracy, result.chosen, result.cv_accuracy) == (0.8535, {"C": 100.0}, 0.851)
+
+
+def test_probes_on_more_than_1000_labels_fit_on_one_blas_thread(monkeypatch) -> None:
+    """Every fit of a probe above ONE_BLAS_THREAD_ABOVE labels (the search, the refit, a fixed-C
+    probe) runs on one BLAS thread whatever the process's setting, which comes back afterwards;
+    the 1k probes keep the process's setting; record() writes the count."""
+    seen: list[int] = []
+
+    class Spy(LogisticRegression):
+        def fit(self, x, y, sample_weight=None):  # type: ignore[no-untyped-def]
+            seen.append(blas_threads())
+            return super().fit(x, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(latent_probe, "LogisticRegression", Spy)
+    x, y, tx, ty = _separable(scale=1.0)
+    x, y = np.concatenate([x] * 5), np.concatenate([y] * 5)  # 1500 labels
+    with threadpool_limits(limits=2, user_api="blas"):
+        outer = blas_threads()
+        result = cross_validated_probe(x, y, tx, ty, "logistic", seed=0)
+        fixed = probe_accuracy(x, y, tx, ty)
+        assert blas_threads() == outer
+        with blas_threads_for(ONE_BLAS_THREAD_ABOVE):
+            assert blas_threads() == outer
+        with blas_threads_for(ONE_BLAS_THREAD_ABOVE + 1):
+            assert blas_threads() == 1
+    assert outer >= 1 and len(seen) == CV_FOLDS * len(CV_GRIDS["logistic"]["C"]) + 2 and set(seen) == {1}
+    assert result.blas_threads == result.record()["blas_threads"] == 1
+    assert result.accuracy > 0.97 and fixed > 0.97
 
 
 def test_whitening_gives_identity_covariance_and_ignores_invertible_linear_maps() -> None:
