@@ -83,7 +83,8 @@ LOGISTIC_MAX_ITER = 10_000
 # The cross-validated logistic probes stop lbfgs at this many iterations, in the search and in the refit with the
 # chosen C (the C was chosen under this budget): at C = 1e3-1e4 on nearly separable z a fit runs to 10,000
 # iterations, which made `aolr_cv_all` take over 10 minutes per run on 4,800 labels; a fit that needs more is used
-# as it stands. Set 2026-12-07 for cost, before any run of the probe was read.
+# as it stands. Set 2026-12-07 for cost, before any run of the probe was read. (Most of those minutes were
+# OpenBLAS's threads waiting for busy cores, not iterations: see ONE_BLAS_THREAD_ABOVE.)
 CV_MAX_ITER = 1_000
 
 # Probes fitted on more training labels than this run BLAS on one thread (module docstring); the 1k probes (100
