@@ -81,6 +81,7 @@ def test_cross_validated_knn_and_s_probes_record_their_choice(image_run) -> None
     assert set(protocols["aoknn_cv"]["chosen"]) == {"k"} and protocols["aoknn_cv"]["train_examples"] == 1000
     assert protocols["s_aolr_cv"]["features"] == "s_pooled"
     assert protocols["aolr_cv_all"]["train_examples"] == 1500 and protocols["aolr_cv_all"]["labels"] == "all"
+    assert protocols["aolr_cv_all"]["blas_threads"] == 1  # above ONE_BLAS_THREAD_ABOVE labels: one BLAS thread
     for key in wanted:
         assert 0.0 <= saved[key] <= 1.0, key
     assert saved["s_aolr_cv"] > 0.2, "pooled feature maps of the image carry class information above chance"
