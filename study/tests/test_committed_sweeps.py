@@ -155,8 +155,8 @@ def _committed_runs_are_the_sweeps_and_done(sweep, runs_dir: Path) -> list[Path]
 
 def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta_vae_twin() -> None:
     """study-local-critic.yaml (issue 30, E1/E2 + MWS): 40 runs a seed, seed-major: first cpu-fashion's six
-    beta-VAE curve runs (and beta-VAE at gamma 0.95, new: the curve above 0.9) and its paper's CMI-VAE at gamma 0.9 and 0.5 (the same ids, re-evaluated with the fixed
-    probe set: E3), then 31 points, each read against
+    beta-VAE curve runs (and beta-VAE at gamma 0.95, new: the curve above 0.9) and its paper's CMI-VAE at gamma
+    0.9 and 0.5 (the same ids, re-evaluated with the fixed probe set: E3), then 31 points, each read against
     the beta-VAE run of the same preset, gamma and seed, which must be committed (cpu-fashion for pixelcnn-cpu,
     study-residual-long for the residual pixelcnn-mid-long); no point is one of those."""
     from cmivae.config import load_config
