@@ -163,7 +163,9 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
     from cmivae.runs.legacy import run_id
 
     study = load_sweep(ROOT / "study" / "experiments" / "study-local-critic.yaml")
-    assert [s.config.train.seed for s in study.runs] == [0] * 40 + [1] * 40 + [2] * 40
+    assert [s.config.train.seed for s in study.runs] == [0] * 40 + [1] * 40 + [2] * 40 + [3, 3, 4, 4]
+    follow_up = study.runs[120:]  # seeds 3-4 of two arms (the decision rule's 5 seeds), read on seeds 0-2's curve
+    assert {s.config.objective.name for s in follow_up} == {"mws", "cmi"}
     committed = {p.name for name in ("cpu-fashion", "study-residual-long")
                  for p in (ROOT / "study" / "results" / name / "runs").iterdir()}
     curve = [s for s in study.runs if s.config.objective.name == "beta"]
@@ -174,7 +176,7 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
                    and {k for k in s.overrides if k.startswith("objective.")} == {"objective.name", "objective.gamma"}]
     assert [s.config.objective.gamma for s in fashion_cmi] == [0.9, 0.5] * 3
     assert {s.run_id for s in fashion_cmi} <= fashion
-    points = [s for s in study.runs if s.config.objective.name != "beta" and s not in fashion_cmi]
+    points = [s for s in study.runs[:120] if s.config.objective.name != "beta" and s not in fashion_cmi]
     assert len(points) == 31 * 3
     assert not {s.run_id for s in points} & committed
     for spec in points:
@@ -185,4 +187,4 @@ def test_local_critic_sweep_is_seed_major_and_every_point_has_its_committed_beta
         assert run_id(twin) in committed, spec.overrides
     x_critics = [s for s in points if s.config.objective.params.get("critic_input", "map") == "x"]
     assert len(x_critics) == 12 and {s.config.objective.params.get("critic_path", "both") for s in x_critics} == {"z"}
-    assert sum(s.config.objective.name == "mws" for s in study.runs) == 24
+    assert sum(s.config.objective.name == "mws" for s in study.runs) == 24 + 2
