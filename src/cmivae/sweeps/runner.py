@@ -436,14 +436,17 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, *, executor: str = "l
     if threads is not None:
         parse_threads(threads)  # a bad --threads fails before the sweep directory is touched
     sweep = load_sweep(sweep_path, overrides, only)
-    with directory_lock(out_dir, what="sweep directory"), raise_on_signals("sweep"):
+    running: dict[str, RunTask] = {}  # started, not finished: what a stop names (stop_note)
+    with directory_lock(out_dir, what="sweep directory"), \
+            raise_on_signals("sweep", lambda: stop_note(list(running.values()))):
         return _run_sweep(sweep, Path(out_dir), executor=executor, jobs=jobs, address=address, evaluate=evaluate,
-                          data_loader=data_loader, evaluator=evaluator, log=log, threads=threads)
+                          data_loader=data_loader, evaluator=evaluator, log=log, threads=threads, running=running)
 
 
 def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, address: str | None, evaluate: bool,
                data_loader: DataLoader | None, evaluator: Evaluator | None,
-               log: Callable[[str], None] | None, threads: str | int | None = None) -> dict[str, Any]:
+               log: Callable[[str], None] | None, threads: str | int | None = None,
+               running: dict[str, RunTask]) -> dict[str, Any]:
     say = log or (lambda message: print(message, flush=True))
     evaluate = evaluate and sweep.evaluate
     out_dir = Path(out_dir)
@@ -500,7 +503,6 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
     say(f"sweep {sweep.path}: {len(sweep.runs)} runs, {skipped} already finished, {len(tasks)} to run "
         f"({how}) -> {out_dir}")
     counter = {"started": 0, "finished": 0, "failed": 0}
-    running: dict[str, RunTask] = {}  # started, not finished: what a stop names
 
     def on_start(task: RunTask) -> None:
         running[task.run_id] = task
@@ -526,10 +528,7 @@ def _run_sweep(sweep: Any, out_dir: Path, *, executor: str, jobs: int | None, ad
             f"{outcome['status']} in {outcome['seconds']:.0f}s{detail}")
 
     if tasks:
-        from cmivae.training.signals import raise_on_signals
-
-        with raise_on_signals("sweep", lambda: stop_note(list(running.values()))):
-            run(tasks, jobs, address, on_start, on_finish)
+        run(tasks, jobs, address, on_start, on_finish)
     index = _write_index(index_path, sweep_info, entries)
     ran = [entries[run_id] for run_id in specs]
     failed = [e["run_id"] for e in ran if e["status"] == "failed"]

@@ -252,22 +252,21 @@ def evaluation_stop_guard(what: str, rerun: str) -> Iterator[StopRequest]:
 
 
 @contextlib.contextmanager
-def raise_on_signals(what: str, kept: Callable[[], str] | None = None) -> Iterator[None]:
+def raise_on_signals(what: str, kept: Callable[[], str]) -> Iterator[None]:
     """For a supervising process (a sweep): SIGTERM/SIGINT raise :class:`Interrupted` at
     once, so ``finally`` blocks run (terminating workers, which checkpoint on their own).
 
     Args:
         what: what is stopped, e.g. ``sweep``.
         kept: called when the signal comes: what the stop keeps and how to go on (the sweep says what
-            each running run was doing); default: running runs wrote a checkpoint, rerun to resume.
+            each running run was doing).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        note = kept() if kept is not None else "running runs wrote a checkpoint; rerun the same command to resume"
-        raise Interrupted(signum, f"{what} stopped by {signal.Signals(signum).name}; {note}")
+        raise Interrupted(signum, f"{what} stopped by {signal.Signals(signum).name}; {kept()}")
 
     previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
     try:
