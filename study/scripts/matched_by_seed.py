@@ -24,6 +24,7 @@ import math
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from cmivae.reports.collect import collect_runs, on_reference_curve
 from cmivae.reports.matched import interpolate
@@ -32,13 +33,13 @@ from cmivae.reports.tables import COLLAPSED_NATS, aggregate, standard_error
 DEFAULT_METRICS = ["aolr", "aolr_std", "aolr_c100", "aosvm", "mcas", "mcas_std", "recon", "mi_zs"]
 
 
-def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], collapsed_below: float
-            ) -> list[dict[str, object]]:
+def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], collapsed_below: float,
+            rows: list[Any] | None = None) -> list[dict[str, object]]:
     """One entry per (data set, model) holding runs of ``method`` at ``gamma``: its seeds
     (``seed``, ``run_id``, ``kl_z``, ``state`` in {"read", "collapsed", "outside"} and the
     per-metric ``diff`` against the curve) and, per metric, the mean difference over the seeds read
-    with its SE."""
-    rows = collect_runs(roots)
+    with its SE. ``rows``: the runs under ``roots`` already read (:func:`collect_runs`), else read here."""
+    rows = collect_runs(roots) if rows is None else rows
     groups = aggregate(rows)
     out: list[dict[str, object]] = []
     for dataset, model in sorted({(r.dataset, r.model) for r in rows if r.method == method}):
@@ -76,10 +77,12 @@ def by_seed(roots: list[Path], method: str, gamma: float, metrics: list[str], co
     return out
 
 
-def variants(roots: list[Path], gamma: float | None = None) -> list[tuple[str, float]]:
+def variants(roots: list[Path], gamma: float | None = None, rows: list[Any] | None = None
+             ) -> list[tuple[str, float]]:
     """Every (method, γ) with an evaluated run under ``roots`` whose method is off the reference
-    curve (the variants read against it), optionally only at ``gamma``; in report order."""
-    rows = collect_runs(roots)
+    curve (the variants read against it), optionally only at ``gamma``; in report order. ``rows``: as
+    :func:`by_seed`."""
+    rows = collect_runs(roots) if rows is None else rows
     found = {(r.method, r.gamma) for r in rows if r.evaluated and not on_reference_curve(r.method)
              and (gamma is None or math.isclose(r.gamma, gamma))}
     return sorted(found, key=lambda mg: (mg[0].count("+"), mg[0], -mg[1]))
@@ -93,8 +96,9 @@ def summary_table(roots: list[Path], metrics: list[str], collapsed_below: float,
     lines = ["| method | γ | data, model | seeds read / collapsed / outside | KL(z) | "
              + " | ".join(f"Δ {k}" for k in metrics) + " |",
              "|---|---:|---|---|---:|" + "---:|" * len(metrics)]
-    for method, gamma_ in variants(roots, gamma):
-        for result in by_seed(roots, method, gamma_, metrics, collapsed_below):
+    rows = collect_runs(roots)  # read once for every variant
+    for method, gamma_ in variants(roots, gamma, rows):
+        for result in by_seed(roots, method, gamma_, metrics, collapsed_below, rows):
             seeds = result["seeds"]
             states = [s["state"] for s in seeds]  # type: ignore[union-attr]
             read = [float(s["kl_z"]) for s in seeds if s["state"] == "read"]  # type: ignore[union-attr,index,arg-type]
